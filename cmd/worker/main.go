@@ -1,0 +1,226 @@
+// Command worker is Rebound's one binary. With no sub-command it serves the roles named
+// by REBOUND_ROLES (all by default); `demo`, `classify` and `explain` are tools.
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/reboundhq/rebound/internal/api"
+	"github.com/reboundhq/rebound/internal/app"
+	"github.com/reboundhq/rebound/internal/catalog"
+	"github.com/reboundhq/rebound/internal/config"
+	"github.com/reboundhq/rebound/internal/demo"
+	"github.com/reboundhq/rebound/internal/policy"
+)
+
+const usage = `Usage: worker [serve] [flags]      run the roles in REBOUND_ROLES (default: all)
+       worker demo [--exit]          whole pipeline on embedded services, with sample webhooks
+       worker classify [REPLY ...]   classify SMTP replies (arguments, or one per line on stdin)
+       worker explain CODE           print the catalog entry for a code (530, 5.1.1, …)
+
+Run "worker serve -h" for every setting; each flag has a REBOUND_* environment variable.
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv))
+}
+
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
+	cmd := "serve"
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		cmd, args = args[0], args[1:]
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	var err error
+	switch cmd {
+	case "serve":
+		err = serve(ctx, args, stderr, getenv)
+	case "demo":
+		err = runDemo(ctx, args, stdout, stderr, getenv)
+	case "classify":
+		err = classify(args, stdin, stdout, getenv)
+	case "explain":
+		err = explain(args, stdout, getenv)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "worker: unknown command %q\n\n%s", cmd, usage)
+		return 2
+	}
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		fmt.Fprintf(stderr, "worker %s: %v\n", cmd, err)
+		return 1
+	}
+	return 0
+}
+
+func serve(ctx context.Context, args []string, stderr io.Writer, getenv func(string) string) error {
+	fs := flag.NewFlagSet("worker serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfg, err := config.Parse(fs, args, getenv)
+	if err != nil {
+		return err
+	}
+	log, err := newLogger(cfg.LogLevel, cfg.LogFormat, stderr)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = log.Sync() }()
+	a, err := app.New(ctx, cfg, log, app.Hooks{})
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	return a.Run(ctx)
+}
+
+func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	fs := flag.NewFlagSet("worker demo", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	exit := fs.Bool("exit", false, "quit after printing the summary")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	level := getenv("REBOUND_LOG_LEVEL")
+	if level == "" {
+		level = "warn"
+	}
+	log, err := newLogger(level, "console", stderr)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = log.Sync() }()
+	return demo.Run(ctx, log, demo.Options{Exit: *exit, Out: stdout, Getenv: getenv})
+}
+
+func loadCatalog(getenv func(string) string) (*catalog.Catalog, error) {
+	c, err := catalog.Load(getenv("REBOUND_CATALOG_RULES"))
+	if err != nil {
+		return nil, fmt.Errorf("REBOUND_CATALOG_RULES: %w", err)
+	}
+	return c, nil
+}
+
+// classify prints one JSON object per reply: the contract of `worker classify`.
+func classify(args []string, stdin io.Reader, stdout io.Writer, getenv func(string) string) error {
+	cat, err := loadCatalog(getenv)
+	if err != nil {
+		return err
+	}
+	pol := policy.Default()
+	enc := json.NewEncoder(stdout)
+	emit := func(line string) error {
+		if strings.TrimSpace(line) == "" {
+			return nil
+		}
+		return enc.Encode(api.Classify(cat, pol, line))
+	}
+	if len(args) > 0 {
+		for _, a := range args {
+			if err := emit(a); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	sc := bufio.NewScanner(stdin)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		if err := emit(sc.Text()); err != nil {
+			return err
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("read stdin: %w", err)
+	}
+	return nil
+}
+
+func explain(args []string, stdout io.Writer, getenv func(string) string) error {
+	if len(args) != 1 {
+		return errors.New("want exactly one code, e.g. `worker explain 530` or `worker explain 5.1.1`")
+	}
+	cat, err := loadCatalog(getenv)
+	if err != nil {
+		return err
+	}
+	e, ok := cat.Entry(args[0])
+	if !ok {
+		return fmt.Errorf("no catalog entry for %q", args[0])
+	}
+	fmt.Fprintf(stdout, "%s — %s\n", e.Code, e.Title)
+	perm := "transient (4xx: the sender retries)"
+	if e.Permanent {
+		perm = "permanent"
+	}
+	fmt.Fprintf(stdout, "Defined in: %s · %s · scope: %s · class: %s · severity: %s\n\n", e.RFC, perm, e.Scope, e.Class, e.Severity)
+	fmt.Fprintf(stdout, "What it means\n  %s\n", wrap(e.Meaning, 2))
+	if len(e.Causes) > 0 {
+		fmt.Fprintln(stdout, "\nCommon causes")
+		for _, c := range e.Causes {
+			fmt.Fprintf(stdout, "  - %s\n", wrap(c, 4))
+		}
+	}
+	if len(e.Fix) > 0 {
+		fmt.Fprintln(stdout, "\nHow to fix")
+		for i, f := range e.Fix {
+			fmt.Fprintf(stdout, "  %d. %s\n", i+1, wrap(f, 5))
+		}
+	}
+	return nil
+}
+
+// wrap folds text at about 88 columns, indenting continuation lines.
+func wrap(s string, indent int) string {
+	var b strings.Builder
+	col := indent
+	for i, w := range strings.Fields(s) {
+		if i > 0 {
+			if col+1+len(w) > 88 {
+				b.WriteString("\n" + strings.Repeat(" ", indent))
+				col = indent
+			} else {
+				b.WriteByte(' ')
+				col++
+			}
+		}
+		b.WriteString(w)
+		col += len(w)
+	}
+	return b.String()
+}
+
+func newLogger(level, format string, w io.Writer) (*zap.Logger, error) {
+	var lvl zapcore.Level
+	if err := lvl.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("REBOUND_LOG_LEVEL: %w", err)
+	}
+	encCfg := zap.NewProductionEncoderConfig()
+	encCfg.EncodeTime = zapcore.ISO8601TimeEncoder
+	var enc zapcore.Encoder
+	if format == "console" {
+		encCfg.EncodeLevel = zapcore.CapitalColorLevelEncoder
+		enc = zapcore.NewConsoleEncoder(encCfg)
+	} else {
+		enc = zapcore.NewJSONEncoder(encCfg)
+	}
+	return zap.New(zapcore.NewCore(enc, zapcore.AddSync(w), lvl)), nil
+}

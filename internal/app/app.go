@@ -1,0 +1,248 @@
+// Package app wires the roles of one worker process: it connects to NATS and Redis,
+// provisions the streams, starts the HTTP server and the enabled roles, and shuts them
+// down in order. main, the demo and the end-to-end tests all start the service here.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+
+	"github.com/reboundhq/rebound/internal/api"
+	"github.com/reboundhq/rebound/internal/catalog"
+	"github.com/reboundhq/rebound/internal/config"
+	"github.com/reboundhq/rebound/internal/ingest"
+	"github.com/reboundhq/rebound/internal/metrics"
+	"github.com/reboundhq/rebound/internal/notify"
+	"github.com/reboundhq/rebound/internal/policy"
+	"github.com/reboundhq/rebound/internal/process"
+	"github.com/reboundhq/rebound/internal/stream"
+	"github.com/reboundhq/rebound/internal/suppress"
+)
+
+// Hooks let the demo and tests observe the pipeline; all are optional.
+type Hooks struct {
+	OnProcessed func(process.Result)
+	OnAlert     func(suppress.Incident)
+	// OnListening is called with the bound HTTP address once the server accepts requests.
+	OnListening func(addr string)
+}
+
+// App is one running worker process.
+type App struct {
+	cfg     config.Config
+	log     *zap.Logger
+	hooks   Hooks
+	nc      *nats.Conn
+	js      jetstream.JetStream
+	rdb     redis.UniversalClient
+	store   *suppress.Store
+	catalog *catalog.Catalog
+	metrics *metrics.Metrics
+	policy  *policy.Policy
+	cons    jetstream.Consumer
+}
+
+// New connects to the services and provisions the streams. Close releases them.
+func New(ctx context.Context, cfg config.Config, log *zap.Logger, hooks Hooks) (*App, error) {
+	a := &App{cfg: cfg, log: log, hooks: hooks, metrics: metrics.New(), policy: policy.Default()}
+	cat, err := catalog.Load(cfg.CatalogRules)
+	if err != nil {
+		return nil, fmt.Errorf("REBOUND_CATALOG_RULES: %w", err)
+	}
+	a.catalog = cat
+
+	a.nc, err = nats.Connect(cfg.NATSURL,
+		nats.Name("rebound"),
+		nats.MaxReconnects(-1), // ride out a NATS restart; /readyz reports it meanwhile
+		nats.ReconnectWait(time.Second),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil { // nil: our own Drain at shutdown
+				log.Warn("nats disconnected", zap.Error(err))
+			}
+		}),
+		nats.ReconnectHandler(func(c *nats.Conn) { log.Info("nats reconnected", zap.String("server", c.ConnectedUrlRedacted())) }),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("connect NATS (REBOUND_NATS_URL): %w", err)
+	}
+	a.js, err = jetstream.New(a.nc, jetstream.WithPublishAsyncMaxPending(4096))
+	if err != nil {
+		a.Close()
+		return nil, fmt.Errorf("jetstream: %w", err)
+	}
+	a.rdb, err = RedisClient(cfg)
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
+	a.store = suppress.New(a.rdb, suppress.Options{Prefix: cfg.RedisPrefix, IdempotencyTTL: cfg.IdempotencyTTL})
+
+	pctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	if err := a.store.Ping(pctx); err != nil {
+		a.Close()
+		return nil, fmt.Errorf("REBOUND_REDIS_URL: %w", err)
+	}
+	if err := a.store.Load(pctx); err != nil {
+		a.Close()
+		return nil, err
+	}
+	a.cons, err = stream.Provision(pctx, a.js, cfg.Names, stream.Settings{
+		Replicas: cfg.StreamReplicas, MaxAge: cfg.StreamMaxAge, DedupWindow: cfg.DedupWindow,
+		AckWait: cfg.AckWait, MaxDeliver: cfg.MaxDeliver, MaxAckPending: cfg.MaxAckPending,
+	})
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
+	return a, nil
+}
+
+// RedisClient builds the go-redis client for the configured topology.
+func RedisClient(cfg config.Config) (redis.UniversalClient, error) {
+	switch {
+	case len(cfg.RedisSentinelAddrs) > 0:
+		return redis.NewFailoverClient(&redis.FailoverOptions{MasterName: cfg.RedisSentinelMaster, SentinelAddrs: cfg.RedisSentinelAddrs}), nil
+	case len(cfg.RedisClusterAddrs) > 0:
+		return redis.NewClusterClient(&redis.ClusterOptions{Addrs: cfg.RedisClusterAddrs}), nil
+	}
+	opt, err := redis.ParseURL(cfg.RedisURL)
+	if err != nil {
+		return nil, fmt.Errorf("REBOUND_REDIS_URL: %w", err)
+	}
+	return redis.NewClient(opt), nil
+}
+
+// Store exposes the Redis state (the demo reads it for its summary).
+func (a *App) Store() *suppress.Store { return a.store }
+
+// Catalog exposes the classification catalog.
+func (a *App) Catalog() *catalog.Catalog { return a.catalog }
+
+// Metrics exposes the metrics.
+func (a *App) Metrics() *metrics.Metrics { return a.metrics }
+
+// Close releases the connections.
+func (a *App) Close() {
+	if a.nc != nil {
+		_ = a.nc.Drain()
+	}
+	if a.rdb != nil {
+		_ = a.rdb.Close()
+	}
+}
+
+// Run serves until ctx is cancelled, then shuts down in order: stop accepting webhooks,
+// finish the batch in flight, stop the notifier. It returns nil after a clean shutdown.
+func (a *App) Run(ctx context.Context) error {
+	cfg := a.cfg
+	pub := stream.NewPublisher(a.js, cfg.Names, 5*time.Second)
+	pol := func() *policy.Policy { return a.policy }
+	mux := http.NewServeMux()
+	(&api.Probes{Metrics: a.metrics, Checks: map[string]func(context.Context) error{
+		"nats": func(context.Context) error {
+			if !a.nc.IsConnected() {
+				return errors.New("not connected")
+			}
+			return nil
+		},
+		"redis":   a.store.Ping,
+		"streams": func(ctx context.Context) error { return stream.Check(ctx, a.js, cfg.Names) },
+	}}).Register(mux)
+	if cfg.Has(config.RoleIngest) {
+		if cfg.GenericToken == "" {
+			a.log.Warn("REBOUND_GENERIC_TOKEN is not set: POST /webhooks/generic refuses every request")
+		}
+		ingest.NewHandler(pub, a.metrics, a.log, cfg.MaxBodyBytes, ingest.NewGeneric(cfg.GenericToken)).Register(mux)
+	}
+	if cfg.Has(config.RoleAPI) {
+		(&api.API{Store: a.store, Catalog: a.catalog, Policy: pol, Log: a.log}).Register(mux)
+	}
+
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("REBOUND_HTTP_ADDR: %w", err)
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 8 * time.Second, WriteTimeout: 15 * time.Second, IdleTimeout: 60 * time.Second}
+	errc := make(chan error, 4)
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errc <- fmt.Errorf("http server: %w", err)
+		}
+	}()
+	a.log.Info("listening", zap.String("addr", ln.Addr().String()), zap.Any("roles", cfg.Roles))
+	if a.hooks.OnListening != nil {
+		a.hooks.OnListening(ln.Addr().String())
+	}
+
+	roleCtx, stopRoles := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopRoles()
+	var wg sync.WaitGroup
+	if cfg.Has(config.RoleProcess) {
+		p := process.New(process.Config{
+			Consumer: a.cons, Store: a.store, Catalog: a.catalog, Policy: pol, Publisher: pub,
+			Metrics: a.metrics, Log: a.log, BatchSize: cfg.BatchSize, MaxDeliver: cfg.MaxDeliver,
+			OnProcessed: a.hooks.OnProcessed,
+		})
+		wg.Add(2)
+		go func() { defer wg.Done(); errc <- p.Run(roleCtx) }()
+		go func() { defer wg.Done(); a.watchLag(roleCtx) }()
+	}
+	if cfg.Has(config.RoleNotify) {
+		n := &notify.Notifier{Store: a.store, WebhookURL: cfg.AlertWebhookURL, Metrics: a.metrics, Log: a.log, OnSent: a.hooks.OnAlert}
+		wg.Add(1)
+		go func() { defer wg.Done(); errc <- n.Run(roleCtx) }()
+	}
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-errc:
+	}
+	a.log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	_ = srv.Shutdown(sctx) // webhooks in flight finish their publish first
+	stopRoles()
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-sctx.Done():
+		return errors.New("shutdown timed out with work in flight (REBOUND_SHUTDOWN_TIMEOUT)")
+	}
+	// Flush the acks of the last batch before the connection goes.
+	_ = a.nc.FlushTimeout(5 * time.Second)
+	return runErr
+}
+
+// watchLag exports the consumer's lag every few seconds.
+func (a *App) watchLag(ctx context.Context) {
+	t := time.NewTicker(5 * time.Second)
+	defer t.Stop()
+	for {
+		ictx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		info, err := a.cons.Info(ictx)
+		cancel()
+		if err == nil {
+			a.metrics.ConsumerPending.Set(float64(info.NumPending))
+			a.metrics.ConsumerAckPend.Set(float64(info.NumAckPending))
+			a.metrics.ConsumerRedelivd.Set(float64(info.NumRedelivered))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}

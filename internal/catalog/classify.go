@@ -1,0 +1,342 @@
+package catalog
+
+import (
+	"math/bits"
+	"strconv"
+)
+
+// Stack sizes for the per-call bitsets; catalogs larger than this (a very
+// big operator file) fall back to one heap allocation per call.
+const (
+	stackPatWords  = 32 // 2048 patterns
+	stackRuleWords = 16 // 1024 rules
+)
+
+// Confidence levels for decisions that did not come from a rule; they order
+// the kinds of evidence, they are not calibrated probabilities.
+const (
+	confEnhanced        = 0.75
+	confBasic           = 0.6
+	confEnhancedSubject = 0.5
+	confGenericBasic    = 0.35
+	confFallback        = 0.2
+)
+
+// Classify parses a raw reply (any wrapper ParseReply understands) and
+// classifies it. When h.RemoteHost is empty the host named in a Postfix or
+// Exim wrapper is used to pick provider rules.
+//
+// The wrapper also tells at which step of the SMTP dialogue the server
+// answered. A refusal of MAIL FROM cannot be about the recipient, so a
+// recipient-side verdict there ("550 5.1.1 … user unknown" about our bounce
+// address, Exim's "after MAIL FROM: … No such domain") becomes
+// sender_address_rejected with rule "stage.mail_from"; one given at the
+// greeting or HELO, before any recipient was named, becomes policy_rejected
+// with rule "stage.connect".
+func (c *Catalog) Classify(reply string, h Hints) Classification {
+	r := ParseReply(reply)
+	// Wrapper text (MTA prose around the reply) is what names the host and
+	// the dialogue step; a bare reply has none, so skip the searches.
+	wrapped := len(reply) > len(r.Text)+16
+	if h.RemoteHost == "" && wrapped {
+		h.RemoteHost = remoteHostIn(reply)
+	}
+	cl := c.ClassifyReply(r, h)
+	if wrapped && cl.Scope == ScopeRecipient {
+		switch stageOf(reply) {
+		case stageMailFrom:
+			cl.Class, cl.Scope, cl.Rule = ClassSenderAddressRejected, ScopeSender, "stage.mail_from"
+		case stageConnect:
+			cl.Class, cl.Scope, cl.Rule = ClassPolicyRejected, ScopeSender, "stage.connect"
+		}
+	}
+	return cl
+}
+
+// stage is the step of the SMTP dialogue a reply answered.
+type stage int
+
+const (
+	stageUnknown stage = iota
+	stageMailFrom
+	stageConnect // greeting or HELO/EHLO
+)
+
+// stageOf reads the dialogue step from MTA wording: Postfix "(in reply to
+// MAIL FROM command)", Exim "after MAIL FROM:", Sendmail ">>> MAIL From:",
+// qmail "but sender was rejected" / "but my name was rejected", Postfix
+// "refused to talk to me".
+func stageOf(raw string) stage {
+	switch {
+	case indexFold(raw, "in reply to mail from") >= 0, indexFold(raw, "after mail from") >= 0,
+		indexFold(raw, ">>> mail from") >= 0, indexFold(raw, "but sender was rejected") >= 0:
+		return stageMailFrom
+	case indexFold(raw, "refused to talk to me") >= 0, indexFold(raw, "after initial connection") >= 0,
+		indexFold(raw, "my name was rejected") >= 0, indexFold(raw, "after ehlo") >= 0,
+		indexFold(raw, "after helo") >= 0, indexFold(raw, "in reply to ehlo") >= 0,
+		indexFold(raw, "in reply to helo") >= 0:
+		return stageConnect
+	}
+	return stageUnknown
+}
+
+// ClassifyReply classifies an already parsed reply. Precedence: the first
+// matching text rule (operator rules, then provider rules, then generic
+// wording), then the specific enhanced code, then a specific basic code,
+// then the generic X.Y.0 or subject-level enhanced entry, then a catch-all
+// basic code, and finally the class digit. Whatever decided, a 4xx is never
+// permanent and an unmatched reply is ClassUnknown, which is never
+// suppressible.
+func (c *Catalog) ClassifyReply(r Reply, h Hints) Classification {
+	if r.Code == 0 && h.Code >= 200 && h.Code <= 599 {
+		r.Code = h.Code
+	}
+	if r.Enhanced == "" && h.Enhanced != "" && enhancedAt(h.Enhanced, 0) == len(h.Enhanced) {
+		r.Enhanced = h.Enhanced
+	}
+	enh, hasEnh := splitEnhanced(r.Enhanced)
+
+	if rl := c.matchRule(r, enh, hasEnh, h.RemoteHost); rl != nil {
+		cl := Classification{Class: rl.class, Scope: rl.scope, Rule: rl.id, Confidence: rl.confidence}
+		cl.Code = c.resolveCode(r, enh, hasEnh)
+		cl.Permanent = c.permanence(rl.class, rl.permanent, r.Code, enh, hasEnh, nil)
+		return cl
+	}
+
+	basicKey := ""
+	if r.Code != 0 {
+		basicKey = strconv.Itoa(r.Code)
+	}
+	basic := c.entries[basicKey]
+	var exact *entrySpec
+	if hasEnh {
+		exact = c.entries[r.Enhanced]
+	}
+	switch {
+	case exact != nil && enh[2] != 0:
+		return c.fromEntry(exact, "enhanced.", confEnhanced, r.Code, enh, hasEnh)
+	case basic != nil && !basic.generic:
+		return c.fromEntry(basic, "basic.", confBasic, r.Code, enh, hasEnh)
+	case exact != nil:
+		return c.fromEntry(exact, "enhanced.", confEnhancedSubject, r.Code, enh, hasEnh)
+	}
+	if hasEnh {
+		// An unregistered detail (5.7.509, 4.7.650) still tells us its
+		// class and subject: fall back to the X.Y.0 entry.
+		key := strconv.Itoa(enh[0]) + "." + strconv.Itoa(enh[1]) + ".0"
+		if e := c.entries[key]; e != nil {
+			return c.fromEntry(e, "enhanced.", confEnhancedSubject, r.Code, enh, hasEnh)
+		}
+	}
+	if basic != nil {
+		return c.fromEntry(basic, "basic.", confGenericBasic, r.Code, enh, hasEnh)
+	}
+
+	digit := classDigit(r.Code, enh, hasEnh)
+	switch digit {
+	case 4:
+		return Classification{Class: ClassRemoteError, Scope: c.classes[ClassRemoteError].scope,
+			Rule: "fallback.transient", Confidence: confFallback}
+	case 5:
+		return Classification{Class: ClassUnknown, Scope: ScopeUnknown, Permanent: true,
+			Rule: "fallback.unknown", Confidence: confFallback}
+	case 2:
+		// A success code in a bounce event: nothing failed that we can name.
+		return Classification{Class: ClassUnknown, Scope: ScopeUnknown, Rule: "fallback.success"}
+	}
+	return Classification{Class: ClassUnknown, Scope: ScopeUnknown, Rule: "fallback.unknown"}
+}
+
+// matchRule runs the multi-pattern scan once and returns the first rule,
+// in file order, whose conditions all hold.
+func (c *Catalog) matchRule(r Reply, enh [3]int, hasEnh bool, host string) *rule {
+	if len(c.rules) == 0 || r.Text == "" {
+		return nil
+	}
+	var pbuf [stackPatWords]uint64
+	var rbuf [stackRuleWords]uint64
+	pset, rset := pbuf[:], rbuf[:]
+	if c.nwords > stackPatWords {
+		pset = make([]uint64, c.nwords)
+	}
+	if c.nrwords > stackRuleWords {
+		rset = make([]uint64, c.nrwords)
+	}
+	c.m.scan(r.Text, pset)
+
+	seen := false
+	for w, word := range pset[:c.nwords] {
+		for word != 0 {
+			bit := word & -word
+			word ^= bit
+			pid := w*64 + bits.TrailingZeros64(bit)
+			for _, ri := range c.patRules[pid] {
+				rset[ri>>6] |= 1 << (uint(ri) & 63)
+				seen = true
+			}
+		}
+	}
+	if !seen {
+		return nil
+	}
+	for w, word := range rset[:c.nrwords] {
+		for word != 0 {
+			bit := word & -word
+			word ^= bit
+			rl := c.rules[w*64+bits.TrailingZeros64(bit)]
+			if rl.applies(pset, r.Code, enh, hasEnh, host) {
+				return rl
+			}
+		}
+	}
+	return nil
+}
+
+func (rl *rule) applies(pset []uint64, code int, enh [3]int, hasEnh bool, host string) bool {
+	for _, id := range rl.all {
+		if !hasBit(pset, id) {
+			return false
+		}
+	}
+	for _, id := range rl.unless {
+		if hasBit(pset, id) {
+			return false
+		}
+	}
+	if len(rl.codes) > 0 {
+		ok := false
+		for _, cp := range rl.codes {
+			if cp.matches(code, enh, hasEnh) {
+				ok = true
+				break
+			}
+		}
+		if !ok {
+			return false
+		}
+	}
+	if len(rl.hosts) > 0 {
+		ok := false
+		for _, suffix := range rl.hosts {
+			if hasSuffixFold(host, suffix) {
+				ok = true
+				break
+			}
+		}
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+func (cp codePat) matches(code int, enh [3]int, hasEnh bool) bool {
+	if cp.enhanced {
+		if !hasEnh {
+			return false
+		}
+		for i := 0; i < 3; i++ {
+			if cp.parts[i] >= 0 && cp.parts[i] != enh[i] {
+				return false
+			}
+		}
+		return true
+	}
+	if code == 0 {
+		return false
+	}
+	d := [3]int{code / 100, code / 10 % 10, code % 10}
+	for i := 0; i < 3; i++ {
+		if cp.parts[i] >= 0 && cp.parts[i] != d[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// fromEntry turns a code entry into a classification.
+func (c *Catalog) fromEntry(e *entrySpec, prefix string, conf float64, code int, enh [3]int, hasEnh bool) Classification {
+	perm := e.Permanent
+	cl := Classification{Class: e.Class, Scope: e.Scope, Code: e.Code, Rule: prefix + e.Code, Confidence: conf}
+	cl.Permanent = c.permanence(e.Class, nil, code, enh, hasEnh, &perm)
+	return cl
+}
+
+// permanence decides Permanent. Order: a rule's explicit override, classes
+// that are transient by nature (a full mailbox empties, a throttle lifts),
+// the entry's own reading, the reply's class digit, the class default. A 4xx
+// anywhere in the reply caps it: the server itself said "try again".
+func (c *Catalog) permanence(cl Class, override *bool, code int, enh [3]int, hasEnh bool, entry *bool) bool {
+	ci := c.classes[cl]
+	var p bool
+	switch d := classDigit(code, enh, hasEnh); {
+	case override != nil:
+		p = *override
+	case ci.alwaysTransient:
+		p = false
+	case entry != nil:
+		p = *entry
+	case d == 5:
+		p = true
+	case d == 4 || d == 2:
+		p = false
+	default:
+		p = ci.permanent
+	}
+	if code/100 == 4 || (hasEnh && enh[0] == 4) {
+		p = false
+	}
+	return p
+}
+
+// resolveCode names the catalog entry a rule decision belongs to, so
+// FixSteps and `explain` can fall back to it.
+// The same precedence as for code decisions applies: a specific enhanced
+// code, then a specific basic code (530 says more than 5.7.0), then the rest.
+func (c *Catalog) resolveCode(r Reply, enh [3]int, hasEnh bool) string {
+	var basic *entrySpec
+	if r.Code != 0 {
+		basic = c.entries[strconv.Itoa(r.Code)]
+	}
+	if hasEnh {
+		if e, ok := c.entries[r.Enhanced]; ok && (enh[2] != 0 || basic == nil || basic.generic) {
+			return e.Code
+		}
+	}
+	if basic != nil {
+		return basic.Code
+	}
+	return ""
+}
+
+// classDigit is the reply's class (2, 4, 5): the enhanced code's when
+// present, it being the more deliberate of the two, else the basic code's.
+func classDigit(code int, enh [3]int, hasEnh bool) int {
+	if hasEnh {
+		return enh[0]
+	}
+	return code / 100
+}
+
+// splitEnhanced parses "5.7.26" without allocating.
+func splitEnhanced(s string) ([3]int, bool) {
+	var out [3]int
+	if s == "" {
+		return out, false
+	}
+	part := 0
+	for i := 0; i < len(s); i++ {
+		switch b := s[i]; {
+		case b == '.':
+			part++
+			if part > 2 {
+				return out, false
+			}
+		case isDigit(b):
+			out[part] = out[part]*10 + int(b-'0')
+		default:
+			return out, false
+		}
+	}
+	return out, part == 2
+}

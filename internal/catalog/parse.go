@@ -1,0 +1,362 @@
+package catalog
+
+import "strings"
+
+// Reply is a parsed SMTP reply: the remote server's codes and its words,
+// with the wrappers that ESPs and MTAs put around them removed.
+type Reply struct {
+	Code     int    // basic (three-digit) code, 0 if none was found
+	Enhanced string // enhanced status code such as "5.1.1", "" if none
+	Text     string // diagnostic text without codes and wrappers, folded to one line
+}
+
+// maxCandidates bounds the reply tokens ParseReply looks at, so a huge or
+// hostile input costs linear time and no heap growth.
+const maxCandidates = 16
+
+// codeToken is one basic reply code found in the text.
+type codeToken struct {
+	pos    int    // index of the first digit
+	end    int    // index just past the code and an adjacent enhanced code
+	code   int    // e.g. 550
+	enh    string // enhanced code written right after it, "" if none
+	strong bool   // positioned like a real reply rather than a number in prose
+}
+
+// ParseReply extracts the basic code, the enhanced code and the text of the
+// remote server's reply from whatever an ESP handed us. It understands
+// `smtp;`/`dns;` diagnostic prefixes, Postfix `host … said:` and
+// `(in reply to … command)`, Microsoft `Remote Server returned '…'`, Brevo
+// `RecipientError:`, Exchange/qmail `#5.1.1`, multi-line replies
+// (`550-5.1.1 …` continuation lines) and concatenated transcripts, where the
+// first non-2xx/3xx reply counts: a trailing `503 5.5.1 RCPT first` is a
+// consequence of the earlier rejection, not its cause.
+//
+// It never panics and allocates only when continuation lines or line breaks
+// have to be folded out of the text.
+func ParseReply(s string) Reply {
+	s = stripWrappers(s)
+
+	var toks [maxCandidates]codeToken
+	n := findCodes(s, toks[:])
+	cands := toks[:n]
+
+	chosen := -1
+	// A token in reply position beats a number in prose; among those the
+	// first non-2xx/3xx reply wins.
+	for pass := 0; pass < 2 && chosen < 0; pass++ {
+		for i := range cands {
+			if (pass == 0) != cands[i].strong {
+				continue
+			}
+			if c := cands[i].code / 100; c == 4 || c == 5 {
+				chosen = i
+				break
+			}
+		}
+	}
+
+	var r Reply
+	if chosen < 0 {
+		// No basic code: the enhanced code may still stand alone ("#5.1.2",
+		// "5.2.2 <x>... Mailbox Full").
+		if p, e := firstEnhanced(s, 0, len(s)); p >= 0 {
+			r.Enhanced = e
+			if p == 0 || onlyPunct(s[:p]) {
+				// The code leads the text: the words after it are the reply.
+				s = s[p+len(e):]
+			}
+		}
+		r.Text = foldText(s, nil)
+		return r
+	}
+
+	tok := cands[chosen]
+	r.Code = tok.code
+	r.Enhanced = tok.enh
+
+	// The reply runs until a different reply starts. Repeats of the same
+	// code are continuation lines ("550-5.1.1 …") and are folded out.
+	cut := len(s)
+	var skips [maxCandidates][2]int
+	nskip := 0
+	for _, c := range cands[chosen+1:] {
+		if c.code == tok.code && (c.enh == "" || tok.enh == "" || c.enh == tok.enh) {
+			skips[nskip] = [2]int{c.pos - tok.end, c.end - tok.end}
+			nskip++
+			continue
+		}
+		cut = c.pos
+		break
+	}
+	seg := s[tok.end:cut]
+	if r.Enhanced == "" {
+		if p, e := firstEnhanced(seg, 0, len(seg)); p >= 0 {
+			r.Enhanced = e
+		}
+	}
+	r.Text = foldText(seg, skips[:nskip])
+	return r
+}
+
+// stripWrappers removes the envelope that ESPs and MTAs put around the remote
+// reply. It only ever returns a substring of s.
+func stripWrappers(s string) string {
+	s = strings.TrimSpace(s)
+	// Diagnostic-Code type prefix: "smtp;550 …", "smtp; 550 …", "dns; …".
+	for i := 0; i < len(s) && i <= 12; i++ {
+		c := s[i]
+		if c == ';' && i > 0 {
+			s = strings.TrimSpace(s[i+1:])
+			break
+		}
+		if !(isLetter(c) || c == '-') {
+			break
+		}
+	}
+	if hasPrefixFold(s, "recipienterror:") {
+		s = strings.TrimSpace(s[len("recipienterror:"):])
+	}
+	// Microsoft: Remote Server returned '550 5.1.1 RESOLVER…'. The closing
+	// quote is one not followed by a letter, so "doesn't" stays inside.
+	if i := indexFold(s, "returned '"); i >= 0 {
+		inner := s[i+len("returned '"):]
+		end := len(inner)
+		for j := 0; j < len(inner); j++ {
+			if inner[j] == '\'' && (j+1 == len(inner) || !isLetter(inner[j+1])) {
+				end = j
+				break
+			}
+		}
+		s = strings.TrimSpace(inner[:end])
+	}
+	// Postfix: host mx.example.com[192.0.2.1] said: 550 …
+	if i := indexFold(s, " said:"); i >= 0 {
+		s = strings.TrimSpace(s[i+len(" said:"):])
+	}
+	return s
+}
+
+// findCodes records up to len(out) basic reply codes in s, in order.
+func findCodes(s string, out []codeToken) int {
+	n := 0
+	for i := 0; i+3 <= len(s) && n < len(out); i++ {
+		c0 := s[i]
+		if c0 < '2' || c0 > '5' || !isDigit(s[i+1]) || !isDigit(s[i+2]) {
+			continue
+		}
+		if i > 0 && !codeBoundaryBefore(s[i-1]) {
+			continue
+		}
+		j := i + 3
+		if j < len(s) && !(s[j] == ' ' || s[j] == '-' || s[j] == '\t' || s[j] == '\r' || s[j] == '\n') {
+			continue
+		}
+		t := codeToken{pos: i, end: j, code: int(c0-'0')*100 + int(s[i+1]-'0')*10 + int(s[i+2]-'0')}
+		// An enhanced code right after it ("550 5.1.1", "550-5.1.1", "550 #5.1.1").
+		k := j
+		for k < len(s) && k < j+3 && (s[k] == ' ' || s[k] == '-' || s[k] == '#') {
+			k++
+		}
+		if l := enhancedAt(s, k); l > 0 {
+			t.enh = s[k : k+l]
+			t.end = k + l
+		}
+		t.strong = i == 0 || t.enh != "" || (j < len(s) && s[j] == '-') || strongBefore(s, i)
+		if !t.strong && unitWordAfter(s, j) {
+			continue // "limit of 500 recipients", "after 450 minutes"
+		}
+		out[n] = t
+		n++
+		i = t.end - 1
+	}
+	return n
+}
+
+// codeBoundaryBefore reports whether a code may start after byte b: not in
+// the middle of a word, a number or an IP address.
+func codeBoundaryBefore(b byte) bool {
+	return !(isDigit(b) || isLetter(b) || b == '.' || b == '-' || b == '_' || b == '/' || b >= 0x80)
+}
+
+// strongBefore: the code follows a separator that introduces a reply
+// ("said: 550", "TO:550", "'550", "[550", "#550", "\n550").
+func strongBefore(s string, i int) bool {
+	j := i - 1
+	if j >= 0 && s[j] == ' ' {
+		j--
+	}
+	if j < 0 {
+		return true
+	}
+	switch s[j] {
+	case ':', ';', '\'', '"', '[', '(', '#', '\n', '\r', '>', '<':
+		return true
+	}
+	return false
+}
+
+// unitWordAfter spots numbers in prose ("500 recipients").
+func unitWordAfter(s string, j int) bool {
+	if j >= len(s) || s[j] != ' ' {
+		return false
+	}
+	rest := s[j+1:]
+	for _, w := range [...]string{"recipient", "minute", "hour", "second", "day", "message", "byte", "kb", "mb", "connection", "time", "attempt", "per "} {
+		if hasPrefixFold(rest, w) {
+			return true
+		}
+	}
+	return false
+}
+
+// enhancedAt returns the length of an enhanced status code starting at i
+// (class 2, 4 or 5; subject and detail of one to three digits), 0 if none.
+func enhancedAt(s string, i int) int {
+	if i >= len(s) || !(s[i] == '2' || s[i] == '4' || s[i] == '5') {
+		return 0
+	}
+	if i > 0 && (isDigit(s[i-1]) || s[i-1] == '.' || isLetter(s[i-1])) {
+		return 0
+	}
+	j := i + 1
+	for part := 0; part < 2; part++ {
+		if j >= len(s) || s[j] != '.' {
+			return 0
+		}
+		j++
+		k := j
+		for k < len(s) && isDigit(s[k]) && k-j < 4 {
+			k++
+		}
+		if k == j || k-j > 3 {
+			return 0
+		}
+		j = k
+	}
+	// Not part of a longer dotted number (IP address, version string).
+	if j < len(s) && (isDigit(s[j]) || isLetter(s[j]) || (s[j] == '.' && j+1 < len(s) && isDigit(s[j+1]))) {
+		return 0
+	}
+	return j - i
+}
+
+// firstEnhanced finds the first class 4 or 5 enhanced code in s[from:to].
+func firstEnhanced(s string, from, to int) (int, string) {
+	for i := from; i < to; i++ {
+		if s[i] != '4' && s[i] != '5' {
+			continue
+		}
+		if l := enhancedAt(s[:to], i); l > 0 {
+			return i, s[i : i+l]
+		}
+	}
+	return -1, ""
+}
+
+// foldText trims the reply text, drops the byte ranges in skip (continuation
+// prefixes), turns line breaks into spaces and removes Postfix's trailing
+// "(in reply to … command)". It returns a substring when nothing has to be
+// removed from the middle.
+func foldText(s string, skip [][2]int) string {
+	needBuild := len(skip) > 0 || strings.ContainsAny(s, "\r\n\t")
+	if needBuild {
+		var b strings.Builder
+		b.Grow(len(s))
+		space := true // suppresses leading and doubled spaces
+		si := 0
+		for i := 0; i < len(s); i++ {
+			if si < len(skip) && i == skip[si][0] {
+				i = skip[si][1] - 1
+				si++
+				continue
+			}
+			c := s[i]
+			if c == '\r' || c == '\n' || c == '\t' || c == ' ' {
+				if !space {
+					b.WriteByte(' ')
+					space = true
+				}
+				continue
+			}
+			b.WriteByte(c)
+			space = false
+		}
+		s = b.String()
+	}
+	s = strings.TrimSpace(s)
+	if i := strings.LastIndex(s, "(in reply to "); i >= 0 && strings.HasSuffix(s, ")") {
+		s = strings.TrimSpace(s[:i])
+	}
+	return strings.TrimLeft(s, " :-")
+}
+
+func onlyPunct(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if isLetter(s[i]) || isDigit(s[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func isDigit(b byte) bool  { return '0' <= b && b <= '9' }
+func isLetter(b byte) bool { return ('a' <= b && b <= 'z') || ('A' <= b && b <= 'Z') }
+
+// hasPrefixFold is an ASCII case-insensitive strings.HasPrefix for a
+// lower-case prefix.
+func hasPrefixFold(s, lowerPrefix string) bool {
+	if len(s) < len(lowerPrefix) {
+		return false
+	}
+	for i := 0; i < len(lowerPrefix); i++ {
+		if lowerASCII(s[i]) != lowerPrefix[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// indexFold is an ASCII case-insensitive strings.Index for a lower-case
+// needle, without allocating.
+func indexFold(s, lowerNeedle string) int {
+	n := len(lowerNeedle)
+	for i := 0; i+n <= len(s); i++ {
+		if lowerASCII(s[i]) == lowerNeedle[0] && hasPrefixFold(s[i:], lowerNeedle) {
+			return i
+		}
+	}
+	return -1
+}
+
+// hasSuffixFold is an ASCII case-insensitive strings.HasSuffix for a
+// lower-case suffix.
+func hasSuffixFold(s, lowerSuffix string) bool {
+	if len(s) < len(lowerSuffix) {
+		return false
+	}
+	return hasPrefixFold(s[len(s)-len(lowerSuffix):], lowerSuffix)
+}
+
+// remoteHostIn pulls the remote MTA's name out of Postfix/Exim wording
+// ("host mx.example.com[192.0.2.1] said:", "host mx.example.com [192.0.2.1]:")
+// so provider rules can apply when the ESP gave no host. "" if none.
+func remoteHostIn(s string) string {
+	for off := 0; off < len(s); {
+		i := indexFold(s[off:], "host ")
+		if i < 0 {
+			return ""
+		}
+		start := off + i + len("host ")
+		end := start
+		for end < len(s) && (isLetter(s[end]) || isDigit(s[end]) || s[end] == '.' || s[end] == '-' || s[end] == '_') {
+			end++
+		}
+		h := s[start:end]
+		if strings.IndexByte(h, '.') > 0 && end < len(s) && (s[end] == '[' || s[end] == ' ') && !isDigit(h[len(h)-1]) {
+			return strings.TrimRight(h, ".")
+		}
+		off = start
+	}
+	return ""
+}

@@ -1,0 +1,313 @@
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/reboundhq/rebound/internal/events"
+)
+
+// Role is one of the jobs a worker process can run.
+type Role string
+
+// The roles. All are on by default; the Helm chart runs them as separate Deployments.
+const (
+	RoleIngest  Role = "ingest"
+	RoleProcess Role = "process"
+	RoleAPI     Role = "api"
+	RoleNotify  Role = "notify"
+)
+
+// AllRoles lists every role in start order.
+var AllRoles = []Role{RoleIngest, RoleProcess, RoleAPI, RoleNotify}
+
+// Config is the whole configuration of one worker process.
+type Config struct {
+	NATSURL string
+
+	RedisURL            string
+	RedisSentinelAddrs  []string
+	RedisSentinelMaster string
+	RedisClusterAddrs   []string
+	RedisPrefix         string
+
+	HTTPAddr string
+	Names    events.Names
+	Roles    []Role
+
+	StreamReplicas  int
+	StreamMaxAge    time.Duration
+	DedupWindow     time.Duration
+	AckWait         time.Duration
+	MaxDeliver      int
+	MaxAckPending   int
+	BatchSize       int
+	IdempotencyTTL  time.Duration
+	MaxBodyBytes    int64
+	ShutdownTimeout time.Duration
+
+	GenericToken    string // secret
+	AlertWebhookURL string // may carry a token: treated as a secret
+	CatalogRules    string
+	LogLevel        string
+	LogFormat       string
+}
+
+// Default returns the configuration used when nothing is set.
+func Default() Config {
+	return Config{
+		NATSURL:         "nats://127.0.0.1:4222",
+		RedisURL:        "redis://127.0.0.1:6379/0",
+		RedisPrefix:     "rebound:",
+		HTTPAddr:        "127.0.0.1:8080",
+		Names:           events.DefaultNames(),
+		Roles:           slices.Clone(AllRoles),
+		StreamReplicas:  1,
+		StreamMaxAge:    7 * 24 * time.Hour,
+		DedupWindow:     2 * time.Hour,
+		AckWait:         30 * time.Second,
+		MaxDeliver:      50,
+		MaxAckPending:   2000,
+		BatchSize:       256,
+		IdempotencyTTL:  7 * 24 * time.Hour,
+		MaxBodyBytes:    5 << 20,
+		ShutdownTimeout: 25 * time.Second,
+		LogLevel:        "info",
+		LogFormat:       "json",
+	}
+}
+
+// Has reports whether the role is enabled.
+func (c *Config) Has(r Role) bool { return slices.Contains(c.Roles, r) }
+
+// Parse reads flags from args and REBOUND_* variables from getenv; a flag beats its
+// variable, and both beat the default. getenv is injected so tests need no process
+// environment.
+func Parse(fs *flag.FlagSet, args []string, getenv func(string) string) (Config, error) {
+	c := Default()
+	var (
+		sentinel, cluster, roles string
+		errs                     []error
+	)
+	str := func(p *string, flagName, env, usage string) {
+		if v := getenv(env); v != "" {
+			*p = v
+		}
+		fs.StringVar(p, flagName, *p, usage+" ($"+env+")")
+	}
+	dur := func(p *time.Duration, flagName, env, usage string) {
+		if v := getenv(env); v != "" {
+			d, err := time.ParseDuration(v)
+			if err != nil || d <= 0 {
+				errs = append(errs, fmt.Errorf("%s: %q is not a positive duration (e.g. 30s, 2h)", env, v))
+			} else {
+				*p = d
+			}
+		}
+		fs.DurationVar(p, flagName, *p, usage+" ($"+env+")")
+	}
+	num := func(p *int, flagName, env, usage string) {
+		if v := getenv(env); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s: %q is not a whole number", env, v))
+			} else {
+				*p = n
+			}
+		}
+		fs.IntVar(p, flagName, *p, usage+" ($"+env+")")
+	}
+	str(&c.NATSURL, "nats-url", "REBOUND_NATS_URL", "NATS server URL(s), comma-separated")
+	str(&c.RedisURL, "redis-url", "REBOUND_REDIS_URL", "Redis URL (redis:// or rediss://, ACL user and password in the URL)")
+	str(&sentinel, "redis-sentinel-addrs", "REBOUND_REDIS_SENTINEL_ADDRS", "Redis Sentinel addresses, comma-separated")
+	str(&c.RedisSentinelMaster, "redis-sentinel-master", "REBOUND_REDIS_SENTINEL_MASTER", "Redis Sentinel master name")
+	str(&cluster, "redis-cluster-addrs", "REBOUND_REDIS_CLUSTER_ADDRS", "Redis Cluster seed addresses, comma-separated")
+	str(&c.RedisPrefix, "redis-prefix", "REBOUND_REDIS_PREFIX", "prefix of every Redis key")
+	str(&c.HTTPAddr, "http-addr", "REBOUND_HTTP_ADDR", "HTTP listen address (webhooks, API, probes, metrics)")
+	str(&c.Names.SubjectPrefix, "subject-prefix", "REBOUND_SUBJECT_PREFIX", "NATS subject prefix: events on <prefix>.events.<esp>")
+	str(&c.Names.Stream, "stream", "REBOUND_STREAM", "JetStream stream of events")
+	str(&c.Names.DeadStream, "deadletter-stream", "REBOUND_DEADLETTER_STREAM", "JetStream stream of dead letters")
+	str(&c.Names.Consumer, "consumer", "REBOUND_CONSUMER", "durable consumer shared by process replicas")
+	str(&roles, "roles", "REBOUND_ROLES", "roles to run, comma-separated: ingest,process,api,notify (default all)")
+	num(&c.StreamReplicas, "stream-replicas", "REBOUND_STREAM_REPLICAS", "JetStream replicas of the streams (1, 3 or 5)")
+	dur(&c.StreamMaxAge, "stream-max-age", "REBOUND_STREAM_MAX_AGE", "how long events stay in the stream for replay")
+	dur(&c.DedupWindow, "dedup-window", "REBOUND_DEDUP_WINDOW", "JetStream duplicate window for ESP retries")
+	dur(&c.AckWait, "ack-wait", "REBOUND_ACK_WAIT", "time before an unacknowledged event is redelivered")
+	num(&c.MaxDeliver, "max-deliver", "REBOUND_MAX_DELIVER", "deliveries before an event that keeps failing is dead-lettered")
+	num(&c.MaxAckPending, "max-ack-pending", "REBOUND_MAX_ACK_PENDING", "unacknowledged events allowed across all process replicas")
+	num(&c.BatchSize, "batch-size", "REBOUND_BATCH_SIZE", "events processed per Redis round trip")
+	dur(&c.IdempotencyTTL, "idempotency-ttl", "REBOUND_IDEMPOTENCY_TTL", "how long an event ID is remembered to ignore redeliveries")
+	dur(&c.ShutdownTimeout, "shutdown-timeout", "REBOUND_SHUTDOWN_TIMEOUT", "time allowed to finish in-flight work on SIGTERM")
+	str(&c.CatalogRules, "catalog-rules", "REBOUND_CATALOG_RULES", "file of extra or overriding classification rules")
+	str(&c.LogLevel, "log-level", "REBOUND_LOG_LEVEL", "debug, info, warn or error")
+	str(&c.LogFormat, "log-format", "REBOUND_LOG_FORMAT", "json or console")
+	maxBody := int(c.MaxBodyBytes)
+	num(&maxBody, "max-body-bytes", "REBOUND_MAX_BODY_BYTES", "largest webhook body accepted")
+
+	// Secrets: environment or file only.
+	for _, s := range []struct {
+		p   *string
+		env string
+	}{
+		{&c.GenericToken, "REBOUND_GENERIC_TOKEN"},
+		{&c.AlertWebhookURL, "REBOUND_ALERT_WEBHOOK_URL"},
+	} {
+		v, err := Secret(getenv, s.env)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		*s.p = v
+	}
+
+	if err := fs.Parse(args); err != nil {
+		return Config{}, err
+	}
+	c.MaxBodyBytes = int64(maxBody)
+	c.RedisSentinelAddrs = splitList(sentinel)
+	c.RedisClusterAddrs = splitList(cluster)
+	if roles != "" {
+		c.Roles = nil
+		for _, r := range splitList(roles) {
+			c.Roles = append(c.Roles, Role(strings.ToLower(r)))
+		}
+	}
+	if len(errs) > 0 {
+		return Config{}, errors.Join(errs...)
+	}
+	return c, c.Validate()
+}
+
+// Secret reads a secret from env or from the file named by env+"_FILE" (Kubernetes
+// secrets mounted as files). Setting both is an error: which one wins would be a guess.
+func Secret(getenv func(string) string, env string) (string, error) {
+	v, file := getenv(env), getenv(env+"_FILE")
+	switch {
+	case v != "" && file != "":
+		return "", fmt.Errorf("%s and %s_FILE are both set: set one", env, env)
+	case file != "":
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return "", fmt.Errorf("%s_FILE: %w", env, err)
+		}
+		return strings.TrimSpace(string(b)), nil
+	}
+	return v, nil
+}
+
+// Validate checks every setting and names the first one that is wrong.
+func (c *Config) Validate() error {
+	if len(c.Roles) == 0 {
+		return errors.New("REBOUND_ROLES: no role given")
+	}
+	for _, r := range c.Roles {
+		if !slices.Contains(AllRoles, r) {
+			return fmt.Errorf("REBOUND_ROLES: unknown role %q (want ingest, process, api or notify)", r)
+		}
+	}
+	if err := checkURLs("REBOUND_NATS_URL", c.NATSURL, "nats", "tls", "ws", "wss"); err != nil {
+		return err
+	}
+	if len(c.RedisSentinelAddrs) > 0 && c.RedisSentinelMaster == "" {
+		return errors.New("REBOUND_REDIS_SENTINEL_MASTER: required with REBOUND_REDIS_SENTINEL_ADDRS")
+	}
+	if len(c.RedisSentinelAddrs) > 0 && len(c.RedisClusterAddrs) > 0 {
+		return errors.New("REBOUND_REDIS_CLUSTER_ADDRS: cannot be combined with REBOUND_REDIS_SENTINEL_ADDRS")
+	}
+	if err := checkURLs("REBOUND_REDIS_URL", c.RedisURL, "redis", "rediss"); err != nil {
+		return err
+	}
+	for setting, addrs := range map[string][]string{"REBOUND_REDIS_SENTINEL_ADDRS": c.RedisSentinelAddrs, "REBOUND_REDIS_CLUSTER_ADDRS": c.RedisClusterAddrs} {
+		for _, a := range addrs {
+			if _, _, err := net.SplitHostPort(a); err != nil {
+				return fmt.Errorf("%s: %q is not host:port", setting, a)
+			}
+		}
+	}
+	if c.RedisPrefix == "" || strings.ContainsAny(c.RedisPrefix, "{} \t") {
+		return fmt.Errorf("REBOUND_REDIS_PREFIX: %q must be non-empty without braces or spaces (braces would break Cluster hash tags)", c.RedisPrefix)
+	}
+	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
+		return fmt.Errorf("REBOUND_HTTP_ADDR: %q is not host:port", c.HTTPAddr)
+	}
+	if err := c.Names.Validate(); err != nil {
+		return err
+	}
+	switch {
+	case c.StreamReplicas != 1 && c.StreamReplicas != 3 && c.StreamReplicas != 5:
+		return fmt.Errorf("REBOUND_STREAM_REPLICAS: %d (want 1, 3 or 5)", c.StreamReplicas)
+	case c.MaxDeliver < 2:
+		return fmt.Errorf("REBOUND_MAX_DELIVER: %d (want at least 2)", c.MaxDeliver)
+	case c.BatchSize < 1 || c.BatchSize > 4096:
+		return fmt.Errorf("REBOUND_BATCH_SIZE: %d (want 1 to 4096)", c.BatchSize)
+	case c.MaxAckPending < c.BatchSize:
+		return fmt.Errorf("REBOUND_MAX_ACK_PENDING: %d is below REBOUND_BATCH_SIZE %d", c.MaxAckPending, c.BatchSize)
+	case c.MaxBodyBytes < 1024:
+		return fmt.Errorf("REBOUND_MAX_BODY_BYTES: %d (want at least 1024)", c.MaxBodyBytes)
+	case c.DedupWindow > c.StreamMaxAge:
+		return fmt.Errorf("REBOUND_DEDUP_WINDOW: %s is longer than REBOUND_STREAM_MAX_AGE %s", c.DedupWindow, c.StreamMaxAge)
+	}
+	if c.AlertWebhookURL != "" {
+		u, err := url.Parse(c.AlertWebhookURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			// Never echo the URL: it often carries a token.
+			return errors.New("REBOUND_ALERT_WEBHOOK_URL: not an http(s) URL")
+		}
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		return fmt.Errorf("REBOUND_LOG_LEVEL: %q (want debug, info, warn or error)", c.LogLevel)
+	}
+	switch c.LogFormat {
+	case "json", "console":
+	default:
+		return fmt.Errorf("REBOUND_LOG_FORMAT: %q (want json or console)", c.LogFormat)
+	}
+	return nil
+}
+
+func checkURLs(setting, list string, schemes ...string) error {
+	if list == "" {
+		return fmt.Errorf("%s: required", setting)
+	}
+	for _, raw := range splitList(list) {
+		u, err := url.Parse(raw)
+		if err != nil {
+			return fmt.Errorf("%s: not a URL: %v", setting, redactErr(err))
+		}
+		if !slices.Contains(schemes, u.Scheme) {
+			return fmt.Errorf("%s: scheme must be %s, not %q", setting, strings.Join(schemes, " or "), u.Scheme)
+		}
+		if u.Host == "" {
+			return fmt.Errorf("%s: no host in the URL", setting)
+		}
+	}
+	return nil
+}
+
+// redactErr drops the URL from a url.Error: it may hold a password.
+func redactErr(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}

@@ -1,0 +1,272 @@
+// Package demo runs the whole pipeline in one process on embedded services: a real
+// nats-server from its Go module and, unless REBOUND_REDIS_URL is given, an in-memory
+// Redis stand-in. It posts a bundle of sample webhooks through the real HTTP ingest,
+// waits until every event is processed and prints what Rebound decided.
+package demo
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	_ "embed"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/reboundhq/rebound/internal/app"
+	"github.com/reboundhq/rebound/internal/config"
+	"github.com/reboundhq/rebound/internal/embedded"
+	"github.com/reboundhq/rebound/internal/events"
+	"github.com/reboundhq/rebound/internal/process"
+)
+
+//go:embed samples.json
+var samples []byte
+
+// Options tune the demo.
+type Options struct {
+	Exit   bool // quit after the summary
+	Out    io.Writer
+	Getenv func(string) string
+}
+
+// Run runs the demo until ctx is cancelled (or after the summary with Exit).
+func Run(ctx context.Context, log *zap.Logger, opt Options) error {
+	out, getenv := opt.Out, opt.Getenv
+	if out == nil {
+		out = os.Stdout
+	}
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	var evs []events.Event
+	if err := json.Unmarshal(samples, &evs); err != nil {
+		return fmt.Errorf("demo samples: %w", err)
+	}
+
+	ns, err := embedded.NATS("")
+	if err != nil {
+		return err
+	}
+	defer ns.Shutdown()
+	log.Warn("embedded nats-server with JetStream on a temporary directory: for the demo only, not for production", zap.String("url", ns.ClientURL()))
+
+	cfg := config.Default()
+	cfg.NATSURL = ns.ClientURL()
+	cfg.LogLevel = "warn"
+	if u := getenv("REBOUND_REDIS_URL"); u != "" {
+		cfg.RedisURL = u
+		cfg.RedisPrefix = "rebound-demo-" + randomHex(4) + ":"
+		log.Info("demo uses the given Redis with a private key prefix", zap.String("prefix", cfg.RedisPrefix))
+	} else {
+		mr, err := embedded.Redis()
+		if err != nil {
+			return err
+		}
+		defer mr.Close()
+		cfg.RedisURL = "redis://" + mr.Addr()
+		log.Warn("embedded, in-memory Redis stand-in: not for production (nothing is kept; set REBOUND_REDIS_URL to use a real Redis)", zap.String("addr", mr.Addr()))
+	}
+	cfg.HTTPAddr = demoAddr(getenv("REBOUND_HTTP_ADDR"))
+	cfg.GenericToken = getenv("REBOUND_GENERIC_TOKEN")
+	if cfg.GenericToken == "" {
+		cfg.GenericToken = "demo-" + randomHex(8)
+	}
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+
+	var (
+		mu      sync.Mutex
+		results = map[string]process.Result{}
+		allDone = make(chan struct{})
+	)
+	listening := make(chan string, 1)
+	a, err := app.New(ctx, cfg, log, app.Hooks{
+		OnListening: func(addr string) { listening <- addr },
+		OnProcessed: func(r process.Result) {
+			mu.Lock()
+			defer mu.Unlock()
+			results[r.Event.ID] = r
+			if len(results) == len(evs) {
+				close(allDone)
+			}
+		},
+	})
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	runErr := make(chan error, 1)
+	go func() { runErr <- a.Run(runCtx) }()
+
+	var addr string
+	select {
+	case addr = <-listening:
+	case err := <-runErr:
+		return err
+	}
+	base := "http://" + addr
+	if err := post(ctx, base+"/webhooks/generic", cfg.GenericToken, samples); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "Posted %d sample events to %s/webhooks/generic; waiting for the process role…\n\n", len(evs), base)
+	select {
+	case <-allDone:
+	case <-time.After(30 * time.Second):
+		return fmt.Errorf("demo: only %d of %d events processed within 30s", len(results), len(evs))
+	case err := <-runErr:
+		return err
+	}
+
+	mu.Lock()
+	printDecisions(out, evs, results)
+	mu.Unlock()
+	if err := printState(ctx, out, a); err != nil {
+		return err
+	}
+
+	if opt.Exit {
+		stop()
+		return <-runErr
+	}
+	fmt.Fprintf(out, "\nStill serving on %s (Ctrl-C to stop). Try:\n\n", base)
+	fmt.Fprintf(out, "  curl -s %s/v1/suppressions/dave@example.com\n", base)
+	fmt.Fprintf(out, "  curl -s %s/v1/alerts\n", base)
+	fmt.Fprintf(out, "  curl -s -H 'Authorization: Bearer %s' -d '{\"id\":\"generic:try-1\",\"esp\":\"generic\",\"type\":\"bounce\",\"occurred_at\":\"2026-11-26T12:00:00Z\",\"recipient\":\"you@example.com\",\"reply\":{\"text\":\"550 5.1.1 user unknown\"}}' %s/webhooks/generic\n", cfg.GenericToken, base)
+	fmt.Fprintf(out, "  curl -s %s/v1/recipients/you@example.com\n", base)
+	return <-runErr
+}
+
+func printDecisions(out io.Writer, evs []events.Event, results map[string]process.Result) {
+	fmt.Fprintln(out, "What Rebound decided, event by event:")
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "RECIPIENT\tREPLY\tCLASS\tSCOPE\tACTION\tEFFECT")
+	for _, e := range evs {
+		r := results[e.ID]
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.Event.Recipient, shorten(r.Event.Reply.String(), 44),
+			r.Classification.Class, r.Classification.Scope, r.Decision.Action, effect(r))
+	}
+	tw.Flush()
+}
+
+func effect(r process.Result) string {
+	switch {
+	case r.Outcome.Duplicate:
+		return "duplicate: no change"
+	case r.Outcome.Suppressed && r.Outcome.Permanent:
+		return "suppressed (permanent)"
+	case r.Outcome.Suppressed:
+		return "suppressed until " + r.Outcome.ExpiresAt.Format("2006-01-02")
+	case r.Decision.Action == "soft":
+		return fmt.Sprintf("soft bounce %d of 3", r.Outcome.SoftCount)
+	case r.Outcome.IncidentCreated:
+		return "incident opened; recipient untouched"
+	case r.Decision.Action == "alert":
+		return fmt.Sprintf("incident count %d; recipient untouched", r.Outcome.IncidentCount)
+	}
+	return "recorded"
+}
+
+func printState(ctx context.Context, out io.Writer, a *app.App) error {
+	sups, err := a.Store().ListSuppressions(ctx, "", 0, 100)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "\nSuppression list (%d):\n", len(sups))
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "ADDRESS\tREASON\tCODE\tEXPIRES")
+	for _, s := range sups {
+		exp := "never"
+		if s.ExpiresAt != nil {
+			exp = s.ExpiresAt.Format(time.RFC3339)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", s.Address, s.Reason, s.Code, exp)
+	}
+	tw.Flush()
+	incs, err := a.Store().OpenIncidents(ctx, 100)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "\nOpen sender-side incidents (%d) — the recipients above were NOT suppressed for these:\n", len(incs))
+	for _, inc := range incs {
+		fmt.Fprintf(out, "\n  [%s] sending domain %s%s: %d event(s)\n", inc.Class, orDash(inc.SendingDomain), ipSuffix(inc.SendingIP), inc.Count)
+		fmt.Fprintf(out, "    example: %s\n", inc.ExampleReply)
+		for i, f := range inc.Fix {
+			fmt.Fprintf(out, "    fix %d. %s\n", i+1, f)
+		}
+	}
+	return nil
+}
+
+func post(ctx context.Context, url, token string, body []byte) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("demo: post samples: %w", err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("demo: post samples: %s: %s", resp.Status, b)
+	}
+	return nil
+}
+
+// demoAddr uses the configured address, else 127.0.0.1:8080 when it is free, else any
+// free port: the demo must run even where 8080 is taken.
+func demoAddr(configured string) string {
+	if configured != "" {
+		return configured
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:8080")
+	if err != nil {
+		return "127.0.0.1:0"
+	}
+	l.Close()
+	return "127.0.0.1:8080"
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func shorten(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return strings.TrimSpace(s[:n-1]) + "…"
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func ipSuffix(ip string) string {
+	if ip == "" {
+		return ""
+	}
+	return " via " + ip
+}

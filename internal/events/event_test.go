@@ -1,0 +1,212 @@
+package events
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+func validEvent() Event {
+	return Event{
+		ID: "generic:e1", ESP: "generic", Type: TypeBounce,
+		OccurredAt: time.Date(2026, 11, 26, 10, 0, 0, 0, time.FixedZone("x", 3600)),
+		Recipient:  " Ana@Example.COM ",
+		Reply:      Reply{Code: 550, Enhanced: "5.1.1", Text: "550 5.1.1 user unknown"},
+	}
+}
+
+func TestNormalizeValid(t *testing.T) {
+	t.Parallel()
+	e := validEvent()
+	e.Sender = "News@Mail.Example.ORG"
+	if err := e.Normalize(); err != nil {
+		t.Fatalf("Normalize: %v", err)
+	}
+	if e.Recipient != "Ana@example.com" {
+		t.Errorf("recipient = %q, want local part kept and domain lower-cased", e.Recipient)
+	}
+	if e.SendingDomain != "mail.example.org" {
+		t.Errorf("sending_domain = %q, want it derived from the sender", e.SendingDomain)
+	}
+	if e.OccurredAt.Location() != time.UTC {
+		t.Errorf("occurred_at not in UTC: %v", e.OccurredAt)
+	}
+}
+
+func TestNormalizeNamesTheField(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name  string
+		edit  func(*Event)
+		field string
+	}{
+		{"missing id", func(e *Event) { e.ID = "" }, "id"},
+		{"id without esp prefix", func(e *Event) { e.ID = "e1" }, "id"},
+		{"id with empty esp id", func(e *Event) { e.ID = "generic:" }, "id"},
+		{"unknown esp", func(e *Event) { e.ESP = "acme"; e.ID = "acme:1" }, "esp"},
+		{"missing type", func(e *Event) { e.Type = "" }, "type"},
+		{"open is not canonical", func(e *Event) { e.Type = "open" }, "type"},
+		{"missing time", func(e *Event) { e.OccurredAt = time.Time{} }, "occurred_at"},
+		{"recipient not an address", func(e *Event) { e.Recipient = "nobody" }, "recipient"},
+		{"recipient empty", func(e *Event) { e.Recipient = "  " }, "recipient"},
+		{"recipient space in local part", func(e *Event) { e.Recipient = "a b@example.com" }, "recipient"},
+		{"bad sender", func(e *Event) { e.Sender = "x@" }, "sender"},
+		{"reply code out of range", func(e *Event) { e.Reply.Code = 999 }, "reply.code"},
+		{"tenant with brace", func(e *Event) { e.Tenant = "a}b" }, "tenant"},
+		{"huge text", func(e *Event) { e.Reply.Text = strings.Repeat("x", maxTextLen+1) }, "reply.text"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			e := validEvent()
+			tt.edit(&e)
+			err := e.Normalize()
+			var fe *FieldError
+			if !errors.As(err, &fe) {
+				t.Fatalf("Normalize() = %v, want a *FieldError", err)
+			}
+			if fe.Field != tt.field {
+				t.Fatalf("field = %q (%v), want %q", fe.Field, err, tt.field)
+			}
+		})
+	}
+}
+
+func TestNormalizeAddress(t *testing.T) {
+	t.Parallel()
+	tests := []struct{ in, want, err string }{
+		{"user@example.com", "user@example.com", ""},
+		{"<User@EXAMPLE.com>", "User@example.com", ""},
+		{"user@bücher.example", "user@xn--bcher-kva.example", ""},
+		{"user@Example.com.", "user@example.com", ""},
+		{"\"a@b\"@example.com", "\"a@b\"@example.com", ""},
+		{"user@[192.0.2.1]", "user@[192.0.2.1]", ""},
+		{"@example.com", "", "not an email address"},
+		{"user@", "", "not an email address"},
+		{"user@localhost", "", "no dot"},
+		{"", "", "required"},
+		{strings.Repeat("a", 250) + "@example.com", "", "longer than"},
+	}
+	for _, tt := range tests {
+		got, err := NormalizeAddress(tt.in)
+		if tt.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.err) {
+				t.Errorf("NormalizeAddress(%q) error = %v, want %q", tt.in, err, tt.err)
+			}
+			continue
+		}
+		if err != nil || got != tt.want {
+			t.Errorf("NormalizeAddress(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
+		}
+	}
+}
+
+func TestDecodeRoundTrip(t *testing.T) {
+	t.Parallel()
+	e := validEvent()
+	e.ESPVerdict = map[string]string{"bounceType": "Permanent"}
+	if err := e.Normalize(); err != nil {
+		t.Fatal(err)
+	}
+	b, err := Marshal(&e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := Decode(b)
+	if err != nil {
+		t.Fatalf("Decode: %v", err)
+	}
+	if got.ID != e.ID || got.Recipient != e.Recipient || got.Reply != e.Reply || !got.OccurredAt.Equal(e.OccurredAt) || got.ESPVerdict["bounceType"] != "Permanent" {
+		t.Fatalf("round trip changed the event:\n got %+v\nwant %+v", got, e)
+	}
+}
+
+func TestDecodeStrictRefusesUnknownFields(t *testing.T) {
+	t.Parallel()
+	_, err := DecodeStrict([]byte(`{"id":"generic:1","esp":"generic","type":"bounce","occurred_at":"2026-11-26T10:00:00Z","recipent":"a@example.com"}`))
+	if !errors.Is(err, ErrUndecodable) || !strings.Contains(err.Error(), "recipent") {
+		t.Fatalf("DecodeStrict error = %v, want it to name the unknown field", err)
+	}
+	if _, err := Decode([]byte(`{"id":"generic:1","esp":"generic","type":"bounce","occurred_at":"2026-11-26T10:00:00Z","recipient":"a@example.com","future":1}`)); err != nil {
+		t.Fatalf("Decode should ignore unknown fields from newer producers: %v", err)
+	}
+	if _, err := Decode([]byte(`not json`)); !errors.Is(err, ErrUndecodable) {
+		t.Fatalf("Decode(garbage) = %v, want ErrUndecodable", err)
+	}
+}
+
+func TestReplyString(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		r    Reply
+		want string
+	}{
+		{Reply{Code: 550, Enhanced: "5.1.1", Text: "550 5.1.1 user unknown"}, "550 5.1.1 user unknown"},
+		{Reply{Code: 550, Enhanced: "5.1.1", Text: "user unknown"}, "550 5.1.1 user unknown"},
+		{Reply{Enhanced: "5.1.1"}, "5.1.1"},
+		{Reply{}, ""},
+	}
+	for _, tt := range tests {
+		if got := tt.r.String(); got != tt.want {
+			t.Errorf("%+v.String() = %q, want %q", tt.r, got, tt.want)
+		}
+	}
+}
+
+func TestNamesValidate(t *testing.T) {
+	t.Parallel()
+	if err := DefaultNames().Validate(); err != nil {
+		t.Fatalf("default names invalid: %v", err)
+	}
+	n := DefaultNames()
+	n.SubjectPrefix = "a.>"
+	if err := n.Validate(); err == nil || !strings.Contains(err.Error(), "REBOUND_SUBJECT_PREFIX") {
+		t.Fatalf("Validate = %v, want it to name REBOUND_SUBJECT_PREFIX", err)
+	}
+	n = DefaultNames()
+	n.Stream = "A.B"
+	if err := n.Validate(); err == nil || !strings.Contains(err.Error(), "REBOUND_STREAM") {
+		t.Fatalf("Validate = %v, want it to name REBOUND_STREAM", err)
+	}
+}
+
+func FuzzDecodeStrict(f *testing.F) {
+	f.Add([]byte(`{"id":"generic:1","esp":"generic","type":"bounce","occurred_at":"2026-11-26T10:00:00Z","recipient":"a@example.com","reply":{"code":550,"text":"550 5.1.1 x"}}`))
+	f.Add([]byte(`[]`))
+	f.Add([]byte(`{"recipient":"<@>"}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		e, err := DecodeStrict(data)
+		if err != nil {
+			return
+		}
+		// A valid event must survive its own round trip and stay valid.
+		b, err := Marshal(&e)
+		if err != nil {
+			t.Fatalf("Marshal of a valid event: %v", err)
+		}
+		again, err := Decode(b)
+		if err != nil {
+			t.Fatalf("re-decoding a valid event failed: %v", err)
+		}
+		if again.Recipient != e.Recipient || again.ID != e.ID {
+			t.Fatalf("normalisation is not idempotent: %q -> %q", e.Recipient, again.Recipient)
+		}
+	})
+}
+
+func FuzzNormalizeAddress(f *testing.F) {
+	for _, s := range []string{"a@example.com", "<A@B.C>", "x@bücher.example", "@", "a@@b.c"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got, err := NormalizeAddress(s)
+		if err != nil {
+			return
+		}
+		again, err := NormalizeAddress(got)
+		if err != nil || again != got {
+			t.Fatalf("not idempotent: %q -> %q -> %q (%v)", s, got, again, err)
+		}
+	})
+}

@@ -1,0 +1,41 @@
+package ingest
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/reboundhq/rebound/internal/events"
+)
+
+// Adapter is one ESP's webhook dialect. Adding an ESP means adding one Adapter.
+type Adapter interface {
+	// ESP is the name in the path and in the events' `esp` field.
+	ESP() string
+	// Authenticate verifies the request against the raw body. Its error is logged and
+	// counted but never shown to the caller.
+	Authenticate(r *http.Request, body []byte) error
+	// Parse turns an authenticated body into events. Items it cannot map are returned
+	// as rejects (they are dead-lettered); an error means the body as a whole is bad.
+	Parse(body []byte) (Batch, error)
+}
+
+// Batch is the result of parsing one webhook body.
+type Batch struct {
+	Events  []events.Event
+	Rejects []Reject
+	Ignored int // items dropped on purpose (opens, clicks): counted, not dead-lettered
+}
+
+// Reject is one item that could not become an event.
+type Reject struct {
+	Index  int    `json:"index"`
+	Reason string `json:"error"`
+	Raw    []byte `json:"-"`
+}
+
+// ErrBadRequest marks a body the caller must fix (HTTP 400). Adapters for ESPs that
+// retry forever use rejects instead, so the body is kept and the ESP is answered.
+var ErrBadRequest = errors.New("bad request")
+
+// ErrUnauthenticated is returned by Authenticate when a request is not from the ESP.
+var ErrUnauthenticated = errors.New("unauthenticated")

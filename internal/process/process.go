@@ -1,0 +1,289 @@
+package process
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap"
+
+	"github.com/reboundhq/rebound/internal/catalog"
+	"github.com/reboundhq/rebound/internal/events"
+	"github.com/reboundhq/rebound/internal/metrics"
+	"github.com/reboundhq/rebound/internal/policy"
+	"github.com/reboundhq/rebound/internal/stream"
+	"github.com/reboundhq/rebound/internal/suppress"
+)
+
+// Config wires a Processor.
+type Config struct {
+	Consumer   jetstream.Consumer
+	Store      *suppress.Store
+	Catalog    *catalog.Catalog
+	Policy     func() *policy.Policy // read per batch so a reloaded policy applies at once
+	Publisher  *stream.Publisher     // for dead letters
+	Metrics    *metrics.Metrics
+	Log        *zap.Logger
+	BatchSize  int
+	MaxDeliver int           // the consumer's MaxDeliver: the last delivery is dead-lettered instead of retried
+	MaxBackoff time.Duration // cap of the retry delay (default 1 minute)
+	// OnProcessed, if set, is called after each event is acknowledged (the demo waits on it).
+	OnProcessed func(Result)
+}
+
+// Result is what happened to one event; the demo prints it and tests inspect it.
+type Result struct {
+	Event          events.Event
+	Classification catalog.Classification
+	Decision       policy.Decision
+	Outcome        suppress.Outcome
+}
+
+// Processor runs the process role.
+type Processor struct{ cfg Config }
+
+// New returns a Processor.
+func New(cfg Config) *Processor {
+	if cfg.BatchSize <= 0 {
+		cfg.BatchSize = 256
+	}
+	if cfg.MaxBackoff <= 0 {
+		cfg.MaxBackoff = time.Minute
+	}
+	if cfg.Log == nil {
+		cfg.Log = zap.NewNop()
+	}
+	return &Processor{cfg: cfg}
+}
+
+// Run consumes until ctx is cancelled, then stops pulling, finishes and acknowledges
+// the batch in flight and every message already handed over, and returns nil.
+func (p *Processor) Run(ctx context.Context) error {
+	// The buffer holds what the client has pulled; batches are cut from it without
+	// waiting for a full batch, so latency stays low when traffic is light.
+	msgs := make(chan jetstream.Msg, 2*p.cfg.BatchSize)
+	cc, err := p.cfg.Consumer.Consume(func(m jetstream.Msg) { msgs <- m },
+		jetstream.PullMaxMessages(2*p.cfg.BatchSize),
+		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+			p.cfg.Log.Warn("consume", zap.Error(err))
+		}))
+	if err != nil {
+		return fmt.Errorf("start consuming: %w", err)
+	}
+	batch := make([]jetstream.Msg, 0, p.cfg.BatchSize)
+	for {
+		select {
+		case m := <-msgs:
+			batch = append(batch[:0], m)
+			batch = drain(msgs, batch, p.cfg.BatchSize)
+			// The batch in flight finishes even during shutdown: its Redis step is
+			// idempotent and its acks must reach the server.
+			p.processBatch(context.WithoutCancel(ctx), batch)
+		case <-ctx.Done():
+			cc.Stop()
+			<-cc.Closed()
+			// Messages already handed over are finished too; anything still buffered in
+			// the client is redelivered to another replica after AckWait.
+			for {
+				batch = drain(msgs, batch[:0], p.cfg.BatchSize)
+				if len(batch) == 0 {
+					return nil
+				}
+				p.processBatch(context.WithoutCancel(ctx), batch)
+			}
+		}
+	}
+}
+
+func drain(msgs chan jetstream.Msg, batch []jetstream.Msg, max int) []jetstream.Msg {
+	for len(batch) < max {
+		select {
+		case m := <-msgs:
+			batch = append(batch, m)
+		default:
+			return batch
+		}
+	}
+	return batch
+}
+
+// pending is one decoded event of a batch on its way to Redis.
+type pending struct {
+	msg jetstream.Msg
+	res Result
+}
+
+func (p *Processor) processBatch(ctx context.Context, batch []jetstream.Msg) {
+	start := time.Now()
+	m := p.cfg.Metrics
+	pol := p.cfg.Policy()
+	work := make([]pending, 0, len(batch))
+	changes := make([]suppress.Change, 0, len(batch))
+	for _, msg := range batch {
+		ev, err := events.Decode(msg.Data())
+		if err != nil {
+			p.poison(ctx, msg, "decode", err)
+			continue
+		}
+		cl := p.cfg.Catalog.Classify(ev.Reply.String(), catalog.Hints{Code: ev.Reply.Code, Enhanced: ev.Reply.Enhanced, RemoteHost: ev.MTA})
+		d := pol.Decide(&ev, cl)
+		work = append(work, pending{msg: msg, res: Result{Event: ev, Classification: cl, Decision: d}})
+		changes = append(changes, p.change(&ev, cl, d, pol))
+	}
+	if len(changes) > 0 {
+		rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		outs, err := p.cfg.Store.Apply(rctx, changes)
+		cancel()
+		if err != nil {
+			p.cfg.Log.Warn("redis batch failed; retrying the batch later", zap.Int("events", len(work)), zap.Error(err))
+			for _, w := range work {
+				p.retry(ctx, w.msg, "redis", err)
+			}
+		} else {
+			for i := range work {
+				w := &work[i]
+				w.res.Outcome = outs[i]
+				if outs[i].Err != nil {
+					p.retry(ctx, w.msg, "redis", outs[i].Err)
+					continue
+				}
+				p.done(w)
+			}
+		}
+	}
+	if m != nil {
+		m.BatchSeconds.Observe(time.Since(start).Seconds())
+		m.BatchSize.Observe(float64(len(batch)))
+	}
+}
+
+// change turns a decision into the store's change for that event.
+func (p *Processor) change(ev *events.Event, cl catalog.Classification, d policy.Decision, pol *policy.Policy) suppress.Change {
+	c := suppress.Change{
+		EventID: ev.ID, ESP: ev.ESP, Tenant: ev.Tenant, Address: ev.Recipient,
+		Reason: d.Reason, Class: string(cl.Class), Rule: cl.Rule, Code: cl.Code, Reply: ev.Reply.String(),
+		SuppressTTL: d.SuppressTTL, SoftWindow: pol.SoftWindow, SoftThreshold: pol.SoftThreshold, SoftTTL: pol.SoftSuppressionTTL,
+	}
+	switch d.Action {
+	case policy.ActionSuppress:
+		c.Action = suppress.ActionSuppress
+	case policy.ActionSoft:
+		c.Action = suppress.ActionSoft
+	case policy.ActionReset:
+		c.Action = suppress.ActionReset
+	default:
+		c.Action = suppress.ActionRecord
+	}
+	if d.Action == policy.ActionAlert {
+		c.Incident = &suppress.IncidentChange{
+			Fingerprint: Fingerprint(ev.Tenant, string(cl.Class), ev.SendingDomain, ev.SendingIP),
+			Tenant:      ev.Tenant, Class: string(cl.Class), SendingDomain: ev.SendingDomain, SendingIP: ev.SendingIP,
+			Code: cl.Code, Reply: ev.Reply.String(), Rule: cl.Rule, Fix: p.cfg.Catalog.FixSteps(cl),
+		}
+	}
+	return c
+}
+
+// Fingerprint identifies one sender-side incident: the same fault of the same sending
+// path is one incident however many recipients it hits.
+func Fingerprint(tenant, class, sendingDomain, sendingIP string) string {
+	sum := sha256.Sum256([]byte(tenant + "\x00" + class + "\x00" + sendingDomain + "\x00" + sendingIP))
+	return hex.EncodeToString(sum[:12])
+}
+
+func (p *Processor) done(w *pending) {
+	if err := w.msg.Ack(); err != nil {
+		// The effect is stored; a lost ack only means a harmless redelivery.
+		p.cfg.Log.Warn("ack", zap.String("event_id", w.res.Event.ID), zap.Error(err))
+	}
+	r := &w.res
+	if m := p.cfg.Metrics; m != nil {
+		if r.Outcome.Duplicate {
+			m.EventsDuplicate.WithLabelValues(r.Event.ESP).Inc()
+		} else {
+			m.EventsProcessed.WithLabelValues(r.Event.ESP, string(r.Classification.Class), string(r.Classification.Scope), string(r.Decision.Action)).Inc()
+			if r.Outcome.Suppressed && (r.Decision.Action == policy.ActionSuppress || r.Decision.Action == policy.ActionSoft) {
+				m.Suppressions.WithLabelValues(reasonLabel(r)).Inc()
+			}
+			if r.Outcome.IncidentCreated {
+				m.IncidentsOpened.WithLabelValues(string(r.Classification.Class)).Inc()
+			}
+		}
+	}
+	if ce := p.cfg.Log.Check(zap.DebugLevel, "decision"); ce != nil {
+		ce.Write(zap.String("event_id", r.Event.ID), zap.String("esp", r.Event.ESP), zap.String("class", string(r.Classification.Class)),
+			zap.String("scope", string(r.Classification.Scope)), zap.String("rule", r.Classification.Rule), zap.String("action", string(r.Decision.Action)),
+			zap.Bool("duplicate", r.Outcome.Duplicate), zap.Bool("suppressed", r.Outcome.Suppressed), zap.Int("soft_count", r.Outcome.SoftCount))
+	}
+	if r.Outcome.IncidentCreated {
+		p.cfg.Log.Info("sender-side incident opened", zap.String("class", string(r.Classification.Class)),
+			zap.String("sending_domain", r.Event.SendingDomain), zap.String("tenant", r.Event.Tenant), zap.String("event_id", r.Event.ID))
+	}
+	if p.cfg.OnProcessed != nil {
+		p.cfg.OnProcessed(*r)
+	}
+}
+
+func reasonLabel(r *Result) string {
+	if r.Decision.Action == policy.ActionSoft {
+		return "soft_bounce_threshold"
+	}
+	return r.Decision.Reason
+}
+
+// retry hands the message back with a delay that grows with each delivery. On the
+// consumer's last delivery it is dead-lettered instead, so it is never silently dropped.
+func (p *Processor) retry(ctx context.Context, msg jetstream.Msg, stage string, cause error) {
+	if p.cfg.Metrics != nil {
+		p.cfg.Metrics.EventsFailed.WithLabelValues("process", stage).Inc()
+	}
+	md, err := msg.Metadata()
+	delivered := uint64(1)
+	if err == nil {
+		delivered = md.NumDelivered
+	}
+	if p.cfg.MaxDeliver > 0 && delivered >= uint64(p.cfg.MaxDeliver) {
+		p.poison(ctx, msg, stage, fmt.Errorf("gave up after %d deliveries: %w", delivered, cause))
+		return
+	}
+	if err := msg.NakWithDelay(Backoff(delivered, p.cfg.MaxBackoff)); err != nil {
+		p.cfg.Log.Warn("nak", zap.Error(err))
+	}
+}
+
+// Backoff is the delay before delivery n+1: 1s, 2s, 4s, … capped at max.
+func Backoff(delivered uint64, max time.Duration) time.Duration {
+	if delivered > 16 {
+		return max
+	}
+	d := time.Second << (delivered - 1)
+	if d > max || d <= 0 {
+		return max
+	}
+	return d
+}
+
+// poison dead-letters a message with the reason and terminates it. If the dead-letter
+// stream cannot be written, the message is retried instead: it is never dropped.
+func (p *Processor) poison(ctx context.Context, msg jetstream.Msg, stage string, cause error) {
+	var seq uint64
+	if md, err := msg.Metadata(); err == nil {
+		seq = md.Sequence.Stream
+	}
+	err := p.cfg.Publisher.DeadLetter(ctx, stream.DeadLetter{Stage: "process", Reason: stage + ": " + cause.Error(), Raw: msg.Data(), Subject: msg.Subject(), Sequence: seq})
+	if err != nil {
+		p.cfg.Log.Error("dead-letter failed; will retry the message", zap.Uint64("stream_seq", seq), zap.Error(err))
+		_ = msg.NakWithDelay(5 * time.Second)
+		return
+	}
+	if p.cfg.Metrics != nil {
+		p.cfg.Metrics.DeadLetters.WithLabelValues("process").Inc()
+		p.cfg.Metrics.EventsFailed.WithLabelValues("process", stage).Inc()
+	}
+	p.cfg.Log.Warn("event dead-lettered", zap.Uint64("stream_seq", seq), zap.String("stage", stage), zap.Error(errors.Unwrap(cause)), zap.String("reason", cause.Error()))
+	_ = msg.TermWithReason(stage)
+}

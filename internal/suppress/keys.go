@@ -1,0 +1,63 @@
+package suppress
+
+import "strings"
+
+// Keys builds every Redis key Rebound uses. All of them start with the configured
+// prefix. Keys of one recipient share the hash tag {<tenant>:<address>} and keys of one
+// incident share {inc:<fingerprint>}, so each Lua script touches exactly one Cluster slot.
+type Keys struct{ prefix string }
+
+// NewKeys returns the key builder for a prefix such as "rebound:".
+func NewKeys(prefix string) Keys { return Keys{prefix: prefix} }
+
+func (k Keys) recipient(tenant, addr, suffix string) string {
+	var b strings.Builder
+	b.Grow(len(k.prefix) + len(tenant) + len(addr) + len(suffix) + 8)
+	b.WriteString(k.prefix)
+	b.WriteString("r{")
+	b.WriteString(tenant)
+	b.WriteByte(':')
+	b.WriteString(addr)
+	b.WriteString("}:")
+	b.WriteString(suffix)
+	return b.String()
+}
+
+// Suppression is the hash holding a recipient's suppression record.
+func (k Keys) Suppression(tenant, addr string) string { return k.recipient(tenant, addr, "sup") }
+
+// SoftWindow is the sorted set of soft-bounce event IDs scored by time (ms).
+func (k Keys) SoftWindow(tenant, addr string) string { return k.recipient(tenant, addr, "soft") }
+
+// Seen is the sorted set of event IDs already applied to this recipient, scored by the
+// time they were applied; it is what makes a redelivered event change nothing.
+func (k Keys) Seen(tenant, addr string) string { return k.recipient(tenant, addr, "seen") }
+
+// History is the capped list of the recipient's last decisions (newest first).
+func (k Keys) History(tenant, addr string) string { return k.recipient(tenant, addr, "hist") }
+
+// SuppressionIndex is the per-tenant sorted set of suppressed addresses, scored by the
+// record's expiry in ms (permanent records score +inf) so expired ones can be pruned by
+// score without reading them.
+func (k Keys) SuppressionIndex(tenant string) string { return k.prefix + "idx:sup:" + tenant }
+
+// Incident is the hash holding one sender-side incident.
+func (k Keys) Incident(fingerprint string) string {
+	return k.prefix + "inc{" + fingerprint + "}"
+}
+
+// IncidentSeen is the sorted set of event IDs already counted into the incident.
+func (k Keys) IncidentSeen(fingerprint string) string {
+	return k.prefix + "inc{" + fingerprint + "}:seen"
+}
+
+// IncidentClaim is the short-lived lock a notifier holds while it sends the incident's alert.
+func (k Keys) IncidentClaim(fingerprint string) string {
+	return k.prefix + "inc{" + fingerprint + "}:claim"
+}
+
+// OpenIncidents is the sorted set of incident fingerprints scored by last-seen time (ms).
+func (k Keys) OpenIncidents() string { return k.prefix + "idx:incidents" }
+
+// PendingNotify is the sorted set of incident fingerprints whose alert has not been sent.
+func (k Keys) PendingNotify() string { return k.prefix + "idx:notify" }

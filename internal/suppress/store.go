@@ -1,0 +1,315 @@
+package suppress
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Action is what an event does to its recipient's state.
+type Action string
+
+// The recipient actions the store applies.
+const (
+	ActionSuppress Action = "suppress" // write or refresh a suppression record
+	ActionSoft     Action = "soft"     // count into the soft-bounce window; suppress at the threshold
+	ActionReset    Action = "reset"    // delivered: clear the window, lift a soft-threshold suppression
+	ActionRecord   Action = "record"   // history only
+)
+
+// Change is one event's effect, as decided by the policy.
+type Change struct {
+	EventID string
+	ESP     string
+	Tenant  string
+	Address string // normalised
+	Action  Action
+
+	Reason string // why a suppression is written (class name, "complaint", …)
+	Class  string
+	Rule   string
+	Code   string
+	Reply  string
+
+	SuppressTTL   time.Duration // 0 = permanent
+	SoftWindow    time.Duration
+	SoftThreshold int
+	SoftTTL       time.Duration // TTL of a suppression caused by the soft threshold
+
+	Incident *IncidentChange // set for sender-side events
+}
+
+// IncidentChange counts an event into a sender-side incident.
+type IncidentChange struct {
+	Fingerprint   string
+	Tenant        string
+	Class         string
+	SendingDomain string
+	SendingIP     string
+	Code          string
+	Reply         string
+	Rule          string
+	Fix           []string
+}
+
+// Outcome is what the store did with one Change.
+type Outcome struct {
+	Duplicate  bool      // the event had been applied before: nothing changed
+	Suppressed bool      // the recipient is suppressed after this event
+	Permanent  bool      // … with no expiry
+	ExpiresAt  time.Time // … until then (zero when permanent or not suppressed)
+	SoftCount  int       // soft bounces in the current window
+	Lifted     bool      // a soft-threshold suppression was lifted (delivered)
+
+	IncidentCreated bool // this event opened a new incident
+	IncidentCount   int
+	Err             error // this change failed; the event must be retried
+
+	incidentNotify bool // the incident's alert has not been sent yet
+}
+
+// Options tune the store. Zero values take the defaults.
+type Options struct {
+	Prefix         string        // key prefix, "rebound:" by default
+	IdempotencyTTL time.Duration // how long an event ID is remembered (default 7 days)
+	HistoryLen     int           // decisions kept per recipient (default 20)
+	HistoryTTL     time.Duration // history of a quiet recipient expires after (default 90 days)
+	IncidentTTL    time.Duration // an incident with no new event expires after (default 7 days)
+	Now            func() time.Time
+}
+
+// Store is Rebound's Redis state. It is safe for concurrent use.
+type Store struct {
+	rdb  redis.UniversalClient
+	keys Keys
+	opt  Options
+}
+
+// New returns a store on any go-redis topology (single, Sentinel, Cluster).
+func New(rdb redis.UniversalClient, opt Options) *Store {
+	if opt.Prefix == "" {
+		opt.Prefix = "rebound:"
+	}
+	if opt.IdempotencyTTL <= 0 {
+		opt.IdempotencyTTL = 7 * 24 * time.Hour
+	}
+	if opt.HistoryLen <= 0 {
+		opt.HistoryLen = 20
+	}
+	if opt.HistoryTTL <= 0 {
+		opt.HistoryTTL = 90 * 24 * time.Hour
+	}
+	if opt.IncidentTTL <= 0 {
+		opt.IncidentTTL = 7 * 24 * time.Hour
+	}
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	return &Store{rdb: rdb, keys: NewKeys(opt.Prefix), opt: opt}
+}
+
+// Keys exposes the key builder (tests and tooling).
+func (s *Store) Keys() Keys { return s.keys }
+
+// Ping checks that Redis answers.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.rdb.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("redis ping: %w", err)
+	}
+	return nil
+}
+
+// Load loads the Lua scripts so the first batch runs EVALSHA without a NOSCRIPT retry.
+func (s *Store) Load(ctx context.Context) error {
+	for name, sc := range map[string]*redis.Script{"recipient": recipientScript, "incident": incidentScript} {
+		if err := sc.Load(ctx, s.rdb).Err(); err != nil {
+			return fmt.Errorf("load %s script: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// Apply applies a batch of changes in one pipelined round trip (plus one more for the
+// listing indexes when the batch changed a suppression or an incident). The returned
+// error is set when the round trip itself failed: then nothing may be acknowledged.
+// Otherwise each Outcome carries its own Err.
+func (s *Store) Apply(ctx context.Context, changes []Change) ([]Outcome, error) {
+	out := make([]Outcome, len(changes))
+	if len(changes) == 0 {
+		return out, nil
+	}
+	now := s.opt.Now()
+	nowMS := now.UnixMilli()
+	rec, inc, err := s.run(ctx, changes, nowMS, true)
+	if err != nil && isNoScript(err) {
+		// Redis restarted or failed over and lost its script cache. The scripts are
+		// idempotent, so running the whole batch again with EVAL is safe.
+		rec, inc, err = s.run(ctx, changes, nowMS, false)
+	}
+	if err != nil && !isCmdError(err) {
+		return nil, fmt.Errorf("apply batch of %d: %w", len(changes), err)
+	}
+	for i := range changes {
+		if e := readRecipient(rec[i], &out[i]); e != nil {
+			out[i].Err = fmt.Errorf("event %s: %w", changes[i].EventID, e)
+			continue
+		}
+		if inc[i] != nil {
+			if e := readIncident(inc[i], &out[i]); e != nil {
+				out[i].Err = fmt.Errorf("event %s incident: %w", changes[i].EventID, e)
+			}
+		}
+	}
+	if err := s.updateIndexes(ctx, changes, out, nowMS); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (s *Store) run(ctx context.Context, changes []Change, nowMS int64, sha bool) ([]*redis.Cmd, []*redis.Cmd, error) {
+	rec := make([]*redis.Cmd, len(changes))
+	inc := make([]*redis.Cmd, len(changes))
+	pipe := s.rdb.Pipeline()
+	eval := func(sc *redis.Script, keys []string, args ...any) *redis.Cmd {
+		if sha {
+			return sc.EvalSha(ctx, pipe, keys, args...)
+		}
+		return sc.Eval(ctx, pipe, keys, args...)
+	}
+	idem := s.opt.IdempotencyTTL.Milliseconds()
+	for i := range changes {
+		c := &changes[i]
+		hist, _ := json.Marshal(historyEntry{
+			At: nowMS, EventID: c.EventID, ESP: c.ESP, Action: string(c.Action),
+			Class: c.Class, Rule: c.Rule, Code: c.Code, Reply: c.Reply,
+		})
+		rec[i] = eval(recipientScript,
+			[]string{s.keys.Seen(c.Tenant, c.Address), s.keys.Suppression(c.Tenant, c.Address), s.keys.SoftWindow(c.Tenant, c.Address), s.keys.History(c.Tenant, c.Address)},
+			c.EventID, string(c.Action), nowMS, idem, c.SuppressTTL.Milliseconds(),
+			c.SoftWindow.Milliseconds(), c.SoftThreshold, c.SoftTTL.Milliseconds(),
+			c.Reason, c.Class, c.Rule, c.Code, c.Reply, c.ESP, c.Address, c.Tenant,
+			hist, s.opt.HistoryLen, s.opt.HistoryTTL.Milliseconds())
+		if in := c.Incident; in != nil {
+			fix, _ := json.Marshal(in.Fix)
+			inc[i] = eval(incidentScript,
+				[]string{s.keys.Incident(in.Fingerprint), s.keys.IncidentSeen(in.Fingerprint)},
+				c.EventID, nowMS, idem, s.opt.IncidentTTL.Milliseconds(),
+				in.Fingerprint, in.Tenant, in.Class, in.SendingDomain, in.SendingIP,
+				in.Code, in.Reply, fix, in.Rule, c.ESP)
+		}
+	}
+	_, err := pipe.Exec(ctx)
+	return rec, inc, err
+}
+
+// updateIndexes keeps the listing indexes in step with the records. It runs for
+// duplicates too, so a crash between the scripts and this step heals on redelivery.
+func (s *Store) updateIndexes(ctx context.Context, changes []Change, out []Outcome, nowMS int64) error {
+	pipe := s.rdb.Pipeline()
+	n := 0
+	for i := range changes {
+		o, c := &out[i], &changes[i]
+		if o.Err != nil {
+			continue
+		}
+		switch {
+		case o.Suppressed:
+			score := math.Inf(1)
+			if !o.Permanent {
+				score = float64(o.ExpiresAt.UnixMilli())
+			}
+			pipe.ZAdd(ctx, s.keys.SuppressionIndex(c.Tenant), redis.Z{Score: score, Member: c.Address})
+			n++
+		case o.Lifted:
+			pipe.ZRem(ctx, s.keys.SuppressionIndex(c.Tenant), c.Address)
+			n++
+		}
+		if c.Incident != nil {
+			pipe.ZAdd(ctx, s.keys.OpenIncidents(), redis.Z{Score: float64(nowMS), Member: c.Incident.Fingerprint})
+			n++
+		}
+	}
+	for i := range changes {
+		if c := &changes[i]; c.Incident != nil && out[i].Err == nil && out[i].incidentNotify {
+			pipe.ZAddNX(ctx, s.keys.PendingNotify(), redis.Z{Score: float64(nowMS), Member: c.Incident.Fingerprint})
+			n++
+		}
+	}
+	if n == 0 {
+		return nil
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return fmt.Errorf("update indexes: %w", err)
+	}
+	return nil
+}
+
+type historyEntry struct {
+	At      int64  `json:"at"`
+	EventID string `json:"event_id"`
+	ESP     string `json:"esp"`
+	Action  string `json:"action"`
+	Class   string `json:"class,omitempty"`
+	Rule    string `json:"rule,omitempty"`
+	Code    string `json:"code,omitempty"`
+	Reply   string `json:"reply,omitempty"`
+}
+
+func readRecipient(cmd *redis.Cmd, o *Outcome) error {
+	v, err := cmd.Int64Slice()
+	if err != nil {
+		return err
+	}
+	if len(v) != 5 {
+		return fmt.Errorf("recipient script returned %d values, want 5", len(v))
+	}
+	o.Duplicate = v[0] == 1
+	o.Suppressed = v[1] == 1
+	o.SoftCount = int(v[2])
+	switch {
+	case v[3] == 0:
+		o.Permanent = o.Suppressed
+	case v[3] > 0:
+		o.ExpiresAt = time.UnixMilli(v[3]).UTC()
+	}
+	o.Lifted = v[4] == 1
+	return nil
+}
+
+func readIncident(cmd *redis.Cmd, o *Outcome) error {
+	v, err := cmd.Int64Slice()
+	if err != nil {
+		return err
+	}
+	if len(v) != 4 {
+		return fmt.Errorf("incident script returned %d values, want 4", len(v))
+	}
+	o.IncidentCreated = v[1] == 1
+	o.incidentNotify = v[2] == 1
+	o.IncidentCount = int(v[3])
+	return nil
+}
+
+func isNoScript(err error) bool { return err != nil && strings.Contains(err.Error(), "NOSCRIPT") }
+
+// isCmdError reports whether err is a Redis reply error (one command failed) rather
+// than a connection problem (the whole round trip failed).
+func isCmdError(err error) bool {
+	var re redis.Error
+	return errors.As(err, &re) && !errors.Is(err, context.DeadlineExceeded)
+}
+
+func ms(v string) time.Time {
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n <= 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(n).UTC()
+}

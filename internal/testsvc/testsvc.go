@@ -1,0 +1,281 @@
+// Package testsvc finds or starts the real services that integration tests need: NATS
+// with JetStream and Redis. It looks at REBOUND_NATS_URL / REBOUND_REDIS_URL, then at the
+// default loopback ports, and otherwise starts its own (an embedded nats-server from
+// its Go module, redis-server from PATH). It never skips: a missing service fails the
+// test with what to install. It also hands every test its own names and key prefix.
+package testsvc
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	natsserver "github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/reboundhq/rebound/internal/embedded"
+	"github.com/reboundhq/rebound/internal/events"
+)
+
+var (
+	natsOnce, redisOnce sync.Once
+	natsURL, redisURL   string
+	natsErr, redisErr   error
+)
+
+// NATS returns the URL of a NATS server with JetStream.
+func NATS(t testing.TB) string {
+	t.Helper()
+	natsOnce.Do(func() { natsURL, natsErr = findNATS() })
+	if natsErr != nil {
+		t.Fatalf("no NATS server for integration tests: %v", natsErr)
+	}
+	return natsURL
+}
+
+// Redis returns the URL of a Redis server.
+func Redis(t testing.TB) string {
+	t.Helper()
+	redisOnce.Do(func() { redisURL, redisErr = findRedis() })
+	if redisErr != nil {
+		t.Fatalf("no Redis server for integration tests: %v", redisErr)
+	}
+	return redisURL
+}
+
+func findNATS() (string, error) {
+	if u := os.Getenv("REBOUND_NATS_URL"); u != "" {
+		if err := reachable(u, "nats"); err != nil {
+			return "", fmt.Errorf("REBOUND_NATS_URL=%s: %w", u, err)
+		}
+		return u, nil
+	}
+	const def = "nats://127.0.0.1:4222"
+	if reachable(def, "nats") == nil {
+		return def, nil
+	}
+	s, err := StartEmbeddedNATS("")
+	if err != nil {
+		return "", fmt.Errorf("nothing at %s and the embedded nats-server did not start: %w", def, err)
+	}
+	return s.ClientURL(), nil
+}
+
+func findRedis() (string, error) {
+	if u := os.Getenv("REBOUND_REDIS_URL"); u != "" {
+		if err := reachable(u, "redis"); err != nil {
+			return "", fmt.Errorf("REBOUND_REDIS_URL=%s: %w", u, err)
+		}
+		return u, nil
+	}
+	const def = "redis://127.0.0.1:6379/0"
+	if reachable(def, "redis") == nil {
+		return def, nil
+	}
+	addr, _, err := startRedisProcess(os.TempDir())
+	if err != nil {
+		return "", fmt.Errorf("nothing at %s and %w", def, err)
+	}
+	return "redis://" + addr + "/0", nil
+}
+
+// reachable checks that a server of the given kind answers at the URL.
+func reachable(raw, kind string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	switch kind {
+	case "nats":
+		nc, err := nats.Connect(raw, nats.Timeout(2*time.Second), nats.MaxReconnects(0))
+		if err != nil {
+			return err
+		}
+		defer nc.Close()
+		js, err := jetstream.New(nc)
+		if err != nil {
+			return err
+		}
+		if _, err := js.AccountInfo(ctx); err != nil {
+			return fmt.Errorf("JetStream not enabled: %w", err)
+		}
+		return nil
+	default:
+		opt, err := redis.ParseURL(raw)
+		if err != nil {
+			return err
+		}
+		c := redis.NewClient(opt)
+		defer c.Close()
+		return c.Ping(ctx).Err()
+	}
+}
+
+// StartEmbeddedNATS starts an in-process nats-server with JetStream on a free loopback
+// port. An empty dir means a fresh temporary directory.
+func StartEmbeddedNATS(dir string) (*natsserver.Server, error) { return embedded.NATS(dir) }
+
+// RedisProcess is a redis-server the test started and may kill.
+type RedisProcess struct {
+	Addr string
+	cmd  *exec.Cmd
+}
+
+// Kill stops the server at once (SIGKILL), as a crash would.
+func (p *RedisProcess) Kill() { _ = p.cmd.Process.Kill(); _ = p.cmd.Wait() }
+
+// StartRedis starts a private redis-server on a free loopback port for a test that will
+// stop or kill it; it is killed when the test ends.
+func StartRedis(t testing.TB, extraArgs ...string) *RedisProcess {
+	t.Helper()
+	addr, cmd, err := startRedisProcess(t.TempDir(), extraArgs...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &RedisProcess{Addr: addr, cmd: cmd}
+	t.Cleanup(p.Kill)
+	return p
+}
+
+func startRedisProcess(dir string, extraArgs ...string) (string, *exec.Cmd, error) {
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		return "", nil, fmt.Errorf("redis-server is not on PATH: install it (Debian/Ubuntu: apt-get install redis-server) or set REBOUND_REDIS_URL")
+	}
+	port, err := FreePort()
+	if err != nil {
+		return "", nil, err
+	}
+	args := append([]string{"--bind", "127.0.0.1", "--port", fmt.Sprint(port), "--save", "", "--appendonly", "no", "--dir", dir, "--logfile", filepath.Join(dir, fmt.Sprintf("redis-%d.log", port))}, extraArgs...)
+	cmd := exec.Command(bin, args...)
+	// The server dies with the test binary, even if the binary is killed.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return "", nil, fmt.Errorf("start redis-server: %w", err)
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if reachable("redis://"+addr, "redis") == nil {
+			return addr, cmd, nil
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	_ = cmd.Process.Kill()
+	return "", nil, fmt.Errorf("redis-server on %s did not answer within 10s", addr)
+}
+
+// FreePort returns a TCP port that was free on 127.0.0.1 a moment ago.
+func FreePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// ID returns a short random identifier for names that must not collide between tests.
+func ID() string {
+	b := make([]byte, 5)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// Prefix returns a Redis key prefix private to the test and deletes its keys afterwards.
+func Prefix(t testing.TB, rdb redis.UniversalClient) string {
+	t.Helper()
+	p := "rbt" + ID() + ":"
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		DeletePrefix(ctx, rdb, p)
+	})
+	return p
+}
+
+// DeletePrefix removes every key that starts with prefix.
+func DeletePrefix(ctx context.Context, rdb redis.UniversalClient, prefix string) {
+	del := func(ctx context.Context, c *redis.Client) error {
+		iter := c.Scan(ctx, 0, prefix+"*", 500).Iterator()
+		var batch []string
+		for iter.Next(ctx) {
+			batch = append(batch, iter.Val())
+			if len(batch) == 500 {
+				c.Unlink(ctx, batch...)
+				batch = batch[:0]
+			}
+		}
+		if len(batch) > 0 {
+			c.Unlink(ctx, batch...)
+		}
+		return iter.Err()
+	}
+	switch c := rdb.(type) {
+	case *redis.ClusterClient:
+		_ = c.ForEachMaster(ctx, del)
+	case *redis.Client:
+		_ = del(ctx, c)
+	}
+}
+
+// RedisClient returns a client for the shared Redis, closed when the test ends.
+func RedisClient(t testing.TB) *redis.Client {
+	t.Helper()
+	opt, err := redis.ParseURL(Redis(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := redis.NewClient(opt)
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// Names returns stream, consumer and subject names private to the test and deletes
+// its streams afterwards.
+func Names(t testing.TB, js jetstream.JetStream) events.Names {
+	t.Helper()
+	id := ID()
+	n := events.Names{SubjectPrefix: "rbt" + id, Stream: "RBT_" + strings.ToUpper(id), DeadStream: "RBT_" + strings.ToUpper(id) + "_DEAD", Consumer: "rbt-" + id}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = js.DeleteStream(ctx, n.Stream)
+		_ = js.DeleteStream(ctx, n.DeadStream)
+	})
+	return n
+}
+
+// JetStream connects to the shared NATS and returns a JetStream context, closed when
+// the test ends.
+func JetStream(t testing.TB) (*nats.Conn, jetstream.JetStream) {
+	t.Helper()
+	nc, err := nats.Connect(NATS(t))
+	if err != nil {
+		t.Fatalf("connect NATS: %v", err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return nc, js
+}
+
+// RedisClientAt returns a client for a Redis at addr (a private server), closed when the test ends.
+func RedisClientAt(t testing.TB, addr string) *redis.Client {
+	t.Helper()
+	c := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: 1, DialTimeout: time.Second})
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
