@@ -1,0 +1,54 @@
+# Rebound — the two commands a new user needs are `make demo` and `make test`.
+GO        ?= go
+PKGS      := ./...
+FUZZTIME  ?= 10s
+BIN       := bin/worker
+
+.PHONY: demo demo-serve test test-short fuzz bench build lint docker help
+
+help:
+	@echo "make demo        whole pipeline on embedded services, prints what it decided, exits"
+	@echo "make demo-serve  the same, then keeps serving on 127.0.0.1:8080 for curl"
+	@echo "make test        every test (unit, integration against real NATS and Redis, end-to-end), with -race"
+	@echo "make fuzz        each fuzz target for FUZZTIME (default $(FUZZTIME))"
+	@echo "make bench       benchmarks of the hot path"
+	@echo "make build       static binary in $(BIN)"
+	@echo "make lint        gofmt and go vet"
+
+demo:
+	$(GO) run ./cmd/worker demo --exit
+
+demo-serve:
+	$(GO) run ./cmd/worker demo
+
+# Integration tests find NATS and Redis through REBOUND_NATS_URL / REBOUND_REDIS_URL,
+# then 127.0.0.1:4222 / 127.0.0.1:6379, else start their own (nats-server embedded from
+# its Go module, redis-server from PATH); they fail, never skip, when neither works.
+test: lint
+	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+
+test-short:
+	$(GO) test -count=1 -short $(PKGS)
+
+# Every fuzz target, one after the other, for a bounded time each.
+fuzz:
+	@set -e; for pkg in $$($(GO) list ./...); do \
+	  for t in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+	    echo "fuzz $$pkg $$t ($(FUZZTIME))"; \
+	    $(GO) test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) $$pkg; \
+	  done; \
+	done
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w' -o $(BIN) ./cmd/worker
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+
+docker:
+	docker build -t rebound:dev .
