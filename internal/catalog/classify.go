@@ -34,21 +34,24 @@ const (
 // greeting or HELO, before any recipient was named, becomes policy_rejected
 // with rule "stage.connect".
 func (c *Catalog) Classify(reply string, h Hints) Classification {
-	r := ParseReply(reply)
+	r, pre := parse(reply)
 	// Wrapper text (MTA prose around the reply) is what names the host and
 	// the dialogue step; a bare reply has none, so skip the searches.
 	wrapped := len(reply) > len(r.Text)+16
 	if h.RemoteHost == "" && wrapped {
 		h.RemoteHost = remoteHostIn(reply)
 	}
-	cl := c.ClassifyReply(r, h)
-	if wrapped && cl.Scope == ScopeRecipient {
-		switch stageOf(reply) {
-		case stageMailFrom:
-			cl.Class, cl.Scope, cl.Rule = ClassSenderAddressRejected, ScopeSender, "stage.mail_from"
-		case stageConnect:
-			cl.Class, cl.Scope, cl.Rule = ClassPolicyRejected, ScopeSender, "stage.connect"
-		}
+	cl := c.classify(r, h, pre)
+	if !wrapped || cl.Scope == ScopeSender || cl.Scope == ScopeMessage {
+		return cl
+	}
+	switch st := stageOf(reply); {
+	case st == stageMailFrom && cl.Scope == ScopeRecipient:
+		cl.Class, cl.Scope, cl.Rule = ClassSenderAddressRejected, ScopeSender, "stage.mail_from"
+	case st == stageConnect:
+		// Refused before any recipient was named: the server does not want
+		// to talk to us (blocklist, policy, bad HELO), whatever the words.
+		cl.Class, cl.Scope, cl.Rule = ClassPolicyRejected, ScopeSender, "stage.connect"
 	}
 	return cl
 }
@@ -88,6 +91,12 @@ func stageOf(raw string) stage {
 // permanent and an unmatched reply is ClassUnknown, which is never
 // suppressible.
 func (c *Catalog) ClassifyReply(r Reply, h Hints) Classification {
+	return c.classify(r, h, "")
+}
+
+// classify is ClassifyReply with the prose that preceded the reply (from
+// Classify), scanned together with the reply text.
+func (c *Catalog) classify(r Reply, h Hints, pre string) Classification {
 	if r.Code == 0 && h.Code >= 200 && h.Code <= 599 {
 		r.Code = h.Code
 	}
@@ -96,7 +105,7 @@ func (c *Catalog) ClassifyReply(r Reply, h Hints) Classification {
 	}
 	enh, hasEnh := splitEnhanced(r.Enhanced)
 
-	if rl := c.matchRule(r, enh, hasEnh, h.RemoteHost); rl != nil {
+	if rl := c.matchRule(r, pre, enh, hasEnh, h.RemoteHost); rl != nil {
 		cl := Classification{Class: rl.class, Scope: rl.scope, Rule: rl.id, Confidence: rl.confidence}
 		cl.Code = c.resolveCode(r, enh, hasEnh)
 		cl.Permanent = c.permanence(rl.class, rl.permanent, r.Code, enh, hasEnh, nil)
@@ -148,14 +157,17 @@ func (c *Catalog) ClassifyReply(r Reply, h Hints) Classification {
 }
 
 // matchRule runs the multi-pattern scan once and returns the first rule,
-// in file order, whose conditions all hold.
-func (c *Catalog) matchRule(r Reply, enh [3]int, hasEnh bool, host string) *rule {
-	if len(c.rules) == 0 || r.Text == "" {
+// in file order, whose conditions all hold. The remote server's own words
+// come first; only when they decide nothing is the prose before the reply
+// scanned too, so a DSN preamble ("the address couldn't be found") never
+// outvotes the reply it introduces ("501 5.1.8 Sender address rejected").
+func (c *Catalog) matchRule(r Reply, pre string, enh [3]int, hasEnh bool, host string) *rule {
+	if len(c.rules) == 0 || (r.Text == "" && pre == "") {
 		return nil
 	}
 	var pbuf [stackPatWords]uint64
 	var rbuf [stackRuleWords]uint64
-	pset, rset := pbuf[:], rbuf[:]
+	pset, rset := pbuf[:c.nwords], rbuf[:c.nrwords]
 	if c.nwords > stackPatWords {
 		pset = make([]uint64, c.nwords)
 	}
@@ -163,14 +175,26 @@ func (c *Catalog) matchRule(r Reply, enh [3]int, hasEnh bool, host string) *rule
 		rset = make([]uint64, c.nrwords)
 	}
 	c.m.scan(r.Text, pset)
+	if rl := c.firstRule(pset, rset, r.Code, enh, hasEnh, host); rl != nil {
+		return rl
+	}
+	if pre == "" {
+		return nil
+	}
+	c.m.scan(pre, pset)
+	return c.firstRule(pset, rset, r.Code, enh, hasEnh, host)
+}
 
+// firstRule evaluates, in order, the rules that have a seen pattern under
+// match. rset is scratch space.
+func (c *Catalog) firstRule(pset, rset []uint64, code int, enh [3]int, hasEnh bool, host string) *rule {
+	clear(rset)
 	seen := false
-	for w, word := range pset[:c.nwords] {
+	for w, word := range pset {
 		for word != 0 {
 			bit := word & -word
 			word ^= bit
-			pid := w*64 + bits.TrailingZeros64(bit)
-			for _, ri := range c.patRules[pid] {
+			for _, ri := range c.patRules[w*64+bits.TrailingZeros64(bit)] {
 				rset[ri>>6] |= 1 << (uint(ri) & 63)
 				seen = true
 			}
@@ -179,12 +203,12 @@ func (c *Catalog) matchRule(r Reply, enh [3]int, hasEnh bool, host string) *rule
 	if !seen {
 		return nil
 	}
-	for w, word := range rset[:c.nrwords] {
+	for w, word := range rset {
 		for word != 0 {
 			bit := word & -word
 			word ^= bit
 			rl := c.rules[w*64+bits.TrailingZeros64(bit)]
-			if rl.applies(pset, r.Code, enh, hasEnh, host) {
+			if rl.applies(pset, code, enh, hasEnh, host) {
 				return rl
 			}
 		}

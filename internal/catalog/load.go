@@ -383,8 +383,9 @@ type ruleSpec struct {
 	Examples    []string `yaml:"examples"`
 	NotExamples []string `yaml:"not_examples"`
 
-	file string
-	line int
+	file     string
+	line     int            // line of the item
+	keyLines map[string]int // line of each field, so errors point at it
 }
 
 const ruleFields = "id class scope permanent confidence match all unless codes hosts fix note examples not_examples"
@@ -401,6 +402,10 @@ func parseRules(file string, b []byte) ([]ruleSpec, error) {
 			return nil, err
 		}
 		s.file, s.line = file, n.Line
+		s.keyLines = map[string]int{}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			s.keyLines[n.Content[i].Value] = n.Content[i].Line
+		}
 		out = append(out, s)
 	}
 	return out, nil
@@ -484,38 +489,43 @@ func (c *Catalog) compileRules(specs []ruleSpec) error {
 	}
 	var matchIDs [][]int32
 	for _, s := range specs {
-		bad := func(format string, args ...any) error {
-			return posError(s.file, s.line, "rule %q: %s", s.ID, fmt.Sprintf(format, args...))
+		// bad reports at the line of the offending field, or of the item.
+		bad := func(field, format string, args ...any) error {
+			line := s.line
+			if l, ok := s.keyLines[field]; ok {
+				line = l
+			}
+			return posError(s.file, line, "rule %q: %s", s.ID, fmt.Sprintf(format, args...))
 		}
 		if s.ID == "" {
 			return posError(s.file, s.line, "rule without id")
 		}
 		if prev, dup := c.byID[s.ID]; dup {
-			return bad("duplicate rule id (first at %s:%d)", prev.spec.file, prev.spec.line)
+			return bad("id", "duplicate rule id (first at %s:%d)", prev.spec.file, prev.spec.line)
 		}
 		ci := c.classes[s.Class]
 		if ci == nil {
-			return bad("unknown class %q", s.Class)
+			return bad("class", "unknown class %q", s.Class)
 		}
 		scope := ci.scope
 		if s.Scope != "" {
 			if !validScope(s.Scope) || s.Scope == ScopeUnknown {
-				return bad("unknown scope %q", s.Scope)
+				return bad("scope", "unknown scope %q", s.Scope)
 			}
 			scope = s.Scope
 		}
 		if len(s.Match) == 0 {
-			return bad("match must list at least one pattern")
+			return bad("match", "match must list at least one pattern")
 		}
-		for _, list := range [][]string{s.Match, s.All, s.Unless, s.Hosts} {
+		for field, list := range map[string][]string{"match": s.Match, "all": s.All, "unless": s.Unless, "hosts": s.Hosts} {
 			for _, p := range list {
 				if strings.TrimSpace(p) == "" {
-					return bad("empty pattern")
+					return bad(field, "empty pattern in %s", field)
 				}
 			}
 		}
 		if s.Confidence < 0 || s.Confidence > 1 {
-			return bad("confidence %v outside 0..1", s.Confidence)
+			return bad("confidence", "confidence %v outside 0..1", s.Confidence)
 		}
 		r := &rule{id: s.ID, class: s.Class, scope: scope, permanent: s.Permanent, confidence: s.Confidence, fix: s.Fix, spec: s}
 		if r.confidence == 0 {
@@ -527,7 +537,7 @@ func (c *Catalog) compileRules(specs []ruleSpec) error {
 		for _, cp := range s.Codes {
 			p, err := parseCodePat(cp)
 			if err != nil {
-				return bad("code %q: %v", cp, err)
+				return bad("codes", "code %q: %v", cp, err)
 			}
 			r.codes = append(r.codes, p)
 		}

@@ -35,6 +35,14 @@ type codeToken struct {
 // It never panics and allocates only when continuation lines or line breaks
 // have to be folded out of the text.
 func ParseReply(s string) Reply {
+	r, _ := parse(s)
+	return r
+}
+
+// parse is ParseReply that also returns the prose before the reply
+// ("Your message wasn't delivered … because the address couldn't be
+// found. The response was:"), which Classify reads for context.
+func parse(s string) (Reply, string) {
 	s = stripWrappers(s)
 
 	var toks [maxCandidates]codeToken
@@ -68,7 +76,7 @@ func ParseReply(s string) Reply {
 			}
 		}
 		r.Text = foldText(s, nil)
-		return r
+		return r, ""
 	}
 
 	tok := cands[chosen]
@@ -76,14 +84,23 @@ func ParseReply(s string) Reply {
 	r.Enhanced = tok.enh
 
 	// The reply runs until a different reply starts. Repeats of the same
-	// code are continuation lines ("550-5.1.1 …") and are folded out.
+	// code are continuation lines ("550-5.1.1 …") and are folded out. A
+	// number in prose does not end it: Sendmail writes
+	// "554 <x>... 550 Host unknown", where the inner words are the reason.
 	cut := len(s)
 	var skips [maxCandidates][2]int
 	nskip := 0
 	for _, c := range cands[chosen+1:] {
 		if c.code == tok.code && (c.enh == "" || tok.enh == "" || c.enh == tok.enh) {
-			skips[nskip] = [2]int{c.pos - tok.end, c.end - tok.end}
+			end := c.end
+			if end < len(s) && (s[end] == '-' || s[end] == ' ') {
+				end++ // the separator of a continuation line ("554-No SMTP service")
+			}
+			skips[nskip] = [2]int{c.pos - tok.end, end - tok.end}
 			nskip++
+			continue
+		}
+		if !c.strong {
 			continue
 		}
 		cut = c.pos
@@ -96,7 +113,7 @@ func ParseReply(s string) Reply {
 		}
 	}
 	r.Text = foldText(seg, skips[:nskip])
-	return r
+	return r, s[:tok.pos]
 }
 
 // stripWrappers removes the envelope that ESPs and MTAs put around the remote

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"time"
 
@@ -284,6 +283,10 @@ func (p *Processor) poison(ctx context.Context, msg jetstream.Msg, stage string,
 		p.cfg.Metrics.DeadLetters.WithLabelValues("process").Inc()
 		p.cfg.Metrics.EventsFailed.WithLabelValues("process", stage).Inc()
 	}
-	p.cfg.Log.Warn("event dead-lettered", zap.Uint64("stream_seq", seq), zap.String("stage", stage), zap.Error(errors.Unwrap(cause)), zap.String("reason", cause.Error()))
-	_ = msg.TermWithReason(stage)
+	p.cfg.Log.Warn("event dead-lettered", zap.Uint64("stream_seq", seq), zap.String("stage", stage), zap.String("reason", cause.Error()))
+	// Term, not TermWithReason: NATS 2.9 does not understand "+TERM <reason>" and would
+	// leave the message pending. The reason is in the dead letter.
+	if err := msg.Term(); err != nil {
+		p.cfg.Log.Warn("term", zap.Uint64("stream_seq", seq), zap.Error(err))
+	}
 }

@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -84,7 +85,7 @@ func findRedis() (string, error) {
 	if reachable(def, "redis") == nil {
 		return def, nil
 	}
-	addr, _, err := startRedisProcess(os.TempDir())
+	addr, _, err := startRedisProcess(os.TempDir(), 0)
 	if err != nil {
 		return "", fmt.Errorf("nothing at %s and %w", def, err)
 	}
@@ -131,6 +132,13 @@ type RedisProcess struct {
 	cmd  *exec.Cmd
 }
 
+// Port is the server's TCP port.
+func (p *RedisProcess) Port() int {
+	_, port, _ := net.SplitHostPort(p.Addr)
+	n, _ := strconv.Atoi(port)
+	return n
+}
+
 // Kill stops the server at once (SIGKILL), as a crash would.
 func (p *RedisProcess) Kill() { _ = p.cmd.Process.Kill(); _ = p.cmd.Wait() }
 
@@ -138,7 +146,14 @@ func (p *RedisProcess) Kill() { _ = p.cmd.Process.Kill(); _ = p.cmd.Wait() }
 // stop or kill it; it is killed when the test ends.
 func StartRedis(t testing.TB, extraArgs ...string) *RedisProcess {
 	t.Helper()
-	addr, cmd, err := startRedisProcess(t.TempDir(), extraArgs...)
+	return StartRedisOn(t, 0, extraArgs...)
+}
+
+// StartRedisOn is StartRedis on a given port (0: a free one), e.g. to bring a killed
+// server back where its clients expect it.
+func StartRedisOn(t testing.TB, port int, extraArgs ...string) *RedisProcess {
+	t.Helper()
+	addr, cmd, err := startRedisProcess(t.TempDir(), port, extraArgs...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,14 +162,15 @@ func StartRedis(t testing.TB, extraArgs ...string) *RedisProcess {
 	return p
 }
 
-func startRedisProcess(dir string, extraArgs ...string) (string, *exec.Cmd, error) {
+func startRedisProcess(dir string, port int, extraArgs ...string) (string, *exec.Cmd, error) {
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
 		return "", nil, fmt.Errorf("redis-server is not on PATH: install it (Debian/Ubuntu: apt-get install redis-server) or set REBOUND_REDIS_URL")
 	}
-	port, err := FreePort()
-	if err != nil {
-		return "", nil, err
+	if port == 0 {
+		if port, err = FreePort(); err != nil {
+			return "", nil, err
+		}
 	}
 	args := append([]string{"--bind", "127.0.0.1", "--port", fmt.Sprint(port), "--save", "", "--appendonly", "no", "--dir", dir, "--logfile", filepath.Join(dir, fmt.Sprintf("redis-%d.log", port))}, extraArgs...)
 	cmd := exec.Command(bin, args...)

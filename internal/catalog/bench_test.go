@@ -1,0 +1,54 @@
+package catalog
+
+import "testing"
+
+const (
+	benchTypical  = "550 5.1.1 <x@example.com>: Recipient address rejected: User unknown in virtual mailbox table"
+	benchProvider = "421 4.7.0 [TSS04] Messages from 192.0.2.25 temporarily deferred due to unexpected volume or user complaints - 4.16.55.1; see https://postmaster.yahooinc.com/error-codes"
+)
+
+var sinkReply Reply
+var sinkClass Classification
+
+func BenchmarkParseReply(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		sinkReply = ParseReply(benchTypical)
+	}
+}
+
+func BenchmarkClassifyTypical(b *testing.B) {
+	c := setup(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		sinkClass = c.Classify(benchTypical, Hints{})
+	}
+}
+
+func BenchmarkClassifyProviderRule(b *testing.B) {
+	c := setup(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		sinkClass = c.Classify(benchProvider, Hints{RemoteHost: "mta6.am0.yahoodns.net"})
+	}
+}
+
+// BenchmarkClassifyWrapped is a Postfix-wrapped multi-line Gmail reply: the
+// slow path (folding, host extraction, stage detection).
+func BenchmarkClassifyWrapped(b *testing.B) {
+	c := setup(b)
+	in := "host gmail-smtp-in.l.google.com[64.233.189.27] said: 550-5.1.1 The email account that you tried to reach does not exist. Please try\r\n550-5.1.1 double-checking the recipient's email address for typos or\r\n550 5.1.1 unnecessary spaces. - gsmtp (in reply to RCPT TO command)"
+	b.ReportAllocs()
+	for b.Loop() {
+		sinkClass = c.Classify(in, Hints{})
+	}
+}
+
+func TestClassifyAllocs(t *testing.T) {
+	c := setup(t)
+	for _, in := range []string{benchTypical, benchProvider} {
+		if n := testing.AllocsPerRun(100, func() { sinkClass = c.Classify(in, Hints{}) }); n > 1 {
+			t.Errorf("Classify(%q) allocates %v times, want ≤ 1", in, n)
+		}
+	}
+}
