@@ -106,11 +106,15 @@ type classInfo struct {
 // It is immutable after Load, so one value serves all goroutines.
 type Catalog struct {
 	entries map[string]*entrySpec // "530", "5.1.1", "4.1.1"
-	order   []string              // entry codes in display order
-	classes map[Class]*classInfo
-	rules   []*rule
-	byID    map[string]*rule
-	m       *matcher
+	// basicByCode and enhByCode index the same entries by number so the
+	// hot path looks them up without formatting strings.
+	basicByCode [600]*entrySpec
+	enhByCode   map[[3]int]*entrySpec
+	order       []string // entry codes in display order
+	classes     map[Class]*classInfo
+	rules       []*rule
+	byID        map[string]*rule
+	m           *matcher
 	// patRules maps a pattern ID to the rules that list it under match:
 	// the only rules worth evaluating when that pattern is seen.
 	patRules [][]int32

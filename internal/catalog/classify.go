@@ -1,9 +1,6 @@
 package catalog
 
-import (
-	"math/bits"
-	"strconv"
-)
+import "math/bits"
 
 // Stack sizes for the per-call bitsets; catalogs larger than this (a very
 // big operator file) fall back to one heap allocation per call.
@@ -112,14 +109,10 @@ func (c *Catalog) classify(r Reply, h Hints, pre string) Classification {
 		return cl
 	}
 
-	basicKey := ""
-	if r.Code != 0 {
-		basicKey = strconv.Itoa(r.Code)
-	}
-	basic := c.entries[basicKey]
+	basic := c.basicEntry(r.Code)
 	var exact *entrySpec
 	if hasEnh {
-		exact = c.entries[r.Enhanced]
+		exact = c.enhByCode[enh]
 	}
 	switch {
 	case exact != nil && enh[2] != 0:
@@ -132,8 +125,7 @@ func (c *Catalog) classify(r Reply, h Hints, pre string) Classification {
 	if hasEnh {
 		// An unregistered detail (5.7.509, 4.7.650) still tells us its
 		// class and subject: fall back to the X.Y.0 entry.
-		key := strconv.Itoa(enh[0]) + "." + strconv.Itoa(enh[1]) + ".0"
-		if e := c.entries[key]; e != nil {
+		if e := c.enhByCode[[3]int{enh[0], enh[1], 0}]; e != nil {
 			return c.fromEntry(e, "enhanced.", confEnhancedSubject, r.Code, enh, hasEnh)
 		}
 	}
@@ -318,12 +310,9 @@ func (c *Catalog) permanence(cl Class, override *bool, code int, enh [3]int, has
 // The same precedence as for code decisions applies: a specific enhanced
 // code, then a specific basic code (530 says more than 5.7.0), then the rest.
 func (c *Catalog) resolveCode(r Reply, enh [3]int, hasEnh bool) string {
-	var basic *entrySpec
-	if r.Code != 0 {
-		basic = c.entries[strconv.Itoa(r.Code)]
-	}
+	basic := c.basicEntry(r.Code)
 	if hasEnh {
-		if e, ok := c.entries[r.Enhanced]; ok && (enh[2] != 0 || basic == nil || basic.generic) {
+		if e := c.enhByCode[enh]; e != nil && (enh[2] != 0 || basic == nil || basic.generic) {
 			return e.Code
 		}
 	}
@@ -331,6 +320,13 @@ func (c *Catalog) resolveCode(r Reply, enh [3]int, hasEnh bool) string {
 		return basic.Code
 	}
 	return ""
+}
+
+func (c *Catalog) basicEntry(code int) *entrySpec {
+	if code <= 0 || code >= len(c.basicByCode) {
+		return nil
+	}
+	return c.basicByCode[code]
 }
 
 // classDigit is the reply's class (2, 4, 5): the enhanced code's when

@@ -348,6 +348,14 @@ func (c *Catalog) addEntry(file string, line int, e *entrySpec) error {
 		return posError(file, line, "%s: severity %q must be low, medium, high or critical", e.Code, e.Severity)
 	}
 	c.entries[e.Code] = e
+	if v, err := strconv.Atoi(e.Code); err == nil {
+		c.basicByCode[v] = e
+	} else if k, ok := splitEnhanced(e.Code); ok {
+		if c.enhByCode == nil {
+			c.enhByCode = map[[3]int]*entrySpec{}
+		}
+		c.enhByCode[k] = e
+	}
 	return nil
 }
 

@@ -7,10 +7,13 @@ package catalog
 // lower-cased and each input byte is folded while scanning, which avoids
 // allocating a lower-cased copy of the text.
 type matcher struct {
-	classes  [256]uint8 // input byte (already folded) -> alphabet class
-	nclass   int        // number of alphabet classes, class 0 = "not in any pattern"
-	delta    []int32    // state*nclass + class -> next state
-	outStart []int32    // per state: range into outs
+	classes [256]uint8 // input byte -> alphabet class; upper and lower case share one
+	nclass  int        // number of alphabet classes, class 0 = "not in any pattern"
+	// delta[state*nclass+class] is the next state, pre-multiplied by nclass
+	// so the scan loop does no multiplication; the sign bit marks states
+	// that complete at least one pattern.
+	delta    []int32
+	outStart []int32 // per state: range into outs
 	outEnd   []int32
 	outs     []int32 // pattern IDs recognised on entering a state
 	npat     int
@@ -100,6 +103,18 @@ func newMatcher(patterns []string) *matcher {
 		}
 	}
 
+	// Fold case into the byte classes and pre-multiply the transitions.
+	for b := 'A'; b <= 'Z'; b++ {
+		m.classes[b] = m.classes[b+('a'-'A')]
+	}
+	for i, next := range m.delta {
+		v := next * int32(m.nclass)
+		if len(nodes[next].outs) > 0 {
+			v |= -1 << 31
+		}
+		m.delta[i] = v
+	}
+
 	m.outStart = make([]int32, len(nodes))
 	m.outEnd = make([]int32, len(nodes))
 	for i := range nodes {
@@ -113,12 +128,14 @@ func newMatcher(patterns []string) *matcher {
 // scan marks in set (a bitset with at least npat bits) every pattern that
 // occurs in s.
 func (m *matcher) scan(s string, set []uint64) {
-	state := int32(0)
-	nc := int32(m.nclass)
+	state := int32(0) // pre-multiplied
+	delta, classes := m.delta, &m.classes
 	for i := 0; i < len(s); i++ {
-		state = m.delta[state*nc+int32(m.classes[lowerASCII(s[i])])]
-		if a, b := m.outStart[state], m.outEnd[state]; a != b {
-			for _, id := range m.outs[a:b] {
+		v := delta[state+int32(classes[s[i]])]
+		state = v & 0x7fffffff
+		if v < 0 {
+			st := state / int32(m.nclass)
+			for _, id := range m.outs[m.outStart[st]:m.outEnd[st]] {
 				set[id>>6] |= 1 << (uint(id) & 63)
 			}
 		}

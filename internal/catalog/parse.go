@@ -136,20 +136,40 @@ func stripWrappers(s string) string {
 	}
 	// Microsoft: Remote Server returned '550 5.1.1 RESOLVER…'. The closing
 	// quote is one not followed by a letter, so "doesn't" stays inside.
-	if i := indexFold(s, "returned '"); i >= 0 {
-		inner := s[i+len("returned '"):]
-		end := len(inner)
-		for j := 0; j < len(inner); j++ {
-			if inner[j] == '\'' && (j+1 == len(inner) || !isLetter(inner[j+1])) {
-				end = j
-				break
-			}
+	// Searching for the quote byte first keeps the common case (no quote)
+	// to one vectorised scan.
+	for off := 0; ; {
+		q := strings.IndexByte(s[off:], '\'')
+		if q < 0 {
+			break
 		}
-		s = strings.TrimSpace(inner[:end])
+		q += off
+		if q >= len("returned ") && hasSuffixFold(s[:q], "returned ") {
+			inner := s[q+1:]
+			end := len(inner)
+			for j := 0; j < len(inner); j++ {
+				if inner[j] == '\'' && (j+1 == len(inner) || !isLetter(inner[j+1])) {
+					end = j
+					break
+				}
+			}
+			s = strings.TrimSpace(inner[:end])
+			break
+		}
+		off = q + 1
 	}
 	// Postfix: host mx.example.com[192.0.2.1] said: 550 …
-	if i := indexFold(s, " said:"); i >= 0 {
-		s = strings.TrimSpace(s[i+len(" said:"):])
+	for off := 0; ; {
+		c := strings.IndexByte(s[off:], ':')
+		if c < 0 {
+			break
+		}
+		c += off
+		if c >= len(" said") && hasSuffixFold(s[:c], " said") {
+			s = strings.TrimSpace(s[c+1:])
+			break
+		}
+		off = c + 1
 	}
 	return s
 }
@@ -276,7 +296,7 @@ func firstEnhanced(s string, from, to int) (int, string) {
 // "(in reply to … command)". It returns a substring when nothing has to be
 // removed from the middle.
 func foldText(s string, skip [][2]int) string {
-	needBuild := len(skip) > 0 || strings.ContainsAny(s, "\r\n\t")
+	needBuild := len(skip) > 0 || hasControlSpace(s)
 	if needBuild {
 		var b strings.Builder
 		b.Grow(len(s))
@@ -302,10 +322,16 @@ func foldText(s string, skip [][2]int) string {
 		s = b.String()
 	}
 	s = strings.TrimSpace(s)
-	if i := strings.LastIndex(s, "(in reply to "); i >= 0 && strings.HasSuffix(s, ")") {
-		s = strings.TrimSpace(s[:i])
+	if strings.HasSuffix(s, ")") {
+		if i := strings.LastIndex(s, "(in reply to "); i >= 0 {
+			s = strings.TrimSpace(s[:i])
+		}
 	}
 	return strings.TrimLeft(s, " :-")
+}
+
+func hasControlSpace(s string) bool {
+	return strings.IndexByte(s, '\n') >= 0 || strings.IndexByte(s, '\r') >= 0 || strings.IndexByte(s, '\t') >= 0
 }
 
 func onlyPunct(s string) bool {

@@ -65,11 +65,11 @@ func TestParseReply(t *testing.T) {
 func TestRemoteHostIn(t *testing.T) {
 	t.Parallel()
 	for in, want := range map[string]string{
-		"host gmail-smtp-in.l.google.com[64.233.189.27] said: 550":       "gmail-smtp-in.l.google.com",
-		"SMTP error ... host mx.example.jp [192.0.2.153]: 550 5.1.1":     "mx.example.jp",
-		"Remote host said: 550 5.1.1":                                    "",
-		"host 192.0.2.22 [192.0.2.22] SMTP error":                        "",
-		"no host here":                                                   "",
+		"host gmail-smtp-in.l.google.com[64.233.189.27] said: 550":   "gmail-smtp-in.l.google.com",
+		"SMTP error ... host mx.example.jp [192.0.2.153]: 550 5.1.1": "mx.example.jp",
+		"Remote host said: 550 5.1.1":                                "",
+		"host 192.0.2.22 [192.0.2.22] SMTP error":                    "",
+		"no host here": "",
 		"Connected to 192.0.2.1 but host mta5.am0.yahoodns.net [x] said": "mta5.am0.yahoodns.net",
 	} {
 		if got := remoteHostIn(in); got != want {
