@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 
 	"golang.org/x/net/idna"
 )
@@ -31,12 +32,27 @@ func NormalizeAddress(s string) (string, error) {
 		return "", errors.New("not an email address")
 	}
 	local, domain := s[:at], s[at+1:]
+	quoted := len(local) >= 2 && local[0] == '"' && local[len(local)-1] == '"'
 	for i := 0; i < len(local); i++ {
-		if c := local[i]; c <= ' ' || c == 0x7f {
+		c := local[i]
+		if c <= ' ' || c == 0x7f {
 			return "", errors.New("not an email address: white space or control character in local part")
+		}
+		if !quoted && !isLocalChar(c) {
+			return "", fmt.Errorf("not an email address: %q is not allowed in an unquoted local part", c)
 		}
 	}
 	domain = strings.TrimSuffix(domain, ".")
+	if strings.HasPrefix(domain, "[") && strings.HasSuffix(domain, "]") {
+		// An address literal such as [192.0.2.1]: no IDNA, just a sanity check.
+		if strings.ContainsFunc(domain, func(r rune) bool { return r <= ' ' || r > '~' }) {
+			return "", errors.New("not an email address: bad address literal")
+		}
+		return checkLen(local + "@" + strings.ToLower(domain))
+	}
+	if !utf8.ValidString(domain) {
+		return "", errors.New("not an email address: domain is not valid UTF-8")
+	}
 	ascii, err := idnaProfile.ToASCII(domain)
 	if err != nil {
 		return "", fmt.Errorf("not an email address: domain %q: %v", domain, err)
@@ -45,14 +61,25 @@ func NormalizeAddress(s string) (string, error) {
 	if ascii == "" || strings.ContainsAny(ascii, " \t@<>{}") {
 		return "", fmt.Errorf("not an email address: bad domain %q", domain)
 	}
-	if !strings.Contains(ascii, ".") && !strings.HasPrefix(ascii, "[") {
+	if strings.HasPrefix(ascii, ".") || strings.HasSuffix(ascii, ".") || strings.Contains(ascii, "..") {
+		return "", fmt.Errorf("not an email address: domain %q has an empty label", domain)
+	}
+	if !strings.Contains(ascii, ".") {
 		return "", fmt.Errorf("not an email address: domain %q has no dot", domain)
 	}
-	out := local + "@" + ascii
-	if len(out) > maxAddressLen {
+	for i := 0; i < len(ascii); i++ {
+		if c := ascii[i]; !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '.' || c == '_') {
+			return "", fmt.Errorf("not an email address: domain %q has a character not allowed in a host name", domain)
+		}
+	}
+	return checkLen(local + "@" + ascii)
+}
+
+func checkLen(addr string) (string, error) {
+	if len(addr) > maxAddressLen {
 		return "", fmt.Errorf("not an email address: longer than %d bytes", maxAddressLen)
 	}
-	return out, nil
+	return addr, nil
 }
 
 // Domain returns the domain part of a normalised address.

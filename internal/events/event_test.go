@@ -85,6 +85,11 @@ func TestNormalizeAddress(t *testing.T) {
 		{"@example.com", "", "not an email address"},
 		{"user@", "", "not an email address"},
 		{"user@localhost", "", "no dot"},
+		{"user@.example.com", "", "empty label"},
+		{"user@example..com", "", "empty label"},
+		{"(comment)user@example.com", "", "not allowed in an unquoted local part"},
+		{"user@exa mple.com", "", "bad domain"},
+		{"user@exa_mple!.com", "", "not allowed in a host name"},
 		{"", "", "required"},
 		{strings.Repeat("a", 250) + "@example.com", "", "longer than"},
 	}

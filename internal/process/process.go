@@ -162,9 +162,10 @@ func (p *Processor) processBatch(ctx context.Context, batch []jetstream.Msg) {
 
 // change turns a decision into the store's change for that event.
 func (p *Processor) change(ev *events.Event, cl catalog.Classification, d policy.Decision, pol *policy.Policy) suppress.Change {
+	reply := ev.Reply.String()
 	c := suppress.Change{
 		EventID: ev.ID, ESP: ev.ESP, Tenant: ev.Tenant, Address: ev.Recipient,
-		Reason: d.Reason, Class: string(cl.Class), Rule: cl.Rule, Code: cl.Code, Reply: ev.Reply.String(),
+		Reason: d.Reason, Class: string(cl.Class), Rule: cl.Rule, Code: cl.Code, Reply: reply,
 		SuppressTTL: d.SuppressTTL, SoftWindow: pol.SoftWindow, SoftThreshold: pol.SoftThreshold, SoftTTL: pol.SoftSuppressionTTL,
 	}
 	switch d.Action {
@@ -181,7 +182,8 @@ func (p *Processor) change(ev *events.Event, cl catalog.Classification, d policy
 		c.Incident = &suppress.IncidentChange{
 			Fingerprint: Fingerprint(ev.Tenant, string(cl.Class), ev.SendingDomain, ev.SendingIP),
 			Tenant:      ev.Tenant, Class: string(cl.Class), SendingDomain: ev.SendingDomain, SendingIP: ev.SendingIP,
-			Code: cl.Code, Reply: ev.Reply.String(), Rule: cl.Rule, Fix: p.cfg.Catalog.FixSteps(cl),
+			// The incident is shown to on-call and sent to chat: no recipient address in it.
+			Code: cl.Code, Reply: events.RedactAddresses(reply), Rule: cl.Rule, Fix: p.cfg.Catalog.FixSteps(cl),
 		}
 	}
 	return c

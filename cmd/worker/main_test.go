@@ -1,0 +1,208 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"io"
+	"strings"
+	"testing"
+)
+
+// result is one invocation of run.
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+// setup returns a runner with an empty environment but for the given variables, so no
+// test reads the process environment.
+func setup(t *testing.T, env map[string]string) func(stdin io.Reader, args ...string) result {
+	t.Helper()
+	getenv := func(k string) string { return env[k] }
+	return func(stdin io.Reader, args ...string) result {
+		t.Helper()
+		if stdin == nil {
+			stdin = strings.NewReader("")
+		}
+		var stdout, stderr bytes.Buffer
+		code := run(args, stdin, &stdout, &stderr, getenv)
+		return result{code: code, stdout: stdout.String(), stderr: stderr.String()}
+	}
+}
+
+// classifyLines decodes the JSON lines `worker classify` printed, checking the keys
+// that are its contract.
+func classifyLines(t *testing.T, out string) []map[string]any {
+	t.Helper()
+	var lines []map[string]any
+	sc := bufio.NewScanner(strings.NewReader(out))
+	for sc.Scan() {
+		var m map[string]any
+		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
+			t.Fatalf("line %q is not a JSON object: %v", sc.Text(), err)
+		}
+		for _, k := range []string{"class", "scope", "permanent", "action", "rule", "code"} {
+			if _, ok := m[k]; !ok {
+				t.Errorf("line %q lacks key %q", sc.Text(), k)
+			}
+		}
+		lines = append(lines, m)
+	}
+	return lines
+}
+
+// The two replies every operator meets first: a sender-side 530 that must never
+// suppress, and a recipient-side 5.1.1 that must.
+const (
+	reply530 = "530 5.7.0 Authentication required"
+	reply550 = "550 5.1.1 user unknown"
+)
+
+type verdict struct {
+	scope     string
+	permanent *bool // nil = not checked
+	action    string
+}
+
+var (
+	permanent = true
+	verdicts  = map[string]verdict{
+		reply530: {scope: "sender", action: "alert"},
+		reply550: {scope: "recipient", permanent: &permanent, action: "suppress"},
+	}
+)
+
+func checkVerdicts(t *testing.T, lines []map[string]any, replies []string) {
+	t.Helper()
+	if len(lines) != len(replies) {
+		t.Fatalf("got %d lines, want %d: %v", len(lines), len(replies), lines)
+	}
+	for i, reply := range replies {
+		m, w := lines[i], verdicts[reply]
+		if m["reply"] != reply {
+			t.Errorf("line %d reply = %v, want %q (one line per reply, in order)", i, m["reply"], reply)
+		}
+		if m["scope"] != w.scope {
+			t.Errorf("%q: scope = %v, want %s", reply, m["scope"], w.scope)
+		}
+		if m["action"] != w.action {
+			t.Errorf("%q: action = %v, want %s", reply, m["action"], w.action)
+		}
+		if w.permanent != nil && m["permanent"] != *w.permanent {
+			t.Errorf("%q: permanent = %v, want %v", reply, m["permanent"], *w.permanent)
+		}
+		if m["rule"] == "" {
+			t.Errorf("%q: empty rule", reply)
+		}
+	}
+}
+
+func TestClassifyArgs(t *testing.T) {
+	t.Parallel()
+	r := setup(t, nil)(nil, "classify", reply530, reply550)
+	if r.code != 0 {
+		t.Fatalf("exit %d, stderr %s", r.code, r.stderr)
+	}
+	checkVerdicts(t, classifyLines(t, r.stdout), []string{reply530, reply550})
+}
+
+func TestClassifyStdin(t *testing.T) {
+	t.Parallel()
+	stdin := strings.NewReader("\n" + reply550 + "\n   \n\t\n" + reply530 + "\r\n\n")
+	r := setup(t, nil)(stdin, "classify")
+	if r.code != 0 {
+		t.Fatalf("exit %d, stderr %s", r.code, r.stderr)
+	}
+	// Blank and white-space lines are skipped; a CRLF ending is not part of the reply.
+	checkVerdicts(t, classifyLines(t, r.stdout), []string{reply550, reply530})
+}
+
+func TestClassifyEmptyStdin(t *testing.T) {
+	t.Parallel()
+	r := setup(t, nil)(strings.NewReader("\n\n  \n"), "classify")
+	if r.code != 0 || r.stdout != "" {
+		t.Errorf("exit %d, stdout %q: want 0 and nothing printed for blank input", r.code, r.stdout)
+	}
+}
+
+func TestClassifyBadCatalogRules(t *testing.T) {
+	t.Parallel()
+	r := setup(t, map[string]string{"REBOUND_CATALOG_RULES": "/nonexistent/rules.yaml"})(nil, "classify", reply530)
+	if r.code != 1 || !strings.Contains(r.stderr, "REBOUND_CATALOG_RULES") {
+		t.Errorf("exit %d, stderr %q: want 1 and an error naming REBOUND_CATALOG_RULES", r.code, r.stderr)
+	}
+}
+
+func TestExplain(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		args     []string
+		code     int
+		stdout   []string // substrings of stdout
+		stderrIn string
+	}{
+		{"basic code", []string{"explain", "530"}, 0, []string{"530", "What it means", "How to fix", "scope: sender"}, ""},
+		{"enhanced code", []string{"explain", "5.1.1"}, 0, []string{"5.1.1", "scope: recipient", "How to fix"}, ""},
+		{"unknown code", []string{"explain", "999"}, 1, nil, "999"},
+		{"no code", []string{"explain"}, 1, nil, "want exactly one code"},
+		{"two codes", []string{"explain", "530", "550"}, 1, nil, "want exactly one code"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			r := setup(t, nil)(nil, tt.args...)
+			if r.code != tt.code {
+				t.Fatalf("exit %d, want %d; stderr %s", r.code, tt.code, r.stderr)
+			}
+			for _, s := range tt.stdout {
+				if !strings.Contains(r.stdout, s) {
+					t.Errorf("stdout lacks %q:\n%s", s, r.stdout)
+				}
+			}
+			if tt.stderrIn != "" && !strings.Contains(r.stderr, tt.stderrIn) {
+				t.Errorf("stderr %q lacks %q", r.stderr, tt.stderrIn)
+			}
+			if tt.code != 0 && r.stdout != "" {
+				t.Errorf("failed explain printed to stdout: %q", r.stdout)
+			}
+		})
+	}
+}
+
+func TestCommands(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		env      map[string]string
+		args     []string
+		code     int
+		stderrIn []string
+		stdoutIn string
+	}{
+		{name: "unknown command", args: []string{"frobnicate"}, code: 2, stderrIn: []string{`unknown command "frobnicate"`, "Usage:"}},
+		{name: "help", args: []string{"help"}, code: 0, stdoutIn: "Usage:"},
+		{name: "serve with a bad role", env: map[string]string{"REBOUND_ROLES": "bogus"}, args: []string{"serve"}, code: 1, stderrIn: []string{"REBOUND_ROLES", "bogus"}},
+		{name: "default command is serve", env: map[string]string{"REBOUND_ROLES": "bogus"}, code: 1, stderrIn: []string{"worker serve", "REBOUND_ROLES"}},
+		{name: "serve with an unknown flag", args: []string{"serve", "--no-such-flag"}, code: 1, stderrIn: []string{"no-such-flag"}},
+		{name: "serve -h", args: []string{"serve", "-h"}, code: 0, stderrIn: []string{"REBOUND_ROLES"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			r := setup(t, tt.env)(nil, tt.args...)
+			if r.code != tt.code {
+				t.Fatalf("exit %d, want %d; stderr %s", r.code, tt.code, r.stderr)
+			}
+			for _, s := range tt.stderrIn {
+				if !strings.Contains(r.stderr, s) {
+					t.Errorf("stderr lacks %q:\n%s", s, r.stderr)
+				}
+			}
+			if !strings.Contains(r.stdout, tt.stdoutIn) {
+				t.Errorf("stdout lacks %q:\n%s", tt.stdoutIn, r.stdout)
+			}
+		})
+	}
+}
