@@ -163,7 +163,12 @@ func (a *App) Run(ctx context.Context) error {
 		if cfg.GenericToken == "" {
 			a.log.Warn("REBOUND_GENERIC_TOKEN is not set: POST /webhooks/generic refuses every request")
 		}
-		ingest.NewHandler(pub, a.metrics, a.log, cfg.MaxBodyBytes, ingest.NewGeneric(cfg.GenericToken)).Register(mux)
+		adapters, err := ingest.Adapters(ingest.Env{Getenv: cfg.Getenv, Log: a.log})
+		if err != nil {
+			return err
+		}
+		adapters = append(adapters, ingest.NewGeneric(cfg.GenericToken))
+		ingest.NewHandler(pub, a.metrics, a.log, cfg.MaxBodyBytes, adapters...).Register(mux)
 	}
 	if cfg.Has(config.RoleAPI) {
 		(&api.API{Store: a.store, Catalog: a.catalog, Policy: pol, Log: a.log}).Register(mux)

@@ -59,6 +59,10 @@ type Config struct {
 	CatalogRules    string
 	LogLevel        string
 	LogFormat       string
+
+	// Getenv is where the settings came from; ESP adapters read their own
+	// REBOUND_<ESP>_* settings and secrets through it.
+	Getenv func(string) string
 }
 
 // Default returns the configuration used when nothing is set.
@@ -82,6 +86,7 @@ func Default() Config {
 		ShutdownTimeout: 25 * time.Second,
 		LogLevel:        "info",
 		LogFormat:       "json",
+		Getenv:          func(string) string { return "" },
 	}
 }
 
@@ -93,6 +98,7 @@ func (c *Config) Has(r Role) bool { return slices.Contains(c.Roles, r) }
 // environment.
 func Parse(fs *flag.FlagSet, args []string, getenv func(string) string) (Config, error) {
 	c := Default()
+	c.Getenv = getenv
 	var (
 		sentinel, cluster, roles string
 		errs                     []error

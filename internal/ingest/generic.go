@@ -2,7 +2,6 @@ package ingest
 
 import (
 	"bytes"
-	"crypto/subtle"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -28,15 +27,7 @@ func (g *Generic) Authenticate(r *http.Request, _ []byte) error {
 	if len(g.token) == 0 {
 		return fmt.Errorf("%w: REBOUND_GENERIC_TOKEN is not set, the generic webhook is disabled", ErrUnauthenticated)
 	}
-	auth := r.Header.Get("Authorization")
-	const scheme = "bearer "
-	if len(auth) <= len(scheme) || !strings.EqualFold(auth[:len(scheme)], scheme) {
-		return fmt.Errorf("%w: no bearer token", ErrUnauthenticated)
-	}
-	if subtle.ConstantTimeCompare([]byte(strings.TrimSpace(auth[len(scheme):])), g.token) != 1 {
-		return fmt.Errorf("%w: wrong bearer token", ErrUnauthenticated)
-	}
-	return nil
+	return BearerToken(r, string(g.token))
 }
 
 // Parse implements Adapter. A body that is not JSON is a 400; an item that is JSON

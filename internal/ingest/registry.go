@@ -1,0 +1,107 @@
+package ingest
+
+import (
+	"fmt"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/reboundhq/rebound/internal/config"
+)
+
+// Env is what an adapter factory may read: settings, secrets, a clock and an HTTP
+// client (SNS certificates). It is injected so tests configure adapters without a
+// process environment.
+type Env struct {
+	Getenv     func(string) string
+	Now        func() time.Time
+	HTTPClient *http.Client
+	Log        *zap.Logger
+}
+
+// Var returns REBOUND_<ESP>_<NAME>, e.g. Var("mailgun", "SIGNING_KEY").
+func (e Env) Var(esp, name string) string {
+	return e.Getenv(varName(esp, name))
+}
+
+// Secret returns the secret REBOUND_<ESP>_<NAME>, or the content of the file named by
+// REBOUND_<ESP>_<NAME>_FILE.
+func (e Env) Secret(esp, name string) (string, error) {
+	return config.Secret(e.Getenv, varName(esp, name))
+}
+
+// Insecure reports whether the operator explicitly turned verification off for the ESP
+// (REBOUND_<ESP>_INSECURE_SKIP_VERIFY=true): only for ESPs behind a trusted proxy
+// that authenticates for us.
+func (e Env) Insecure(esp string) bool {
+	return strings.EqualFold(e.Var(esp, "INSECURE_SKIP_VERIFY"), "true")
+}
+
+// TenantFrom is REBOUND_<ESP>_TENANT_FROM: where the adapter finds the tenant (a
+// custom-args key, metadata key, tag prefix, subaccount, configuration set, topic).
+func (e Env) TenantFrom(esp string) string { return e.Var(esp, "TENANT_FROM") }
+
+func varName(esp, name string) string {
+	return "REBOUND_" + strings.ToUpper(esp) + "_" + name
+}
+
+// Factory builds one ESP's adapter from the environment. An ESP whose secret is not
+// configured must still be built: its Authenticate refuses every request (see
+// Disabled), so the endpoint exists and says so in the log.
+type Factory func(Env) (Adapter, error)
+
+var (
+	registryMu sync.Mutex
+	registry   = map[string]Factory{}
+)
+
+// Register adds an ESP's factory; each adapter file registers itself in init, so adding
+// an ESP is adding one file.
+func Register(esp string, f Factory) {
+	registryMu.Lock()
+	defer registryMu.Unlock()
+	if _, dup := registry[esp]; dup {
+		panic("ingest: adapter registered twice: " + esp)
+	}
+	registry[esp] = f
+}
+
+// Adapters builds every registered adapter.
+func Adapters(env Env) ([]Adapter, error) {
+	if env.Now == nil {
+		env.Now = time.Now
+	}
+	if env.HTTPClient == nil {
+		env.HTTPClient = &http.Client{Timeout: 5 * time.Second}
+	}
+	if env.Log == nil {
+		env.Log = zap.NewNop()
+	}
+	registryMu.Lock()
+	names := make([]string, 0, len(registry))
+	for n := range registry {
+		names = append(names, n)
+	}
+	registryMu.Unlock()
+	sort.Strings(names)
+	out := make([]Adapter, 0, len(names))
+	for _, n := range names {
+		a, err := registry[n](env)
+		if err != nil {
+			return nil, fmt.Errorf("webhook %s: %w", n, err)
+		}
+		out = append(out, a)
+	}
+	return out, nil
+}
+
+// Disabled is the error an adapter returns from Authenticate when its ESP has no secret
+// configured and verification was not explicitly turned off.
+func Disabled(esp, setting string) error {
+	return fmt.Errorf("%w: %s is not set, so the %s webhook refuses every request (or set %s=true behind a trusted proxy)",
+		ErrUnauthenticated, setting, esp, varName(esp, "INSECURE_SKIP_VERIFY"))
+}
