@@ -1,23 +1,48 @@
 package catalog
 
 // matcher finds every pattern of a fixed set inside a text in one pass
-// (Aho–Corasick compiled to a DFA). Classification runs it once per reply, so
-// the cost of a reply is linear in its length no matter how many rules the
-// catalog holds. Matching is ASCII case-insensitive: patterns are stored
-// lower-cased and each input byte is folded while scanning, which avoids
-// allocating a lower-cased copy of the text.
+// (Aho–Corasick). Classification runs it once per reply, so the cost of a
+// reply is linear in its length no matter how many rules the catalog holds.
+// Matching is ASCII case-insensitive: patterns are stored lower-cased and
+// each input byte is folded through the class table while scanning, which
+// avoids allocating a lower-cased copy of the text.
+//
+// The automaton is a hybrid so that it stays in the L1/L2 cache. The shallow
+// states, where a scan of ordinary prose spends nearly all its steps, get a
+// full DFA row each. The deep states (thousands of them, one per byte of a
+// long pattern, almost all with a single child) keep only their children and
+// a failure link; a miss there follows the link back towards the shallow
+// rows. A fully dense table for the embedded rules would be about 2 MB.
 type matcher struct {
 	classes [256]uint8 // input byte -> alphabet class; upper and lower case share one
-	nclass  int        // number of alphabet classes, class 0 = "not in any pattern"
-	// delta[state*nclass+class] is the next state, pre-multiplied by nclass
-	// so the scan loop does no multiplication; the sign bit marks states
-	// that complete at least one pattern.
-	delta    []int32
-	outStart []int32 // per state: range into outs
-	outEnd   []int32
-	outs     []int32 // pattern IDs recognised on entering a state
-	npat     int
+	nclass  int32      // number of alphabet classes, class 0 = "not in any pattern"
+	ndense  int32      // states [0, ndense) have a dense row; state 0 is the root
+	// dense[s*nclass+class] is the next state of dense state s; the sign
+	// bit marks states that complete at least one pattern.
+	dense []int32
+	// Deep state s (s >= ndense) is deep[s-ndense]: its children are
+	// edgeClass/edgeNext[first:end] (edgeNext flagged like dense), and fail
+	// is its Aho–Corasick failure link.
+	deep      []deepState
+	edgeClass []uint8
+	edgeNext  []int32
+	outStart  []int32 // per state: range into outs
+	outEnd    []int32
+	outs      []int32 // pattern IDs recognised on entering a state
+	npat      int
 }
+
+type deepState struct {
+	first, end int32 // range into edgeClass/edgeNext
+	fail       int32
+}
+
+// denseBudget bounds the dense rows (in table cells) to about 32 KiB, which
+// covers the root and the first two or three trie levels of the embedded
+// rules and leaves room in L1 for the rest of the scan.
+const denseBudget = 64 << 10
+
+const outFlag = -1 << 31
 
 // lowerASCII folds A–Z only; non-ASCII bytes pass through so UTF-8 text in
 // patterns still matches byte for byte.
@@ -33,8 +58,8 @@ func lowerASCII(b byte) byte {
 func newMatcher(patterns []string) *matcher {
 	m := &matcher{npat: len(patterns)}
 
-	// Alphabet compression keeps the DFA table small: only bytes that occur
-	// in some pattern get their own column.
+	// Alphabet compression: only bytes that occur in some pattern get their
+	// own class; every other byte is class 0 and sends the scan to the root.
 	next := 1
 	for _, p := range patterns {
 		for i := 0; i < len(p); i++ {
@@ -53,13 +78,14 @@ func newMatcher(patterns []string) *matcher {
 		}
 		next = 256
 	}
-	m.nclass = next
+	m.nclass = int32(next)
 
-	// Build the trie with sparse children first.
+	// The trie, with sparse children.
 	type node struct {
-		next map[uint8]int32
-		fail int32
-		outs []int32
+		next  map[uint8]int32
+		fail  int32
+		depth int
+		outs  []int32
 	}
 	nodes := []node{{next: map[uint8]int32{}}}
 	for id, p := range patterns {
@@ -69,74 +95,185 @@ func newMatcher(patterns []string) *matcher {
 			n, ok := nodes[cur].next[c]
 			if !ok {
 				n = int32(len(nodes))
-				nodes = append(nodes, node{next: map[uint8]int32{}})
+				nodes = append(nodes, node{next: map[uint8]int32{}, depth: nodes[cur].depth + 1})
 				nodes[cur].next[c] = n
 			}
 			cur = n
 		}
 		nodes[cur].outs = append(nodes[cur].outs, int32(id))
 	}
-
-	// Breadth-first: failure links and the dense transition table.
-	m.delta = make([]int32, len(nodes)*m.nclass)
-	queue := make([]int32, 0, len(nodes))
-	for c := 0; c < m.nclass; c++ {
-		if n, ok := nodes[0].next[uint8(c)]; ok {
-			nodes[n].fail = 0
-			m.delta[c] = n
-			queue = append(queue, n)
+	// goTo is the automaton's transition, computed through failure links
+	// (valid once the links of every shallower node are set).
+	goTo := func(s int32, c uint8) int32 {
+		for {
+			if n, ok := nodes[s].next[c]; ok {
+				return n
+			}
+			if s == 0 {
+				return 0
+			}
+			s = nodes[s].fail
 		}
 	}
-	for len(queue) > 0 {
-		s := queue[0]
-		queue = queue[1:]
-		f := nodes[s].fail
-		nodes[s].outs = append(nodes[s].outs, nodes[f].outs...)
-		for c := 0; c < m.nclass; c++ {
+
+	// Breadth-first: failure links and merged outputs; bfs is also the
+	// order in which the dense states are numbered.
+	bfs := make([]int32, 0, len(nodes))
+	bfs = append(bfs, 0)
+	for qi := 0; qi < len(bfs); qi++ {
+		s := bfs[qi]
+		for c := int32(0); c < m.nclass; c++ {
+			n, ok := nodes[s].next[uint8(c)]
+			if !ok {
+				continue
+			}
+			if s != 0 {
+				nodes[n].fail = goTo(nodes[s].fail, uint8(c))
+			}
+			nodes[n].outs = append(nodes[n].outs, nodes[nodes[n].fail].outs...)
+			bfs = append(bfs, n)
+		}
+	}
+
+	// Number the states: the shallowest levels that fit the budget first
+	// (whole levels, so a dense state's row is cheap to reason about), then
+	// the deep states depth-first, so that following one long pattern walks
+	// through neighbouring memory.
+	perDepth := map[int]int{}
+	for _, n := range nodes {
+		perDepth[n.depth]++
+	}
+	maxDepth, total := 0, perDepth[0]
+	for d := 1; perDepth[d] > 0; d++ {
+		total += perDepth[d]
+		if int64(total)*int64(m.nclass) > denseBudget {
+			break
+		}
+		maxDepth = d
+	}
+	newID := make([]int32, len(nodes))
+	order := make([]int32, 0, len(nodes))
+	for _, s := range bfs {
+		if nodes[s].depth <= maxDepth {
+			newID[s] = int32(len(order))
+			order = append(order, s)
+		}
+	}
+	m.ndense = int32(len(order))
+	var dfs func(s int32)
+	dfs = func(s int32) {
+		if nodes[s].depth > maxDepth {
+			newID[s] = int32(len(order))
+			order = append(order, s)
+		}
+		for c := int32(0); c < m.nclass; c++ {
 			if n, ok := nodes[s].next[uint8(c)]; ok {
-				nodes[n].fail = m.delta[int(f)*m.nclass+c]
-				m.delta[int(s)*m.nclass+c] = n
-				queue = append(queue, n)
-			} else {
-				m.delta[int(s)*m.nclass+c] = m.delta[int(f)*m.nclass+c]
+				dfs(n)
 			}
 		}
 	}
+	dfs(0)
 
-	// Fold case into the byte classes and pre-multiply the transitions.
+	flagged := func(old int32) int32 {
+		v := newID[old]
+		if len(nodes[old].outs) > 0 {
+			v |= outFlag
+		}
+		return v
+	}
+	m.dense = make([]int32, int(m.ndense)*int(m.nclass))
+	for i, old := range order[:m.ndense] {
+		row := m.dense[i*int(m.nclass) : (i+1)*int(m.nclass)]
+		for c := range row {
+			row[c] = flagged(goTo(old, uint8(c)))
+		}
+	}
+	m.deep = make([]deepState, 0, len(order)-int(m.ndense))
+	for _, old := range order[m.ndense:] {
+		ds := deepState{first: int32(len(m.edgeClass)), fail: newID[nodes[old].fail]}
+		for c := int32(0); c < m.nclass; c++ {
+			if n, ok := nodes[old].next[uint8(c)]; ok {
+				m.edgeClass = append(m.edgeClass, uint8(c))
+				m.edgeNext = append(m.edgeNext, flagged(n))
+			}
+		}
+		ds.end = int32(len(m.edgeClass))
+		m.deep = append(m.deep, ds)
+	}
+
+	// Fold case into the byte classes.
 	for b := 'A'; b <= 'Z'; b++ {
 		m.classes[b] = m.classes[b+('a'-'A')]
 	}
-	for i, next := range m.delta {
-		v := next * int32(m.nclass)
-		if len(nodes[next].outs) > 0 {
-			v |= -1 << 31
-		}
-		m.delta[i] = v
-	}
 
-	m.outStart = make([]int32, len(nodes))
-	m.outEnd = make([]int32, len(nodes))
-	for i := range nodes {
+	m.outStart = make([]int32, len(order))
+	m.outEnd = make([]int32, len(order))
+	for i, old := range order {
 		m.outStart[i] = int32(len(m.outs))
-		m.outs = append(m.outs, nodes[i].outs...)
+		m.outs = append(m.outs, nodes[old].outs...)
 		m.outEnd[i] = int32(len(m.outs))
 	}
 	return m
 }
 
+// step is the transition from state s on class c, flagged like dense.
+func (m *matcher) step(s int32, c uint8) int32 {
+	for s >= m.ndense {
+		ds := &m.deep[s-m.ndense]
+		for e := ds.first; e < ds.end; e++ {
+			if m.edgeClass[e] == c {
+				return m.edgeNext[e]
+			}
+		}
+		s = ds.fail
+	}
+	return m.dense[s*m.nclass+int32(c)]
+}
+
 // scan marks in set (a bitset with at least npat bits) every pattern that
 // occurs in s.
 func (m *matcher) scan(s string, set []uint64) {
-	state := int32(0) // pre-multiplied
-	delta, classes := m.delta, &m.classes
+	state := int32(0)
+	classes := &m.classes
 	for i := 0; i < len(s); i++ {
-		v := delta[state+int32(classes[s[i]])]
-		state = v & 0x7fffffff
+		c := classes[s[i]]
+		var v int32
+		switch {
+		case c == 0:
+			// A byte no pattern contains: back to the root, which
+			// completes nothing.
+			state = 0
+			continue
+		case state < m.ndense:
+			v = m.dense[state*m.nclass+int32(c)]
+		default:
+			v = m.step(state, c)
+		}
+		state = v &^ outFlag
 		if v < 0 {
-			st := state / int32(m.nclass)
-			for _, id := range m.outs[m.outStart[st]:m.outEnd[st]] {
+			for _, id := range m.outs[m.outStart[state]:m.outEnd[state]] {
 				set[id>>6] |= 1 << (uint(id) & 63)
+			}
+		}
+	}
+}
+
+// each calls f with the ID of every pattern occurrence in s and the index
+// just past it, in text order. It is for small matchers whose hits need a
+// position (the wrapper markers); f must not retain anything.
+func (m *matcher) each(s string, f func(id int32, end int)) {
+	state := int32(0)
+	for i := 0; i < len(s); i++ {
+		c := m.classes[s[i]]
+		if c == 0 {
+			state = 0
+			continue
+		}
+		v := m.step(state, c)
+		state = v &^ outFlag
+		if v < 0 {
+			for _, id := range m.outs[m.outStart[state]:m.outEnd[state]] {
+				f(id, i+1)
 			}
 		}
 	}

@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"flag"
+	"maps"
 	"fmt"
 	"net"
 	"net/url"
@@ -102,6 +103,9 @@ func Parse(fs *flag.FlagSet, args []string, getenv func(string) string) (Config,
 	var (
 		sentinel, cluster, roles string
 		errs                     []error
+		// envErrs are bad REBOUND_* values by flag name: a flag given on the command
+		// line replaces the variable, so its variable's error no longer counts.
+		envErrs = map[string]error{}
 	)
 	str := func(p *string, flagName, env, usage string) {
 		if v := getenv(env); v != "" {
@@ -113,7 +117,7 @@ func Parse(fs *flag.FlagSet, args []string, getenv func(string) string) (Config,
 		if v := getenv(env); v != "" {
 			d, err := time.ParseDuration(v)
 			if err != nil || d <= 0 {
-				errs = append(errs, fmt.Errorf("%s: %q is not a positive duration (e.g. 30s, 2h)", env, v))
+				envErrs[flagName] = fmt.Errorf("%s: %q is not a positive duration (e.g. 30s, 2h)", env, v)
 			} else {
 				*p = d
 			}
@@ -124,7 +128,7 @@ func Parse(fs *flag.FlagSet, args []string, getenv func(string) string) (Config,
 		if v := getenv(env); v != "" {
 			n, err := strconv.Atoi(v)
 			if err != nil {
-				errs = append(errs, fmt.Errorf("%s: %q is not a whole number", env, v))
+				envErrs[flagName] = fmt.Errorf("%s: %q is not a whole number", env, v)
 			} else {
 				*p = n
 			}
@@ -175,6 +179,10 @@ func Parse(fs *flag.FlagSet, args []string, getenv func(string) string) (Config,
 
 	if err := fs.Parse(args); err != nil {
 		return Config{}, err
+	}
+	fs.Visit(func(f *flag.Flag) { delete(envErrs, f.Name) })
+	for _, name := range slices.Sorted(maps.Keys(envErrs)) {
+		errs = append(errs, envErrs[name])
 	}
 	c.MaxBodyBytes = int64(maxBody)
 	c.RedisSentinelAddrs = splitList(sentinel)

@@ -139,6 +139,11 @@ func (e *Event) validate() error {
 	if e.OccurredAt.IsZero() {
 		return &FieldError{"occurred_at", "required (RFC 3339 time)"}
 	}
+	if y := e.OccurredAt.Year(); y < 1970 || y > 9999 {
+		// Years outside 0-9999 cannot even be re-encoded as RFC 3339; anything before
+		// 1970 is a broken clock, not a bounce.
+		return &FieldError{"occurred_at", fmt.Sprintf("year %d is out of range", y)}
+	}
 	addr, err := NormalizeAddress(e.Recipient)
 	if err != nil {
 		return &FieldError{"recipient", err.Error()}

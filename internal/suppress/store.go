@@ -62,6 +62,7 @@ type IncidentChange struct {
 // Outcome is what the store did with one Change.
 type Outcome struct {
 	Duplicate  bool      // the event had been applied before: nothing changed
+	StateKnown bool      // false for a record-only event: Suppressed was not looked at
 	Suppressed bool      // the recipient is suppressed after this event
 	Permanent  bool      // … with no expiry
 	ExpiresAt  time.Time // … until then (zero when permanent or not suppressed)
@@ -190,12 +191,19 @@ func (s *Store) run(ctx context.Context, changes []Change, nowMS int64, sha bool
 			At: nowMS, EventID: c.EventID, ESP: c.ESP, Action: string(c.Action),
 			Class: c.Class, Rule: c.Rule, Code: c.Code, Reply: c.Reply,
 		})
-		rec[i] = eval(recipientScript,
-			[]string{s.keys.Seen(c.Tenant, c.Address), s.keys.Suppression(c.Tenant, c.Address), s.keys.SoftWindow(c.Tenant, c.Address), s.keys.History(c.Tenant, c.Address)},
-			c.EventID, string(c.Action), nowMS, idem, c.SuppressTTL.Milliseconds(),
-			c.SoftWindow.Milliseconds(), c.SoftThreshold, c.SoftTTL.Milliseconds(),
-			c.Reason, c.Class, c.Rule, c.Code, c.Reply, c.ESP, c.Address, c.Tenant,
-			hist, s.opt.HistoryLen, s.opt.HistoryTTL.Milliseconds())
+		keys := []string{s.keys.Seen(c.Tenant, c.Address), s.keys.Suppression(c.Tenant, c.Address), s.keys.SoftWindow(c.Tenant, c.Address), s.keys.History(c.Tenant, c.Address)}
+		if c.Action == ActionRecord {
+			rec[i] = eval(recipientScript, keys, c.EventID, string(c.Action), nowMS, idem, hist, s.opt.HistoryLen, s.opt.HistoryTTL.Milliseconds())
+		} else {
+			rec[i] = eval(recipientScript, keys, c.EventID, string(c.Action), nowMS, idem, hist, s.opt.HistoryLen, s.opt.HistoryTTL.Milliseconds(),
+				c.SuppressTTL.Milliseconds(), c.SoftWindow.Milliseconds(), c.SoftThreshold, c.SoftTTL.Milliseconds(),
+				c.Reason, c.Class, c.Rule, c.Code, c.Reply, c.ESP, c.Address, c.Tenant)
+		}
+		if c.Action == ActionSuppress {
+			// Listed now, in the same round trip; GT keeps a later, longer expiry (or +inf
+			// for permanent) when the script keeps an existing record.
+			pipe.ZAddGT(ctx, s.keys.SuppressionIndex(c.Tenant), redis.Z{Score: indexScore(nowMS, c.SuppressTTL), Member: c.Address})
+		}
 		if in := c.Incident; in != nil {
 			fix, _ := json.Marshal(in.Fix)
 			inc[i] = eval(incidentScript,
@@ -203,14 +211,18 @@ func (s *Store) run(ctx context.Context, changes []Change, nowMS int64, sha bool
 				c.EventID, nowMS, idem, s.opt.IncidentTTL.Milliseconds(),
 				in.Fingerprint, in.Tenant, in.Class, in.SendingDomain, in.SendingIP,
 				in.Code, in.Reply, fix, in.Rule, c.ESP)
+			pipe.ZAdd(ctx, s.keys.OpenIncidents(), redis.Z{Score: float64(nowMS), Member: in.Fingerprint})
 		}
 	}
 	_, err := pipe.Exec(ctx)
 	return rec, inc, err
 }
 
-// updateIndexes keeps the listing indexes in step with the records. It runs for
-// duplicates too, so a crash between the scripts and this step heals on redelivery.
+// updateIndexes brings the listing indexes in step with what the scripts did that
+// the first round trip could not know: a soft bounce that reached the threshold, a
+// lifted suppression, a duplicate whose earlier run crashed before its index update,
+// an incident whose alert is not sent. Most batches need none of it and skip the
+// second round trip.
 func (s *Store) updateIndexes(ctx context.Context, changes []Change, out []Outcome, nowMS int64) error {
 	pipe := s.rdb.Pipeline()
 	n := 0
@@ -220,24 +232,18 @@ func (s *Store) updateIndexes(ctx context.Context, changes []Change, out []Outco
 			continue
 		}
 		switch {
-		case o.Suppressed:
+		case o.Lifted:
+			pipe.ZRem(ctx, s.keys.SuppressionIndex(c.Tenant), c.Address)
+			n++
+		case o.Suppressed && (c.Action == ActionSoft || o.Duplicate):
 			score := math.Inf(1)
 			if !o.Permanent {
 				score = float64(o.ExpiresAt.UnixMilli())
 			}
-			pipe.ZAdd(ctx, s.keys.SuppressionIndex(c.Tenant), redis.Z{Score: score, Member: c.Address})
-			n++
-		case o.Lifted:
-			pipe.ZRem(ctx, s.keys.SuppressionIndex(c.Tenant), c.Address)
+			pipe.ZAddGT(ctx, s.keys.SuppressionIndex(c.Tenant), redis.Z{Score: score, Member: c.Address})
 			n++
 		}
-		if c.Incident != nil {
-			pipe.ZAdd(ctx, s.keys.OpenIncidents(), redis.Z{Score: float64(nowMS), Member: c.Incident.Fingerprint})
-			n++
-		}
-	}
-	for i := range changes {
-		if c := &changes[i]; c.Incident != nil && out[i].Err == nil && out[i].incidentNotify {
+		if c.Incident != nil && o.incidentNotify {
 			pipe.ZAddNX(ctx, s.keys.PendingNotify(), redis.Z{Score: float64(nowMS), Member: c.Incident.Fingerprint})
 			n++
 		}
@@ -249,6 +255,14 @@ func (s *Store) updateIndexes(ctx context.Context, changes []Change, out []Outco
 		return fmt.Errorf("update indexes: %w", err)
 	}
 	return nil
+}
+
+// indexScore is a suppression's expiry in ms, +inf when permanent.
+func indexScore(nowMS int64, ttl time.Duration) float64 {
+	if ttl <= 0 {
+		return math.Inf(1)
+	}
+	return float64(nowMS + ttl.Milliseconds())
 }
 
 type historyEntry struct {
@@ -272,7 +286,8 @@ func readRecipient(cmd *redis.Cmd, o *Outcome) error {
 	}
 	o.Duplicate = v[0] == 1
 	o.Suppressed = v[1] == 1
-	o.SoftCount = int(v[2])
+	o.StateKnown = v[1] >= 0
+	o.SoftCount = max(int(v[2]), 0)
 	switch {
 	case v[3] == 0:
 		o.Permanent = o.Suppressed

@@ -1,0 +1,5 @@
+// Package brevo is the Brevo (ex-Sendinblue) transactional webhook adapter. Brevo signs
+// nothing, so the request must carry the configured bearer token (or basic-auth
+// credentials); one event object or a batched array is mapped onto canonical events,
+// one per item. It registers itself as "brevo" in init.
+package brevo
