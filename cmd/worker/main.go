@@ -14,6 +14,10 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -24,12 +28,17 @@ import (
 	"github.com/reboundhq/rebound/internal/config"
 	"github.com/reboundhq/rebound/internal/demo"
 	"github.com/reboundhq/rebound/internal/policy"
+	"github.com/reboundhq/rebound/internal/replay"
 )
 
 const usage = `Usage: worker [serve] [flags]      run the roles in REBOUND_ROLES (default: all)
        worker demo [--exit]          whole pipeline on embedded services, with sample webhooks
        worker classify [REPLY ...]   classify SMTP replies (arguments, or one per line on stdin)
        worker explain CODE           print the catalog entry for a code (530, 5.1.1, …)
+       worker policy check FILE      validate a policy file (errors name the line)
+       worker policy show            print the built-in policy file
+       worker policy replay --since 24h --policy FILE
+                                     what FILE would decide differently on the retained events
 
 Run "worker serve -h" for every setting; each flag has a REBOUND_* environment variable.
 `
@@ -55,6 +64,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(s
 		err = classify(args, stdin, stdout, getenv)
 	case "explain":
 		err = explain(args, stdout, getenv)
+	case "policy":
+		err = policyCmd(ctx, args, stdout, stderr, getenv)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
@@ -223,4 +234,80 @@ func newLogger(level, format string, w io.Writer) (*zap.Logger, error) {
 		enc = zapcore.NewJSONEncoder(encCfg)
 	}
 	return zap.New(zapcore.NewCore(enc, zapcore.AddSync(w), lvl)), nil
+}
+
+func policyCmd(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	if len(args) == 0 {
+		return errors.New("want `policy check FILE`, `policy show` or `policy replay --since 24h --policy FILE`")
+	}
+	cat, err := loadCatalog(getenv)
+	if err != nil {
+		return err
+	}
+	switch args[0] {
+	case "show":
+		_, err := stdout.Write(policy.DefaultYAML())
+		return err
+	case "check":
+		if len(args) != 2 {
+			return errors.New("want exactly one file: `worker policy check FILE`")
+		}
+		data, err := os.ReadFile(args[1])
+		if err != nil {
+			return err
+		}
+		if _, err := policy.Parse(data, args[1], cat); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%s: valid\n", args[1])
+		return nil
+	case "replay":
+		fs := flag.NewFlagSet("worker policy replay", flag.ContinueOnError)
+		fs.SetOutput(stderr)
+		since := fs.String("since", "24h", "replay events from this long ago (e.g. 30m, 24h, 7d)")
+		candidateFile := fs.String("policy", "", "the candidate policy file (required)")
+		cfg, err := config.Parse(fs, args[1:], getenv)
+		if err != nil {
+			return err
+		}
+		if *candidateFile == "" {
+			return errors.New("--policy: required")
+		}
+		back, err := policy.ParseDuration(*since)
+		if err != nil {
+			return fmt.Errorf("--since: %w", err)
+		}
+		data, err := os.ReadFile(*candidateFile)
+		if err != nil {
+			return err
+		}
+		candidate, err := policy.Parse(data, *candidateFile, cat)
+		if err != nil {
+			return err
+		}
+		live, err := policy.NewHolder(cfg.PolicyFile, cat)
+		if err != nil {
+			return fmt.Errorf("REBOUND_POLICY_FILE: %w", err)
+		}
+		nc, err := nats.Connect(cfg.NATSURL, nats.Name("rebound-replay"))
+		if err != nil {
+			return fmt.Errorf("connect NATS (REBOUND_NATS_URL): %w", err)
+		}
+		defer nc.Close()
+		js, err := jetstream.New(nc)
+		if err != nil {
+			return err
+		}
+		rep, err := replay.Run(ctx, js, cfg.Names, time.Now().Add(-back), cat, live.Get(), candidate)
+		if err != nil {
+			return err
+		}
+		liveName := cfg.PolicyFile
+		if liveName == "" {
+			liveName = "the built-in policy"
+		}
+		rep.Print(stdout, liveName, *candidateFile)
+		return nil
+	}
+	return fmt.Errorf("unknown policy command %q", args[0])
 }

@@ -27,6 +27,10 @@ type API struct {
 	Catalog *catalog.Catalog
 	Policy  func() *policy.Policy
 	Log     *zap.Logger
+	// PolicySource names the live policy file ("" = built-in); Shadow says whether a
+	// shadow policy is configured.
+	PolicySource func() string
+	Shadow       bool
 }
 
 // Register adds the /v1 routes to mux.
@@ -37,6 +41,16 @@ func (a *API) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /v1/alerts", a.listAlerts)
 	mux.HandleFunc("GET /v1/catalog/{code}", a.getCatalogEntry)
 	mux.HandleFunc("POST /v1/classify", a.classify)
+	mux.HandleFunc("GET /v1/policy/shadow", a.shadowReport)
+}
+
+func (a *API) shadowReport(w http.ResponseWriter, r *http.Request) {
+	counts, samples, err := a.Store.ShadowReport(r.Context())
+	if err != nil {
+		a.unavailable(w, err)
+		return
+	}
+	WriteJSON(w, http.StatusOK, map[string]any{"enabled": a.Shadow, "disagreements": counts, "samples": samples})
 }
 
 func (a *API) address(w http.ResponseWriter, r *http.Request) (string, bool) {
@@ -53,7 +67,7 @@ func (a *API) getSuppression(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	rec, err := a.Store.Suppression(r.Context(), r.URL.Query().Get("tenant"), addr)
+	rec, err := a.Store.Lookup(r.Context(), r.URL.Query().Get("tenant"), addr)
 	if err != nil {
 		a.unavailable(w, err)
 		return

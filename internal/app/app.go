@@ -9,7 +9,10 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
+	"os/signal"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -48,18 +51,27 @@ type App struct {
 	store   *suppress.Store
 	catalog *catalog.Catalog
 	metrics *metrics.Metrics
-	policy  *policy.Policy
+	policy  *policy.Holder
+	shadow  *policy.Holder // nil without a shadow policy
 	cons    jetstream.Consumer
 }
 
 // New connects to the services and provisions the streams. Close releases them.
 func New(ctx context.Context, cfg config.Config, log *zap.Logger, hooks Hooks) (*App, error) {
-	a := &App{cfg: cfg, log: log, hooks: hooks, metrics: metrics.New(), policy: policy.Default()}
+	a := &App{cfg: cfg, log: log, hooks: hooks, metrics: metrics.New()}
 	cat, err := catalog.Load(cfg.CatalogRules)
 	if err != nil {
 		return nil, fmt.Errorf("REBOUND_CATALOG_RULES: %w", err)
 	}
 	a.catalog = cat
+	if a.policy, err = policy.NewHolder(cfg.PolicyFile, cat); err != nil {
+		return nil, fmt.Errorf("REBOUND_POLICY_FILE: %w", err)
+	}
+	if cfg.ShadowPolicy != "" {
+		if a.shadow, err = policy.NewHolder(cfg.ShadowPolicy, cat); err != nil {
+			return nil, fmt.Errorf("REBOUND_POLICY_SHADOW_FILE: %w", err)
+		}
+	}
 
 	a.nc, err = nats.Connect(cfg.NATSURL,
 		nats.Name("rebound"),
@@ -147,7 +159,7 @@ func (a *App) Close() {
 func (a *App) Run(ctx context.Context) error {
 	cfg := a.cfg
 	pub := stream.NewPublisher(a.js, cfg.Names, 5*time.Second)
-	pol := func() *policy.Policy { return a.policy }
+	pol := a.policy.Get
 	mux := http.NewServeMux()
 	(&api.Probes{Metrics: a.metrics, Checks: map[string]func(context.Context) error{
 		"nats": func(context.Context) error {
@@ -171,7 +183,7 @@ func (a *App) Run(ctx context.Context) error {
 		ingest.NewHandler(pub, a.metrics, a.log, cfg.MaxBodyBytes, adapters...).Register(mux)
 	}
 	if cfg.Has(config.RoleAPI) {
-		(&api.API{Store: a.store, Catalog: a.catalog, Policy: pol, Log: a.log}).Register(mux)
+		(&api.API{Store: a.store, Catalog: a.catalog, Policy: pol, Log: a.log, PolicySource: a.policy.Path, Shadow: a.shadow != nil}).Register(mux)
 	}
 
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
@@ -194,11 +206,15 @@ func (a *App) Run(ctx context.Context) error {
 	defer stopRoles()
 	var wg sync.WaitGroup
 	if cfg.Has(config.RoleProcess) {
-		p := process.New(process.Config{
+		pc := process.Config{
 			Consumer: a.cons, Store: a.store, Catalog: a.catalog, Policy: pol, Publisher: pub,
 			Metrics: a.metrics, Log: a.log, BatchSize: cfg.BatchSize, MaxDeliver: cfg.MaxDeliver,
 			OnProcessed: a.hooks.OnProcessed,
-		})
+		}
+		if a.shadow != nil {
+			pc.Shadow = a.shadow.Get
+		}
+		p := process.New(pc)
 		wg.Add(2)
 		go func() { defer wg.Done(); errc <- p.Run(roleCtx) }()
 		go func() { defer wg.Done(); a.watchLag(roleCtx) }()
@@ -207,6 +223,30 @@ func (a *App) Run(ctx context.Context) error {
 		n := &notify.Notifier{Store: a.store, WebhookURL: cfg.AlertWebhookURL, Metrics: a.metrics, Log: a.log, OnSent: a.hooks.OnAlert}
 		wg.Add(1)
 		go func() { defer wg.Done(); errc <- n.Run(roleCtx) }()
+	}
+
+	// Policy files are reloaded on change and on SIGHUP; an invalid one is refused and
+	// the policy in force stays.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for _, h := range []*policy.Holder{a.policy, a.shadow} {
+		if h == nil || h.Path() == "" {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			h.Watch(roleCtx, 2*time.Second, hup, func(changed bool, err error) {
+				if err != nil {
+					a.metrics.PolicyReloads.WithLabelValues("refused").Inc()
+					a.log.Error("policy file refused; the policy in force stays", zap.String("file", h.Path()), zap.Error(err))
+					return
+				}
+				a.metrics.PolicyReloads.WithLabelValues("applied").Inc()
+				a.log.Info("policy reloaded", zap.String("file", h.Path()))
+			})
+		}()
 	}
 
 	var runErr error

@@ -33,19 +33,26 @@ const (
 func (c *Catalog) Classify(reply string, h Hints) Classification {
 	r, pre := parse(reply)
 	// Wrapper text (MTA prose around the reply) is what names the host and
-	// the dialogue step; a bare reply has none, so skip the searches.
+	// the dialogue step; a bare reply has none, so skip the search. When it
+	// is needed, one pass of a small matcher finds every marker at once.
 	wrapped := len(reply) > len(r.Text)+16
+	var w wrapperInfo
+	read := false
 	if h.RemoteHost == "" && wrapped {
-		h.RemoteHost = remoteHostIn(reply)
+		w, read = readWrapper(reply), true
+		h.RemoteHost = w.host
 	}
 	cl := c.classify(r, h, pre)
 	if !wrapped || cl.Scope == ScopeSender || cl.Scope == ScopeMessage {
 		return cl
 	}
-	switch st := stageOf(reply); {
-	case st == stageMailFrom && cl.Scope == ScopeRecipient:
+	if !read {
+		w = readWrapper(reply)
+	}
+	switch {
+	case w.stage == stageMailFrom && cl.Scope == ScopeRecipient:
 		cl.Class, cl.Scope, cl.Rule = ClassSenderAddressRejected, ScopeSender, "stage.mail_from"
-	case st == stageConnect:
+	case w.stage == stageConnect:
 		// Refused before any recipient was named: the server does not want
 		// to talk to us (blocklist, policy, bad HELO), whatever the words.
 		cl.Class, cl.Scope, cl.Rule = ClassPolicyRejected, ScopeSender, "stage.connect"
@@ -62,22 +69,68 @@ const (
 	stageConnect // greeting or HELO/EHLO
 )
 
-// stageOf reads the dialogue step from MTA wording: Postfix "(in reply to
-// MAIL FROM command)", Exim "after MAIL FROM:", Sendmail ">>> MAIL From:",
-// qmail "but sender was rejected" / "but my name was rejected", Postfix
-// "refused to talk to me".
-func stageOf(raw string) stage {
-	switch {
-	case indexFold(raw, "in reply to mail from") >= 0, indexFold(raw, "after mail from") >= 0,
-		indexFold(raw, ">>> mail from") >= 0, indexFold(raw, "but sender was rejected") >= 0:
-		return stageMailFrom
-	case indexFold(raw, "refused to talk to me") >= 0, indexFold(raw, "after initial connection") >= 0,
-		indexFold(raw, "my name was rejected") >= 0, indexFold(raw, "after ehlo") >= 0,
-		indexFold(raw, "after helo") >= 0, indexFold(raw, "in reply to ehlo") >= 0,
-		indexFold(raw, "in reply to helo") >= 0:
-		return stageConnect
+// wrapperMarkers is the MTA wording around a reply that Classify reads,
+// each with what it tells: "host " introduces the remote MTA's name
+// (Postfix "host mx.example.com[192.0.2.1] said:", Exim "host
+// mx.example.com [192.0.2.1]:"); the others name the dialogue step —
+// Postfix "(in reply to MAIL FROM command)", Exim "after MAIL FROM:",
+// Sendmail ">>> MAIL From:", qmail "but sender was rejected" / "but my name
+// was rejected", Postfix "refused to talk to me".
+var wrapperMarkers = []struct {
+	text  string
+	stage stage // stageUnknown for the host marker
+}{
+	{"host ", stageUnknown},
+	{"in reply to mail from", stageMailFrom},
+	{"after mail from", stageMailFrom},
+	{">>> mail from", stageMailFrom},
+	{"but sender was rejected", stageMailFrom},
+	{"refused to talk to me", stageConnect},
+	{"after initial connection", stageConnect},
+	{"my name was rejected", stageConnect},
+	{"after ehlo", stageConnect},
+	{"after helo", stageConnect},
+	{"in reply to ehlo", stageConnect},
+	{"in reply to helo", stageConnect},
+}
+
+// wrapperMatcher is compiled once, like the rule matcher; it is tiny, so a
+// pass over a long wrapped reply stays in cache.
+var wrapperMatcher = func() *matcher {
+	ps := make([]string, len(wrapperMarkers))
+	for i, mk := range wrapperMarkers {
+		ps[i] = mk.text
 	}
-	return stageUnknown
+	return newMatcher(ps)
+}()
+
+// wrapperInfo is what the MTA wording around a reply says.
+type wrapperInfo struct {
+	host  string // remote MTA host name, "" if none
+	stage stage
+}
+
+// readWrapper finds the remote host and the dialogue step in one pass.
+// The first "host " followed by a plausible host name wins; a MAIL FROM
+// marker anywhere outranks a connection-stage one.
+func readWrapper(raw string) wrapperInfo {
+	var w wrapperInfo
+	hostDone := false
+	wrapperMatcher.run(raw, func(id int32, end int) {
+		switch st := wrapperMarkers[id].stage; {
+		case st == stageUnknown:
+			if !hostDone {
+				if h := hostAt(raw, end); h != "" {
+					w.host, hostDone = h, true
+				}
+			}
+		case st == stageMailFrom:
+			w.stage = stageMailFrom
+		case w.stage == stageUnknown:
+			w.stage = st
+		}
+	})
+	return w
 }
 
 // ClassifyReply classifies an already parsed reply. Precedence: the first

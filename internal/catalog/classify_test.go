@@ -180,6 +180,21 @@ func TestClassifyTraps(t *testing.T) {
 		{"Gmail out of storage and inactive is dead",
 			"552-5.2.2 The recipient's inbox is out of storage space and inactive. - gsmtp",
 			Hints{}, ClassMailboxDisabled, ScopeRecipient, true, "gmail.overquota_inactive"},
+		{"DNS SERVFAIL never blames the domain, whatever the preamble says",
+			"** Address not found ** Your message wasn't delivered to ana@shop.example.net because the domain shop.example.net couldn't be found. The response was: DNS Error: 5521 DNS type 'mx' lookup of shop.example.net responded with code SERVFAIL",
+			Hints{}, ClassNetworkError, ScopeInfrastructure, false, "dns.temporary_failure"},
+		{"Postfix try-again lookup is not a dead domain",
+			"Name service error for domain shop.example.net: Host not found, try again",
+			Hints{}, ClassNetworkError, ScopeInfrastructure, false, ""},
+		{"Gmail-relayed NXDOMAIN is a soft bounce",
+			"** Address not found ** Your message wasn't delivered to ana@shop.example.net because the domain shop.example.net couldn't be found. The response was: DNS Error: 5521 DNS type 'mx' lookup of shop.example.net responded with code NXDOMAIN Domain name not found: shop.example.net",
+			Hints{}, ClassDomainInvalid, ScopeRecipient, false, "gmail.dns_answer"},
+		{"null MX is the owner's own word",
+			"** Address not found ** Your message wasn't delivered to ana@nomail.example because the domain nomail.example couldn't be found. The response was: DNS Error: 7730 DNS type 'mx' lookup of nomail.example responded with code NOERROR The domain nomail.example doesn't receive email according to the administrator: returned Null MX",
+			Hints{}, ClassDomainInvalid, ScopeRecipient, true, "gmail.domain_not_found"},
+		{"authoritative host unknown suppresses",
+			"550 5.1.2 <ana@shop.example.net>... Host unknown (Name server: shop.example.net: host not found)",
+			Hints{}, ClassDomainInvalid, ScopeRecipient, true, ""},
 	})
 }
 

@@ -19,6 +19,10 @@ import (
 //     abandoned account we suppress; sisimai says mailboxfull.
 //   - Exim/Postfix replies given to MAIL FROM are about our sender address
 //     even when they say "user unknown" or "no such domain".
+//   - Gmail's DNS-error bounces carry DSN status 4.0.0: an NXDOMAIN or empty
+//     answer there is a soft bounce (rule gmail.dns_answer), in agreement
+//     with sisimai's networkerror, while a null MX in the same wording is
+//     suppressed (sisimai: notaccept).
 //   - A transcript whose first failing reply is 4xx ("450 busy … 551 not our
 //     customer") is classified on that first reply, as transient.
 

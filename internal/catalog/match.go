@@ -17,12 +17,12 @@ type matcher struct {
 	classes [256]uint8 // input byte -> alphabet class; upper and lower case share one
 	nclass  int32      // number of alphabet classes, class 0 = "not in any pattern"
 	ndense  int32      // states [0, ndense) have a dense row; state 0 is the root
-	// dense[s*nclass+class] is the next state of dense state s; the sign
-	// bit marks states that complete at least one pattern.
+	// dense[s*nclass+class] is the transition of dense state s, encoded as
+	// a transition value (see deepBit).
 	dense []int32
 	// Deep state s (s >= ndense) is deep[s-ndense]: its children are
-	// edgeClass/edgeNext[first:end] (edgeNext flagged like dense), and fail
-	// is its Aho–Corasick failure link.
+	// edgeClass/edgeNext[first:end] (edgeNext holds transition values), and
+	// fail is its Aho–Corasick failure link (a plain state number).
 	deep      []deepState
 	edgeClass []uint8
 	edgeNext  []int32
@@ -42,7 +42,15 @@ type deepState struct {
 // rules and leaves room in L1 for the rest of the scan.
 const denseBudget = 64 << 10
 
-const outFlag = -1 << 31
+// A transition value names the next state so that the scan loop needs no
+// multiplication on the common path: a dense target is stored as the offset
+// of its row (state*nclass); a deep target as its state number with deepBit
+// set. outFlag (the sign bit) marks targets that complete a pattern.
+const (
+	outFlag = -1 << 31
+	deepBit = 1 << 30
+	valMask = deepBit - 1
+)
 
 // lowerASCII folds A–Z only; non-ASCII bytes pass through so UTF-8 text in
 // patterns still matches byte for byte.
@@ -176,6 +184,11 @@ func newMatcher(patterns []string) *matcher {
 
 	flagged := func(old int32) int32 {
 		v := newID[old]
+		if v >= m.ndense {
+			v |= deepBit
+		} else {
+			v *= m.nclass
+		}
 		if len(nodes[old].outs) > 0 {
 			v |= outFlag
 		}
@@ -216,64 +229,57 @@ func newMatcher(patterns []string) *matcher {
 	return m
 }
 
-// step is the transition from state s on class c, flagged like dense.
-func (m *matcher) step(s int32, c uint8) int32 {
-	for s >= m.ndense {
+// deepStep is the transition value from deep state s on class c: a child
+// if s has one for c, else the transition of its failure link.
+func (m *matcher) deepStep(s int32, c uint8) int32 {
+	for {
 		ds := &m.deep[s-m.ndense]
 		for e := ds.first; e < ds.end; e++ {
 			if m.edgeClass[e] == c {
 				return m.edgeNext[e]
 			}
 		}
-		s = ds.fail
+		if s = ds.fail; s < m.ndense {
+			return m.dense[s*m.nclass+int32(c)]
+		}
 	}
-	return m.dense[s*m.nclass+int32(c)]
 }
 
 // scan marks in set (a bitset with at least npat bits) every pattern that
 // occurs in s.
 func (m *matcher) scan(s string, set []uint64) {
-	state := int32(0)
-	classes := &m.classes
+	m.run(s, func(id int32, _ int) { set[id>>6] |= 1 << (uint(id) & 63) })
+}
+
+// run calls hit with the ID of every pattern occurrence in s and the index
+// just past it, in text order; hit must not retain anything. The loop
+// state is a transition value: a dense row offset, or a deep state with
+// deepBit set.
+func (m *matcher) run(s string, hit func(id int32, end int)) {
+	cur := int32(0) // the root's row
+	dense, classes := m.dense, &m.classes
 	for i := 0; i < len(s); i++ {
 		c := classes[s[i]]
 		var v int32
 		switch {
+		case cur&deepBit == 0:
+			// Dense rows send class 0 (a byte no pattern contains) to the
+			// root themselves, so the common path has no data-dependent
+			// branch.
+			v = dense[cur+int32(c)]
 		case c == 0:
-			// A byte no pattern contains: back to the root, which
-			// completes nothing.
-			state = 0
-			continue
-		case state < m.ndense:
-			v = m.dense[state*m.nclass+int32(c)]
+			v = 0
 		default:
-			v = m.step(state, c)
+			v = m.deepStep(cur&valMask, c)
 		}
-		state = v &^ outFlag
+		cur = v &^ outFlag
 		if v < 0 {
-			for _, id := range m.outs[m.outStart[state]:m.outEnd[state]] {
-				set[id>>6] |= 1 << (uint(id) & 63)
+			st := cur & valMask
+			if cur&deepBit == 0 {
+				st /= m.nclass
 			}
-		}
-	}
-}
-
-// each calls f with the ID of every pattern occurrence in s and the index
-// just past it, in text order. It is for small matchers whose hits need a
-// position (the wrapper markers); f must not retain anything.
-func (m *matcher) each(s string, f func(id int32, end int)) {
-	state := int32(0)
-	for i := 0; i < len(s); i++ {
-		c := m.classes[s[i]]
-		if c == 0 {
-			state = 0
-			continue
-		}
-		v := m.step(state, c)
-		state = v &^ outFlag
-		if v < 0 {
-			for _, id := range m.outs[m.outStart[state]:m.outEnd[state]] {
-				f(id, i+1)
+			for _, id := range m.outs[m.outStart[st]:m.outEnd[st]] {
+				hit(id, i+1)
 			}
 		}
 	}

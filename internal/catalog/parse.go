@@ -1,6 +1,10 @@
 package catalog
 
-import "strings"
+import (
+	"bytes"
+	"strings"
+	"unsafe"
+)
 
 // Reply is a parsed SMTP reply: the remote server's codes and its words,
 // with the wrappers that ESPs and MTAs put around them removed.
@@ -296,30 +300,44 @@ func firstEnhanced(s string, from, to int) (int, string) {
 // "(in reply to … command)". It returns a substring when nothing has to be
 // removed from the middle.
 func foldText(s string, skip [][2]int) string {
-	needBuild := len(skip) > 0 || hasControlSpace(s)
-	if needBuild {
-		var b strings.Builder
-		b.Grow(len(s))
-		space := true // suppresses leading and doubled spaces
-		si := 0
-		for i := 0; i < len(s); i++ {
-			if si < len(skip) && i == skip[si][0] {
-				i = skip[si][1] - 1
-				si++
-				continue
+	if len(skip) > 0 || hasControlSpace(s) {
+		// Whole segments are copied and fixed up with vectorised searches
+		// (line breaks and tabs become spaces, then doubled spaces are
+		// squeezed), rather than deciding byte by byte. unsafe.String
+		// hands the buffer over without a second copy; nothing else
+		// refers to it.
+		b := make([]byte, 0, len(s))
+		prev := 0
+		for _, sk := range skip {
+			if sk[0] < prev {
+				continue // overlaps a range already skipped
 			}
-			c := s[i]
-			if c == '\r' || c == '\n' || c == '\t' || c == ' ' {
-				if !space {
-					b.WriteByte(' ')
-					space = true
-				}
-				continue
-			}
-			b.WriteByte(c)
-			space = false
+			b = append(b, s[prev:sk[0]]...)
+			prev = sk[1]
 		}
-		s = b.String()
+		b = append(b, s[prev:]...)
+		for _, c := range [...]byte{'\r', '\n', '\t'} {
+			for i := bytes.IndexByte(b, c); i >= 0; {
+				b[i] = ' '
+				j := bytes.IndexByte(b[i+1:], c)
+				if j < 0 {
+					break
+				}
+				i += 1 + j
+			}
+		}
+		if i := bytes.Index(b, []byte("  ")); i >= 0 {
+			w := i + 1
+			for r := i + 1; r < len(b); r++ {
+				if b[r] == ' ' && b[w-1] == ' ' {
+					continue
+				}
+				b[w] = b[r]
+				w++
+			}
+			b = b[:w]
+		}
+		s = unsafe.String(unsafe.SliceData(b), len(b))
 	}
 	s = strings.TrimSpace(s)
 	if strings.HasSuffix(s, ")") {
@@ -360,18 +378,6 @@ func hasPrefixFold(s, lowerPrefix string) bool {
 	return true
 }
 
-// indexFold is an ASCII case-insensitive strings.Index for a lower-case
-// needle, without allocating.
-func indexFold(s, lowerNeedle string) int {
-	n := len(lowerNeedle)
-	for i := 0; i+n <= len(s); i++ {
-		if lowerASCII(s[i]) == lowerNeedle[0] && hasPrefixFold(s[i:], lowerNeedle) {
-			return i
-		}
-	}
-	return -1
-}
-
 // hasSuffixFold is an ASCII case-insensitive strings.HasSuffix for a
 // lower-case suffix.
 func hasSuffixFold(s, lowerSuffix string) bool {
@@ -385,21 +391,19 @@ func hasSuffixFold(s, lowerSuffix string) bool {
 // ("host mx.example.com[192.0.2.1] said:", "host mx.example.com [192.0.2.1]:")
 // so provider rules can apply when the ESP gave no host. "" if none.
 func remoteHostIn(s string) string {
-	for off := 0; off < len(s); {
-		i := indexFold(s[off:], "host ")
-		if i < 0 {
-			return ""
-		}
-		start := off + i + len("host ")
-		end := start
-		for end < len(s) && (isLetter(s[end]) || isDigit(s[end]) || s[end] == '.' || s[end] == '-' || s[end] == '_') {
-			end++
-		}
-		h := s[start:end]
-		if strings.IndexByte(h, '.') > 0 && end < len(s) && (s[end] == '[' || s[end] == ' ') && !isDigit(h[len(h)-1]) {
-			return strings.TrimRight(h, ".")
-		}
-		off = start
+	return readWrapper(s).host
+}
+
+// hostAt reads the host name that starts at s[start:] (just after "host "):
+// a dotted name, not an IP address, followed by "[" or a space.
+func hostAt(s string, start int) string {
+	end := start
+	for end < len(s) && (isLetter(s[end]) || isDigit(s[end]) || s[end] == '.' || s[end] == '-' || s[end] == '_') {
+		end++
+	}
+	h := s[start:end]
+	if strings.IndexByte(h, '.') > 0 && end < len(s) && (s[end] == '[' || s[end] == ' ') && !isDigit(h[len(h)-1]) {
+		return strings.TrimRight(h, ".")
 	}
 	return ""
 }

@@ -58,6 +58,8 @@ type Config struct {
 	GenericToken    string // secret
 	AlertWebhookURL string // may carry a token: treated as a secret
 	CatalogRules    string
+	PolicyFile      string
+	ShadowPolicy    string
 	LogLevel        string
 	LogFormat       string
 
@@ -157,6 +159,8 @@ func Parse(fs *flag.FlagSet, args []string, getenv func(string) string) (Config,
 	dur(&c.IdempotencyTTL, "idempotency-ttl", "REBOUND_IDEMPOTENCY_TTL", "how long an event ID is remembered to ignore redeliveries")
 	dur(&c.ShutdownTimeout, "shutdown-timeout", "REBOUND_SHUTDOWN_TIMEOUT", "time allowed to finish in-flight work on SIGTERM")
 	str(&c.CatalogRules, "catalog-rules", "REBOUND_CATALOG_RULES", "file of extra or overriding classification rules")
+	str(&c.PolicyFile, "policy-file", "REBOUND_POLICY_FILE", "policy YAML (default: the built-in policy); reloaded on change and on SIGHUP")
+	str(&c.ShadowPolicy, "policy-shadow-file", "REBOUND_POLICY_SHADOW_FILE", "second policy evaluated on every event but never applied")
 	str(&c.LogLevel, "log-level", "REBOUND_LOG_LEVEL", "debug, info, warn or error")
 	str(&c.LogFormat, "log-format", "REBOUND_LOG_FORMAT", "json or console")
 	maxBody := int(c.MaxBodyBytes)

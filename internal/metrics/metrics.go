@@ -25,31 +25,37 @@ type Metrics struct {
 	ConsumerPending  prometheus.Gauge
 	ConsumerAckPend  prometheus.Gauge
 	ConsumerRedelivd prometheus.Gauge
+
+	ShadowDisagreements *prometheus.CounterVec // class, live, shadow
+	PolicyReloads       *prometheus.CounterVec // result
 }
 
 // New registers every collector on a fresh registry, with the Go and process collectors.
 func New() *Metrics {
 	r := prometheus.NewRegistry()
 	m := &Metrics{
-		Registry:         r,
-		WebhookRequests:  prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rebound_webhook_requests_total", Help: "Webhook requests by ESP and HTTP status code."}, []string{"esp", "code"}),
-		WebhookSeconds:   prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "rebound_webhook_request_seconds", Help: "Time to verify, parse and publish one webhook request.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}, []string{"esp"}),
-		EventsIngested:   prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rebound_events_ingested_total", Help: "Canonical events published to JetStream."}, []string{"esp"}),
-		EventsRejected:   prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rebound_events_rejected_total", Help: "Webhook items that were not turned into events (dead-lettered or ignored on purpose)."}, []string{"esp", "reason"}),
-		EventsProcessed:  prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rebound_events_processed_total", Help: "Events processed by class, scope and action."}, []string{"esp", "class", "scope", "action"}),
-		EventsDuplicate:  prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rebound_events_duplicate_total", Help: "Redelivered or re-sent events that changed nothing."}, []string{"esp"}),
-		EventsFailed:     prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rebound_events_failed_total", Help: "Events that failed a step and were retried or dead-lettered."}, []string{"stage", "reason"}),
-		DeadLetters:      prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rebound_dead_letters_total", Help: "Items written to the dead-letter stream."}, []string{"stage"}),
-		BatchSeconds:     prometheus.NewHistogram(prometheus.HistogramOpts{Name: "rebound_process_batch_seconds", Help: "Time to process one batch (decode, classify, Redis, ack).", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}),
-		BatchSize:        prometheus.NewHistogram(prometheus.HistogramOpts{Name: "rebound_process_batch_events", Help: "Events per processed batch.", Buckets: prometheus.ExponentialBuckets(1, 2, 12)}),
-		Suppressions:     prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rebound_suppressions_total", Help: "Recipients newly suppressed, by reason."}, []string{"reason"}),
-		IncidentsOpened:  prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rebound_incidents_opened_total", Help: "Sender-side incidents opened, by class."}, []string{"class"}),
-		Notifications:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rebound_notifications_total", Help: "Incident notifications by result."}, []string{"result"}),
-		ConsumerPending:  prometheus.NewGauge(prometheus.GaugeOpts{Name: "rebound_consumer_pending_events", Help: "Events in the stream not yet delivered to the process role (consumer lag)."}),
-		ConsumerAckPend:  prometheus.NewGauge(prometheus.GaugeOpts{Name: "rebound_consumer_ack_pending_events", Help: "Events delivered but not yet acknowledged."}),
-		ConsumerRedelivd: prometheus.NewGauge(prometheus.GaugeOpts{Name: "rebound_consumer_redelivered_events", Help: "Events currently being redelivered."}),
+		Registry:            r,
+		WebhookRequests:     prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rebound_webhook_requests_total", Help: "Webhook requests by ESP and HTTP status code."}, []string{"esp", "code"}),
+		WebhookSeconds:      prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "rebound_webhook_request_seconds", Help: "Time to verify, parse and publish one webhook request.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}, []string{"esp"}),
+		EventsIngested:      prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rebound_events_ingested_total", Help: "Canonical events published to JetStream."}, []string{"esp"}),
+		EventsRejected:      prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rebound_events_rejected_total", Help: "Webhook items that were not turned into events (dead-lettered or ignored on purpose)."}, []string{"esp", "reason"}),
+		EventsProcessed:     prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rebound_events_processed_total", Help: "Events processed by class, scope and action."}, []string{"esp", "class", "scope", "action"}),
+		EventsDuplicate:     prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rebound_events_duplicate_total", Help: "Redelivered or re-sent events that changed nothing."}, []string{"esp"}),
+		EventsFailed:        prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rebound_events_failed_total", Help: "Events that failed a step and were retried or dead-lettered."}, []string{"stage", "reason"}),
+		DeadLetters:         prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rebound_dead_letters_total", Help: "Items written to the dead-letter stream."}, []string{"stage"}),
+		BatchSeconds:        prometheus.NewHistogram(prometheus.HistogramOpts{Name: "rebound_process_batch_seconds", Help: "Time to process one batch (decode, classify, Redis, ack).", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}),
+		BatchSize:           prometheus.NewHistogram(prometheus.HistogramOpts{Name: "rebound_process_batch_events", Help: "Events per processed batch.", Buckets: prometheus.ExponentialBuckets(1, 2, 12)}),
+		Suppressions:        prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rebound_suppressions_total", Help: "Recipients newly suppressed, by reason."}, []string{"reason"}),
+		IncidentsOpened:     prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rebound_incidents_opened_total", Help: "Sender-side incidents opened, by class."}, []string{"class"}),
+		Notifications:       prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rebound_notifications_total", Help: "Incident notifications by result."}, []string{"result"}),
+		ConsumerPending:     prometheus.NewGauge(prometheus.GaugeOpts{Name: "rebound_consumer_pending_events", Help: "Events in the stream not yet delivered to the process role (consumer lag)."}),
+		ConsumerAckPend:     prometheus.NewGauge(prometheus.GaugeOpts{Name: "rebound_consumer_ack_pending_events", Help: "Events delivered but not yet acknowledged."}),
+		ConsumerRedelivd:    prometheus.NewGauge(prometheus.GaugeOpts{Name: "rebound_consumer_redelivered_events", Help: "Events currently being redelivered."}),
+		ShadowDisagreements: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rebound_policy_shadow_disagreements_total", Help: "Events on which the shadow policy would have decided otherwise."}, []string{"class", "live", "shadow"}),
+		PolicyReloads:       prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rebound_policy_reloads_total", Help: "Policy file reloads by result (applied, refused)."}, []string{"result"}),
 	}
 	r.MustRegister(
+		m.ShadowDisagreements, m.PolicyReloads,
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}),
 		m.WebhookRequests, m.WebhookSeconds, m.EventsIngested, m.EventsRejected, m.EventsProcessed,
 		m.EventsDuplicate, m.EventsFailed, m.DeadLetters, m.BatchSeconds, m.BatchSize, m.Suppressions,

@@ -26,13 +26,31 @@ var (
 	unknownRecipient = catalog.Classification{Class: catalog.ClassUnknown, Scope: catalog.ScopeRecipient, Permanent: true, Rule: "operator.odd"}
 )
 
-// setup returns a policy with TTLs set, so the tests see which TTL a decision carries.
+// ttls is a policy with TTLs on hard bounces and complaints, so the tests see which
+// TTL a decision carries.
+const ttls = `version: 1
+soft: {threshold: 3, window: 7d, ttl: 30d}
+classes:
+  recipient_unknown: {action: suppress, ttl: 365d}
+  mailbox_full: {action: soft}
+  unknown: {action: record}
+scopes: {recipient_permanent: {action: suppress, ttl: 365d}, recipient_transient: soft, sender: incident, message: record, infrastructure: record, unknown: record}
+complaint: {action: suppress, ttl: 90d, scope: tenant}
+`
+
+const (
+	hardTTL      = 365 * 24 * time.Hour
+	complaintTTL = 90 * 24 * time.Hour
+)
+
 func setup(t *testing.T) *Policy {
 	t.Helper()
-	p := Default()
-	p.HardSuppressionTTL = 365 * 24 * time.Hour
-	p.ComplaintTTL = 90 * 24 * time.Hour
-	if err := p.Validate(); err != nil {
+	cat, err := catalog.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := Parse([]byte(ttls), "ttls.yaml", cat)
+	if err != nil {
 		t.Fatalf("test policy invalid: %v", err)
 	}
 	return p
@@ -57,11 +75,11 @@ func TestDecide(t *testing.T) {
 	}{
 		{"delivered resets", events.TypeDelivered, false, catalog.Classification{}, Decision{Action: ActionReset}},
 		{"delivered resets whatever the classification", events.TypeDelivered, false, recipientUnknown, Decision{Action: ActionReset}},
-		{"complaint suppresses", events.TypeComplaint, false, catalog.Classification{}, Decision{Action: ActionSuppress, Reason: "complaint", SuppressTTL: p.ComplaintTTL}},
-		{"complaint suppresses even with a sender class", events.TypeComplaint, false, authRequired, Decision{Action: ActionSuppress, Reason: "complaint", SuppressTTL: p.ComplaintTTL}},
-		{"recipient permanent bounce suppresses", events.TypeBounce, false, recipientUnknown, Decision{Action: ActionSuppress, Reason: string(catalog.ClassRecipientUnknown), SuppressTTL: p.HardSuppressionTTL}},
-		{"recipient permanent dropped suppresses", events.TypeDropped, false, recipientUnknown, Decision{Action: ActionSuppress, Reason: "recipient_unknown", SuppressTTL: p.HardSuppressionTTL}},
-		{"recipient permanent provider-suppressed still suppresses", events.TypeBounce, true, recipientUnknown, Decision{Action: ActionSuppress, Reason: "recipient_unknown", SuppressTTL: p.HardSuppressionTTL}},
+		{"complaint suppresses", events.TypeComplaint, false, catalog.Classification{}, Decision{Action: ActionSuppress, Reason: "complaint", SuppressTTL: complaintTTL}},
+		{"complaint suppresses even with a sender class", events.TypeComplaint, false, authRequired, Decision{Action: ActionSuppress, Reason: "complaint", SuppressTTL: complaintTTL}},
+		{"recipient permanent bounce suppresses", events.TypeBounce, false, recipientUnknown, Decision{Action: ActionSuppress, Reason: string(catalog.ClassRecipientUnknown), SuppressTTL: hardTTL}},
+		{"recipient permanent dropped suppresses", events.TypeDropped, false, recipientUnknown, Decision{Action: ActionSuppress, Reason: "recipient_unknown", SuppressTTL: hardTTL}},
+		{"recipient permanent provider-suppressed still suppresses", events.TypeBounce, true, recipientUnknown, Decision{Action: ActionSuppress, Reason: "recipient_unknown", SuppressTTL: hardTTL}},
 		{"recipient permanent but deferral", events.TypeDeferral, false, recipientUnknown, Decision{Action: ActionNone}},
 		{"recipient transient bounce is soft", events.TypeBounce, false, mailboxFull, Decision{Action: ActionSoft}},
 		{"recipient transient provider-suppressed", events.TypeBounce, true, mailboxFull, Decision{Action: ActionNone}},
@@ -83,6 +101,7 @@ func TestDecide(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			got := p.Decide(event(tt.typ, tt.provS), tt.cl)
+			got.Rule, got.Global = "", false
 			if got != tt.want {
 				t.Errorf("Decide(%s, %s/%s permanent=%t) = %+v, want %+v", tt.typ, tt.cl.Scope, tt.cl.Class, tt.cl.Permanent, got, tt.want)
 			}
@@ -119,47 +138,130 @@ func TestDecideSenderNeverSuppresses(t *testing.T) {
 func TestDecideDefaultPolicyIsPermanent(t *testing.T) {
 	t.Parallel()
 	p := Default()
-	if err := p.Validate(); err != nil {
-		t.Fatalf("Default().Validate() = %v", err)
+	if d := p.Decide(event(events.TypeBounce, false), recipientUnknown); d.SuppressTTL != 0 || d.Action != ActionSuppress || !d.Global {
+		t.Errorf("default hard bounce = %+v, want a permanent global suppression", d)
 	}
-	if d := p.Decide(event(events.TypeBounce, false), recipientUnknown); d.SuppressTTL != 0 {
-		t.Errorf("default hard bounce TTL = %s, want 0 (permanent)", d.SuppressTTL)
+	if d := p.Decide(event(events.TypeComplaint, false), catalog.Classification{}); d.SuppressTTL != 0 || d.Action != ActionSuppress || d.Global {
+		t.Errorf("default complaint = %+v, want a permanent per-tenant suppression", d)
 	}
-	if d := p.Decide(event(events.TypeComplaint, false), catalog.Classification{}); d.SuppressTTL != 0 {
-		t.Errorf("default complaint TTL = %s, want 0 (permanent)", d.SuppressTTL)
+	if p.SoftThreshold != 3 || p.SoftWindow != 7*24*time.Hour || p.SoftSuppressionTTL != 30*24*time.Hour {
+		t.Errorf("default soft = %d in %s for %s, want 3 in 7d for 30d", p.SoftThreshold, p.SoftWindow, p.SoftSuppressionTTL)
 	}
 }
 
-func TestValidate(t *testing.T) {
+func TestParseErrorsNameTheLine(t *testing.T) {
 	t.Parallel()
+	cat, err := catalog.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const head = "version: 1\nsoft: {threshold: 3, window: 7d, ttl: 30d}\n"
 	tests := []struct {
-		name  string
-		edit  func(*Policy)
-		field string // "" = valid
+		name, body, want string
 	}{
-		{"default", func(*Policy) {}, ""},
-		{"threshold 1", func(p *Policy) { p.SoftThreshold = 1 }, ""},
-		{"threshold 0", func(p *Policy) { p.SoftThreshold = 0 }, "soft_threshold"},
-		{"threshold negative", func(p *Policy) { p.SoftThreshold = -3 }, "soft_threshold"},
-		{"window 0", func(p *Policy) { p.SoftWindow = 0 }, "soft_window"},
-		{"window negative", func(p *Policy) { p.SoftWindow = -time.Hour }, "soft_window"},
-		{"soft ttl 0", func(p *Policy) { p.SoftSuppressionTTL = 0 }, "soft_suppression_ttl"},
-		{"soft ttl negative", func(p *Policy) { p.SoftSuppressionTTL = -time.Second }, "soft_suppression_ttl"},
+		{"sender class suppress", head + "classes:\n  auth_required: {action: suppress}\n", "line 4: classes.auth_required: suppress is refused for a sender-side class"},
+		{"sender scope soft", head + "scopes:\n  sender: soft\n", "line 4: scopes.sender: soft is refused"},
+		{"unknown suppress", head + "classes:\n  unknown: {action: suppress}\n", "line 4: classes.unknown: suppress is refused for unknown replies"},
+		{"unknown class", head + "classes:\n  no_such_class: {action: record}\n", "line 4: classes.no_such_class: unknown class"},
+		{"unknown action", head + "classes:\n  mailbox_full: {action: delete}\n", `line 4: classes.mailbox_full: unknown action "delete"`},
+		{"ttl on soft", head + "classes:\n  mailbox_full: {action: soft, ttl: 1d}\n", "line 4: classes.mailbox_full: ttl applies only to suppress"},
+		{"bad duration", "version: 1\nsoft: {threshold: 3, window: 7x, ttl: 30d}\n", "line 2"},
+		{"unknown field", head + "sof: {}\n", "line 3"},
+		{"zero threshold", "version: 1\nsoft: {threshold: 0, window: 7d, ttl: 30d}\n", "soft.threshold"},
+		{"wrong version", "version: 2\nsoft: {threshold: 3, window: 7d, ttl: 30d}\n", "version: 2"},
+		{"override without class suppresses", head + "overrides:\n  - when: {esp: sendgrid}\n    action: suppress\n", "line 4: overrides[0]: suppress needs when.class"},
+		{"override naming nothing", head + "overrides:\n  - when: {}\n    action: record\n", "names nothing to match"},
+		{"bad allowlist address", head + "allowlist: {addresses: [nobody]}\n", "allowlist.addresses"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			p := Default()
-			tt.edit(p)
-			err := p.Validate()
-			switch {
-			case tt.field == "" && err != nil:
-				t.Errorf("Validate() = %v, want nil", err)
-			case tt.field != "" && err == nil:
-				t.Errorf("Validate() = nil, want an error naming %s", tt.field)
-			case tt.field != "" && !strings.HasPrefix(err.Error(), tt.field+":"):
-				t.Errorf("Validate() = %q, want it to start with %q", err, tt.field+":")
+			_, err := Parse([]byte(tt.body), "p.yaml", cat)
+			if err == nil || !strings.Contains(err.Error(), tt.want) || !strings.HasPrefix(err.Error(), "p.yaml: ") {
+				t.Fatalf("Parse error = %v, want it to name the file and contain %q", err, tt.want)
 			}
 		})
 	}
+}
+
+func TestOverridesAllowlistAndScope(t *testing.T) {
+	t.Parallel()
+	cat, _ := catalog.Default()
+	p, err := Parse([]byte(`version: 1
+soft: {threshold: 3, window: 7d, ttl: 30d}
+suppression_scope: tenant
+classes:
+  recipient_unknown: {action: suppress, scope: global}
+overrides:
+  - when: {recipient_domain: odd.example, class: recipient_unknown}
+    action: soft
+  - when: {tenant: quiet}
+    action: record
+allowlist:
+  addresses: [Seed@Example.com]
+  domains: [internal.example]
+`), "p.yaml", cat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := func(rcpt, tenant string) *events.Event {
+		e := event(events.TypeBounce, false)
+		e.Recipient, e.Tenant = rcpt, tenant
+		return e
+	}
+	tests := []struct {
+		name   string
+		e      *events.Event
+		cl     catalog.Classification
+		action Action
+		global bool
+	}{
+		{"class table, global scope", ev("a@example.com", ""), recipientUnknown, ActionSuppress, true},
+		{"override by domain (subdomain matches)", ev("a@mx.odd.example", ""), recipientUnknown, ActionSoft, false},
+		{"override by tenant", ev("a@example.com", "quiet"), recipientUnknown, ActionNone, false},
+		{"allowlisted address", ev("Seed@example.com", ""), recipientUnknown, ActionNone, false},
+		{"allowlisted domain", ev("x@dev.internal.example", ""), recipientUnknown, ActionNone, false},
+		{"scope fallback uses the file's default scope", ev("a@example.com", ""), mailboxFull, ActionSoft, false},
+		{"tenant override still never suppresses a sender fault", ev("a@example.com", "quiet"), authRequired, ActionNone, false},
+	}
+	for _, tt := range tests {
+		d := p.Decide(tt.e, tt.cl)
+		if d.Action != tt.action || (d.Action == ActionSuppress && d.Global != tt.global) {
+			t.Errorf("%s: Decide = %+v, want %s (global %t)", tt.name, d, tt.action, tt.global)
+		}
+	}
+}
+
+func TestParseDuration(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]time.Duration{"7d": 7 * 24 * time.Hour, "1d12h": 36 * time.Hour, "90s": 90 * time.Second, "0s": 0} {
+		if got, err := ParseDuration(in); err != nil || got != want {
+			t.Errorf("ParseDuration(%q) = %s, %v; want %s", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"", "d", "-1d", "7x", "1.5d"} {
+		if _, err := ParseDuration(bad); err == nil {
+			t.Errorf("ParseDuration(%q) = nil error", bad)
+		}
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	f.Add(DefaultYAML())
+	f.Add([]byte("version: 1\nsoft: {threshold: 3, window: 7d, ttl: 30d}\n"))
+	cat, err := catalog.Default()
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		p, err := Parse(data, "fuzz.yaml", cat)
+		if err != nil {
+			return
+		}
+		// Whatever a valid file says, a sender-side fault never suppresses.
+		d := p.Decide(event(events.TypeBounce, false), authRequired)
+		if d.Action == ActionSuppress || d.Action == ActionSoft {
+			t.Fatalf("a valid policy suppressed for a sender-side fault: %+v", d)
+		}
+	})
 }

@@ -24,6 +24,9 @@ type Config struct {
 	Store      *suppress.Store
 	Catalog    *catalog.Catalog
 	Policy     func() *policy.Policy // read per batch so a reloaded policy applies at once
+	// Shadow, if set, returns a second policy that is evaluated on every event but never
+	// applied; where it disagrees with the live one, the disagreement is recorded.
+	Shadow func() *policy.Policy
 	Publisher  *stream.Publisher     // for dead letters
 	Metrics    *metrics.Metrics
 	Log        *zap.Logger
@@ -120,6 +123,11 @@ func (p *Processor) processBatch(ctx context.Context, batch []jetstream.Msg) {
 	start := time.Now()
 	m := p.cfg.Metrics
 	pol := p.cfg.Policy()
+	var shadow *policy.Policy
+	var disagreements []suppress.ShadowEntry
+	if p.cfg.Shadow != nil {
+		shadow = p.cfg.Shadow()
+	}
 	work := make([]pending, 0, len(batch))
 	changes := make([]suppress.Change, 0, len(batch))
 	for _, msg := range batch {
@@ -130,6 +138,15 @@ func (p *Processor) processBatch(ctx context.Context, batch []jetstream.Msg) {
 		}
 		cl := p.cfg.Catalog.Classify(ev.Reply.String(), catalog.Hints{Code: ev.Reply.Code, Enhanced: ev.Reply.Enhanced, RemoteHost: ev.MTA})
 		d := pol.Decide(&ev, cl)
+		if shadow != nil {
+			if sd := shadow.Decide(&ev, cl); policy.Differs(d, sd) {
+				disagreements = append(disagreements, suppress.ShadowEntry{
+					Class: string(cl.Class), Live: string(d.Action), Shadow: string(sd.Action),
+					Sample: policy.Disagreement{EventID: ev.ID, Recipient: events.RedactAddresses(ev.Recipient), Class: string(cl.Class),
+						Live: d.Action, Shadow: sd.Action, LiveRule: d.Rule, ShadowRule: sd.Rule},
+				})
+			}
+		}
 		work = append(work, pending{msg: msg, res: Result{Event: ev, Classification: cl, Decision: d}})
 		changes = append(changes, p.change(&ev, cl, d, pol))
 	}
@@ -154,17 +171,42 @@ func (p *Processor) processBatch(ctx context.Context, batch []jetstream.Msg) {
 			}
 		}
 	}
+	if len(disagreements) > 0 {
+		p.recordShadow(ctx, disagreements)
+	}
 	if m != nil {
 		m.BatchSeconds.Observe(time.Since(start).Seconds())
 		m.BatchSize.Observe(float64(len(batch)))
 	}
 }
 
+// recordShadow stores the batch's disagreements with the shadow policy and logs one
+// of them as a sample. A failure costs only shadow statistics, never the batch.
+func (p *Processor) recordShadow(ctx context.Context, ds []suppress.ShadowEntry) {
+	if m := p.cfg.Metrics; m != nil {
+		for _, d := range ds {
+			m.ShadowDisagreements.WithLabelValues(d.Class, d.Live, d.Shadow).Inc()
+		}
+	}
+	first := ds[0].Sample.(policy.Disagreement)
+	p.cfg.Log.Info("shadow policy disagrees", zap.Int("events", len(ds)), zap.String("sample_event_id", first.EventID),
+		zap.String("class", first.Class), zap.String("live", string(first.Live)), zap.String("shadow", string(first.Shadow)))
+	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := p.cfg.Store.RecordShadow(rctx, ds); err != nil {
+		p.cfg.Log.Warn("shadow statistics not stored", zap.Error(err))
+	}
+}
+
 // change turns a decision into the store's change for that event.
 func (p *Processor) change(ev *events.Event, cl catalog.Classification, d policy.Decision, pol *policy.Policy) suppress.Change {
 	reply := ev.Reply.String()
+	ns := ev.Tenant // the state namespace: "" when the policy makes this global
+	if d.Global {
+		ns = ""
+	}
 	c := suppress.Change{
-		EventID: ev.ID, ESP: ev.ESP, Tenant: ev.Tenant, Address: ev.Recipient,
+		EventID: ev.ID, ESP: ev.ESP, Tenant: ns, Address: ev.Recipient,
 		Reason: d.Reason, Class: string(cl.Class), Rule: cl.Rule, Code: cl.Code, Reply: reply,
 		SuppressTTL: d.SuppressTTL, SoftWindow: pol.SoftWindow, SoftThreshold: pol.SoftThreshold, SoftTTL: pol.SoftSuppressionTTL,
 	}

@@ -61,3 +61,9 @@ func (k Keys) OpenIncidents() string { return k.prefix + "idx:incidents" }
 
 // PendingNotify is the sorted set of incident fingerprints whose alert has not been sent.
 func (k Keys) PendingNotify() string { return k.prefix + "idx:notify" }
+
+// ShadowCounts is the hash of shadow-policy disagreements: field "class|live|shadow".
+func (k Keys) ShadowCounts() string { return k.prefix + "shadow:counts" }
+
+// ShadowSamples is the capped list of recent disagreements (JSON, newest first).
+func (k Keys) ShadowSamples() string { return k.prefix + "shadow:samples" }

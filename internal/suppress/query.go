@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -27,6 +28,7 @@ type Record struct {
 	FirstSeen   time.Time  `json:"first_seen"`
 	LastSeen    time.Time  `json:"last_seen"`
 	ExpiresAt   *time.Time `json:"expires_at"` // null = permanent
+	Scope       string     `json:"scope"`      // "global" (every tenant) or "tenant"
 }
 
 // HistoryEntry is one past decision about a recipient.
@@ -66,7 +68,8 @@ type Incident struct {
 	Notified      bool      `json:"notified"`
 }
 
-// Suppression returns the recipient's suppression, or nil when it is not suppressed.
+// Suppression returns the recipient's suppression in one namespace (tenant "" is the
+// global one), or nil when there is none.
 func (s *Store) Suppression(ctx context.Context, tenant, addr string) (*Record, error) {
 	m, err := s.rdb.HGetAll(ctx, s.keys.Suppression(tenant, addr)).Result()
 	if err != nil {
@@ -75,22 +78,63 @@ func (s *Store) Suppression(ctx context.Context, tenant, addr string) (*Record, 
 	return recordFromHash(m), nil
 }
 
-// Recipient returns the recipient's suppression, soft-bounce count and history in one round trip.
+// Lookup answers "may we send to addr for tenant?": it returns the global suppression,
+// else the tenant's own, else nil.
+func (s *Store) Lookup(ctx context.Context, tenant, addr string) (*Record, error) {
+	st, err := s.Recipient(ctx, tenant, addr)
+	if err != nil {
+		return nil, err
+	}
+	return st.Suppression, nil
+}
+
+// namespaces are the state namespaces that apply to a tenant: the global one, and the
+// tenant's own when it has a name.
+func namespaces(tenant string) []string {
+	if tenant == "" {
+		return []string{""}
+	}
+	return []string{"", tenant}
+}
+
+// Recipient returns what applies to the recipient for tenant — the suppression (global
+// first), soft bounces and history of the global and the tenant's namespace — in one
+// round trip.
 func (s *Store) Recipient(ctx context.Context, tenant, addr string) (RecipientState, error) {
 	pipe := s.rdb.Pipeline()
-	sup := pipe.HGetAll(ctx, s.keys.Suppression(tenant, addr))
-	soft := pipe.ZCount(ctx, s.keys.SoftWindow(tenant, addr), "-inf", "+inf")
-	hist := pipe.LRange(ctx, s.keys.History(tenant, addr), 0, -1)
+	type cmds struct {
+		sup  *redis.MapStringStringCmd
+		soft *redis.IntCmd
+		hist *redis.StringSliceCmd
+	}
+	var all []cmds
+	for _, ns := range namespaces(tenant) {
+		all = append(all, cmds{
+			sup:  pipe.HGetAll(ctx, s.keys.Suppression(ns, addr)),
+			soft: pipe.ZCount(ctx, s.keys.SoftWindow(ns, addr), "-inf", "+inf"),
+			hist: pipe.LRange(ctx, s.keys.History(ns, addr), 0, int64(s.opt.HistoryLen-1)),
+		})
+	}
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return RecipientState{}, fmt.Errorf("read recipient: %w", err)
 	}
-	st := RecipientState{Suppression: recordFromHash(sup.Val()), SoftBounces: int(soft.Val()), History: []HistoryEntry{}}
-	for _, raw := range hist.Val() {
-		var h historyEntry
-		if json.Unmarshal([]byte(raw), &h) != nil {
-			continue
+	st := RecipientState{History: []HistoryEntry{}}
+	for _, c := range all {
+		if st.Suppression == nil {
+			st.Suppression = recordFromHash(c.sup.Val())
 		}
-		st.History = append(st.History, HistoryEntry{At: time.UnixMilli(h.At).UTC(), EventID: h.EventID, ESP: h.ESP, Action: h.Action, Class: h.Class, Rule: h.Rule, Code: h.Code, Reply: h.Reply})
+		st.SoftBounces += int(c.soft.Val())
+		for _, raw := range c.hist.Val() {
+			var h historyEntry
+			if json.Unmarshal([]byte(raw), &h) != nil {
+				continue
+			}
+			st.History = append(st.History, HistoryEntry{At: time.UnixMilli(h.At).UTC(), EventID: h.EventID, ESP: h.ESP, Action: h.Action, Class: h.Class, Rule: h.Rule, Code: h.Code, Reply: h.Reply})
+		}
+	}
+	slices.SortStableFunc(st.History, func(a, b HistoryEntry) int { return b.At.Compare(a.At) })
+	if len(st.History) > s.opt.HistoryLen {
+		st.History = st.History[:s.opt.HistoryLen]
 	}
 	return st, nil
 }
@@ -218,6 +262,10 @@ func recordFromHash(m map[string]string) *Record {
 	}
 	if exp := ms(m["expires_at"]); !exp.IsZero() {
 		r.ExpiresAt = &exp
+	}
+	r.Scope = "global"
+	if r.Tenant != "" {
+		r.Scope = "tenant"
 	}
 	return r
 }

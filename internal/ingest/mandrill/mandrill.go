@@ -245,7 +245,7 @@ func (a *Adapter) event(it *item, typ events.Type) (events.Event, error) {
 		Type:       typ,
 		OccurredAt: time.Unix(secs, 0),
 		Recipient:  m.Email,
-		Sender:     m.Sender,
+		Sender:     optionalAddress(m.Sender),
 		MessageID:  id,
 		Tenant:     a.tenantOf(m.Subaccount, m.Metadata),
 		ESPVerdict: map[string]string{"event": it.Event},
@@ -306,4 +306,13 @@ func (a *Adapter) tenantOf(subaccount string, meta map[string]json.RawMessage) s
 		}
 	}
 	return ""
+}
+
+// optionalAddress drops a sender that is not a usable address: the sender is optional
+// and must not cost the event.
+func optionalAddress(s string) string {
+	if _, err := events.NormalizeAddress(s); err != nil {
+		return ""
+	}
+	return s
 }

@@ -1,0 +1,322 @@
+package mailgun
+
+import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"go.uber.org/zap"
+
+	"github.com/reboundhq/rebound/internal/catalog"
+	"github.com/reboundhq/rebound/internal/events"
+	"github.com/reboundhq/rebound/internal/ingest"
+)
+
+const (
+	esp    = "mailgun"
+	keyVar = "REBOUND_MAILGUN_SIGNING_KEY"
+)
+
+func init() { ingest.Register(esp, New) }
+
+// Adapter is Mailgun's JSON webhook dialect.
+type Adapter struct {
+	key       []byte // HTTP webhook signing key; empty: refuse everything unless insecure
+	insecure  bool
+	tenantKey string // user-variables key that carries the tenant; "" = none
+	guard     *ingest.ReplayGuard
+}
+
+// New builds the adapter from REBOUND_MAILGUN_SIGNING_KEY (or _FILE),
+// REBOUND_MAILGUN_TENANT_FROM and REBOUND_MAILGUN_INSECURE_SKIP_VERIFY.
+func New(env ingest.Env) (ingest.Adapter, error) {
+	key, err := env.Secret(esp, "SIGNING_KEY")
+	if err != nil {
+		return nil, err
+	}
+	tenant := strings.TrimSpace(env.TenantFrom(esp))
+	tenant = strings.TrimPrefix(tenant, "user-variables.")
+	now := env.Now
+	if now == nil {
+		now = time.Now
+	}
+	a := &Adapter{key: []byte(key), insecure: env.Insecure(esp), tenantKey: tenant,
+		guard: ingest.NewReplayGuard(ingest.DefaultReplayWindow, now)}
+	if a.insecure && env.Log != nil {
+		env.Log.Warn("webhook signature verification is turned off", zap.String("esp", esp), zap.Bool("key_configured", key != ""))
+	}
+	return a, nil
+}
+
+// ESP implements ingest.Adapter.
+func (a *Adapter) ESP() string { return esp }
+
+// envelope is the request body: the signature and one event.
+type envelope struct {
+	Signature signature       `json:"signature"`
+	EventData json.RawMessage `json:"event-data"`
+	Domain    struct {
+		Name string `json:"name"`
+	} `json:"domain"`
+}
+
+type signature struct {
+	Timestamp       json.RawMessage `json:"timestamp"` // a string in practice, an int in the docs' table
+	Token           string          `json:"token"`
+	Signature       string          `json:"signature"`
+	ParentSignature string          `json:"parent-signature"` // subaccount events: the same MAC made with the parent account's key
+}
+
+// Authenticate implements ingest.Adapter: HMAC-SHA256(signing key, timestamp‖token)
+// in hex must equal `signature` or, for a subaccount's event verified with the
+// parent account's key, `parent-signature`. Then the timestamp must be within the
+// replay window and the token unseen. Mailgun does not sign the body itself.
+func (a *Adapter) Authenticate(_ *http.Request, body []byte) error {
+	if a.insecure {
+		return nil
+	}
+	if len(a.key) == 0 {
+		return ingest.Disabled(esp, keyVar)
+	}
+	var env struct {
+		Signature signature `json:"signature"`
+	}
+	if err := json.Unmarshal(body, &env); err != nil {
+		return fmt.Errorf("%w: body is not a JSON object with a signature", ingest.ErrUnauthenticated)
+	}
+	s := env.Signature
+	ts := scalar(s.Timestamp)
+	if ts == "" || s.Token == "" || s.Signature == "" {
+		return fmt.Errorf("%w: signature.timestamp, .token or .signature missing", ingest.ErrUnauthenticated)
+	}
+	mac := hmac.New(sha256.New, a.key)
+	mac.Write([]byte(ts))
+	mac.Write([]byte(s.Token))
+	want := []byte(hex.EncodeToString(mac.Sum(nil)))
+	ok := ingest.Equal(want, []byte(strings.ToLower(s.Signature)))
+	if s.ParentSignature != "" {
+		// Evaluate both so the time taken does not say which one matched.
+		ok = ingest.Equal(want, []byte(strings.ToLower(s.ParentSignature))) || ok
+	}
+	if !ok {
+		return fmt.Errorf("%w: signature does not verify", ingest.ErrUnauthenticated)
+	}
+	sec, err := strconv.ParseInt(ts, 10, 64)
+	if err != nil {
+		return fmt.Errorf("%w: signature.timestamp %q is not unix seconds", ingest.ErrUnauthenticated, ts)
+	}
+	if err := a.guard.CheckTime(time.Unix(sec, 0)); err != nil {
+		return err
+	}
+	return a.guard.CheckToken(s.Token)
+}
+
+// eventData is the part of `event-data` Rebound maps.
+type eventData struct {
+	ID        string          `json:"id"`
+	Event     string          `json:"event"`
+	Severity  string          `json:"severity"`
+	Reason    string          `json:"reason"`
+	Timestamp json.RawMessage `json:"timestamp"`
+	Recipient string          `json:"recipient"`
+	Envelope  struct {
+		Sender    string `json:"sender"`
+		SendingIP string `json:"sending-ip"`
+	} `json:"envelope"`
+	Message struct {
+		Headers struct {
+			MessageID string `json:"message-id"`
+		} `json:"headers"`
+	} `json:"message"`
+	DeliveryStatus struct {
+		Code         json.RawMessage `json:"code"`
+		EnhancedCode string          `json:"enhanced-code"`
+		Message      string          `json:"message"`
+		Description  string          `json:"description"`
+		MXHost       string          `json:"mx-host"`
+	} `json:"delivery-status"`
+	UserVariables map[string]json.RawMessage `json:"user-variables"`
+}
+
+// Parse implements ingest.Adapter. Mailgun posts one event per request.
+func (a *Adapter) Parse(body []byte) (ingest.Batch, error) {
+	trimmed := bytes.TrimSpace(body)
+	if len(trimmed) == 0 || trimmed[0] != '{' {
+		return ingest.Batch{}, errors.New("mailgun: body is not a JSON object (the legacy form-encoded webhooks are not supported)")
+	}
+	var env envelope
+	if err := json.Unmarshal(trimmed, &env); err != nil {
+		return ingest.Batch{}, fmt.Errorf("mailgun: body is not a webhook object: %v", err)
+	}
+	if len(bytes.TrimSpace(env.EventData)) == 0 || bytes.Equal(bytes.TrimSpace(env.EventData), []byte("null")) {
+		return ingest.Batch{}, errors.New("mailgun: body has no event-data")
+	}
+	e, ignored, err := a.mapEvent(env)
+	switch {
+	case err != nil:
+		return ingest.Batch{Rejects: []ingest.Reject{{Index: 0, Reason: err.Error(), Raw: env.EventData}}}, nil
+	case ignored:
+		return ingest.Batch{Ignored: 1}, nil
+	}
+	return ingest.Batch{Events: []events.Event{e}}, nil
+}
+
+func (a *Adapter) mapEvent(env envelope) (events.Event, bool, error) {
+	var d eventData
+	if err := json.Unmarshal(env.EventData, &d); err != nil {
+		return events.Event{}, false, fmt.Errorf("event-data: not a Mailgun event object: %v", err)
+	}
+	e := events.Event{ESP: esp}
+	suppressed := strings.HasPrefix(d.Reason, "suppress-")
+	switch d.Event {
+	case "failed":
+		switch {
+		case suppressed:
+			// Mailgun did not try: the address is on one of its suppression lists.
+			e.Type, e.ProviderSuppressed = events.TypeDropped, true
+		case d.Severity == "temporary":
+			e.Type = events.TypeDeferral
+		default:
+			e.Type = events.TypeBounce
+		}
+	case "delivered":
+		e.Type = events.TypeDelivered
+	case "complained":
+		e.Type = events.TypeComplaint
+	case "":
+		return events.Event{}, false, errors.New("event-data.event: required")
+	default:
+		return events.Event{}, true, nil // accepted, rejected, opened, clicked, unsubscribed, stored, …
+	}
+	id := d.ID
+	if id == "" {
+		id = env.Signature.Token
+	}
+	if id == "" {
+		return events.Event{}, false, errors.New("event-data.id: required")
+	}
+	at, err := unixTime(d.Timestamp)
+	if err != nil {
+		return events.Event{}, false, fmt.Errorf("event-data.timestamp: %v", err)
+	}
+	e.ID = esp + ":" + id
+	e.OccurredAt = at
+	e.Recipient = d.Recipient
+	e.Sender = d.Envelope.Sender
+	e.SendingIP = d.Envelope.SendingIP
+	e.SendingDomain = env.Domain.Name
+	e.MessageID = d.Message.Headers.MessageID
+	ds := d.DeliveryStatus
+	e.MTA = ds.MXHost
+	verdict := map[string]string{"event": d.Event}
+	setIf(verdict, "severity", d.Severity)
+	setIf(verdict, "reason", d.Reason)
+	if e.Type != events.TypeComplaint {
+		code := 0
+		if c := scalar(ds.Code); c != "" {
+			if n, err := strconv.Atoi(c); err == nil && n >= 200 && n <= 599 {
+				code = n
+			} else {
+				// Mailgun's own codes (605 "previously bounced", 607 …) are not SMTP replies.
+				verdict["delivery_code"] = c
+			}
+		}
+		text := ds.Message
+		if strings.TrimSpace(text) == "" {
+			text = ds.Description
+		}
+		e.Reply = reply(code, ds.EnhancedCode, text)
+	}
+	e.ESPVerdict = verdict
+	if a.tenantKey != "" {
+		e.Tenant = scalar(d.UserVariables[a.tenantKey])
+	}
+	if err := e.Normalize(); err != nil {
+		return events.Event{}, false, err
+	}
+	return e, false, nil
+}
+
+// reply prefers Mailgun's structured code and enhanced code and parses the rest out
+// of the text, which is kept whole for the classifier.
+func reply(code int, enhanced, text string) events.Reply {
+	text = clip(strings.TrimSpace(text))
+	p := catalog.ParseReply(text)
+	r := events.Reply{Code: code, Enhanced: strings.TrimSpace(enhanced), Text: text}
+	if r.Code == 0 {
+		r.Code = p.Code
+	}
+	if r.Enhanced == "" {
+		r.Enhanced = p.Enhanced
+	}
+	return r
+}
+
+// maxText is events' bound on reply text; a longer diagnostic is cut rather than
+// losing the event.
+const maxText = 8 << 10
+
+func clip(s string) string {
+	if len(s) <= maxText {
+		return s
+	}
+	cut := maxText
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut]
+}
+
+// unixTime reads unix seconds given as a JSON integer, float or numeric string.
+func unixTime(raw json.RawMessage) (time.Time, error) {
+	s := scalar(raw)
+	if s == "" {
+		return time.Time{}, errors.New("required (unix seconds)")
+	}
+	if sec, err := strconv.ParseInt(s, 10, 64); err == nil {
+		return time.Unix(sec, 0).UTC(), nil
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil || !(f >= 0 && f <= 1<<40) {
+		return time.Time{}, fmt.Errorf("%q is not unix seconds", s)
+	}
+	sec := int64(f)
+	// Round to microseconds: Mailgun sends fractions like .52 that float64 cannot hold exactly.
+	return time.Unix(sec, 0).Add(time.Duration((f-float64(sec))*1e6+0.5) * time.Microsecond).UTC(), nil
+}
+
+// scalar returns a JSON string's value or a number's literal; "" for anything else.
+func scalar(raw json.RawMessage) string {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 {
+		return ""
+	}
+	switch raw[0] {
+	case '"':
+		var s string
+		if json.Unmarshal(raw, &s) == nil {
+			return strings.TrimSpace(s)
+		}
+	case '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
+		var n json.Number
+		if json.Unmarshal(raw, &n) == nil {
+			return n.String()
+		}
+	}
+	return ""
+}
+
+func setIf(m map[string]string, k, v string) {
+	if v != "" {
+		m[k] = v
+	}
+}

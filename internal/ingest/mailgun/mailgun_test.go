@@ -1,0 +1,412 @@
+package mailgun
+
+import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/reboundhq/rebound/internal/events"
+	"github.com/reboundhq/rebound/internal/ingest"
+)
+
+var now = time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+
+const testKey = "key-test-0f1e2d3c4b5a69788796a5b4c3d2e1f0"
+
+func envOf(vars map[string]string) ingest.Env {
+	return ingest.Env{Getenv: func(k string) string { return vars[k] }, Now: func() time.Time { return now }}
+}
+
+// setup builds an adapter with the test signing key; extra settings are merged in.
+func setup(t testing.TB, extra map[string]string) *Adapter {
+	t.Helper()
+	vars := map[string]string{"REBOUND_MAILGUN_SIGNING_KEY": testKey}
+	for k, v := range extra {
+		vars[k] = v
+	}
+	a, err := New(envOf(vars))
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	return a.(*Adapter)
+}
+
+func fixture(t testing.TB, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", name))
+	if err != nil {
+		t.Fatalf("fixture: %v", err)
+	}
+	return b
+}
+
+func mac(key, ts, token string) string {
+	m := hmac.New(sha256.New, []byte(key))
+	m.Write([]byte(ts + token))
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+func newToken(t testing.TB) string {
+	b := make([]byte, 25)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return hex.EncodeToString(b) // 50 characters, like Mailgun's
+}
+
+// sign replaces the body's signature object; sig and parent are the MACs to put in
+// ("" leaves parent-signature out).
+func sign(t testing.TB, body []byte, sig signature) []byte {
+	t.Helper()
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(body, &m); err != nil {
+		t.Fatal(err)
+	}
+	s, err := json.Marshal(sig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m["signature"] = s
+	out, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// signed signs body with key at ts with a fresh token.
+func signed(t testing.TB, body []byte, key string, ts time.Time) []byte {
+	t.Helper()
+	stamp, tok := strconv.FormatInt(ts.Unix(), 10), newToken(t)
+	return sign(t, body, signature{Timestamp: json.RawMessage(strconv.Quote(stamp)), Token: tok, Signature: mac(key, stamp, tok)})
+}
+
+func req() *http.Request { return httptest.NewRequest(http.MethodPost, "/webhooks/mailgun", nil) }
+
+func TestRegistered(t *testing.T) {
+	t.Parallel()
+	as, err := ingest.Adapters(envOf(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range as {
+		if a.ESP() == "mailgun" {
+			return
+		}
+	}
+	t.Fatal("mailgun adapter not registered")
+}
+
+func TestAuthenticate(t *testing.T) {
+	t.Parallel()
+	a := setup(t, nil)
+	base := fixture(t, "failed-permanent.json")
+	stamp := strconv.FormatInt(now.Unix(), 10)
+	tests := []struct {
+		name string
+		body func() []byte
+		a    *Adapter
+		ok   bool
+	}{
+		{"valid", func() []byte { return signed(t, base, testKey, now) }, a, true},
+		{"valid, numeric timestamp", func() []byte {
+			tok := newToken(t)
+			return sign(t, base, signature{Timestamp: json.RawMessage(stamp), Token: tok, Signature: mac(testKey, stamp, tok)})
+		}, a, true},
+		{"valid, upper-case hex", func() []byte {
+			tok := newToken(t)
+			return sign(t, base, signature{Timestamp: json.RawMessage(strconv.Quote(stamp)), Token: tok, Signature: strings.ToUpper(mac(testKey, stamp, tok))})
+		}, a, true},
+		{"wrong key", func() []byte { return signed(t, base, "another-key", now) }, a, false},
+		{"expired timestamp", func() []byte { return signed(t, base, testKey, now.Add(-6*time.Minute)) }, a, false},
+		{"timestamp in the future", func() []byte { return signed(t, base, testKey, now.Add(6*time.Minute)) }, a, false},
+		{"token changed", func() []byte {
+			tok := newToken(t)
+			return sign(t, base, signature{Timestamp: json.RawMessage(strconv.Quote(stamp)), Token: tok + "x", Signature: mac(testKey, stamp, tok)})
+		}, a, false},
+		{"parent-signature verifies (subaccount event)", func() []byte {
+			tok := newToken(t)
+			return sign(t, fixture(t, "subaccount.json"), signature{Timestamp: json.RawMessage(strconv.Quote(stamp)), Token: tok,
+				Signature: mac("subaccount-key", stamp, tok), ParentSignature: mac(testKey, stamp, tok)})
+		}, a, true},
+		{"signature verifies, parent-signature does not", func() []byte {
+			tok := newToken(t)
+			return sign(t, base, signature{Timestamp: json.RawMessage(strconv.Quote(stamp)), Token: tok,
+				Signature: mac(testKey, stamp, tok), ParentSignature: mac("parent-key", stamp, tok)})
+		}, a, true},
+		{"neither verifies", func() []byte {
+			tok := newToken(t)
+			return sign(t, base, signature{Timestamp: json.RawMessage(strconv.Quote(stamp)), Token: tok,
+				Signature: mac("k1", stamp, tok), ParentSignature: mac("k2", stamp, tok)})
+		}, a, false},
+		{"no signature object", func() []byte { return []byte(`{"event-data":{}}`) }, a, false},
+		{"truncated body", func() []byte { return fixture(t, "malformed.json") }, a, false},
+		{"not configured", func() []byte { return signed(t, base, testKey, now) }, mustNew(t, nil), false},
+		{"not configured, insecure opt-out", func() []byte { return []byte("anything") },
+			mustNew(t, map[string]string{"REBOUND_MAILGUN_INSECURE_SKIP_VERIFY": "true"}), true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			err := tt.a.Authenticate(req(), tt.body())
+			switch {
+			case tt.ok && err != nil:
+				t.Fatalf("Authenticate = %v, want nil", err)
+			case !tt.ok && err == nil:
+				t.Fatal("Authenticate = nil, want an error")
+			case !tt.ok && !errors.Is(err, ingest.ErrUnauthenticated):
+				t.Fatalf("Authenticate = %v, want it to wrap ErrUnauthenticated", err)
+			case err != nil && strings.Contains(err.Error(), testKey):
+				t.Fatalf("error %q leaks the key", err)
+			}
+		})
+	}
+	t.Run("disabled names the setting", func(t *testing.T) {
+		t.Parallel()
+		err := mustNew(t, nil).Authenticate(req(), nil)
+		if err == nil || !strings.Contains(err.Error(), "REBOUND_MAILGUN_SIGNING_KEY") {
+			t.Fatalf("Authenticate = %v, want the disabled error naming the key", err)
+		}
+	})
+}
+
+func TestReplayedToken(t *testing.T) {
+	t.Parallel()
+	a := setup(t, nil)
+	body := signed(t, fixture(t, "failed-permanent.json"), testKey, now)
+	if err := a.Authenticate(req(), body); err != nil {
+		t.Fatalf("first delivery: %v", err)
+	}
+	err := a.Authenticate(req(), body)
+	if !errors.Is(err, ingest.ErrUnauthenticated) || !strings.Contains(err.Error(), "replayed") {
+		t.Fatalf("replay: Authenticate = %v, want a replayed-token error", err)
+	}
+	// A forged request with a fresh token must not be recorded (and must fail).
+	forged := signed(t, fixture(t, "failed-permanent.json"), "not-the-key", now)
+	if err := a.Authenticate(req(), forged); err == nil {
+		t.Fatal("forged request accepted")
+	}
+}
+
+func mustNew(t testing.TB, vars map[string]string) *Adapter {
+	t.Helper()
+	a, err := New(envOf(vars))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a.(*Adapter)
+}
+
+func TestParse(t *testing.T) {
+	t.Parallel()
+	a := setup(t, map[string]string{"REBOUND_MAILGUN_TENANT_FROM": "tenant"})
+	tests := []struct {
+		fixture string
+		want    events.Event
+	}{
+		{"failed-permanent.json", events.Event{
+			ID: "mailgun:G9Bn5sL8SZ2u6JcQ0xWd4A", ESP: "mailgun", Type: events.TypeBounce,
+			OccurredAt: time.Unix(1767225600, 250_000_000).UTC(), Recipient: "lena.hart@example.net",
+			Sender: "bounces+lena.hart=example.net@mg.shop.example", SendingDomain: "mg.shop.example",
+			SendingIP: "198.51.100.7", Tenant: "acme-eu", MTA: "mx1.example.net",
+			MessageID:  "20260101100000.1.A1B2C3@mg.shop.example",
+			Reply:      events.Reply{Code: 550, Enhanced: "5.1.1", Text: "5.1.1 The email account that you tried to reach does not exist."},
+			ESPVerdict: map[string]string{"event": "failed", "severity": "permanent", "reason": "bounce"},
+		}},
+		{"failed-soft.json", events.Event{
+			ID: "mailgun:hT2q9Xw0R4eK7mPz1cVb8g", ESP: "mailgun", Type: events.TypeBounce,
+			OccurredAt: time.Unix(1767229200, 500_000_000).UTC(), Recipient: "marco.vieri@example.org",
+			Sender: "bounces@mg.shop.example", SendingDomain: "mg.shop.example", SendingIP: "198.51.100.7",
+			MTA: "mx.example.org", MessageID: "20260101110000.2.D4E5F6@mg.shop.example",
+			Reply:      events.Reply{Code: 552, Enhanced: "5.2.2", Text: "5.2.2 The recipient's mailbox is full and can't accept messages now."},
+			ESPVerdict: map[string]string{"event": "failed", "severity": "permanent", "reason": "generic"},
+		}},
+		{"failed-block.json", events.Event{
+			ID: "mailgun:pV6nB3kQTgO1sY8eWzA5rQ", ESP: "mailgun", Type: events.TypeBounce,
+			OccurredAt: time.Unix(1767232800, 0).UTC(), Recipient: "ops-team@example.com",
+			Sender: "bounces@mg.shop.example", SendingDomain: "mg.shop.example", SendingIP: "198.51.100.8",
+			MTA: "inbound.example.com", MessageID: "20260101120000.3.G7H8I9@mg.shop.example",
+			Reply:      events.Reply{Code: 554, Enhanced: "5.7.1", Text: "Service unavailable; Client host [198.51.100.8] blocked using a reputation list"},
+			ESPVerdict: map[string]string{"event": "failed", "severity": "permanent", "reason": "generic"},
+		}},
+		{"failed-temporary.json", events.Event{
+			ID: "mailgun:cX4mW7zLQaG2oE9tHnS1dw", ESP: "mailgun", Type: events.TypeDeferral,
+			OccurredAt: time.Unix(1767236400, 125_000_000).UTC(), Recipient: "j.okafor@example.org",
+			Sender: "bounces@mg.shop.example", SendingDomain: "mg.shop.example", SendingIP: "198.51.100.7",
+			MTA: "mx.example.org", MessageID: "20260101130000.4.J1K2L3@mg.shop.example",
+			Reply:      events.Reply{Code: 451, Enhanced: "4.7.1", Text: "4.7.1 Greylisted, please try again in 300 seconds"},
+			ESPVerdict: map[string]string{"event": "failed", "severity": "temporary", "reason": "greylisted"},
+		}},
+		{"failed-suppress-bounce.json", events.Event{
+			ID: "mailgun:Lr8yU1oPS6iN3bD0fKq7Tg", ESP: "mailgun", Type: events.TypeDropped, ProviderSuppressed: true,
+			OccurredAt: time.Unix(1767243600, 0).UTC(), Recipient: "old.customer@example.net",
+			Sender: "bounces@mg.shop.example", SendingDomain: "mg.shop.example", Tenant: "acme-us",
+			MessageID:  "20260101150000.6.P7Q8R9@mg.shop.example",
+			Reply:      events.Reply{Text: "Not delivering to previously bounced address"},
+			ESPVerdict: map[string]string{"event": "failed", "severity": "permanent", "reason": "suppress-bounce", "delivery_code": "605"},
+		}},
+		{"complained.json", events.Event{
+			ID: "mailgun:Ws5aF2gHRkM8vC1xZy3JeA", ESP: "mailgun", Type: events.TypeComplaint,
+			OccurredAt: time.Unix(1767240000, 0).UTC(), Recipient: "p.lindqvist@example.com",
+			SendingDomain: "mg.shop.example", SendingIP: "198.51.100.7",
+			MessageID:  "20260101140000.5.M4N5O6@mg.shop.example",
+			ESPVerdict: map[string]string{"event": "complained"},
+		}},
+		{"delivered.json", events.Event{
+			ID: "mailgun:Dq1zE4rTSu7wX0yA2bC5fg", ESP: "mailgun", Type: events.TypeDelivered,
+			OccurredAt: time.Unix(1767247200, 750_000_000).UTC(), Recipient: "lena.hart@example.net",
+			Sender: "bounces@mg.shop.example", SendingDomain: "mg.shop.example", SendingIP: "198.51.100.7",
+			MTA: "mx1.example.net", MessageID: "20260101160000.7.S1T2U3@mg.shop.example",
+			Reply:      events.Reply{Code: 250, Text: "OK"},
+			ESPVerdict: map[string]string{"event": "delivered"},
+		}},
+		{"subaccount.json", events.Event{
+			ID: "mailgun:Sb7uB9cDT1eF3gH5iJ7kLw", ESP: "mailgun", Type: events.TypeBounce,
+			OccurredAt: time.Unix(1767250800, 0).UTC(), Recipient: "kim.sato@example.jp",
+			Sender: "bounces@mg.brand.example", SendingDomain: "mg.brand.example",
+			Reply:      events.Reply{Code: 550, Enhanced: "5.1.1", Text: "5.1.1 <kim.sato@example.jp>: Recipient address rejected: User unknown in virtual mailbox table"},
+			ESPVerdict: map[string]string{"event": "failed", "severity": "permanent", "reason": "bounce"},
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.fixture, func(t *testing.T) {
+			t.Parallel()
+			body := signed(t, fixture(t, tt.fixture), testKey, now)
+			if err := a.Authenticate(req(), body); err != nil {
+				t.Fatalf("Authenticate: %v", err)
+			}
+			got, err := a.Parse(body)
+			if err != nil {
+				t.Fatalf("Parse: %v", err)
+			}
+			if len(got.Events) != 1 || len(got.Rejects) != 0 || got.Ignored != 0 {
+				t.Fatalf("Parse = %d events, %d rejects %v, %d ignored; want 1 event", len(got.Events), len(got.Rejects), got.Rejects, got.Ignored)
+			}
+			compare(t, got.Events[0], tt.want)
+		})
+	}
+}
+
+// compare checks the event field by field so a failure names the field.
+func compare(t *testing.T, got, want events.Event) {
+	t.Helper()
+	g, w := reflect.ValueOf(got), reflect.ValueOf(want)
+	for i := 0; i < g.NumField(); i++ {
+		if !reflect.DeepEqual(g.Field(i).Interface(), w.Field(i).Interface()) {
+			t.Errorf("%s = %#v, want %#v", g.Type().Field(i).Name, g.Field(i).Interface(), w.Field(i).Interface())
+		}
+	}
+}
+
+func TestParseNotMapped(t *testing.T) {
+	t.Parallel()
+	a := setup(t, nil)
+	tests := []struct {
+		fixture          string
+		rejects, ignored int
+		reason           string
+	}{
+		{"opened.json", 0, 1, ""},
+		{"no-recipient.json", 1, 0, "recipient"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.fixture, func(t *testing.T) {
+			t.Parallel()
+			got, err := a.Parse(fixture(t, tt.fixture))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got.Events) != 0 || len(got.Rejects) != tt.rejects || got.Ignored != tt.ignored {
+				t.Fatalf("got %+v, want %d rejects and %d ignored", got, tt.rejects, tt.ignored)
+			}
+			if tt.rejects > 0 && (!strings.Contains(got.Rejects[0].Reason, tt.reason) || len(got.Rejects[0].Raw) == 0) {
+				t.Errorf("reject %+v: want raw bytes and a reason naming %q", got.Rejects[0], tt.reason)
+			}
+		})
+	}
+}
+
+func TestParseUnreadable(t *testing.T) {
+	t.Parallel()
+	a := setup(t, nil)
+	for name, body := range map[string][]byte{
+		"truncated":     fixture(t, "malformed.json"),
+		"empty":         nil,
+		"array":         []byte(`[{"event-data":{}}]`),
+		"form":          []byte("event=bounced&recipient=a%40example.com&token=t&timestamp=1&signature=s"),
+		"no event-data": []byte(`{"signature":{"timestamp":"1","token":"t","signature":"s"}}`),
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			_, err := a.Parse(body)
+			if err == nil {
+				t.Fatal("Parse = nil error, want one")
+			}
+			if errors.Is(err, ingest.ErrBadRequest) {
+				t.Fatalf("Parse = %v: must not be ErrBadRequest", err)
+			}
+		})
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	entries, _ := os.ReadDir("testdata")
+	for _, e := range entries {
+		if b, err := os.ReadFile(filepath.Join("testdata", e.Name())); err == nil {
+			f.Add(b)
+		}
+	}
+	f.Add([]byte(`{"event-data":{"event":"failed","id":"x","recipient":"a@b","timestamp":"1e999","delivery-status":{"code":"abc"}}}`))
+	a := mustNew(f, map[string]string{"REBOUND_MAILGUN_TENANT_FROM": "tenant"})
+	f.Fuzz(func(t *testing.T, body []byte) {
+		b, err := a.Parse(body)
+		if err != nil {
+			return
+		}
+		if len(b.Events)+len(b.Rejects)+b.Ignored != 1 {
+			t.Fatalf("one event per request, got %+v", b)
+		}
+		for _, e := range b.Events {
+			if err := e.Normalize(); err != nil {
+				t.Fatalf("event %+v fails Normalize again: %v", e, err)
+			}
+			if !strings.HasPrefix(e.ID, "mailgun:") {
+				t.Fatalf("event %+v is not a mailgun event", e)
+			}
+		}
+	})
+}
+
+func BenchmarkIngest(b *testing.B) {
+	a := setup(b, map[string]string{"REBOUND_MAILGUN_TENANT_FROM": "tenant"})
+	body := fixture(b, "failed-permanent.json")
+	stamp := strconv.FormatInt(now.Unix(), 10)
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		// Each request needs its own token, as Mailgun's do; signing is outside the timer.
+		b.StopTimer()
+		tok := strconv.Itoa(i) + "-bench-token"
+		i++
+		signedBody := sign(b, body, signature{Timestamp: json.RawMessage(strconv.Quote(stamp)), Token: tok, Signature: mac(testKey, stamp, tok)})
+		b.StartTimer()
+		if err := a.Authenticate(req(), signedBody); err != nil {
+			b.Fatal(err)
+		}
+		if got, err := a.Parse(signedBody); err != nil || len(got.Events) != 1 {
+			b.Fatal(got, err)
+		}
+	}
+}

@@ -1,0 +1,342 @@
+package mailjet
+
+import (
+	"encoding/base64"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/reboundhq/rebound/internal/events"
+	"github.com/reboundhq/rebound/internal/ingest"
+)
+
+const testCreds = "mailjet-hooks:Jt5-w2Ze+8Vn"
+
+func envOf(vars map[string]string) ingest.Env {
+	return ingest.Env{Getenv: func(k string) string { return vars[k] }, Now: time.Now}
+}
+
+// setup builds an adapter with the test credentials; extra settings are merged in.
+func setup(t testing.TB, extra map[string]string) *Adapter {
+	t.Helper()
+	vars := map[string]string{"REBOUND_MAILJET_BASIC_AUTH": testCreds}
+	for k, v := range extra {
+		vars[k] = v
+	}
+	return mustNew(t, vars)
+}
+
+func mustNew(t testing.TB, vars map[string]string) *Adapter {
+	t.Helper()
+	a, err := New(envOf(vars))
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	return a.(*Adapter)
+}
+
+func fixture(t testing.TB, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", name))
+	if err != nil {
+		t.Fatalf("fixture: %v", err)
+	}
+	return b
+}
+
+func req(auth string) *http.Request {
+	r := httptest.NewRequest(http.MethodPost, "/webhooks/mailjet", nil)
+	if auth != "" {
+		r.Header.Set("Authorization", auth)
+	}
+	return r
+}
+
+func basic(userPass string) string {
+	return "Basic " + base64.StdEncoding.EncodeToString([]byte(userPass))
+}
+
+func TestRegistered(t *testing.T) {
+	t.Parallel()
+	as, err := ingest.Adapters(envOf(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range as {
+		if a.ESP() == "mailjet" {
+			return
+		}
+	}
+	t.Fatal("mailjet adapter not registered")
+}
+
+func TestNew(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		vars    map[string]string
+		wantVar string // "" = no error
+	}{
+		{"no colon", map[string]string{"REBOUND_MAILJET_BASIC_AUTH": "just-a-token"}, "REBOUND_MAILJET_BASIC_AUTH"},
+		{"unknown tenant source", map[string]string{"REBOUND_MAILJET_TENANT_FROM": "metadata"}, "REBOUND_MAILJET_TENANT_FROM"},
+		{"payload key", map[string]string{"REBOUND_MAILJET_TENANT_FROM": "Payload.tenant"}, ""},
+		{"customcampaign", map[string]string{"REBOUND_MAILJET_TENANT_FROM": "customcampaign"}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := New(envOf(tt.vars))
+			switch {
+			case tt.wantVar == "" && err != nil:
+				t.Fatalf("New = %v, want nil", err)
+			case tt.wantVar != "" && (err == nil || !strings.Contains(err.Error(), tt.wantVar)):
+				t.Fatalf("New = %v, want an error naming %s", err, tt.wantVar)
+			case err != nil && strings.Contains(err.Error(), "just-a-token"):
+				t.Fatalf("error %q leaks the secret", err)
+			}
+		})
+	}
+}
+
+func TestAuthenticate(t *testing.T) {
+	t.Parallel()
+	a := setup(t, nil)
+	tests := []struct {
+		name string
+		a    *Adapter
+		auth string
+		ok   bool
+	}{
+		{"right credentials", a, basic(testCreds), true},
+		{"wrong password", a, basic("mailjet-hooks:guess"), false},
+		{"no header", a, "", false},
+		{"not configured", mustNew(t, nil), basic(testCreds), false},
+		{"not configured, insecure opt-out", mustNew(t, map[string]string{"REBOUND_MAILJET_INSECURE_SKIP_VERIFY": "true"}), "", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			err := tt.a.Authenticate(req(tt.auth), fixture(t, "bounce-hard.json"))
+			switch {
+			case tt.ok && err != nil:
+				t.Fatalf("Authenticate = %v, want nil", err)
+			case !tt.ok && !errors.Is(err, ingest.ErrUnauthenticated):
+				t.Fatalf("Authenticate = %v, want ErrUnauthenticated", err)
+			case err != nil && strings.Contains(err.Error(), "Jt5-w2Ze"):
+				t.Fatalf("error %q leaks the password", err)
+			}
+		})
+	}
+	t.Run("disabled names the setting", func(t *testing.T) {
+		t.Parallel()
+		err := mustNew(t, nil).Authenticate(req(""), nil)
+		if err == nil || !strings.Contains(err.Error(), "REBOUND_MAILJET_BASIC_AUTH") {
+			t.Fatalf("Authenticate = %v, want the disabled error naming the setting", err)
+		}
+	})
+}
+
+func TestParse(t *testing.T) {
+	t.Parallel()
+	a := setup(t, map[string]string{"REBOUND_MAILJET_TENANT_FROM": "Payload.tenant"})
+	tests := []struct {
+		fixture string
+		want    events.Event
+	}{
+		{"bounce-hard.json", events.Event{
+			ID:  ingest.CompositeID("mailjet", "1152921508740301824", "bounce", "1767225600", "lena.hart@example.net"),
+			ESP: "mailjet", Type: events.TypeBounce,
+			OccurredAt: time.Unix(1767225600, 0).UTC(), Recipient: "lena.hart@example.net", Tenant: "acme-eu",
+			MessageID:  "1152921508740301824",
+			Reply:      events.Reply{Text: "mailjet: recipient unknown (user unknown)"},
+			ESPVerdict: map[string]string{"event": "bounce", "hard_bounce": "true", "blocked": "true", "error_related_to": "recipient", "error": "user unknown"},
+		}},
+		{"bounce-soft.json", events.Event{
+			ID:  ingest.CompositeID("mailjet", "1152921508740301825", "bounce", "1767229200", "marco.vieri@example.org"),
+			ESP: "mailjet", Type: events.TypeBounce,
+			OccurredAt: time.Unix(1767229200, 0).UTC(), Recipient: "marco.vieri@example.org",
+			MessageID:  "1152921508740301825",
+			Reply:      events.Reply{Text: "mailjet: mailbox quota exceeded"},
+			ESPVerdict: map[string]string{"event": "bounce", "hard_bounce": "false", "blocked": "false", "error_related_to": "recipient", "error": "quota exceeded"},
+		}},
+		{"bounce-block.json", events.Event{
+			ID:  ingest.CompositeID("mailjet", "1152921508740301826", "bounce", "1767232800", "ops-team@example.com"),
+			ESP: "mailjet", Type: events.TypeBounce,
+			OccurredAt: time.Unix(1767232800, 0).UTC(), Recipient: "ops-team@example.com", Tenant: "acme-us",
+			MessageID:  "1152921508740301826",
+			Reply:      events.Reply{Text: "mailjet: sender blocked by the recipient server (reputation)"},
+			ESPVerdict: map[string]string{"event": "bounce", "hard_bounce": "true", "blocked": "false", "error_related_to": "spam", "error": "sender blocked"},
+		}},
+		{"bounce-comment.json", events.Event{
+			ID:  ingest.CompositeID("mailjet", "1152921508740301830", "bounce", "1767234600", "kim.sato@example.jp"),
+			ESP: "mailjet", Type: events.TypeBounce,
+			OccurredAt: time.Unix(1767234600, 0).UTC(), Recipient: "kim.sato@example.jp",
+			MessageID: "1152921508740301830",
+			Reply: events.Reply{Code: 550, Enhanced: "5.1.1",
+				Text: "host mx.example.jp[203.0.113.60] said: 550 5.1.1 <kim.sato@example.jp>: User unknown (in reply to RCPT TO command)"},
+			ESPVerdict: map[string]string{"event": "bounce", "hard_bounce": "true", "blocked": "false", "error_related_to": "recipient", "error": "user unknown"},
+		}},
+		{"blocked-preblocked.json", events.Event{
+			ID:  ingest.CompositeID("mailjet", "1152921508740301827", "blocked", "1767243600", "old.customer@example.net"),
+			ESP: "mailjet", Type: events.TypeDropped, ProviderSuppressed: true,
+			OccurredAt: time.Unix(1767243600, 0).UTC(), Recipient: "old.customer@example.net",
+			MessageID:  "1152921508740301827",
+			Reply:      events.Reply{Text: "mailjet: address preblocked by Mailjet"},
+			ESPVerdict: map[string]string{"event": "blocked", "error_related_to": "mailjet", "error": "preblocked"},
+		}},
+		{"spam.json", events.Event{
+			ID:  ingest.CompositeID("mailjet", "1152921508740301828", "spam", "1767240000", "p.lindqvist@example.com"),
+			ESP: "mailjet", Type: events.TypeComplaint,
+			OccurredAt: time.Unix(1767240000, 0).UTC(), Recipient: "p.lindqvist@example.com",
+			MessageID:  "1152921508740301828",
+			ESPVerdict: map[string]string{"event": "spam", "source": "JMRPP"},
+		}},
+		{"sent.json", events.Event{
+			ID:  ingest.CompositeID("mailjet", "1152921508740301829", "sent", "1767247200", "lena.hart@example.net"),
+			ESP: "mailjet", Type: events.TypeDelivered,
+			OccurredAt: time.Unix(1767247200, 0).UTC(), Recipient: "lena.hart@example.net",
+			MessageID:  "1152921508740301829",
+			Reply:      events.Reply{Text: "sent (250 2.0.0 OK 1767247200 a640c23a62f3a-ab7c1d2e3f4 - gsmtp)"},
+			ESPVerdict: map[string]string{"event": "sent"},
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.fixture, func(t *testing.T) {
+			t.Parallel()
+			body := fixture(t, tt.fixture)
+			if err := a.Authenticate(req(basic(testCreds)), body); err != nil {
+				t.Fatalf("Authenticate: %v", err)
+			}
+			got, err := a.Parse(body)
+			if err != nil {
+				t.Fatalf("Parse: %v", err)
+			}
+			if len(got.Events) != 1 || len(got.Rejects) != 0 || got.Ignored != 0 {
+				t.Fatalf("Parse = %d events, %d rejects %v, %d ignored; want 1 event", len(got.Events), len(got.Rejects), got.Rejects, got.Ignored)
+			}
+			compare(t, got.Events[0], tt.want)
+		})
+	}
+}
+
+// compare checks the event field by field so a failure names the field.
+func compare(t *testing.T, got, want events.Event) {
+	t.Helper()
+	g, w := reflect.ValueOf(got), reflect.ValueOf(want)
+	for i := 0; i < g.NumField(); i++ {
+		if !reflect.DeepEqual(g.Field(i).Interface(), w.Field(i).Interface()) {
+			t.Errorf("%s = %#v, want %#v", g.Type().Field(i).Name, g.Field(i).Interface(), w.Field(i).Interface())
+		}
+	}
+}
+
+// TestStandIns pins the stand-in texts: none of the "spam" labels may read as a
+// recipient problem, and the recipient labels must name one.
+func TestStandIns(t *testing.T) {
+	t.Parallel()
+	for k, text := range standIns {
+		if strings.Contains(strings.ToLower(text), "spam") {
+			t.Errorf("%v: stand-in %q contains \"spam\", which the catalog reads as content", k, text)
+		}
+		if !strings.HasPrefix(text, "mailjet: ") {
+			t.Errorf("%v: stand-in %q is not labelled as Mailjet's", k, text)
+		}
+	}
+	if got := bounceReply("spam", "something new", "").Text; got != senderBlocked {
+		t.Errorf("unlisted spam label = %q, want the sender-blocked stand-in", got)
+	}
+}
+
+func TestParseBatch(t *testing.T) {
+	t.Parallel()
+	a := setup(t, map[string]string{"REBOUND_MAILJET_TENANT_FROM": "customcampaign"})
+	got, err := a.Parse(fixture(t, "grouped.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Events) != 3 || len(got.Rejects) != 3 || got.Ignored != 2 {
+		t.Fatalf("got %d events, %d rejects, %d ignored; want 3, 3, 2 (rejects %v)", len(got.Events), len(got.Rejects), got.Ignored, got.Rejects)
+	}
+	for i, want := range []int{3, 4, 5} {
+		if r := got.Rejects[i]; r.Index != want || len(r.Raw) == 0 || r.Reason == "" {
+			t.Errorf("reject %d = %+v, want index %d with raw bytes and a reason", i, r, want)
+		}
+	}
+	if got.Events[0].Tenant != "acme-eu" {
+		t.Errorf("tenant = %q, want acme-eu", got.Events[0].Tenant)
+	}
+	if dup := got.Events[2]; dup.Type != events.TypeDropped || dup.ProviderSuppressed {
+		t.Errorf("duplicate in campaign = %+v, want dropped and not provider_suppressed", dup)
+	}
+	one, err := a.Parse(fixture(t, "open.json"))
+	if err != nil || one.Ignored != 1 || len(one.Events)+len(one.Rejects) != 0 {
+		t.Errorf("open: Parse = %+v, %v; want 1 ignored", one, err)
+	}
+}
+
+func TestParseUnreadable(t *testing.T) {
+	t.Parallel()
+	a := setup(t, nil)
+	for name, body := range map[string][]byte{
+		"truncated": fixture(t, "malformed.json"),
+		"empty":     nil,
+		"form":      []byte("event=bounce"),
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			_, err := a.Parse(body)
+			if err == nil {
+				t.Fatal("Parse = nil error, want one")
+			}
+			if errors.Is(err, ingest.ErrBadRequest) {
+				t.Fatalf("Parse = %v: must not be ErrBadRequest", err)
+			}
+		})
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	entries, _ := os.ReadDir("testdata")
+	for _, e := range entries {
+		if b, err := os.ReadFile(filepath.Join("testdata", e.Name())); err == nil {
+			f.Add(b)
+		}
+	}
+	f.Add([]byte(`[{"event":"bounce","time":1,"email":"a@b.example","error_related_to":"spam","comment":"5.7.1","Payload":"{\"tenant\":{}}"}]`))
+	a := mustNew(f, map[string]string{"REBOUND_MAILJET_TENANT_FROM": "payload.tenant"})
+	f.Fuzz(func(t *testing.T, body []byte) {
+		b, err := a.Parse(body)
+		if err != nil {
+			return
+		}
+		for _, e := range b.Events {
+			if err := e.Normalize(); err != nil {
+				t.Fatalf("event %+v fails Normalize again: %v", e, err)
+			}
+			if !strings.HasPrefix(e.ID, "mailjet:") {
+				t.Fatalf("event %+v is not a mailjet event", e)
+			}
+		}
+	})
+}
+
+func BenchmarkIngest(b *testing.B) {
+	a := setup(b, map[string]string{"REBOUND_MAILJET_TENANT_FROM": "Payload.tenant"})
+	body := fixture(b, "bounce-hard.json")
+	r := req(basic(testCreds))
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := a.Authenticate(r, body); err != nil {
+			b.Fatal(err)
+		}
+		if got, err := a.Parse(body); err != nil || len(got.Events) != 1 {
+			b.Fatal(got, err)
+		}
+	}
+}

@@ -1,0 +1,358 @@
+package postmark
+
+import (
+	"encoding/base64"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/reboundhq/rebound/internal/events"
+	"github.com/reboundhq/rebound/internal/ingest"
+)
+
+const testCreds = "postmark-hooks:Zq8-wV3r+tY7"
+
+func envOf(vars map[string]string) ingest.Env {
+	return ingest.Env{Getenv: func(k string) string { return vars[k] }, Now: time.Now}
+}
+
+// setup builds an adapter with the test credentials; extra settings are merged in.
+func setup(t testing.TB, extra map[string]string) *Adapter {
+	t.Helper()
+	vars := map[string]string{"REBOUND_POSTMARK_BASIC_AUTH": testCreds}
+	for k, v := range extra {
+		vars[k] = v
+	}
+	return mustNew(t, vars)
+}
+
+func mustNew(t testing.TB, vars map[string]string) *Adapter {
+	t.Helper()
+	a, err := New(envOf(vars))
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	return a.(*Adapter)
+}
+
+func fixture(t testing.TB, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", name))
+	if err != nil {
+		t.Fatalf("fixture: %v", err)
+	}
+	return b
+}
+
+func req(auth string) *http.Request {
+	r := httptest.NewRequest(http.MethodPost, "/webhooks/postmark", nil)
+	if auth != "" {
+		r.Header.Set("Authorization", auth)
+	}
+	return r
+}
+
+func basic(userPass string) string {
+	return "Basic " + base64.StdEncoding.EncodeToString([]byte(userPass))
+}
+
+func TestRegistered(t *testing.T) {
+	t.Parallel()
+	as, err := ingest.Adapters(envOf(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range as {
+		if a.ESP() == "postmark" {
+			return
+		}
+	}
+	t.Fatal("postmark adapter not registered")
+}
+
+func TestNew(t *testing.T) {
+	t.Parallel()
+	_, err := New(envOf(map[string]string{"REBOUND_POSTMARK_BASIC_AUTH": "no-colon-token"}))
+	if err == nil || !strings.Contains(err.Error(), "REBOUND_POSTMARK_BASIC_AUTH") {
+		t.Fatalf("New = %v, want an error naming REBOUND_POSTMARK_BASIC_AUTH", err)
+	}
+	if strings.Contains(err.Error(), "no-colon-token") {
+		t.Fatalf("error %q leaks the secret", err)
+	}
+	f := filepath.Join(t.TempDir(), "creds")
+	if err := os.WriteFile(f, []byte(testCreds+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	a := mustNew(t, map[string]string{"REBOUND_POSTMARK_BASIC_AUTH_FILE": f})
+	if err := a.Authenticate(req(basic(testCreds)), nil); err != nil {
+		t.Fatalf("credentials from _FILE: %v", err)
+	}
+}
+
+func TestAuthenticate(t *testing.T) {
+	t.Parallel()
+	a := setup(t, nil)
+	tests := []struct {
+		name string
+		a    *Adapter
+		auth string
+		ok   bool
+	}{
+		{"right credentials", a, basic(testCreds), true},
+		{"wrong password", a, basic("postmark-hooks:guess"), false},
+		{"wrong user", a, basic("admin:Zq8-wV3r+tY7"), false},
+		{"no header", a, "", false},
+		{"bearer instead", a, "Bearer " + testCreds, false},
+		{"not base64", a, "Basic %%%", false},
+		{"not configured", mustNew(t, nil), basic(testCreds), false},
+		{"not configured, insecure opt-out", mustNew(t, map[string]string{"REBOUND_POSTMARK_INSECURE_SKIP_VERIFY": "true"}), "", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			err := tt.a.Authenticate(req(tt.auth), fixture(t, "bounce-hard.json"))
+			switch {
+			case tt.ok && err != nil:
+				t.Fatalf("Authenticate = %v, want nil", err)
+			case !tt.ok && !errors.Is(err, ingest.ErrUnauthenticated):
+				t.Fatalf("Authenticate = %v, want ErrUnauthenticated", err)
+			case err != nil && strings.Contains(err.Error(), "Zq8-wV3r"):
+				t.Fatalf("error %q leaks the password", err)
+			}
+		})
+	}
+	t.Run("disabled names the setting", func(t *testing.T) {
+		t.Parallel()
+		err := mustNew(t, nil).Authenticate(req(""), nil)
+		if err == nil || !strings.Contains(err.Error(), "REBOUND_POSTMARK_BASIC_AUTH") {
+			t.Fatalf("Authenticate = %v, want the disabled error naming the setting", err)
+		}
+	})
+}
+
+func TestParse(t *testing.T) {
+	t.Parallel()
+	a := setup(t, map[string]string{"REBOUND_POSTMARK_TENANT_FROM": "tenant"})
+	tests := []struct {
+		fixture string
+		want    events.Event
+	}{
+		{"bounce-hard.json", events.Event{
+			ID: "postmark:3719472011", ESP: "postmark", Type: events.TypeBounce, ProviderSuppressed: true,
+			OccurredAt: time.Date(2026, 1, 1, 10, 0, 0, 123456700, time.UTC), Recipient: "lena.hart@example.net",
+			Sender: "billing@shop.example", SendingDomain: "shop.example", Tenant: "acme-eu",
+			MessageID:  "b7c2e3f0-1d4a-4e5b-9c6d-7e8f9a0b1c2d",
+			Reply:      events.Reply{Code: 550, Enhanced: "5.1.1", Text: "smtp;550 5.1.1 <lena.hart@example.net>: Recipient address rejected: User unknown in local recipient table"},
+			ESPVerdict: map[string]string{"record_type": "Bounce", "type": "HardBounce", "type_code": "1"},
+		}},
+		{"bounce-hard-no-details.json", events.Event{
+			ID: "postmark:3719472012", ESP: "postmark", Type: events.TypeBounce, ProviderSuppressed: true,
+			OccurredAt: time.Date(2026, 1, 1, 10, 0, 0, 0, time.UTC), Recipient: "typo.user@example.org",
+			Sender: "hello@shop.example", SendingDomain: "shop.example",
+			MessageID:  "c8d3f4a1-2e5b-4f6c-8d7e-8f9a0b1c2d3e",
+			Reply:      events.Reply{Text: "postmark: hard bounce, recipient unknown"},
+			ESPVerdict: map[string]string{"record_type": "Bounce", "type": "HardBounce", "type_code": "1"},
+		}},
+		{"bounce-soft.json", events.Event{
+			ID: "postmark:3719472013", ESP: "postmark", Type: events.TypeBounce,
+			OccurredAt: time.Date(2026, 1, 1, 11, 30, 0, 0, time.UTC), Recipient: "marco.vieri@example.org",
+			Sender: "news@shop.example", SendingDomain: "shop.example",
+			MessageID:  "d9e4a5b2-3f6c-4a7d-9e8f-9a0b1c2d3e4f",
+			Reply:      events.Reply{Code: 452, Enhanced: "4.2.2", Text: "smtp;452 4.2.2 The email account that you tried to reach is over quota."},
+			ESPVerdict: map[string]string{"record_type": "Bounce", "type": "SoftBounce", "type_code": "4096"},
+		}},
+		{"bounce-blocked.json", events.Event{
+			ID: "postmark:3719472014", ESP: "postmark", Type: events.TypeBounce,
+			OccurredAt: time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC), Recipient: "ops-team@example.com",
+			Sender: "news@shop.example", SendingDomain: "shop.example",
+			MessageID:  "e0f5b6c3-4a7d-4b8e-8f9a-0b1c2d3e4f50",
+			Reply:      events.Reply{Text: "postmark: blocked by the recipient server (sender reputation)"},
+			ESPVerdict: map[string]string{"record_type": "Bounce", "type": "Blocked", "type_code": "100006"},
+		}},
+		{"bounce-dmarc.json", events.Event{
+			ID: "postmark:3719472015", ESP: "postmark", Type: events.TypeBounce,
+			OccurredAt: time.Date(2026, 1, 1, 12, 5, 0, 0, time.UTC), Recipient: "buyer@example.com",
+			Sender: "orders@shop.example", SendingDomain: "shop.example",
+			MessageID:  "f1a6c7d4-5b8e-4c9f-9a0b-1c2d3e4f5061",
+			Reply:      events.Reply{Text: "postmark: rejected by the recipient's DMARC policy"},
+			ESPVerdict: map[string]string{"record_type": "Bounce", "type": "DMARCPolicy", "type_code": "100009"},
+		}},
+		{"bounce-spam-notification.json", events.Event{
+			ID: "postmark:3719472016", ESP: "postmark", Type: events.TypeBounce,
+			OccurredAt: time.Date(2026, 1, 1, 12, 10, 0, 0, time.UTC), Recipient: "someone@example.net",
+			Sender: "news@shop.example", SendingDomain: "shop.example",
+			MessageID:  "a2b7d8e5-6c9f-4d0a-8b1c-2d3e4f506172",
+			Reply:      events.Reply{Text: "postmark: spam notification, the recipient server flagged the sender as a known spam source"},
+			ESPVerdict: map[string]string{"record_type": "Bounce", "type": "SpamNotification", "type_code": "512"},
+		}},
+		{"transient.json", events.Event{
+			ID: "postmark:3719472017", ESP: "postmark", Type: events.TypeDeferral,
+			OccurredAt: time.Date(2026, 1, 1, 12, 20, 0, 0, time.UTC), Recipient: "j.okafor@example.org",
+			Sender: "orders@shop.example", SendingDomain: "shop.example",
+			MessageID:  "b3c8e9f6-7d0a-4e1b-9c2d-3e4f50617283",
+			Reply:      events.Reply{Code: 421, Enhanced: "4.7.0", Text: "smtp;421 4.7.0 Try again later, closing connection."},
+			ESPVerdict: map[string]string{"record_type": "Bounce", "type": "Transient", "type_code": "2"},
+		}},
+		{"spam-complaint.json", events.Event{
+			ID: "postmark:3719472018", ESP: "postmark", Type: events.TypeComplaint, ProviderSuppressed: true,
+			OccurredAt: time.Date(2026, 1, 1, 12, 30, 0, 0, time.UTC), Recipient: "p.lindqvist@example.com",
+			Sender: "news@shop.example", SendingDomain: "shop.example",
+			MessageID:  "c4d9f0a7-8e1b-4f2c-8d3e-4f5061728394",
+			ESPVerdict: map[string]string{"record_type": "SpamComplaint", "type": "SpamComplaint", "type_code": "100001"},
+		}},
+		{"manually-deactivated.json", events.Event{
+			ID: "postmark:3719472021", ESP: "postmark", Type: events.TypeDropped, ProviderSuppressed: true,
+			OccurredAt: time.Date(2026, 1, 1, 13, 20, 0, 0, time.UTC), Recipient: "old.customer@example.net",
+			Sender: "orders@shop.example", SendingDomain: "shop.example",
+			MessageID:  "f7a2c3d0-1b4e-4c5f-9a61-728394051627",
+			Reply:      events.Reply{Text: "postmark: sending to this address was turned off in Postmark"},
+			ESPVerdict: map[string]string{"record_type": "Bounce", "type": "ManuallyDeactivated", "type_code": "100002"},
+		}},
+		{"delivery.json", events.Event{
+			ID:  ingest.CompositeID("postmark", "d5e0a1b8-9f2c-4a3d-9e4f-506172839405", "Delivery", "lena.hart@example.net", "2026-01-01T12:40:00-05:00"),
+			ESP: "postmark", Type: events.TypeDelivered,
+			OccurredAt: time.Date(2026, 1, 1, 17, 40, 0, 0, time.UTC), Recipient: "lena.hart@example.net", Tenant: "acme-eu",
+			MessageID:  "d5e0a1b8-9f2c-4a3d-9e4f-506172839405",
+			Reply:      events.Reply{Text: "smtp;250 2.0.0 OK 1767289200 x12-20020a17090"},
+			ESPVerdict: map[string]string{"record_type": "Delivery"},
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.fixture, func(t *testing.T) {
+			t.Parallel()
+			body := fixture(t, tt.fixture)
+			if err := a.Authenticate(req(basic(testCreds)), body); err != nil {
+				t.Fatalf("Authenticate: %v", err)
+			}
+			got, err := a.Parse(body)
+			if err != nil {
+				t.Fatalf("Parse: %v", err)
+			}
+			if len(got.Events) != 1 || len(got.Rejects) != 0 || got.Ignored != 0 {
+				t.Fatalf("Parse = %d events, %d rejects %v, %d ignored; want 1 event", len(got.Events), len(got.Rejects), got.Rejects, got.Ignored)
+			}
+			compare(t, got.Events[0], tt.want)
+		})
+	}
+}
+
+// compare checks the event field by field so a failure names the field.
+func compare(t *testing.T, got, want events.Event) {
+	t.Helper()
+	g, w := reflect.ValueOf(got), reflect.ValueOf(want)
+	for i := 0; i < g.NumField(); i++ {
+		if !reflect.DeepEqual(g.Field(i).Interface(), w.Field(i).Interface()) {
+			t.Errorf("%s = %#v, want %#v", g.Type().Field(i).Name, g.Field(i).Interface(), w.Field(i).Interface())
+		}
+	}
+}
+
+func TestTenantFromTag(t *testing.T) {
+	t.Parallel()
+	a := setup(t, map[string]string{"REBOUND_POSTMARK_TENANT_FROM": "tag"})
+	got, err := a.Parse(fixture(t, "bounce-hard.json"))
+	if err != nil || len(got.Events) != 1 {
+		t.Fatalf("Parse = %+v, %v", got, err)
+	}
+	if got.Events[0].Tenant != "invoices" {
+		t.Errorf("tenant = %q, want the Tag", got.Events[0].Tenant)
+	}
+}
+
+func TestParseNotMapped(t *testing.T) {
+	t.Parallel()
+	a := setup(t, nil)
+	tests := []struct {
+		fixture          string
+		rejects, ignored int
+		reason           string
+	}{
+		{"open.json", 0, 1, ""},
+		{"no-email.json", 1, 0, "recipient"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.fixture, func(t *testing.T) {
+			t.Parallel()
+			got, err := a.Parse(fixture(t, tt.fixture))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got.Events) != 0 || len(got.Rejects) != tt.rejects || got.Ignored != tt.ignored {
+				t.Fatalf("got %+v, want %d rejects and %d ignored", got, tt.rejects, tt.ignored)
+			}
+			if tt.rejects > 0 && (!strings.Contains(got.Rejects[0].Reason, tt.reason) || len(got.Rejects[0].Raw) == 0) {
+				t.Errorf("reject %+v: want raw bytes and a reason naming %q", got.Rejects[0], tt.reason)
+			}
+		})
+	}
+}
+
+func TestParseUnreadable(t *testing.T) {
+	t.Parallel()
+	a := setup(t, nil)
+	for name, body := range map[string][]byte{
+		"truncated": fixture(t, "malformed.json"),
+		"empty":     nil,
+		"array":     []byte(`[]`),
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			_, err := a.Parse(body)
+			if err == nil {
+				t.Fatal("Parse = nil error, want one")
+			}
+			if errors.Is(err, ingest.ErrBadRequest) {
+				t.Fatalf("Parse = %v: must not be ErrBadRequest", err)
+			}
+		})
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	entries, _ := os.ReadDir("testdata")
+	for _, e := range entries {
+		if b, err := os.ReadFile(filepath.Join("testdata", e.Name())); err == nil {
+			f.Add(b)
+		}
+	}
+	f.Add([]byte(`{"TypeCode":"1","ID":"7","Email":"a@b.example","From":"\"x\" <>","BouncedAt":"2026-01-01T00:00:00Z"}`))
+	a := mustNew(f, map[string]string{"REBOUND_POSTMARK_TENANT_FROM": "tenant"})
+	f.Fuzz(func(t *testing.T, body []byte) {
+		b, err := a.Parse(body)
+		if err != nil {
+			return
+		}
+		if len(b.Events)+len(b.Rejects)+b.Ignored != 1 {
+			t.Fatalf("one record per request, got %+v", b)
+		}
+		for _, e := range b.Events {
+			if err := e.Normalize(); err != nil {
+				t.Fatalf("event %+v fails Normalize again: %v", e, err)
+			}
+			if !strings.HasPrefix(e.ID, "postmark:") {
+				t.Fatalf("event %+v is not a postmark event", e)
+			}
+		}
+	})
+}
+
+func BenchmarkIngest(b *testing.B) {
+	a := setup(b, map[string]string{"REBOUND_POSTMARK_TENANT_FROM": "tenant"})
+	body := fixture(b, "bounce-hard.json")
+	r := req(basic(testCreds))
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := a.Authenticate(r, body); err != nil {
+			b.Fatal(err)
+		}
+		if got, err := a.Parse(body); err != nil || len(got.Events) != 1 {
+			b.Fatal(got, err)
+		}
+	}
+}

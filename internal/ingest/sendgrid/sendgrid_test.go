@@ -1,0 +1,424 @@
+package sendgrid
+
+import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/pem"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/reboundhq/rebound/internal/events"
+	"github.com/reboundhq/rebound/internal/ingest"
+)
+
+// now is the test clock: shortly after the fixtures' timestamps.
+var now = time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+
+// bundle is what setup gives each test: a key pair, the adapter and its settings.
+type bundle struct {
+	priv *ecdsa.PrivateKey
+	a    *Adapter
+	vars map[string]string
+}
+
+func envOf(vars map[string]string) ingest.Env {
+	return ingest.Env{Getenv: func(k string) string { return vars[k] }, Now: func() time.Time { return now }}
+}
+
+// setup builds an adapter with a fresh P-256 key; extra settings are merged in.
+func setup(t testing.TB, extra map[string]string) bundle {
+	t.Helper()
+	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKIXPublicKey(&priv.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vars := map[string]string{"REBOUND_SENDGRID_PUBLIC_KEY": base64.StdEncoding.EncodeToString(der)}
+	for k, v := range extra {
+		vars[k] = v
+	}
+	a, err := New(envOf(vars))
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	return bundle{priv: priv, a: a.(*Adapter), vars: vars}
+}
+
+// signed returns a request carrying SendGrid's signature headers for body at ts.
+func signed(t testing.TB, priv *ecdsa.PrivateKey, body []byte, ts time.Time) *http.Request {
+	t.Helper()
+	r := httptest.NewRequest(http.MethodPost, "/webhooks/sendgrid", bytes.NewReader(body))
+	stamp := strconv.FormatInt(ts.Unix(), 10)
+	sum := sha256.Sum256(append([]byte(stamp), body...))
+	sig, err := ecdsa.SignASN1(rand.Reader, priv, sum[:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Header.Set(HeaderSignature, base64.StdEncoding.EncodeToString(sig))
+	r.Header.Set(HeaderTimestamp, stamp)
+	return r
+}
+
+func fixture(t testing.TB, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", name))
+	if err != nil {
+		t.Fatalf("fixture: %v", err)
+	}
+	return b
+}
+
+func TestRegistered(t *testing.T) {
+	t.Parallel()
+	as, err := ingest.Adapters(envOf(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range as {
+		if a.ESP() == "sendgrid" {
+			return
+		}
+	}
+	t.Fatal("sendgrid adapter not registered")
+}
+
+func TestNew(t *testing.T) {
+	t.Parallel()
+	p384, _ := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	p384DER, _ := x509.MarshalPKIXPublicKey(&p384.PublicKey)
+	rsaKey, _ := rsa.GenerateKey(rand.Reader, 1024)
+	rsaDER, _ := x509.MarshalPKIXPublicKey(&rsaKey.PublicKey)
+	p256, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	p256DER, _ := x509.MarshalPKIXPublicKey(&p256.PublicKey)
+	p256PEM := string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: p256DER}))
+	keyFile := filepath.Join(t.TempDir(), "key")
+	if err := os.WriteFile(keyFile, []byte(base64.StdEncoding.EncodeToString(p256DER)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		vars    map[string]string
+		wantErr bool
+	}{
+		{"not configured", nil, false},
+		{"base64 DER", map[string]string{"REBOUND_SENDGRID_PUBLIC_KEY": base64.StdEncoding.EncodeToString(p256DER)}, false},
+		{"PEM", map[string]string{"REBOUND_SENDGRID_PUBLIC_KEY": p256PEM}, false},
+		{"from file", map[string]string{"REBOUND_SENDGRID_PUBLIC_KEY_FILE": keyFile}, false},
+		{"not base64", map[string]string{"REBOUND_SENDGRID_PUBLIC_KEY": "not a key!"}, true},
+		{"base64 of junk", map[string]string{"REBOUND_SENDGRID_PUBLIC_KEY": base64.StdEncoding.EncodeToString([]byte("junk"))}, true},
+		{"P-384", map[string]string{"REBOUND_SENDGRID_PUBLIC_KEY": base64.StdEncoding.EncodeToString(p384DER)}, true},
+		{"RSA", map[string]string{"REBOUND_SENDGRID_PUBLIC_KEY": base64.StdEncoding.EncodeToString(rsaDER)}, true},
+		{"broken PEM", map[string]string{"REBOUND_SENDGRID_PUBLIC_KEY": "-----BEGIN PUBLIC KEY-----\nAAAA"}, true},
+		{"value and file", map[string]string{"REBOUND_SENDGRID_PUBLIC_KEY": "x", "REBOUND_SENDGRID_PUBLIC_KEY_FILE": keyFile}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := New(envOf(tt.vars))
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("New error = %v, want error %v", err, tt.wantErr)
+			}
+			if err != nil && !strings.Contains(err.Error(), "REBOUND_SENDGRID_PUBLIC_KEY") {
+				t.Errorf("error %q does not name the variable", err)
+			}
+		})
+	}
+}
+
+func TestAuthenticate(t *testing.T) {
+	t.Parallel()
+	b := setup(t, nil)
+	other, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	body := fixture(t, "bounce-hard.json")
+	tests := []struct {
+		name string
+		req  func() *http.Request
+		a    *Adapter
+		ok   bool
+	}{
+		{"valid", func() *http.Request { return signed(t, b.priv, body, now) }, b.a, true},
+		{"valid, 4 min old", func() *http.Request { return signed(t, b.priv, body, now.Add(-4*time.Minute)) }, b.a, true},
+		{"expired timestamp", func() *http.Request { return signed(t, b.priv, body, now.Add(-6*time.Minute)) }, b.a, false},
+		{"timestamp in the future", func() *http.Request { return signed(t, b.priv, body, now.Add(6*time.Minute)) }, b.a, false},
+		{"other key", func() *http.Request { return signed(t, other, body, now) }, b.a, false},
+		{"body changed after signing", func() *http.Request { return signed(t, b.priv, append(bytes.Clone(body), ' '), now) }, b.a, false},
+		{"timestamp header changed", func() *http.Request {
+			r := signed(t, b.priv, body, now)
+			r.Header.Set(HeaderTimestamp, strconv.FormatInt(now.Unix()+1, 10))
+			return r
+		}, b.a, false},
+		{"signature not base64", func() *http.Request {
+			r := signed(t, b.priv, body, now)
+			r.Header.Set(HeaderSignature, "%%%")
+			return r
+		}, b.a, false},
+		{"no signature header", func() *http.Request {
+			r := signed(t, b.priv, body, now)
+			r.Header.Del(HeaderSignature)
+			return r
+		}, b.a, false},
+		{"no timestamp header", func() *http.Request {
+			r := signed(t, b.priv, body, now)
+			r.Header.Del(HeaderTimestamp)
+			return r
+		}, b.a, false},
+		{"not configured", func() *http.Request { return signed(t, b.priv, body, now) }, mustNew(t, nil), false},
+		{"not configured, insecure opt-out", func() *http.Request {
+			return httptest.NewRequest(http.MethodPost, "/webhooks/sendgrid", nil)
+		}, mustNew(t, map[string]string{"REBOUND_SENDGRID_INSECURE_SKIP_VERIFY": "true"}), true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			err := tt.a.Authenticate(tt.req(), body)
+			switch {
+			case tt.ok && err != nil:
+				t.Fatalf("Authenticate = %v, want nil", err)
+			case !tt.ok && err == nil:
+				t.Fatal("Authenticate = nil, want an error")
+			case !tt.ok && !errors.Is(err, ingest.ErrUnauthenticated):
+				t.Fatalf("Authenticate = %v, want it to wrap ErrUnauthenticated", err)
+			}
+		})
+	}
+	t.Run("disabled names the setting", func(t *testing.T) {
+		t.Parallel()
+		err := mustNew(t, nil).Authenticate(httptest.NewRequest(http.MethodPost, "/", nil), nil)
+		if err == nil || !strings.Contains(err.Error(), "REBOUND_SENDGRID_PUBLIC_KEY") {
+			t.Fatalf("Authenticate = %v, want the disabled error naming the key", err)
+		}
+	})
+}
+
+func mustNew(t testing.TB, vars map[string]string) *Adapter {
+	t.Helper()
+	a, err := New(envOf(vars))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a.(*Adapter)
+}
+
+func TestParse(t *testing.T) {
+	t.Parallel()
+	b := setup(t, map[string]string{"REBOUND_SENDGRID_TENANT_FROM": "account"})
+	tests := []struct {
+		fixture string
+		want    events.Event
+	}{
+		{"bounce-hard.json", events.Event{
+			ID: "sendgrid:YmNlLWhhcmQtMDAx", ESP: "sendgrid", Type: events.TypeBounce,
+			OccurredAt: time.Unix(1767225600, 0).UTC(), Recipient: "lena.hart@example.net",
+			SendingIP: "203.0.113.41", Tenant: "acme-eu", MessageID: "<invoice-88213@billing.shop.example>",
+			Reply:      events.Reply{Code: 550, Enhanced: "5.1.1", Text: "550 5.1.1 The email account that you tried to reach does not exist."},
+			ESPVerdict: map[string]string{"event": "bounce", "type": "bounce", "bounce_classification": "Invalid Address"},
+		}},
+		{"bounce-soft.json", events.Event{
+			ID: "sendgrid:YmNlLXNvZnQtMDAy", ESP: "sendgrid", Type: events.TypeBounce,
+			OccurredAt: time.Unix(1767229200, 0).UTC(), Recipient: "marco.vieri@example.org",
+			MessageID:  "Zp0aX1mWQh2Jv8b1cNeL7g.filterdrecv-7d9c-2-6772AFC0-9.0",
+			Reply:      events.Reply{Code: 452, Enhanced: "4.2.2", Text: "452 4.2.2 Mailbox full: quota exceeded for this recipient"},
+			ESPVerdict: map[string]string{"event": "bounce", "type": "bounce", "bounce_classification": "Mailbox Unavailable"},
+		}},
+		{"bounce-block.json", events.Event{
+			ID: "sendgrid:YmNlLWJsb2NrLTAwMw", ESP: "sendgrid", Type: events.TypeBounce,
+			OccurredAt: time.Unix(1767232800, 0).UTC(), Recipient: "ops-team@example.com",
+			SendingIP: "203.0.113.41", IPPool: "transactional-eu",
+			MessageID:  "Tb4Kc9QpSMyFh3nR0aZx1Q.filterdrecv-11aa-3-6772BDD0-1.0",
+			Reply:      events.Reply{Code: 554, Enhanced: "5.7.1", Text: "554 5.7.1 Service unavailable; Client host [203.0.113.41] blocked using a reputation list"},
+			ESPVerdict: map[string]string{"event": "bounce", "type": "blocked", "bounce_classification": "Reputation"},
+		}},
+		{"deferred.json", events.Event{
+			ID: "sendgrid:ZGVmZXJyZWQtMDA0", ESP: "sendgrid", Type: events.TypeDeferral,
+			OccurredAt: time.Unix(1767236400, 0).UTC(), Recipient: "j.okafor@example.org",
+			SendingIP: "203.0.113.42", MessageID: "<welcome-5521@app.shop.example>",
+			Reply:      events.Reply{Code: 451, Enhanced: "4.7.1", Text: "451 4.7.1 Greylisted, please try again in 300 seconds"},
+			ESPVerdict: map[string]string{"event": "deferred", "attempt": "3"},
+		}},
+		{"spamreport.json", events.Event{
+			ID: "sendgrid:c3BhbXJlcG9ydC0wMDU", ESP: "sendgrid", Type: events.TypeComplaint,
+			OccurredAt: time.Unix(1767240000, 0).UTC(), Recipient: "p.lindqvist@example.com", Tenant: "acme-us",
+			MessageID:  "Ra7Ws3XeQy6Lk9Pd2mFh0w.filterdrecv-9e0f-4-6772D9F0-7.0",
+			ESPVerdict: map[string]string{"event": "spamreport"},
+		}},
+		{"dropped-suppressed.json", events.Event{
+			ID: "sendgrid:ZHJvcHBlZC0wMDY", ESP: "sendgrid", Type: events.TypeDropped, ProviderSuppressed: true,
+			OccurredAt: time.Unix(1767243600, 0).UTC(), Recipient: "old.customer@example.net",
+			MessageID:  "<reminder-204@app.shop.example>",
+			Reply:      events.Reply{Text: "sendgrid dropped: Bounced Address"},
+			ESPVerdict: map[string]string{"event": "dropped", "reason": "Bounced Address", "status": "5.0.0"},
+		}},
+		{"delivered.json", events.Event{
+			ID: "sendgrid:ZGVsaXZlcmVkLTAwNw", ESP: "sendgrid", Type: events.TypeDelivered,
+			OccurredAt: time.Unix(1767247200, 0).UTC(), Recipient: "lena.hart@example.net",
+			SendingIP: "203.0.113.41", IPPool: "transactional-eu", MessageID: "<order-99120@app.shop.example>",
+			Reply:      events.Reply{Text: "250 2.0.0 OK 1767247200 d9443c01a7336-21c2b5e8 - gsmtp"},
+			ESPVerdict: map[string]string{"event": "delivered"},
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.fixture, func(t *testing.T) {
+			t.Parallel()
+			body := fixture(t, tt.fixture)
+			if err := b.a.Authenticate(signed(t, b.priv, body, now), body); err != nil {
+				t.Fatalf("Authenticate: %v", err)
+			}
+			got, err := b.a.Parse(body)
+			if err != nil {
+				t.Fatalf("Parse: %v", err)
+			}
+			if len(got.Events) != 1 || len(got.Rejects) != 0 || got.Ignored != 0 {
+				t.Fatalf("Parse = %d events, %d rejects %v, %d ignored; want 1 event", len(got.Events), len(got.Rejects), got.Rejects, got.Ignored)
+			}
+			compare(t, got.Events[0], tt.want)
+		})
+	}
+}
+
+// compare checks the event field by field so a failure names the field.
+func compare(t *testing.T, got, want events.Event) {
+	t.Helper()
+	g, w := reflect.ValueOf(got), reflect.ValueOf(want)
+	for i := 0; i < g.NumField(); i++ {
+		if !reflect.DeepEqual(g.Field(i).Interface(), w.Field(i).Interface()) {
+			t.Errorf("%s = %#v, want %#v", g.Type().Field(i).Name, g.Field(i).Interface(), w.Field(i).Interface())
+		}
+	}
+}
+
+func TestParseBatch(t *testing.T) {
+	t.Parallel()
+	b := setup(t, map[string]string{"REBOUND_SENDGRID_TENANT_FROM": "account"})
+	tests := []struct {
+		fixture                   string
+		events, rejects, ignored  int
+		rejectIndexes             []int
+		firstTenant, rejectReason string
+	}{
+		{"batch-mixed.json", 4, 3, 1, []int{3, 4, 5}, "acme-eu", "recipient"},
+		{"unknown-type.json", 0, 0, 3, nil, "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.fixture, func(t *testing.T) {
+			t.Parallel()
+			got, err := b.a.Parse(fixture(t, tt.fixture))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got.Events) != tt.events || len(got.Rejects) != tt.rejects || got.Ignored != tt.ignored {
+				t.Fatalf("got %d events, %d rejects, %d ignored; want %d, %d, %d (rejects %v)",
+					len(got.Events), len(got.Rejects), got.Ignored, tt.events, tt.rejects, tt.ignored, got.Rejects)
+			}
+			for i, rej := range got.Rejects {
+				if rej.Index != tt.rejectIndexes[i] || len(rej.Raw) == 0 || rej.Reason == "" {
+					t.Errorf("reject %d = %+v, want index %d with raw bytes and a reason", i, rej, tt.rejectIndexes[i])
+				}
+			}
+			if tt.rejects > 0 && !strings.Contains(got.Rejects[0].Reason, tt.rejectReason) {
+				t.Errorf("first reject reason %q does not mention %q", got.Rejects[0].Reason, tt.rejectReason)
+			}
+			if tt.events > 0 && got.Events[0].Tenant != tt.firstTenant {
+				t.Errorf("tenant = %q, want %q", got.Events[0].Tenant, tt.firstTenant)
+			}
+		})
+	}
+}
+
+func TestParseUnreadable(t *testing.T) {
+	t.Parallel()
+	b := setup(t, nil)
+	for name, body := range map[string][]byte{
+		"truncated": fixture(t, "malformed.json"),
+		"empty":     nil,
+		"string":    []byte(`"hello"`),
+		"form":      []byte("event=bounce&email=a@example.com"),
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			_, err := b.a.Parse(body)
+			if err == nil {
+				t.Fatal("Parse = nil error, want one")
+			}
+			if errors.Is(err, ingest.ErrBadRequest) {
+				t.Fatalf("Parse = %v: must not be ErrBadRequest (the handler keeps the body and answers 200)", err)
+			}
+		})
+	}
+}
+
+func TestDroppedReasons(t *testing.T) {
+	t.Parallel()
+	b := setup(t, nil)
+	for reason, suppressed := range map[string]bool{
+		"Bounced Address": true, "Unsubscribed Address": true, "Spam Reporting Address": true,
+		"Invalid": false, "Invalid SMTPAPI header": false,
+	} {
+		body := []byte(`[{"email":"x@example.com","timestamp":1767225600,"event":"dropped","sg_event_id":"d1","reason":"` + reason + `"}]`)
+		got, err := b.a.Parse(body)
+		if err != nil || len(got.Events) != 1 {
+			t.Fatalf("%s: Parse = %+v, %v", reason, got, err)
+		}
+		if got.Events[0].ProviderSuppressed != suppressed {
+			t.Errorf("%s: provider_suppressed = %v, want %v", reason, got.Events[0].ProviderSuppressed, suppressed)
+		}
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	entries, _ := os.ReadDir("testdata")
+	for _, e := range entries {
+		b, err := os.ReadFile(filepath.Join("testdata", e.Name()))
+		if err == nil {
+			f.Add(b)
+		}
+	}
+	f.Add([]byte(`[{"event":"bounce","email":"a@b","timestamp":1e300,"sg_event_id":"x"}]`))
+	f.Add([]byte(`[{"event":"dropped","email":"<a@b.example>","timestamp":"NaN","sg_event_id":"x","pool":{"name":7}}]`))
+	a := mustNew(f, map[string]string{"REBOUND_SENDGRID_TENANT_FROM": "account"})
+	f.Fuzz(func(t *testing.T, body []byte) {
+		b, err := a.Parse(body)
+		if err != nil {
+			return
+		}
+		for _, e := range b.Events {
+			if err := e.Normalize(); err != nil {
+				t.Fatalf("event %+v fails Normalize again: %v", e, err)
+			}
+			if !strings.HasPrefix(e.ID, "sendgrid:") || e.ESP != "sendgrid" {
+				t.Fatalf("event %+v is not a sendgrid event", e)
+			}
+		}
+	})
+}
+
+func BenchmarkIngest(b *testing.B) {
+	bd := setup(b, map[string]string{"REBOUND_SENDGRID_TENANT_FROM": "account"})
+	body := fixture(b, "bounce-hard.json")
+	r := signed(b, bd.priv, body, now)
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := bd.a.Authenticate(r, body); err != nil {
+			b.Fatal(err)
+		}
+		if got, err := bd.a.Parse(body); err != nil || len(got.Events) != 1 {
+			b.Fatal(got, err)
+		}
+	}
+}

@@ -1,0 +1,636 @@
+package ses
+
+import (
+	"bytes"
+	"crypto"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha1"
+	"crypto/sha256"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"math/big"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/reboundhq/rebound/internal/catalog"
+	"github.com/reboundhq/rebound/internal/events"
+	"github.com/reboundhq/rebound/internal/ingest"
+	"github.com/reboundhq/rebound/internal/policy"
+)
+
+const (
+	topic      = "arn:aws:sns:eu-west-1:111122223333:ses-events"
+	otherTopic = "arn:aws:sns:eu-west-1:999988887777:someone-else"
+)
+
+var now = time.Date(2026, 3, 4, 12, 0, 0, 0, time.UTC)
+
+// signer is an RSA key and its self-signed certificate, made once per test binary.
+type signer struct {
+	key     *rsa.PrivateKey
+	certPEM []byte
+}
+
+var testSigner = sync.OnceValue(func() signer {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		panic(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "sns.test.amazonaws.com"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		panic(err)
+	}
+	return signer{key: key, certPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}
+})
+
+// bundle is one test's adapter and the local TLS server standing in for SNS.
+type bundle struct {
+	a         *Adapter
+	srv       *httptest.Server
+	certURL   string
+	certHits  atomic.Int32
+	confirms  atomic.Int32
+	otherHits atomic.Int32
+}
+
+// setup starts a TLS server that serves the certificate and the subscribe URL, and an
+// adapter that trusts it and may fetch from it. extra overrides the variables.
+func setup(t testing.TB, extra map[string]string) *bundle {
+	t.Helper()
+	b := &bundle{}
+	b.srv = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/SimpleNotificationService-test.pem":
+			b.certHits.Add(1)
+			w.Write(testSigner().certPEM)
+		case "/confirm":
+			b.confirms.Add(1)
+			w.Write([]byte("<ConfirmSubscriptionResponse/>"))
+		default:
+			b.otherHits.Add(1)
+			http.NotFound(w, r)
+		}
+	}))
+	t.Cleanup(b.srv.Close)
+	b.certURL = b.srv.URL + "/SimpleNotificationService-test.pem"
+	vars := map[string]string{"REBOUND_SES_TOPIC_ARNS": topic + ", arn:aws:sns:us-east-1:111122223333:ses-other", "REBOUND_SES_TENANT_FROM": "tag:tenant"}
+	for k, v := range extra {
+		vars[k] = v
+	}
+	a, err := New(ingest.Env{Getenv: func(k string) string { return vars[k] }, Now: func() time.Time { return now }, HTTPClient: b.srv.Client()})
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	b.a = a.(*Adapter)
+	host := strings.TrimPrefix(b.srv.URL, "https://")
+	b.a.hostOK = func(h string) bool { return h == host || snsHost.MatchString(h) }
+	return b
+}
+
+// message is an SNS message under construction; sign fills Signature.
+type message map[string]string
+
+// sign computes the SNS signature the way AWS documents it, independently of the
+// adapter: "Key\nvalue\n" for the message type's keys, in order, when present.
+func (m message) sign(t testing.TB, version string) message {
+	t.Helper()
+	keys := []string{"Message", "MessageId", "Subject", "Timestamp", "TopicArn", "Type"}
+	if m["Type"] != "Notification" {
+		keys = []string{"Message", "MessageId", "SubscribeURL", "Timestamp", "Token", "TopicArn", "Type"}
+	}
+	var s strings.Builder
+	for _, k := range keys {
+		if v, ok := m[k]; ok {
+			s.WriteString(k + "\n" + v + "\n")
+		}
+	}
+	var sig []byte
+	var err error
+	if version == "1" {
+		d := sha1.Sum([]byte(s.String()))
+		sig, err = rsa.SignPKCS1v15(rand.Reader, testSigner().key, crypto.SHA1, d[:])
+	} else {
+		d := sha256.Sum256([]byte(s.String()))
+		sig, err = rsa.SignPKCS1v15(rand.Reader, testSigner().key, crypto.SHA256, d[:])
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	m["SignatureVersion"] = version
+	m["Signature"] = base64.StdEncoding.EncodeToString(sig)
+	return m
+}
+
+func (m message) body(t testing.TB) []byte {
+	b, err := json.Marshal(map[string]string(m))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// notification wraps an SES payload (a fixture) into an SNS Notification.
+func (b *bundle) notification(t testing.TB, sesJSON []byte) message {
+	var buf bytes.Buffer
+	if len(sesJSON) > 0 && json.Compact(&buf, sesJSON) == nil {
+		sesJSON = buf.Bytes()
+	}
+	return message{
+		"Type": "Notification", "MessageId": "6f1d2c3b-aaaa-4bbb-8ccc-0123456789ab", "TopicArn": topic,
+		"Message": string(sesJSON), "Timestamp": now.Add(-time.Second).Format("2006-01-02T15:04:05.000Z"),
+		"SigningCertURL": b.certURL, "UnsubscribeURL": "https://sns.eu-west-1.amazonaws.com/?Action=Unsubscribe",
+	}
+}
+
+func (b *bundle) confirmation(topicARN, subscribeURL string) message {
+	return message{
+		"Type": "SubscriptionConfirmation", "MessageId": "165545c9-2a5c-472c-8df2-7ff2be2b3b1b", "TopicArn": topicARN,
+		"Token": "2336412f37fb687f5d51e6e241d09c805a5a57b30d712f794cc5f6a988666d92768dd60a747ba6f3beb71854e285d6ad02428b09ceece29417f1f02d609c582afbacc99c583a916b9981dd2728f4ae6fdb82efd087cc3b7849e05798d2d2785c03b0879594eeac82c01f235d0e717736",
+		"Message":  "You have chosen to subscribe to the topic " + topicARN + ".\nTo confirm the subscription, visit the SubscribeURL included in this message.",
+		"SubscribeURL": subscribeURL, "Timestamp": now.Format(time.RFC3339), "SigningCertURL": b.certURL,
+	}
+}
+
+func request(body []byte, m message) *http.Request {
+	r := httptest.NewRequest(http.MethodPost, "/webhooks/ses", bytes.NewReader(body))
+	r.Header.Set("Content-Type", "text/plain; charset=UTF-8")
+	r.Header.Set("x-amz-sns-message-type", m["Type"])
+	r.Header.Set("x-amz-sns-message-id", m["MessageId"])
+	return r
+}
+
+func fixture(t testing.TB, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+var loadCatalog = sync.OnceValues(catalog.Default)
+
+func action(t *testing.T, ev *events.Event) policy.Action {
+	t.Helper()
+	cat, err := loadCatalog()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl := cat.Classify(ev.Reply.String(), catalog.Hints{Code: ev.Reply.Code, Enhanced: ev.Reply.Enhanced, RemoteHost: ev.MTA})
+	return policy.Default().Decide(ev, cl).Action
+}
+
+func diffEvent(t *testing.T, got, want events.Event) {
+	t.Helper()
+	g, w := reflect.ValueOf(got), reflect.ValueOf(want)
+	for i := range g.NumField() {
+		if !reflect.DeepEqual(g.Field(i).Interface(), w.Field(i).Interface()) {
+			t.Errorf("%s = %#v, want %#v", g.Type().Field(i).Name, g.Field(i).Interface(), w.Field(i).Interface())
+		}
+	}
+}
+
+func at(s string) time.Time {
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		panic(err)
+	}
+	return t
+}
+
+func TestParse(t *testing.T) {
+	t.Parallel()
+	const snsID = "6f1d2c3b-aaaa-4bbb-8ccc-0123456789ab"
+	tests := []struct {
+		file    string
+		want    []events.Event
+		actions []policy.Action
+		ignored int
+		rejects int
+		err     bool
+	}{
+		{file: "bounce-hard.json", actions: []policy.Action{policy.ActionSuppress, policy.ActionSuppress}, want: []events.Event{{
+			ID: "ses:0102019a1b2c3d4e-5f6a7b8c-1111-2222-3333-444455556666-000000:ana@example.net", ESP: "ses", Type: events.TypeBounce,
+			OccurredAt: at("2026-03-04T09:15:00.250Z"), Recipient: "ana@example.net", Sender: "no-reply@mail.shop.example",
+			SendingDomain: "mail.shop.example", Tenant: "t42", MTA: "198.51.100.25", MessageID: "0102019a1b2c3d4e-aaaa-bbbb-cccc-000000",
+			Reply: events.Reply{Code: 550, Enhanced: "5.1.1", Text: "<ana@example.net>: Recipient address rejected: User unknown in local recipient table"},
+			ESPVerdict: map[string]string{"eventType": "Bounce", "bounceType": "Permanent", "bounceSubType": "General", "status": "5.1.1", "action": "failed"},
+		}, {
+			ID: "ses:0102019a1b2c3d4e-5f6a7b8c-1111-2222-3333-444455556666-000000:ben@example.net", ESP: "ses", Type: events.TypeBounce,
+			OccurredAt: at("2026-03-04T09:15:00.250Z"), Recipient: "ben@example.net", Sender: "no-reply@mail.shop.example",
+			SendingDomain: "mail.shop.example", Tenant: "t42", MTA: "198.51.100.25", MessageID: "0102019a1b2c3d4e-aaaa-bbbb-cccc-000000",
+			Reply:      events.Reply{Text: "synthetic (SES bounce Permanent/General, no reply from the remote server): 550 5.1.1 permanent failure"},
+			ESPVerdict: map[string]string{"eventType": "Bounce", "bounceType": "Permanent", "bounceSubType": "General", "status": "5.1.1", "action": "failed"},
+		}}},
+		{file: "bounce-soft.json", actions: []policy.Action{policy.ActionSoft}, want: []events.Event{{
+			ID: "ses:0102019a1b2c3d4e-soft-000000:cy@example.org", ESP: "ses", Type: events.TypeBounce,
+			OccurredAt: at("2026-03-04T10:00:00Z"), Recipient: "cy@example.org", Sender: "no-reply@mail.shop.example",
+			SendingDomain: "mail.shop.example", MTA: "mx2.example.org", MessageID: "0102019a1b2c3d4e-soft-msg",
+			Reply:      events.Reply{Code: 552, Enhanced: "5.2.2", Text: "Mailbox full"},
+			ESPVerdict: map[string]string{"eventType": "Bounce", "bounceType": "Transient", "bounceSubType": "MailboxFull", "status": "5.2.2", "action": "failed"},
+		}}},
+		{file: "bounce-block.json", actions: []policy.Action{policy.ActionAlert}, want: []events.Event{{
+			ID: "ses:0102019a1b2c3d4e-block-000000:dee@example.com", ESP: "ses", Type: events.TypeBounce,
+			OccurredAt: at("2026-03-04T10:10:00Z"), Recipient: "dee@example.com", Sender: "no-reply@mail.shop.example",
+			SendingDomain: "mail.shop.example", MTA: "192.0.2.60", MessageID: "0102019a1b2c3d4e-block-msg",
+			Reply:      events.Reply{Code: 554, Enhanced: "5.7.1", Text: "Service unavailable; Client host [54.240.4.1] blocked using zen.spamhaus.org"},
+			ESPVerdict: map[string]string{"eventType": "Bounce", "bounceType": "Permanent", "bounceSubType": "General", "status": "5.7.1", "action": "failed"},
+		}}},
+		{file: "bounce-suppressed.json", actions: []policy.Action{policy.ActionSuppress}, want: []events.Event{{
+			ID: "ses:0102019a1b2c3d4e-supp-000000:gone@example.com", ESP: "ses", Type: events.TypeBounce, ProviderSuppressed: true,
+			OccurredAt: at("2026-03-04T10:20:00Z"), Recipient: "gone@example.com", Sender: "no-reply@mail.shop.example",
+			SendingDomain: "mail.shop.example", MTA: "amazonses.com", MessageID: "0102019a1b2c3d4e-supp-msg",
+			Reply:      events.Reply{Enhanced: "5.1.1", Text: "Amazon SES did not send the message to this address because it is on the suppression list for your account."},
+			ESPVerdict: map[string]string{"eventType": "Bounce", "bounceType": "Permanent", "bounceSubType": "OnAccountSuppressionList", "status": "5.1.1", "action": "failed"},
+		}}},
+		{file: "delay-ipfailure.json", actions: []policy.Action{policy.ActionAlert}, want: []events.Event{{
+			ID: "ses:" + snsID + ":eve@example.org", ESP: "ses", Type: events.TypeDeferral,
+			OccurredAt: at("2026-03-04T10:30:00Z"), Recipient: "eve@example.org", Sender: "no-reply@mail.shop.example",
+			SendingDomain: "mail.shop.example", MessageID: "0102019a1b2c3d4e-delay-msg",
+			Reply:      events.Reply{Text: delaySynthetic("IPFailure")},
+			ESPVerdict: map[string]string{"eventType": "DeliveryDelay", "delayType": "IPFailure"},
+		}}},
+		{file: "delay-mailboxfull.json", actions: []policy.Action{policy.ActionNone}, want: []events.Event{{
+			ID: "ses:" + snsID + ":fay@example.org", ESP: "ses", Type: events.TypeDeferral,
+			OccurredAt: at("2026-03-04T10:35:00Z"), Recipient: "fay@example.org", Sender: "no-reply@mail.shop.example",
+			SendingDomain: "mail.shop.example", MessageID: "0102019a1b2c3d4e-delay2-msg",
+			Reply:      events.Reply{Code: 452, Enhanced: "4.2.2", Text: "The email account that you tried to reach is over quota."},
+			ESPVerdict: map[string]string{"eventType": "DeliveryDelay", "delayType": "MailboxFull", "status": "4.2.2"},
+		}}},
+		{file: "complaint.json", actions: []policy.Action{policy.ActionSuppress}, want: []events.Event{{
+			ID: "ses:0102019a1b2c3d4e-cmpl-000000:gus@example.com", ESP: "ses", Type: events.TypeComplaint,
+			OccurredAt: at("2026-03-04T11:00:05Z"), Recipient: "gus@example.com", Sender: "news@mail.shop.example",
+			SendingDomain: "mail.shop.example", MessageID: "0102019a1b2c3d4e-cmpl-msg",
+			ESPVerdict: map[string]string{"eventType": "Complaint", "complaintFeedbackType": "abuse"},
+		}}},
+		{file: "delivery.json", actions: []policy.Action{policy.ActionReset}, want: []events.Event{{
+			ID: "ses:" + snsID + ":hal@example.net", ESP: "ses", Type: events.TypeDelivered,
+			OccurredAt: at("2026-03-04T11:10:00Z"), Recipient: "hal@example.net", Sender: "no-reply@mail.shop.example",
+			SendingDomain: "mail.shop.example", MTA: "142.250.27.26", MessageID: "0102019a1b2c3d4e-dlv-msg",
+			Reply:      events.Reply{Text: "250 2.0.0 OK 1772622600 x12si345 - gsmtp"},
+			ESPVerdict: map[string]string{"eventType": "Delivery"},
+		}}},
+		{file: "reject.json", actions: []policy.Action{policy.ActionNone}, want: []events.Event{{
+			ID: "ses:" + snsID + ":ivy@example.net", ESP: "ses", Type: events.TypeDropped,
+			OccurredAt: now.Add(-time.Second), Recipient: "ivy@example.net", Sender: "no-reply@mail.shop.example",
+			SendingDomain: "mail.shop.example", MessageID: "0102019a1b2c3d4e-rej-msg",
+			Reply:      events.Reply{Text: "synthetic (SES Reject, the ESP did not send): 554 5.6.0 message content rejected"},
+			ESPVerdict: map[string]string{"eventType": "Reject", "reason": "Bad content"},
+		}}},
+		{file: "open.json", ignored: 1},
+		{file: "bad-recipient.json", rejects: 1, actions: []policy.Action{policy.ActionSuppress}, want: []events.Event{{
+			ID: "ses:0102019a1b2c3d4e-bad-000000:jo@example.com", ESP: "ses", Type: events.TypeBounce,
+			OccurredAt: at("2026-03-04T11:40:00Z"), Recipient: "jo@example.com", Sender: "no-reply@mail.shop.example",
+			SendingDomain: "mail.shop.example", MessageID: "0102019a1b2c3d4e-bad-msg",
+			Reply:      events.Reply{Text: "synthetic (SES bounce Permanent/NoEmail, no reply from the remote server): 550 5.1.1 mailbox does not exist"},
+			ESPVerdict: map[string]string{"eventType": "Bounce", "bounceType": "Permanent", "bounceSubType": "NoEmail", "status": "5.1.1"},
+		}}},
+		{file: "truncated.json", err: true},
+	}
+	b := setup(t, nil)
+	for _, tt := range tests {
+		t.Run(tt.file, func(t *testing.T) {
+			t.Parallel()
+			m := b.notification(t, fixture(t, tt.file)).sign(t, "2")
+			body := m.body(t)
+			if err := b.a.Authenticate(request(body, m), body); err != nil {
+				t.Fatalf("Authenticate: %v", err)
+			}
+			got, err := b.a.Parse(body)
+			if tt.err {
+				if err == nil || errors.Is(err, ingest.ErrBadRequest) {
+					t.Fatalf("Parse error = %v, want a non-bad-request error", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Parse: %v", err)
+			}
+			if got.Ignored != tt.ignored || len(got.Rejects) != tt.rejects {
+				t.Errorf("ignored %d rejects %v, want %d and %d", got.Ignored, got.Rejects, tt.ignored, tt.rejects)
+			}
+			if len(got.Events) != len(tt.want) {
+				t.Fatalf("%d events, want %d", len(got.Events), len(tt.want))
+			}
+			for i := range tt.want {
+				diffEvent(t, got.Events[i], tt.want[i])
+				if a := action(t, &got.Events[i]); a != tt.actions[i] {
+					t.Errorf("event %d: policy action %q for %q, want %q", i, a, got.Events[i].Reply.String(), tt.actions[i])
+				}
+			}
+		})
+	}
+}
+
+func TestParseNonEvents(t *testing.T) {
+	t.Parallel()
+	b := setup(t, nil)
+	validation := b.notification(t, nil)
+	validation["Message"] = "Successfully validated SNS topic for Amazon SES event publishing."
+	for name, body := range map[string][]byte{
+		"topic validation notice": validation.body(t),
+		"subscription":            b.confirmation(topic, "https://sns.eu-west-1.amazonaws.com/?Action=ConfirmSubscription").body(t),
+	} {
+		got, err := b.a.Parse(body)
+		if err != nil || got.Ignored != 1 || len(got.Events)+len(got.Rejects) != 0 {
+			t.Errorf("%s: Parse = %+v, %v; want one ignored", name, got, err)
+		}
+	}
+	if _, err := b.a.Parse([]byte(`{"Type":"Notification","Message":`)); err == nil || errors.Is(err, ingest.ErrBadRequest) {
+		t.Errorf("truncated envelope: Parse error = %v, want a dead-letter error", err)
+	}
+	if _, err := b.a.Parse(make([]byte, maxBody+1)); err == nil || errors.Is(err, ingest.ErrBadRequest) {
+		t.Errorf("oversized: Parse error = %v, want a dead-letter error", err)
+	}
+}
+
+func TestAuthenticate(t *testing.T) {
+	t.Parallel()
+	body := fixture(t, "bounce-hard.json")
+	tests := []struct {
+		name      string
+		vars      map[string]string
+		prod      bool // keep the production host check
+		build     func(b *bundle) message
+		tamper    func(m message)
+		auth      string // Authorization header
+		ok        bool
+		certFetch bool // whether the certificate may have been fetched
+	}{
+		{name: "v1 SHA1withRSA", ok: true, certFetch: true, build: func(b *bundle) message { return b.notification(t, body).sign(t, "1") }},
+		{name: "v2 SHA256withRSA", ok: true, certFetch: true, build: func(b *bundle) message { return b.notification(t, body).sign(t, "2") }},
+		{name: "with Subject", ok: true, certFetch: true, build: func(b *bundle) message {
+			m := b.notification(t, body)
+			m["Subject"] = "Amazon SES Email Event Notification"
+			return m.sign(t, "2")
+		}},
+		{name: "Subject added after signing", certFetch: true, build: func(b *bundle) message { return b.notification(t, body).sign(t, "2") },
+			tamper: func(m message) { m["Subject"] = "x" }},
+		{name: "message changed after signing", certFetch: true, build: func(b *bundle) message { return b.notification(t, body).sign(t, "2") },
+			tamper: func(m message) { m["Message"] = strings.Replace(m["Message"], "ana@", "eve@", 1) }},
+		{name: "v1 signature claimed as v2", certFetch: true, build: func(b *bundle) message { return b.notification(t, body).sign(t, "1") },
+			tamper: func(m message) { m["SignatureVersion"] = "2" }},
+		{name: "signature version 3", build: func(b *bundle) message { return b.notification(t, body).sign(t, "2") },
+			tamper: func(m message) { m["SignatureVersion"] = "3" }},
+		{name: "topic not allowed", build: func(b *bundle) message {
+			m := b.notification(t, body)
+			m["TopicArn"] = otherTopic
+			return m.sign(t, "2")
+		}},
+		{name: "cert URL on a foreign host", prod: true, build: func(b *bundle) message { return b.notification(t, body).sign(t, "2") }},
+		{name: "cert URL on S3", build: func(b *bundle) message {
+			m := b.notification(t, body)
+			m["SigningCertURL"] = "https://s3.amazonaws.com/bucket/SimpleNotificationService-x.pem"
+			return m.sign(t, "2")
+		}},
+		{name: "cert URL look-alike host", build: func(b *bundle) message {
+			m := b.notification(t, body)
+			m["SigningCertURL"] = "https://sns.eu-west-1.amazonaws.com.evil.example/SimpleNotificationService-x.pem"
+			return m.sign(t, "2")
+		}},
+		{name: "cert URL over http", build: func(b *bundle) message {
+			m := b.notification(t, body)
+			m["SigningCertURL"] = strings.Replace(b.certURL, "https://", "http://", 1)
+			return m.sign(t, "2")
+		}},
+		{name: "cert URL not a .pem", build: func(b *bundle) message {
+			m := b.notification(t, body)
+			m["SigningCertURL"] = b.srv.URL + "/cert.txt"
+			return m.sign(t, "2")
+		}},
+		{name: "expired timestamp", build: func(b *bundle) message {
+			m := b.notification(t, body)
+			m["Timestamp"] = now.Add(-2 * time.Hour).Format(time.RFC3339)
+			return m.sign(t, "2")
+		}},
+		{name: "header type differs from body", build: func(b *bundle) message { return b.notification(t, body).sign(t, "2") },
+			tamper: func(m message) { m["hdr-type"] = "SubscriptionConfirmation" }},
+		{name: "not configured", vars: map[string]string{"REBOUND_SES_TOPIC_ARNS": ""}, build: func(b *bundle) message { return b.notification(t, body).sign(t, "2") }},
+		{name: "insecure opt-out", vars: map[string]string{"REBOUND_SES_TOPIC_ARNS": "", "REBOUND_SES_INSECURE_SKIP_VERIFY": "true"}, ok: true,
+			build: func(b *bundle) message { return message{"Type": "Notification"} }},
+		{name: "basic auth missing", vars: map[string]string{"REBOUND_SES_BASIC_AUTH": "sns:pa55"}, build: func(b *bundle) message { return b.notification(t, body).sign(t, "2") }},
+		{name: "basic auth given", vars: map[string]string{"REBOUND_SES_BASIC_AUTH": "sns:pa55"}, auth: "Basic " + base64.StdEncoding.EncodeToString([]byte("sns:pa55")),
+			ok: true, certFetch: true, build: func(b *bundle) message { return b.notification(t, body).sign(t, "2") }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			b := setup(t, tt.vars)
+			if tt.prod {
+				b.a.hostOK = snsHost.MatchString
+			}
+			m := tt.build(b)
+			if tt.tamper != nil {
+				tt.tamper(m)
+			}
+			hdrType := m["hdr-type"]
+			delete(m, "hdr-type")
+			raw := m.body(t)
+			r := request(raw, m)
+			if hdrType != "" {
+				r.Header.Set("x-amz-sns-message-type", hdrType)
+			}
+			if tt.auth != "" {
+				r.Header.Set("Authorization", tt.auth)
+			}
+			err := b.a.Authenticate(r, raw)
+			switch {
+			case tt.ok && err != nil:
+				t.Fatalf("Authenticate = %v, want nil", err)
+			case !tt.ok && !errors.Is(err, ingest.ErrUnauthenticated):
+				t.Fatalf("Authenticate = %v, want ErrUnauthenticated", err)
+			}
+			if !tt.certFetch && b.certHits.Load()+b.otherHits.Load() != 0 {
+				t.Errorf("the server saw %d certificate and %d other requests, want none", b.certHits.Load(), b.otherHits.Load())
+			}
+			if b.confirms.Load() != 0 {
+				t.Error("a notification confirmed a subscription")
+			}
+		})
+	}
+}
+
+func TestCertificateCache(t *testing.T) {
+	t.Parallel()
+	b := setup(t, nil)
+	for i := range 3 {
+		m := b.notification(t, fixture(t, "complaint.json")).sign(t, []string{"1", "2"}[i%2])
+		raw := m.body(t)
+		if err := b.a.Authenticate(request(raw, m), raw); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := b.certHits.Load(); n != 1 {
+		t.Errorf("certificate fetched %d times, want once", n)
+	}
+}
+
+func TestSubscriptionConfirmation(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		topic   string
+		url     func(b *bundle) string
+		ok      bool
+		confirm int32
+	}{
+		{name: "allow-listed topic", topic: topic, url: func(b *bundle) string { return b.srv.URL + "/confirm?Action=ConfirmSubscription" }, ok: true, confirm: 1},
+		{name: "topic not allowed", topic: otherTopic, url: func(b *bundle) string { return b.srv.URL + "/confirm" }},
+		{name: "SubscribeURL on a foreign host", topic: topic, url: func(b *bundle) string {
+			u, _ := url.Parse(b.srv.URL)
+			return "https://localhost:" + u.Port() + "/confirm"
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			b := setup(t, nil)
+			m := b.confirmation(tt.topic, tt.url(b)).sign(t, "1")
+			raw := m.body(t)
+			err := b.a.Authenticate(request(raw, m), raw)
+			if (err == nil) != tt.ok {
+				t.Fatalf("Authenticate = %v, want ok=%v", err, tt.ok)
+			}
+			if got := b.confirms.Load(); got != tt.confirm {
+				t.Errorf("SubscribeURL visited %d times, want %d", got, tt.confirm)
+			}
+			if tt.topic == otherTopic && b.certHits.Load() != 0 {
+				t.Error("certificate fetched for a topic that is not allowed")
+			}
+		})
+	}
+}
+
+func TestTenantFrom(t *testing.T) {
+	t.Parallel()
+	for tf, want := range map[string]string{
+		"tag:tenant":        "t42",
+		"configuration_set": "prod-t42",
+		"topic:" + topic + "=acme;arn:aws:sns:us-east-1:111122223333:ses-other=other": "acme",
+	} {
+		b := setup(t, map[string]string{"REBOUND_SES_TENANT_FROM": tf})
+		got, err := b.a.Parse(b.notification(t, fixture(t, "bounce-hard.json")).body(t))
+		if err != nil || len(got.Events) != 2 || got.Events[0].Tenant != want {
+			t.Errorf("TENANT_FROM=%s: %+v %v, want tenant %q", tf, got.Events, err, want)
+		}
+	}
+}
+
+func TestNewErrors(t *testing.T) {
+	t.Parallel()
+	for name, vars := range map[string]map[string]string{
+		"REBOUND_SES_TOPIC_ARNS":  {"REBOUND_SES_TOPIC_ARNS": "arn:aws:s3:::bucket"},
+		"REBOUND_SES_BASIC_AUTH":  {"REBOUND_SES_TOPIC_ARNS": topic, "REBOUND_SES_BASIC_AUTH": "no-colon"},
+		"REBOUND_SES_TENANT_FROM": {"REBOUND_SES_TOPIC_ARNS": topic, "REBOUND_SES_TENANT_FROM": "topic:not-an-arn=x"},
+	} {
+		_, err := New(ingest.Env{Getenv: func(k string) string { return vars[k] }})
+		if err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("New error = %v, want one naming %s", err, name)
+		}
+	}
+}
+
+func TestProductionHostPattern(t *testing.T) {
+	t.Parallel()
+	for host, ok := range map[string]bool{
+		"sns.eu-west-1.amazonaws.com": true, "sns.cn-north-1.amazonaws.com.cn": true, "sns.us-gov-west-1.amazonaws.com": true,
+		"s3.amazonaws.com": false, "sns.eu-west-1.amazonaws.com.evil.example": false, "evil.example/sns.eu-west-1.amazonaws.com": false,
+		"sns.eu-west-1.amazonaws.com:8443": false, "SNS.eu-west-1.amazonaws.com": false, "": false,
+	} {
+		if snsHost.MatchString(host) != ok {
+			t.Errorf("host %q allowed = %v, want %v", host, !ok, ok)
+		}
+	}
+}
+
+func TestSyntheticReplies(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		typ, sub, status string
+		want             policy.Action
+	}{
+		{"Permanent", "General", "", policy.ActionSuppress},
+		{"Permanent", "General", "5.0.0", policy.ActionSuppress},
+		{"Permanent", "General", "5.7.1", policy.ActionAlert},
+		{"Permanent", "NoEmail", "", policy.ActionSuppress},
+		{"Permanent", "Suppressed", "", policy.ActionSuppress},
+		{"Permanent", "OnAccountSuppressionList", "", policy.ActionSuppress},
+		{"Transient", "MailboxFull", "", policy.ActionSoft},
+		{"Transient", "MessageTooLarge", "", policy.ActionNone},
+		{"Transient", "ContentRejected", "", policy.ActionNone},
+		{"Transient", "AttachmentRejected", "", policy.ActionNone},
+		{"Transient", "General", "", policy.ActionNone},
+		{"Undetermined", "Undetermined", "", policy.ActionNone},
+	} {
+		ev := events.Event{Type: events.TypeBounce, Reply: events.Reply{Text: bounceSynthetic(c.typ, c.sub, c.status)}}
+		if got := action(t, &ev); got != c.want {
+			t.Errorf("bounce %s/%s %s: %q → %q, want %q", c.typ, c.sub, c.status, ev.Reply.Text, got, c.want)
+		}
+	}
+	// Deferrals never suppress; the sender-side ones must reach on-call.
+	for delay, want := range map[string]policy.Action{
+		"IPFailure": policy.ActionAlert, "BYOIPHostNameLookupUnavailable": policy.ActionAlert,
+		"InternalFailure": policy.ActionNone, "General": policy.ActionNone, "MailboxFull": policy.ActionNone, "SpamDetected": policy.ActionNone,
+		"RecipientServerError": policy.ActionNone, "TransientCommunicationFailure": policy.ActionNone, "Undetermined": policy.ActionNone,
+	} {
+		ev := events.Event{Type: events.TypeDeferral, Reply: events.Reply{Text: delaySynthetic(delay)}}
+		if got := action(t, &ev); got != want {
+			t.Errorf("delay %s: %q → %q, want %q", delay, ev.Reply.Text, got, want)
+		}
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	b := setup(f, nil)
+	for _, name := range []string{"bounce-hard.json", "complaint.json", "delay-ipfailure.json", "delivery.json", "reject.json", "truncated.json"} {
+		f.Add(b.notification(f, fixture(f, name)).body(f))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		got, err := b.a.Parse(body)
+		if err != nil {
+			return
+		}
+		for i := range got.Events {
+			if err := got.Events[i].Normalize(); err != nil {
+				t.Fatalf("event %d fails Normalize again: %v", i, err)
+			}
+		}
+	})
+}
+
+func BenchmarkIngest(bm *testing.B) {
+	b := setup(bm, nil)
+	m := b.notification(bm, fixture(bm, "bounce-hard.json")).sign(bm, "2")
+	raw := m.body(bm)
+	r := request(raw, m)
+	if err := b.a.Authenticate(r, raw); err != nil { // warms the certificate cache
+		bm.Fatal(err)
+	}
+	bm.ReportAllocs()
+	for bm.Loop() {
+		if err := b.a.Authenticate(r, raw); err != nil {
+			bm.Fatal(err)
+		}
+		if batch, err := b.a.Parse(raw); err != nil || len(batch.Events) != 2 {
+			bm.Fatal(batch, err)
+		}
+	}
+}

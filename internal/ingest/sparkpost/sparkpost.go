@@ -1,0 +1,307 @@
+package sparkpost
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"go.uber.org/zap"
+
+	"github.com/reboundhq/rebound/internal/catalog"
+	"github.com/reboundhq/rebound/internal/events"
+	"github.com/reboundhq/rebound/internal/ingest"
+)
+
+const (
+	esp     = "sparkpost"
+	authVar = "REBOUND_SPARKPOST_BASIC_AUTH"
+)
+
+func init() { ingest.Register(esp, New) }
+
+// Adapter is SparkPost's webhook dialect.
+type Adapter struct {
+	userPass       string // "user:password"; "": refuse everything unless insecure
+	insecure       bool
+	tenantSubacct  bool   // tenant is subaccount_id
+	tenantRcptMeta string // tenant is this rcpt_meta key
+}
+
+// New builds the adapter from REBOUND_SPARKPOST_BASIC_AUTH (or _FILE),
+// REBOUND_SPARKPOST_TENANT_FROM and REBOUND_SPARKPOST_INSECURE_SKIP_VERIFY.
+//
+// Only basic auth is accepted. SparkPost's other scheme, OAuth 2.0, has SparkPost
+// fetch a token from a token URL we would have to serve; a static bearer token is
+// not something SparkPost can send, so a value without a colon is a mistake.
+func New(env ingest.Env) (ingest.Adapter, error) {
+	up, err := env.Secret(esp, "BASIC_AUTH")
+	if err != nil {
+		return nil, err
+	}
+	if up != "" && !strings.Contains(up, ":") {
+		return nil, fmt.Errorf("%s: want user:password (SparkPost's auth_type basic; OAuth 2.0 is not supported)", authVar)
+	}
+	a := &Adapter{userPass: up, insecure: env.Insecure(esp)}
+	switch tf := strings.TrimSpace(env.TenantFrom(esp)); {
+	case tf == "":
+	case tf == "subaccount":
+		a.tenantSubacct = true
+	default:
+		a.tenantRcptMeta = strings.TrimPrefix(tf, "rcpt_meta.")
+	}
+	if a.insecure && env.Log != nil {
+		env.Log.Warn("webhook authentication is turned off", zap.String("esp", esp), zap.Bool("credentials_configured", up != ""))
+	}
+	return a, nil
+}
+
+// ESP implements ingest.Adapter.
+func (a *Adapter) ESP() string { return esp }
+
+// Authenticate implements ingest.Adapter: HTTP basic auth (webhook auth_type "basic").
+func (a *Adapter) Authenticate(r *http.Request, _ []byte) error {
+	if a.insecure {
+		return nil
+	}
+	if a.userPass == "" {
+		return ingest.Disabled(esp, authVar)
+	}
+	return ingest.BasicAuth(r, a.userPass)
+}
+
+// msysEvent is the inner event object, whatever its class key.
+type msysEvent struct {
+	Type         string                     `json:"type"`
+	EventID      string                     `json:"event_id"`
+	BounceClass  json.RawMessage            `json:"bounce_class"`
+	ErrorCode    json.RawMessage            `json:"error_code"`
+	RawReason    string                     `json:"raw_reason"`
+	Reason       string                     `json:"reason"`
+	RcptTo       string                     `json:"rcpt_to"`
+	RawRcptTo    string                     `json:"raw_rcpt_to"`
+	Timestamp    json.RawMessage            `json:"timestamp"`
+	MessageID    string                     `json:"message_id"`
+	MsgFrom      string                     `json:"msg_from"`
+	SendingIP    string                     `json:"sending_ip"`
+	IPPool       string                     `json:"ip_pool"`
+	SubaccountID json.RawMessage            `json:"subaccount_id"`
+	FBType       string                     `json:"fbtype"`
+	RcptMeta     map[string]json.RawMessage `json:"rcpt_meta"`
+}
+
+// eventTypes maps the inner `type`; any other value (injection, open, click,
+// generation_failure, list_unsubscribe, …) is ignored.
+var eventTypes = map[string]events.Type{
+	"bounce":               events.TypeBounce,
+	"out_of_band":          events.TypeBounce,
+	"delay":                events.TypeDeferral,
+	"policy_rejection":     events.TypeDropped,
+	"generation_rejection": events.TypeDropped,
+	"spam_complaint":       events.TypeComplaint,
+	"delivery":             events.TypeDelivered,
+}
+
+// Parse implements ingest.Adapter. SparkPost posts a JSON array of {"msys":{<class>:{…}}};
+// an empty {"msys":{}} is its connectivity ping and is ignored.
+func (a *Adapter) Parse(body []byte) (ingest.Batch, error) {
+	trimmed := bytes.TrimSpace(body)
+	if len(trimmed) == 0 || trimmed[0] != '[' {
+		return ingest.Batch{}, errors.New("sparkpost: body is not a JSON array of events")
+	}
+	var items []json.RawMessage
+	if err := json.Unmarshal(trimmed, &items); err != nil {
+		return ingest.Batch{}, fmt.Errorf("sparkpost: body is not a JSON array: %v", err)
+	}
+	b := ingest.Batch{Events: make([]events.Event, 0, len(items))}
+	for i, raw := range items {
+		e, ignored, err := a.mapItem(raw)
+		switch {
+		case err != nil:
+			b.Rejects = append(b.Rejects, ingest.Reject{Index: i, Reason: err.Error(), Raw: raw})
+		case ignored:
+			b.Ignored++
+		default:
+			b.Events = append(b.Events, e)
+		}
+	}
+	return b, nil
+}
+
+func (a *Adapter) mapItem(raw json.RawMessage) (events.Event, bool, error) {
+	var wrap struct {
+		Msys map[string]json.RawMessage `json:"msys"`
+	}
+	if err := json.Unmarshal(raw, &wrap); err != nil {
+		return events.Event{}, false, fmt.Errorf("not a SparkPost {\"msys\":{…}} item: %v", err)
+	}
+	if wrap.Msys == nil {
+		return events.Event{}, false, errors.New("msys: required")
+	}
+	if len(wrap.Msys) == 0 {
+		return events.Event{}, true, nil // the ping
+	}
+	if len(wrap.Msys) > 1 {
+		return events.Event{}, false, errors.New("msys: more than one event class in one item")
+	}
+	var inner json.RawMessage
+	for _, v := range wrap.Msys {
+		inner = v
+	}
+	var m msysEvent
+	if err := json.Unmarshal(inner, &m); err != nil {
+		return events.Event{}, false, fmt.Errorf("msys: not a SparkPost event object: %v", err)
+	}
+	if m.Type == "" {
+		return events.Event{}, false, errors.New("type: required")
+	}
+	typ, ok := eventTypes[m.Type]
+	if !ok {
+		return events.Event{}, true, nil
+	}
+	if m.EventID == "" {
+		return events.Event{}, false, errors.New("event_id: required")
+	}
+	at, err := eventTime(m.Timestamp)
+	if err != nil {
+		return events.Event{}, false, fmt.Errorf("timestamp: %v", err)
+	}
+	class := scalar(m.BounceClass)
+	e := events.Event{
+		ID:         esp + ":" + m.EventID,
+		ESP:        esp,
+		Type:       typ,
+		OccurredAt: at,
+		Recipient:  firstNonEmpty(m.RcptTo, m.RawRcptTo),
+		Sender:     address(m.MsgFrom),
+		SendingIP:  m.SendingIP,
+		IPPool:     m.IPPool,
+		MessageID:  m.MessageID,
+		// policy_rejection: SparkPost refused to send (suppression list, policy);
+		// classes 25 and 26 are its admin and Smart Send suppressions.
+		ProviderSuppressed: m.Type == "policy_rejection" || class == "25" || class == "26",
+	}
+	verdict := map[string]string{"type": m.Type}
+	setIf(verdict, "bounce_class", class)
+	setIf(verdict, "fbtype", m.FBType)
+	if typ != events.TypeComplaint {
+		code := 0
+		if c := scalar(m.ErrorCode); c != "" {
+			if n, err := strconv.Atoi(c); err == nil && n >= 200 && n <= 599 {
+				code = n
+			} else {
+				verdict["error_code"] = c
+			}
+		}
+		e.Reply = reply(code, firstNonEmpty(m.RawReason, m.Reason))
+	}
+	e.ESPVerdict = verdict
+	switch {
+	case a.tenantSubacct:
+		e.Tenant = scalar(m.SubaccountID)
+	case a.tenantRcptMeta != "":
+		e.Tenant = scalar(m.RcptMeta[a.tenantRcptMeta])
+	}
+	if err := e.Normalize(); err != nil {
+		return events.Event{}, false, err
+	}
+	return e, false, nil
+}
+
+// reply takes the basic code from error_code and the rest from raw_reason, kept
+// whole for the classifier.
+func reply(code int, text string) events.Reply {
+	text = clip(strings.TrimSpace(text))
+	p := catalog.ParseReply(text)
+	r := events.Reply{Code: code, Enhanced: p.Enhanced, Text: text}
+	if r.Code == 0 {
+		r.Code = p.Code
+	}
+	return r
+}
+
+// eventTime reads SparkPost's timestamp: unix seconds as a string (the documented
+// form) or a number, or an ISO 8601 time.
+func eventTime(raw json.RawMessage) (time.Time, error) {
+	s := scalar(raw)
+	if s == "" {
+		return time.Time{}, errors.New("required")
+	}
+	if sec, err := strconv.ParseInt(s, 10, 64); err == nil {
+		return time.Unix(sec, 0).UTC(), nil
+	}
+	if f, err := strconv.ParseFloat(s, 64); err == nil && f >= 0 && f <= 1<<40 {
+		sec := int64(f)
+		return time.Unix(sec, 0).Add(time.Duration((f-float64(sec))*1e6+0.5) * time.Microsecond).UTC(), nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("%q is neither unix seconds nor ISO 8601", s)
+	}
+	return t.UTC(), nil
+}
+
+// address keeps an envelope sender only if it is an address; a bad one is dropped
+// rather than costing the event.
+func address(s string) string {
+	if _, err := events.NormalizeAddress(s); err != nil {
+		return ""
+	}
+	return s
+}
+
+// maxText is events' bound on reply text; a longer diagnostic is cut rather than
+// losing the event.
+const maxText = 8 << 10
+
+func clip(s string) string {
+	if len(s) <= maxText {
+		return s
+	}
+	cut := maxText
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut]
+}
+
+// scalar returns a JSON string's value or a number's literal; "" for anything else.
+func scalar(raw json.RawMessage) string {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 {
+		return ""
+	}
+	switch raw[0] {
+	case '"':
+		var s string
+		if json.Unmarshal(raw, &s) == nil {
+			return strings.TrimSpace(s)
+		}
+	case '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
+		var n json.Number
+		if json.Unmarshal(raw, &n) == nil {
+			return n.String()
+		}
+	}
+	return ""
+}
+
+func setIf(m map[string]string, k, v string) {
+	if v != "" {
+		m[k] = v
+	}
+}
+
+func firstNonEmpty(vs ...string) string {
+	for _, v := range vs {
+		if v = strings.TrimSpace(v); v != "" {
+			return v
+		}
+	}
+	return ""
+}
