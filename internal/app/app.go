@@ -24,6 +24,7 @@ import (
 	"github.com/reboundhq/rebound/internal/catalog"
 	"github.com/reboundhq/rebound/internal/config"
 	"github.com/reboundhq/rebound/internal/ingest"
+	_ "github.com/reboundhq/rebound/internal/ingest/all" // every ESP adapter
 	"github.com/reboundhq/rebound/internal/metrics"
 	"github.com/reboundhq/rebound/internal/notify"
 	"github.com/reboundhq/rebound/internal/policy"

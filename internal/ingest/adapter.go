@@ -39,3 +39,10 @@ var ErrBadRequest = errors.New("bad request")
 
 // ErrUnauthenticated is returned by Authenticate when a request is not from the ESP.
 var ErrUnauthenticated = errors.New("unauthenticated")
+
+// Challenger is implemented by adapters whose ESP sends credentials only after a 401
+// that names the scheme (SNS retries with basic auth only then).
+type Challenger interface {
+	// Challenge is the WWW-Authenticate value of a 401, "" for none.
+	Challenge() string
+}

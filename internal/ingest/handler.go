@@ -43,6 +43,15 @@ func NewHandler(pub Publisher, m *metrics.Metrics, log *zap.Logger, maxBody int6
 // Register adds the route to mux.
 func (h *Handler) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST /webhooks/{esp}", h.serve)
+	// Some ESPs probe the URL before they save it (Mandrill sends HEAD): answer for
+	// every known ESP, without authentication, revealing nothing.
+	mux.HandleFunc("HEAD /webhooks/{esp}", func(w http.ResponseWriter, r *http.Request) {
+		if _, ok := h.adapters[r.PathValue("esp")]; !ok {
+			w.WriteHeader(http.StatusNotFound)
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+	})
 }
 
 // Response is the body of a successful webhook answer.
@@ -79,6 +88,11 @@ func (h *Handler) handle(w http.ResponseWriter, r *http.Request, a Adapter) int 
 		// The reason goes to the log and a metric, never to the caller.
 		log.Warn("webhook authentication failed", zap.Error(err), zap.String("remote", r.RemoteAddr))
 		h.metrics.EventsRejected.WithLabelValues(a.ESP(), "unauthenticated").Inc()
+		if c, ok := a.(Challenger); ok {
+			if v := c.Challenge(); v != "" {
+				w.Header().Set("WWW-Authenticate", v)
+			}
+		}
 		return writeError(w, http.StatusUnauthorized, "unauthorized")
 	}
 	batch, err := a.Parse(body)

@@ -28,6 +28,7 @@ type Metrics struct {
 
 	ShadowDisagreements *prometheus.CounterVec // class, live, shadow
 	PolicyReloads       *prometheus.CounterVec // result
+	SuppressionsHeld    prometheus.Counter
 }
 
 // New registers every collector on a fresh registry, with the Go and process collectors.
@@ -52,10 +53,11 @@ func New() *Metrics {
 		ConsumerAckPend:     prometheus.NewGauge(prometheus.GaugeOpts{Name: "rebound_consumer_ack_pending_events", Help: "Events delivered but not yet acknowledged."}),
 		ConsumerRedelivd:    prometheus.NewGauge(prometheus.GaugeOpts{Name: "rebound_consumer_redelivered_events", Help: "Events currently being redelivered."}),
 		ShadowDisagreements: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rebound_policy_shadow_disagreements_total", Help: "Events on which the shadow policy would have decided otherwise."}, []string{"class", "live", "shadow"}),
+		SuppressionsHeld:    prometheus.NewCounter(prometheus.CounterOpts{Name: "rebound_suppressions_held_total", Help: "Suppressions held by the mass-bounce guard instead of applied."}),
 		PolicyReloads:       prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rebound_policy_reloads_total", Help: "Policy file reloads by result (applied, refused)."}, []string{"result"}),
 	}
 	r.MustRegister(
-		m.ShadowDisagreements, m.PolicyReloads,
+		m.ShadowDisagreements, m.PolicyReloads, m.SuppressionsHeld,
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}),
 		m.WebhookRequests, m.WebhookSeconds, m.EventsIngested, m.EventsRejected, m.EventsProcessed,
 		m.EventsDuplicate, m.EventsFailed, m.DeadLetters, m.BatchSeconds, m.BatchSize, m.Suppressions,

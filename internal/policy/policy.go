@@ -69,6 +69,19 @@ type Policy struct {
 	allowDomains    []string
 	overrides       []Override
 	source          string
+
+	// MassBounce is the mass-bounce guard: when one receiving domain suddenly turns
+	// many distinct recipients into hard bounces, new suppressions for it are held.
+	MassBounce MassBounce
+}
+
+// MassBounce configures the mass-bounce guard.
+type MassBounce struct {
+	Enabled    bool
+	Window     time.Duration // distinct recipients are counted over this window
+	Threshold  int           // this many within the window holds the domain
+	HoldFor    time.Duration // undecided held suppressions are discarded after this
+	OnRecovery string        // hold | apply | discard, when the count falls below the threshold
 }
 
 // Source names the file the policy came from ("built-in" for the default).
@@ -138,6 +151,10 @@ func (p *Policy) Decide(e *events.Event, c catalog.Classification) Decision {
 			// Not a fresh observation: the ESP did not even try.
 			d = Decision{Action: ActionNone, Rule: d.Rule + "+provider_suppressed"}
 		}
+	case d.Action == ActionAlert && e.ProviderSuppressed:
+		// The ESP refused from its own list; its text says nothing about our sending path
+		// (SparkPost's "suppressed due to customer policy" reads like a policy block).
+		d = Decision{Action: ActionNone, Rule: d.Rule + "+provider_suppressed"}
 	}
 	return d
 }
@@ -205,6 +222,15 @@ type fileSpec struct {
 	Complaint        *actionNode                           `yaml:"complaint"`
 	Allowlist        struct{ Addresses, Domains []string } `yaml:"allowlist"`
 	Overrides        []overrideSpec                        `yaml:"overrides"`
+	MassBounce       *massBounceSpec                       `yaml:"mass_bounce"`
+}
+
+type massBounceSpec struct {
+	Enabled    *bool    `yaml:"enabled"`
+	Window     duration `yaml:"window"`
+	Threshold  int      `yaml:"threshold"`
+	HoldFor    duration `yaml:"hold_for"`
+	OnRecovery string   `yaml:"on_recovery"`
 }
 
 type softSpec struct {
@@ -439,6 +465,37 @@ func build(f *fileSpec, name string, cat *catalog.Catalog) (*Policy, error) {
 			return nil, fmt.Errorf("line %d: %s.when.type: %q (want bounce, deferral, complaint or dropped)", o.line, where, ov.Type)
 		}
 		p.overrides = append(p.overrides, ov)
+	}
+	p.MassBounce = MassBounce{Enabled: true, Window: 10 * time.Minute, Threshold: 100, HoldFor: 72 * time.Hour, OnRecovery: "hold"}
+	if mb := f.MassBounce; mb != nil {
+		if mb.Enabled != nil {
+			p.MassBounce.Enabled = *mb.Enabled
+		}
+		if mb.Window.set {
+			p.MassBounce.Window = mb.Window.d
+		}
+		if mb.HoldFor.set {
+			p.MassBounce.HoldFor = mb.HoldFor.d
+		}
+		if mb.Threshold != 0 {
+			p.MassBounce.Threshold = mb.Threshold
+		}
+		if mb.OnRecovery != "" {
+			p.MassBounce.OnRecovery = mb.OnRecovery
+		}
+		switch {
+		case p.MassBounce.Threshold < 2:
+			return nil, fmt.Errorf("mass_bounce.threshold: %d (want at least 2)", p.MassBounce.Threshold)
+		case p.MassBounce.Window <= 0:
+			return nil, fmt.Errorf("line %d: mass_bounce.window: want a positive duration", mb.Window.line)
+		case p.MassBounce.HoldFor < p.MassBounce.Window:
+			return nil, fmt.Errorf("mass_bounce.hold_for: %s is shorter than the window %s", p.MassBounce.HoldFor, p.MassBounce.Window)
+		}
+		switch p.MassBounce.OnRecovery {
+		case "hold", "apply", "discard":
+		default:
+			return nil, fmt.Errorf("mass_bounce.on_recovery: %q (want hold, apply or discard)", p.MassBounce.OnRecovery)
+		}
 	}
 	return p, nil
 }

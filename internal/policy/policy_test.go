@@ -89,7 +89,7 @@ func TestDecide(t *testing.T) {
 		{"sender 5.7.26 bounce alerts", events.TypeBounce, false, senderAuthPolicy, Decision{Action: ActionAlert}},
 		{"sender blocklist dropped alerts", events.TypeDropped, false, reputationBlock, Decision{Action: ActionAlert}},
 		{"sender throttle deferral alerts", events.TypeDeferral, false, rateLimited, Decision{Action: ActionAlert}},
-		{"sender provider-suppressed alerts", events.TypeBounce, true, authRequired, Decision{Action: ActionAlert}},
+		{"sender provider-suppressed records only", events.TypeBounce, true, authRequired, Decision{Action: ActionNone}},
 		{"message scope", events.TypeBounce, false, tooLarge, Decision{Action: ActionNone}},
 		{"infrastructure transient", events.TypeBounce, false, networkError, Decision{Action: ActionNone}},
 		{"infrastructure permanent", events.TypeBounce, false, expired, Decision{Action: ActionNone}},
@@ -126,8 +126,12 @@ func TestDecideSenderNeverSuppresses(t *testing.T) {
 				for _, provS := range []bool{true, false} {
 					cl := catalog.Classification{Class: class, Scope: catalog.ScopeSender, Permanent: perm}
 					got := p.Decide(event(typ, provS), cl)
-					if got.Action != ActionAlert {
-						t.Errorf("Decide(%s, sender/%s permanent=%t provider_suppressed=%t) = %s, want alert", typ, class, perm, provS, got.Action)
+					want := ActionAlert
+					if provS {
+						want = ActionNone // the ESP's own list says nothing about our sending path
+					}
+					if got.Action != want {
+						t.Errorf("Decide(%s, sender/%s permanent=%t provider_suppressed=%t) = %s, want %s", typ, class, perm, provS, got.Action, want)
 					}
 				}
 			}

@@ -20,14 +20,14 @@ import (
 
 // Config wires a Processor.
 type Config struct {
-	Consumer   jetstream.Consumer
-	Store      *suppress.Store
-	Catalog    *catalog.Catalog
-	Policy     func() *policy.Policy // read per batch so a reloaded policy applies at once
+	Consumer jetstream.Consumer
+	Store    *suppress.Store
+	Catalog  *catalog.Catalog
+	Policy   func() *policy.Policy // read per batch so a reloaded policy applies at once
 	// Shadow, if set, returns a second policy that is evaluated on every event but never
 	// applied; where it disagrees with the live one, the disagreement is recorded.
-	Shadow func() *policy.Policy
-	Publisher  *stream.Publisher     // for dead letters
+	Shadow     func() *policy.Policy
+	Publisher  *stream.Publisher // for dead letters
 	Metrics    *metrics.Metrics
 	Log        *zap.Logger
 	BatchSize  int
@@ -43,6 +43,7 @@ type Result struct {
 	Classification catalog.Classification
 	Decision       policy.Decision
 	Outcome        suppress.Outcome
+	Held           bool // a suppression held by the mass-bounce guard
 }
 
 // Processor runs the process role.
@@ -87,15 +88,25 @@ func (p *Processor) Run(ctx context.Context) error {
 			p.processBatch(context.WithoutCancel(ctx), batch)
 		case <-ctx.Done():
 			cc.Stop()
-			<-cc.Closed()
-			// Messages already handed over are finished too; anything still buffered in
-			// the client is redelivered to another replica after AckWait.
+			// Keep taking what the callback hands over until the consumer has closed:
+			// a callback blocked on a full channel would otherwise never let it close.
+			// Messages already handed over are finished; anything still buffered in the
+			// client is redelivered to another replica after AckWait.
+			closed := cc.Closed()
 			for {
-				batch = drain(msgs, batch[:0], p.cfg.BatchSize)
-				if len(batch) == 0 {
-					return nil
+				select {
+				case m := <-msgs:
+					batch = drain(msgs, append(batch[:0], m), p.cfg.BatchSize)
+					p.processBatch(context.WithoutCancel(ctx), batch)
+				case <-closed:
+					for {
+						batch = drain(msgs, batch[:0], p.cfg.BatchSize)
+						if len(batch) == 0 {
+							return nil
+						}
+						p.processBatch(context.WithoutCancel(ctx), batch)
+					}
 				}
-				p.processBatch(context.WithoutCancel(ctx), batch)
 			}
 		}
 	}
@@ -152,7 +163,11 @@ func (p *Processor) processBatch(ctx context.Context, batch []jetstream.Msg) {
 	}
 	if len(changes) > 0 {
 		rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		outs, err := p.cfg.Store.Apply(rctx, changes)
+		err := p.guard(rctx, pol, work, changes)
+		var outs []suppress.Outcome
+		if err == nil {
+			outs, err = p.cfg.Store.Apply(rctx, changes)
+		}
 		cancel()
 		if err != nil {
 			p.cfg.Log.Warn("redis batch failed; retrying the batch later", zap.Int("events", len(work)), zap.Error(err))
@@ -177,6 +192,65 @@ func (p *Processor) processBatch(ctx context.Context, batch []jetstream.Msg) {
 	if m != nil {
 		m.BatchSeconds.Observe(time.Since(start).Seconds())
 		m.BatchSize.Observe(float64(len(batch)))
+	}
+}
+
+// guard runs the mass-bounce guard over the batch's new hard suppressions: where a
+// receiving domain is held, the suppression becomes a pending one (the recipient's
+// history records it) and, when the hold starts, an incident is opened.
+func (p *Processor) guard(ctx context.Context, pol *policy.Policy, work []pending, changes []suppress.Change) error {
+	mb := pol.MassBounce
+	if !mb.Enabled {
+		return nil
+	}
+	byDomain := map[string][]suppress.Change{}
+	for i := range changes {
+		if changes[i].Action == suppress.ActionSuppress && work[i].res.Event.Type != events.TypeComplaint {
+			d := events.Domain(changes[i].Address)
+			byDomain[d] = append(byDomain[d], changes[i])
+		}
+	}
+	if len(byDomain) == 0 {
+		return nil
+	}
+	res, err := p.cfg.Store.Guard(ctx, suppress.GuardSettings{Window: mb.Window, Threshold: mb.Threshold, HoldFor: mb.HoldFor}, byDomain)
+	if err != nil {
+		return err
+	}
+	opened := map[string]bool{}
+	for i := range changes {
+		c := &changes[i]
+		if c.Action != suppress.ActionSuppress || work[i].res.Event.Type == events.TypeComplaint {
+			continue
+		}
+		domain := events.Domain(c.Address)
+		r := res[domain]
+		if !r.Held {
+			continue
+		}
+		c.Action = suppress.ActionRecord
+		c.Class += " (held: mass bounce)"
+		work[i].res.Held = true
+		if r.NewlyHeld && !opened[domain] {
+			opened[domain] = true
+			c.Incident = &suppress.IncidentChange{
+				Fingerprint: Fingerprint("", "mass_bounce", domain, ""), Class: "mass_bounce", ReceivingDomain: domain,
+				Code: c.Code, Reply: events.RedactAddresses(c.Reply), Rule: "mass_bounce_guard", Fix: massBounceFix(domain),
+			}
+			p.cfg.Log.Warn("mass-bounce guard: holding new suppressions", zap.String("domain", domain), zap.Int("recipients_in_window", r.Count))
+		}
+		if m := p.cfg.Metrics; m != nil {
+			m.SuppressionsHeld.Inc()
+		}
+	}
+	return nil
+}
+
+func massBounceFix(domain string) []string {
+	return []string{
+		"Check whether " + domain + " has an outage (its status page, other senders, a test to a known-good address there): a directory outage answers 'user unknown' for everyone.",
+		"If the bounces are real (a bad list import, a dead domain), apply the held suppressions: POST /v1/mass-bounce/" + domain + "/apply or `worker mass-bounce apply " + domain + "`.",
+		"If the domain was having trouble, discard them: POST /v1/mass-bounce/" + domain + "/discard or `worker mass-bounce discard " + domain + "`.",
 	}
 }
 

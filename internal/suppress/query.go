@@ -52,20 +52,21 @@ type RecipientState struct {
 
 // Incident is a sender-side incident as the API and the notifier see it.
 type Incident struct {
-	Fingerprint   string    `json:"fingerprint"`
-	Tenant        string    `json:"tenant"`
-	Class         string    `json:"class"`
-	SendingDomain string    `json:"sending_domain,omitempty"`
-	SendingIP     string    `json:"sending_ip,omitempty"`
-	Code          string    `json:"code,omitempty"`
-	Rule          string    `json:"rule,omitempty"`
-	ESP           string    `json:"esp,omitempty"`
-	Count         int       `json:"count"`
-	FirstSeen     time.Time `json:"first_seen"`
-	LastSeen      time.Time `json:"last_seen"`
-	ExampleReply  string    `json:"example_reply"`
-	Fix           []string  `json:"fix"`
-	Notified      bool      `json:"notified"`
+	Fingerprint     string    `json:"fingerprint"`
+	Tenant          string    `json:"tenant"`
+	Class           string    `json:"class"`
+	SendingDomain   string    `json:"sending_domain,omitempty"`
+	ReceivingDomain string    `json:"receiving_domain,omitempty"`
+	SendingIP       string    `json:"sending_ip,omitempty"`
+	Code            string    `json:"code,omitempty"`
+	Rule            string    `json:"rule,omitempty"`
+	ESP             string    `json:"esp,omitempty"`
+	Count           int       `json:"count"`
+	FirstSeen       time.Time `json:"first_seen"`
+	LastSeen        time.Time `json:"last_seen"`
+	ExampleReply    string    `json:"example_reply"`
+	Fix             []string  `json:"fix"`
+	Notified        bool      `json:"notified"`
 }
 
 // Suppression returns the recipient's suppression in one namespace (tenant "" is the
@@ -274,7 +275,7 @@ func incidentFromHash(m map[string]string) Incident {
 	count, _ := strconv.Atoi(m["count"])
 	inc := Incident{
 		Fingerprint: m["fingerprint"], Tenant: m["tenant"], Class: m["class"],
-		SendingDomain: m["sending_domain"], SendingIP: m["sending_ip"], Code: m["code"],
+		SendingDomain: m["sending_domain"], ReceivingDomain: m["receiving_domain"], SendingIP: m["sending_ip"], Code: m["code"],
 		Rule: m["rule"], ESP: m["esp"], Count: count,
 		FirstSeen: ms(m["first_seen"]), LastSeen: ms(m["last_seen"]),
 		ExampleReply: m["example_reply"], Notified: m["notified"] == "1",

@@ -95,6 +95,7 @@ return {0, 1, soft, exp, 0}
 // ARGV[1] event ID  ARGV[2] now (ms)  ARGV[3] idempotency TTL (ms)  ARGV[4] incident TTL (ms, quiet period)
 // ARGV[5] fingerprint  ARGV[6] tenant  ARGV[7] class  ARGV[8] sending domain  ARGV[9] sending IP
 // ARGV[10] code  ARGV[11] example reply  ARGV[12] fix steps (JSON array)  ARGV[13] rule  ARGV[14] ESP
+// ARGV[15] receiving domain ("" unless the incident is about one)
 //
 // Returns {duplicate 0|1, created 0|1, needs notification 0|1, count}.
 var incidentScript = redis.NewScript(`
@@ -115,7 +116,7 @@ if redis.call('EXISTS', KEYS[1]) == 0 then
   created = 1
   redis.call('HSET', KEYS[1], 'fingerprint', ARGV[5], 'tenant', ARGV[6], 'class', ARGV[7],
     'sending_domain', ARGV[8], 'sending_ip', ARGV[9], 'first_seen', now, 'notified', 0,
-    'fix', ARGV[12], 'first_event_id', ARGV[1])
+    'fix', ARGV[12], 'first_event_id', ARGV[1], 'receiving_domain', ARGV[15])
 end
 local count = redis.call('HINCRBY', KEYS[1], 'count', 1)
 redis.call('HSET', KEYS[1], 'last_seen', now, 'code', ARGV[10], 'example_reply', ARGV[11],

@@ -48,15 +48,16 @@ type Change struct {
 
 // IncidentChange counts an event into a sender-side incident.
 type IncidentChange struct {
-	Fingerprint   string
-	Tenant        string
-	Class         string
-	SendingDomain string
-	SendingIP     string
-	Code          string
-	Reply         string
-	Rule          string
-	Fix           []string
+	Fingerprint     string
+	Tenant          string
+	Class           string
+	ReceivingDomain string // for incidents about a receiving domain (mass-bounce guard)
+	SendingDomain   string
+	SendingIP       string
+	Code            string
+	Reply           string
+	Rule            string
+	Fix             []string
 }
 
 // Outcome is what the store did with one Change.
@@ -129,7 +130,7 @@ func (s *Store) Ping(ctx context.Context) error {
 
 // Load loads the Lua scripts so the first batch runs EVALSHA without a NOSCRIPT retry.
 func (s *Store) Load(ctx context.Context) error {
-	for name, sc := range map[string]*redis.Script{"recipient": recipientScript, "incident": incidentScript} {
+	for name, sc := range map[string]*redis.Script{"recipient": recipientScript, "incident": incidentScript, "guard": guardScript} {
 		if err := sc.Load(ctx, s.rdb).Err(); err != nil {
 			return fmt.Errorf("load %s script: %w", name, err)
 		}
@@ -210,7 +211,7 @@ func (s *Store) run(ctx context.Context, changes []Change, nowMS int64, sha bool
 				[]string{s.keys.Incident(in.Fingerprint), s.keys.IncidentSeen(in.Fingerprint)},
 				c.EventID, nowMS, idem, s.opt.IncidentTTL.Milliseconds(),
 				in.Fingerprint, in.Tenant, in.Class, in.SendingDomain, in.SendingIP,
-				in.Code, in.Reply, fix, in.Rule, c.ESP)
+				in.Code, in.Reply, fix, in.Rule, c.ESP, in.ReceivingDomain)
 			pipe.ZAdd(ctx, s.keys.OpenIncidents(), redis.Z{Score: float64(nowMS), Member: in.Fingerprint})
 		}
 	}

@@ -64,7 +64,9 @@ func diffEvent(t *testing.T, got, want events.Event) {
 	}
 }
 
-func id(msgID, event, email, ts string) string { return ingest.CompositeID("brevo", msgID, event, email, ts) }
+func id(msgID, event, email, ts string) string {
+	return ingest.CompositeID("brevo", msgID, event, email, ts)
+}
 
 func TestParse(t *testing.T) {
 	t.Parallel()
@@ -80,7 +82,7 @@ func TestParse(t *testing.T) {
 			ID: id("<202601011000.88121@smtp-relay.mailin.fr>", "hard_bounce", "ana@example.net", "1767261600123"), ESP: "brevo",
 			Type: events.TypeBounce, OccurredAt: time.UnixMilli(1767261600123).UTC(), Recipient: "ana@example.net",
 			SendingIP: "185.41.28.17", Tenant: "t42", MessageID: "<202601011000.88121@smtp-relay.mailin.fr>",
-			Reply: events.Reply{Code: 550, Enhanced: "5.1.1", Text: "The email account that you tried to reach does not exist."},
+			Reply:      events.Reply{Code: 550, Enhanced: "5.1.1", Text: "The email account that you tried to reach does not exist."},
 			ESPVerdict: map[string]string{"event": "hard_bounce", "reason": "RecipientError: 550 5.1.1 The email account that you tried to reach does not exist."},
 		}}},
 		{file: "soft-bounce.json", actions: []policy.Action{policy.ActionSoft}, want: []events.Event{{

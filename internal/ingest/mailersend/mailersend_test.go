@@ -105,8 +105,8 @@ func TestParse(t *testing.T) {
 			ID: "mailersend:6790a1b2c3d4e5f601a2b3c4", ESP: "mailersend", Type: events.TypeBounce,
 			OccurredAt: at("2026-01-12T08:15:02Z"), Recipient: "Nadia.Q@example.net",
 			Sender: "billing@mail.shop.example", SendingDomain: "mail.shop.example", Tenant: "t42",
-			MessageID: "6790a1b2c3d4e5f601a2aaaa",
-			Reply:     events.Reply{Code: 550, Enhanced: "5.1.1", Text: "<Nadia.Q@example.net>: Recipient address rejected: User unknown in virtual mailbox table"},
+			MessageID:  "6790a1b2c3d4e5f601a2aaaa",
+			Reply:      events.Reply{Code: 550, Enhanced: "5.1.1", Text: "<Nadia.Q@example.net>: Recipient address rejected: User unknown in virtual mailbox table"},
 			ESPVerdict: map[string]string{"type": "hard_bounced", "morph_object": "recipient_bounce", "email_status": "rejected"},
 		}},
 		{file: "soft-bounce.json", action: policy.ActionSoft, want: &events.Event{

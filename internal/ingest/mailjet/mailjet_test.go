@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/reboundhq/rebound/internal/catalog"
 	"github.com/reboundhq/rebound/internal/events"
 	"github.com/reboundhq/rebound/internal/ingest"
 )
@@ -337,6 +338,47 @@ func BenchmarkIngest(b *testing.B) {
 		}
 		if got, err := a.Parse(body); err != nil || len(got.Events) != 1 {
 			b.Fatal(got, err)
+		}
+	}
+}
+
+// TestStandInsClassify runs every stand-in through the catalog the way the process
+// stage does, so a catalog change that turns "sender blocked" into a recipient
+// verdict fails here.
+func TestStandInsClassify(t *testing.T) {
+	t.Parallel()
+	cat, err := catalog.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[[2]string]catalog.Class{
+		{"recipient", "user unknown"}:        "recipient_unknown",
+		{"recipient", "mailbox inactive"}:    "mailbox_disabled",
+		{"recipient", "quota exceeded"}:      "mailbox_full",
+		{"domain", "invalid domain"}:         "domain_invalid",
+		{"domain", "no mail host"}:           "domain_invalid",
+		{"domain", "relay/access denied"}:    "relay_denied",
+		{"domain", "greylisted"}:             "greylisted",
+		{"spam", "sender blocked"}:           "reputation_block",
+		{"spam", "content blocked"}:          "content_rejected",
+		{"spam", "policy issue"}:             "policy_rejected",
+		{"system", "system issue"}:           "remote_error",
+		{"system", "protocol issue"}:         "unknown",
+		{"system", "connection issue"}:       "network_error",
+		{"mailjet", "preblocked"}:            "unknown",
+		{"mailjet", "duplicate in campaign"}: "unknown",
+	}
+	if len(want) != len(standIns) {
+		t.Fatalf("%d stand-ins, %d expectations", len(standIns), len(want))
+	}
+	for k, class := range want {
+		r := bounceReply(k[0], k[1], "")
+		cl := cat.Classify(r.String(), catalog.Hints{Code: r.Code, Enhanced: r.Enhanced})
+		if cl.Class != class {
+			t.Errorf("%v: %q classified %s (%s), want %s", k, r.Text, cl.Class, cl.Rule, class)
+		}
+		if k[0] == "spam" && cl.Scope == catalog.ScopeRecipient {
+			t.Errorf("%v: a spam label must never be a recipient verdict, got %s", k, cl.Class)
 		}
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/reboundhq/rebound/internal/catalog"
 	"github.com/reboundhq/rebound/internal/events"
 	"github.com/reboundhq/rebound/internal/ingest"
 )
@@ -353,6 +354,37 @@ func BenchmarkIngest(b *testing.B) {
 		}
 		if got, err := a.Parse(body); err != nil || len(got.Events) != 1 {
 			b.Fatal(got, err)
+		}
+	}
+}
+
+// TestStandInsClassify runs every bounce type's stand-in text through the catalog the
+// way the process stage does.
+func TestStandInsClassify(t *testing.T) {
+	t.Parallel()
+	cat, err := catalog.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]catalog.Class{
+		"HardBounce": "recipient_unknown", "BadEmailAddress": "recipient_unknown",
+		"SoftBounce": "unknown", "DnsError": "network_error", "Transient": "unknown",
+		"Blocked": "reputation_block", "DMARCPolicy": "sender_auth_policy", "SpamNotification": "reputation_block",
+		"VirusNotification": "content_rejected", "Unknown": "unknown", "ManuallyDeactivated": "unknown",
+	}
+	for name, kind := range bounceKinds {
+		if kind.typ == events.TypeComplaint {
+			continue
+		}
+		class, ok := want[name]
+		if !ok {
+			t.Errorf("%s: no expectation", name)
+			continue
+		}
+		r := reply("", kind.text)
+		cl := cat.Classify(r.String(), catalog.Hints{})
+		if cl.Class != class {
+			t.Errorf("%s: %q classified %s (%s), want %s", name, r.Text, cl.Class, cl.Rule, class)
 		}
 	}
 }

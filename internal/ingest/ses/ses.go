@@ -141,6 +141,15 @@ func parseTenantFrom(s string) (tenantFrom, error) {
 // ESP implements ingest.Adapter.
 func (a *Adapter) ESP() string { return esp }
 
+// Challenge implements ingest.Challenger: SNS sends the credentials of the endpoint URL
+// only after a 401 that asks for basic auth.
+func (a *Adapter) Challenge() string {
+	if a.basic == "" {
+		return ""
+	}
+	return `Basic realm="rebound"`
+}
+
 // envelope is the SNS HTTP message. Subject and the confirmation fields are pointers
 // because the string to sign includes a key only when it is present.
 type envelope struct {
@@ -660,7 +669,7 @@ func remoteMTA(ip, reporting string) string {
 	if i := strings.IndexByte(h, ';'); i >= 0 {
 		h = strings.TrimSpace(h[i+1:])
 	}
-	if strings.HasSuffix(strings.ToLower(h), ".amazonses.com") {
+	if l := strings.ToLower(h); l == "amazonses.com" || strings.HasSuffix(l, ".amazonses.com") {
 		return ""
 	}
 	return h

@@ -163,8 +163,8 @@ func (b *bundle) notification(t testing.TB, sesJSON []byte) message {
 func (b *bundle) confirmation(topicARN, subscribeURL string) message {
 	return message{
 		"Type": "SubscriptionConfirmation", "MessageId": "165545c9-2a5c-472c-8df2-7ff2be2b3b1b", "TopicArn": topicARN,
-		"Token": "2336412f37fb687f5d51e6e241d09c805a5a57b30d712f794cc5f6a988666d92768dd60a747ba6f3beb71854e285d6ad02428b09ceece29417f1f02d609c582afbacc99c583a916b9981dd2728f4ae6fdb82efd087cc3b7849e05798d2d2785c03b0879594eeac82c01f235d0e717736",
-		"Message":  "You have chosen to subscribe to the topic " + topicARN + ".\nTo confirm the subscription, visit the SubscribeURL included in this message.",
+		"Token":        "2336412f37fb687f5d51e6e241d09c805a5a57b30d712f794cc5f6a988666d92768dd60a747ba6f3beb71854e285d6ad02428b09ceece29417f1f02d609c582afbacc99c583a916b9981dd2728f4ae6fdb82efd087cc3b7849e05798d2d2785c03b0879594eeac82c01f235d0e717736",
+		"Message":      "You have chosen to subscribe to the topic " + topicARN + ".\nTo confirm the subscription, visit the SubscribeURL included in this message.",
 		"SubscribeURL": subscribeURL, "Timestamp": now.Format(time.RFC3339), "SigningCertURL": b.certURL,
 	}
 }
@@ -231,7 +231,7 @@ func TestParse(t *testing.T) {
 			ID: "ses:0102019a1b2c3d4e-5f6a7b8c-1111-2222-3333-444455556666-000000:ana@example.net", ESP: "ses", Type: events.TypeBounce,
 			OccurredAt: at("2026-03-04T09:15:00.250Z"), Recipient: "ana@example.net", Sender: "no-reply@mail.shop.example",
 			SendingDomain: "mail.shop.example", Tenant: "t42", MTA: "198.51.100.25", MessageID: "0102019a1b2c3d4e-aaaa-bbbb-cccc-000000",
-			Reply: events.Reply{Code: 550, Enhanced: "5.1.1", Text: "<ana@example.net>: Recipient address rejected: User unknown in local recipient table"},
+			Reply:      events.Reply{Code: 550, Enhanced: "5.1.1", Text: "<ana@example.net>: Recipient address rejected: User unknown in local recipient table"},
 			ESPVerdict: map[string]string{"eventType": "Bounce", "bounceType": "Permanent", "bounceSubType": "General", "status": "5.1.1", "action": "failed"},
 		}, {
 			ID: "ses:0102019a1b2c3d4e-5f6a7b8c-1111-2222-3333-444455556666-000000:ben@example.net", ESP: "ses", Type: events.TypeBounce,
@@ -257,7 +257,7 @@ func TestParse(t *testing.T) {
 		{file: "bounce-suppressed.json", actions: []policy.Action{policy.ActionSuppress}, want: []events.Event{{
 			ID: "ses:0102019a1b2c3d4e-supp-000000:gone@example.com", ESP: "ses", Type: events.TypeBounce, ProviderSuppressed: true,
 			OccurredAt: at("2026-03-04T10:20:00Z"), Recipient: "gone@example.com", Sender: "no-reply@mail.shop.example",
-			SendingDomain: "mail.shop.example", MTA: "amazonses.com", MessageID: "0102019a1b2c3d4e-supp-msg",
+			SendingDomain: "mail.shop.example", MessageID: "0102019a1b2c3d4e-supp-msg",
 			Reply:      events.Reply{Enhanced: "5.1.1", Text: "Amazon SES did not send the message to this address because it is on the suppression list for your account."},
 			ESPVerdict: map[string]string{"eventType": "Bounce", "bounceType": "Permanent", "bounceSubType": "OnAccountSuppressionList", "status": "5.1.1", "action": "failed"},
 		}}},
@@ -285,7 +285,7 @@ func TestParse(t *testing.T) {
 			ID: "ses:" + snsID + ":hal@example.net", ESP: "ses", Type: events.TypeDelivered,
 			OccurredAt: at("2026-03-04T11:10:00Z"), Recipient: "hal@example.net", Sender: "no-reply@mail.shop.example",
 			SendingDomain: "mail.shop.example", MTA: "142.250.27.26", MessageID: "0102019a1b2c3d4e-dlv-msg",
-			Reply:      events.Reply{Text: "250 2.0.0 OK 1772622600 x12si345 - gsmtp"},
+			Reply:      events.Reply{Text: "250 2.0.0 OK  1772622600 x12si345 - gsmtp"},
 			ESPVerdict: map[string]string{"eventType": "Delivery"},
 		}}},
 		{file: "reject.json", actions: []policy.Action{policy.ActionNone}, want: []events.Event{{
