@@ -3,8 +3,8 @@ package config
 import (
 	"errors"
 	"flag"
-	"maps"
 	"fmt"
+	"maps"
 	"net"
 	"net/url"
 	"os"
