@@ -14,6 +14,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"text/tabwriter"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -29,6 +30,7 @@ import (
 	"github.com/reboundhq/rebound/internal/demo"
 	"github.com/reboundhq/rebound/internal/policy"
 	"github.com/reboundhq/rebound/internal/replay"
+	"github.com/reboundhq/rebound/internal/suppress"
 )
 
 const usage = `Usage: worker [serve] [flags]      run the roles in REBOUND_ROLES (default: all)
@@ -39,6 +41,8 @@ const usage = `Usage: worker [serve] [flags]      run the roles in REBOUND_ROLES
        worker policy show            print the built-in policy file
        worker policy replay --since 24h --policy FILE
                                      what FILE would decide differently on the retained events
+       worker mass-bounce list|apply DOMAIN|discard DOMAIN
+                                     suppressions held by the mass-bounce guard
 
 Run "worker serve -h" for every setting; each flag has a REBOUND_* environment variable.
 `
@@ -66,6 +70,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(s
 		err = explain(args, stdout, getenv)
 	case "policy":
 		err = policyCmd(ctx, args, stdout, stderr, getenv)
+	case "mass-bounce":
+		err = massBounceCmd(ctx, args, stdout, stderr, getenv)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
@@ -310,4 +316,51 @@ func policyCmd(ctx context.Context, args []string, stdout, stderr io.Writer, get
 		return nil
 	}
 	return fmt.Errorf("unknown policy command %q", args[0])
+}
+
+func massBounceCmd(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	fs := flag.NewFlagSet("worker mass-bounce", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfg, err := config.Parse(fs, args, getenv)
+	if err != nil {
+		return err
+	}
+	rest := fs.Args()
+	if len(rest) == 0 {
+		return errors.New("want `mass-bounce list`, `mass-bounce apply DOMAIN` or `mass-bounce discard DOMAIN`")
+	}
+	rdb, err := app.RedisClient(cfg)
+	if err != nil {
+		return err
+	}
+	defer rdb.Close()
+	store := suppress.New(rdb, suppress.Options{Prefix: cfg.RedisPrefix})
+	switch {
+	case rest[0] == "list" && len(rest) == 1:
+		held, err := store.HeldDomains(ctx)
+		if err != nil {
+			return err
+		}
+		if len(held) == 0 {
+			fmt.Fprintln(stdout, "No domain is held.")
+			return nil
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "DOMAIN\tSINCE\tRECIPIENTS IN WINDOW\tPENDING")
+		for _, h := range held {
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\n", h.Domain, h.Since.Format(time.RFC3339), h.Count, h.Pending)
+		}
+		return tw.Flush()
+	case (rest[0] == "apply" || rest[0] == "discard") && len(rest) == 2:
+		if err := store.Load(ctx); err != nil {
+			return err
+		}
+		n, err := store.ReleaseHeld(ctx, strings.ToLower(rest[1]), rest[0] == "apply")
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%s: %s %d held suppression(s)\n", rest[1], map[bool]string{true: "applied", false: "discarded"}[rest[0] == "apply"], n)
+		return nil
+	}
+	return fmt.Errorf("unknown mass-bounce command %q", strings.Join(rest, " "))
 }

@@ -5,7 +5,11 @@ package api
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strconv"
 	"strings"
@@ -31,17 +35,214 @@ type API struct {
 	// shadow policy is configured.
 	PolicySource func() string
 	Shadow       bool
+	// Token, when set, is required as a bearer token on every /v1 request. Without it
+	// reads are open (for a cluster-internal API) and changes are refused.
+	Token string
 }
 
 // Register adds the /v1 routes to mux.
 func (a *API) Register(mux *http.ServeMux) {
-	mux.HandleFunc("GET /v1/suppressions/{address}", a.getSuppression)
-	mux.HandleFunc("GET /v1/suppressions", a.listSuppressions)
-	mux.HandleFunc("GET /v1/recipients/{address}", a.getRecipient)
-	mux.HandleFunc("GET /v1/alerts", a.listAlerts)
-	mux.HandleFunc("GET /v1/catalog/{code}", a.getCatalogEntry)
-	mux.HandleFunc("POST /v1/classify", a.classify)
-	mux.HandleFunc("GET /v1/policy/shadow", a.shadowReport)
+	read := func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, a.auth(h, false)) }
+	write := func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, a.auth(h, true)) }
+	read("GET /v1/suppressions/{address}", a.getSuppression)
+	read("GET /v1/suppressions", a.listSuppressions)
+	read("POST /v1/suppressions/check", a.checkSuppressions)
+	write("POST /v1/suppressions", a.addSuppression)
+	write("DELETE /v1/suppressions/{address}", a.removeSuppression)
+	read("GET /v1/suppressions/removals", a.listRemovals)
+	read("GET /v1/recipients/{address}", a.getRecipient)
+	read("GET /v1/alerts", a.listAlerts)
+	read("GET /v1/catalog/{code}", a.getCatalogEntry)
+	read("POST /v1/classify", a.classify)
+	read("GET /v1/policy/shadow", a.shadowReport)
+	read("GET /v1/mass-bounce", a.listHeld)
+	write("POST /v1/mass-bounce/{domain}/apply", a.releaseHeld(true))
+	write("POST /v1/mass-bounce/{domain}/discard", a.releaseHeld(false))
+}
+
+// auth enforces the API token. Changes need it always; reads only when one is set.
+func (a *API) auth(h http.HandlerFunc, change bool) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if a.Token == "" {
+			if change {
+				WriteError(w, http.StatusForbidden, "changes are disabled: set REBOUND_API_TOKEN")
+				return
+			}
+			h(w, r)
+			return
+		}
+		got := r.Header.Get("Authorization")
+		if len(got) < 7 || !strings.EqualFold(got[:7], "bearer ") || subtle.ConstantTimeCompare([]byte(strings.TrimSpace(got[7:])), []byte(a.Token)) != 1 {
+			WriteError(w, http.StatusUnauthorized, "unauthorized")
+			return
+		}
+		h(w, r)
+	})
+}
+
+// AddRequest is the body of POST /v1/suppressions.
+type AddRequest struct {
+	Address string `json:"address"`
+	Tenant  string `json:"tenant"`
+	Reason  string `json:"reason"`
+	TTL     string `json:"ttl"` // "" = permanent; "30d", "12h"
+}
+
+func (a *API) addSuppression(w http.ResponseWriter, r *http.Request) {
+	var req AddRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	addr, err := events.NormalizeAddress(req.Address)
+	if err != nil {
+		WriteError(w, http.StatusBadRequest, "address: "+err.Error())
+		return
+	}
+	var ttl time.Duration
+	if req.TTL != "" {
+		if ttl, err = policy.ParseDuration(req.TTL); err != nil || ttl <= 0 {
+			WriteError(w, http.StatusBadRequest, "ttl: want a positive duration such as 30d or 12h")
+			return
+		}
+	}
+	if req.Reason == "" {
+		req.Reason = "manual"
+	}
+	if strings.ContainsAny(req.Tenant, "{}") {
+		WriteError(w, http.StatusBadRequest, "tenant: must not contain { or }")
+		return
+	}
+	id := make([]byte, 8)
+	_, _ = rand.Read(id)
+	outs, err := a.Store.Apply(r.Context(), []suppress.Change{{
+		EventID: "manual:" + hex.EncodeToString(id), ESP: "manual", Tenant: req.Tenant, Address: addr,
+		Action: suppress.ActionSuppress, Reason: req.Reason, Class: "manual", Rule: "api", SuppressTTL: ttl,
+	}})
+	if err == nil && outs[0].Err != nil {
+		err = outs[0].Err
+	}
+	if err != nil {
+		a.unavailable(w, err)
+		return
+	}
+	rec, err := a.Store.Suppression(r.Context(), req.Tenant, addr)
+	if err != nil {
+		a.unavailable(w, err)
+		return
+	}
+	WriteJSON(w, http.StatusCreated, rec)
+}
+
+func (a *API) removeSuppression(w http.ResponseWriter, r *http.Request) {
+	addr, ok := a.address(w, r)
+	if !ok {
+		return
+	}
+	q := r.URL.Query()
+	by := q.Get("by")
+	if by == "" {
+		by = "api"
+	}
+	rem, err := a.Store.Remove(r.Context(), q.Get("tenant"), addr, by, q.Get("note"))
+	if err != nil {
+		a.unavailable(w, err)
+		return
+	}
+	if rem == nil {
+		WriteError(w, http.StatusNotFound, "not suppressed in this namespace (tenant="+strconv.Quote(q.Get("tenant"))+")")
+		return
+	}
+	a.Log.Info("suppression removed by hand", zap.String("tenant", rem.Tenant), zap.String("by", by))
+	WriteJSON(w, http.StatusOK, rem)
+}
+
+func (a *API) listRemovals(w http.ResponseWriter, r *http.Request) {
+	limit, err := intParam(r.URL.Query().Get("limit"), 100, 1, 1000)
+	if err != nil {
+		WriteError(w, http.StatusBadRequest, "limit: "+err.Error())
+		return
+	}
+	rems, err := a.Store.Removals(r.Context(), limit)
+	if err != nil {
+		a.unavailable(w, err)
+		return
+	}
+	WriteJSON(w, http.StatusOK, map[string]any{"removals": rems})
+}
+
+// CheckRequest is the body of POST /v1/suppressions/check.
+type CheckRequest struct {
+	Tenant    string   `json:"tenant"`
+	Addresses []string `json:"addresses"`
+}
+
+// maxCheck bounds one bulk check.
+const maxCheck = 1000
+
+func (a *API) checkSuppressions(w http.ResponseWriter, r *http.Request) {
+	var req CheckRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	if len(req.Addresses) == 0 || len(req.Addresses) > maxCheck {
+		WriteError(w, http.StatusBadRequest, "addresses: want 1 to "+strconv.Itoa(maxCheck))
+		return
+	}
+	norm := make([]string, len(req.Addresses))
+	for i, raw := range req.Addresses {
+		n, err := events.NormalizeAddress(raw)
+		if err != nil {
+			WriteError(w, http.StatusBadRequest, "addresses["+strconv.Itoa(i)+"]: "+err.Error())
+			return
+		}
+		norm[i] = n
+	}
+	res, err := a.Store.CheckMany(r.Context(), req.Tenant, norm)
+	if err != nil {
+		a.unavailable(w, err)
+		return
+	}
+	WriteJSON(w, http.StatusOK, map[string]any{"results": res})
+}
+
+func (a *API) listHeld(w http.ResponseWriter, r *http.Request) {
+	held, err := a.Store.HeldDomains(r.Context())
+	if err != nil {
+		a.unavailable(w, err)
+		return
+	}
+	WriteJSON(w, http.StatusOK, map[string]any{"held": held})
+}
+
+func (a *API) releaseHeld(apply bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		domain := strings.ToLower(r.PathValue("domain"))
+		n, err := a.Store.ReleaseHeld(r.Context(), domain, apply)
+		if errors.Is(err, suppress.ErrNotHeld) {
+			WriteError(w, http.StatusNotFound, "no held suppressions for "+strconv.Quote(domain))
+			return
+		}
+		if err != nil {
+			a.unavailable(w, err)
+			return
+		}
+		verb := "discarded"
+		if apply {
+			verb = "applied"
+		}
+		a.Log.Info("mass-bounce hold released", zap.String("domain", domain), zap.String("result", verb), zap.Int("suppressions", n))
+		WriteJSON(w, http.StatusOK, map[string]any{"domain": domain, verb: n})
+	}
+}
+
+func decode(w http.ResponseWriter, r *http.Request, v any) bool {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		WriteError(w, http.StatusBadRequest, "body: "+err.Error())
+		return false
+	}
+	return true
 }
 
 func (a *API) shadowReport(w http.ResponseWriter, r *http.Request) {

@@ -184,7 +184,10 @@ func (a *App) Run(ctx context.Context) error {
 		ingest.NewHandler(pub, a.metrics, a.log, cfg.MaxBodyBytes, adapters...).Register(mux)
 	}
 	if cfg.Has(config.RoleAPI) {
-		(&api.API{Store: a.store, Catalog: a.catalog, Policy: pol, Log: a.log, PolicySource: a.policy.Path, Shadow: a.shadow != nil}).Register(mux)
+		if cfg.APIToken == "" {
+			a.log.Warn("REBOUND_API_TOKEN is not set: /v1 reads are open and changes (add, remove, mass-bounce decisions) are refused")
+		}
+		(&api.API{Store: a.store, Catalog: a.catalog, Policy: pol, Log: a.log, PolicySource: a.policy.Path, Shadow: a.shadow != nil, Token: cfg.APIToken}).Register(mux)
 	}
 
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
@@ -216,9 +219,13 @@ func (a *App) Run(ctx context.Context) error {
 			pc.Shadow = a.shadow.Get
 		}
 		p := process.New(pc)
-		wg.Add(2)
+		wg.Add(3)
 		go func() { defer wg.Done(); errc <- p.Run(roleCtx) }()
 		go func() { defer wg.Done(); a.watchLag(roleCtx) }()
+		go func() {
+			defer wg.Done()
+			process.RunGuardSweeper(roleCtx, a.store, pol, a.log, 30*time.Second)
+		}()
 	}
 	if cfg.Has(config.RoleNotify) {
 		n := &notify.Notifier{Store: a.store, WebhookURL: cfg.AlertWebhookURL, Metrics: a.metrics, Log: a.log, OnSent: a.hooks.OnAlert}

@@ -56,6 +56,7 @@ type Config struct {
 	ShutdownTimeout time.Duration
 
 	GenericToken    string // secret
+	APIToken        string // secret
 	AlertWebhookURL string // may carry a token: treated as a secret
 	CatalogRules    string
 	PolicyFile      string
@@ -172,6 +173,7 @@ func Parse(fs *flag.FlagSet, args []string, getenv func(string) string) (Config,
 		env string
 	}{
 		{&c.GenericToken, "REBOUND_GENERIC_TOKEN"},
+		{&c.APIToken, "REBOUND_API_TOKEN"},
 		{&c.AlertWebhookURL, "REBOUND_ALERT_WEBHOOK_URL"},
 	} {
 		v, err := Secret(getenv, s.env)

@@ -49,6 +49,10 @@ func defaultCatalog(t *testing.T) *catalog.Catalog {
 // setup provisions a private stream and consumer, a private key prefix, and starts a
 // processor on them. rdb may be a client of a private Redis (chaos tests).
 func setup(t *testing.T, rdb redis.UniversalClient, maxDeliver int) *bundle {
+	return setupWith(t, rdb, maxDeliver, policy.Default)
+}
+
+func setupWith(t *testing.T, rdb redis.UniversalClient, maxDeliver int, pol func() *policy.Policy) *bundle {
 	t.Helper()
 	_, js := testsvc.JetStream(t)
 	names := testsvc.Names(t, js)
@@ -63,7 +67,7 @@ func setup(t *testing.T, rdb redis.UniversalClient, maxDeliver int) *bundle {
 	store := suppress.New(rdb, suppress.Options{Prefix: prefix})
 	b := &bundle{js: js, names: names, store: store, results: make(chan process.Result, 1000), done: make(chan error, 1)}
 	p := process.New(process.Config{
-		Consumer: cons, Store: store, Catalog: defaultCatalog(t), Policy: policy.Default,
+		Consumer: cons, Store: store, Catalog: defaultCatalog(t), Policy: pol,
 		Publisher: stream.NewPublisher(js, names, 5*time.Second), Metrics: metrics.New(),
 		Log: zaptest.NewLogger(t), BatchSize: 64, MaxDeliver: maxDeliver, MaxBackoff: 2 * time.Second,
 		OnProcessed: func(r process.Result) { b.results <- r },
@@ -295,4 +299,44 @@ func indexOf(s, sub string) int {
 		}
 	}
 	return -1
+}
+
+func TestMassBounceGuardHoldsSuppressions(t *testing.T) {
+	t.Parallel()
+	pol, err := policy.Parse([]byte("version: 1\nsoft: {threshold: 3, window: 7d, ttl: 30d}\nmass_bounce: {threshold: 3, window: 10m, hold_for: 1h}\n"), "guard.yaml", defaultCatalog(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := setupWith(t, testsvc.RedisClient(t), 10, func() *policy.Policy { return pol })
+	// One at a time, so the order is known: the third distinct recipient trips the guard.
+	var res []process.Result
+	for i := range 5 {
+		b.publish(t, event(fmt.Sprintf("m%d", i), fmt.Sprintf("u%d@outage.example", i), "550 5.1.1 user unknown"))
+		res = append(res, b.wait(t, 1, 15*time.Second)...)
+	}
+	for i, r := range res {
+		wantHeld := i >= 2
+		if r.Held != wantHeld || r.Outcome.Suppressed == wantHeld {
+			t.Errorf("event %d: held=%t suppressed=%t, want held=%t", i, r.Held, r.Outcome.Suppressed, wantHeld)
+		}
+	}
+	if !res[2].Outcome.IncidentCreated {
+		t.Errorf("the event that tripped the guard did not open an incident: %+v", res[2].Outcome)
+	}
+	ctx := context.Background()
+	incs, _ := b.store.OpenIncidents(ctx, 10)
+	if len(incs) != 1 || incs[0].Class != "mass_bounce" || incs[0].ReceivingDomain != "outage.example" || len(incs[0].Fix) == 0 {
+		t.Fatalf("incidents = %+v, want one mass_bounce incident for outage.example", incs)
+	}
+	// Other domains are not held.
+	b.publish(t, event("other", "x@fine.example", "550 5.1.1 user unknown"))
+	if r := b.wait(t, 1, 15*time.Second)[0]; r.Held || !r.Outcome.Suppressed {
+		t.Fatalf("other domain = %+v, want suppressed", r)
+	}
+	if n, err := b.store.ReleaseHeld(ctx, "outage.example", true); err != nil || n != 3 {
+		t.Fatalf("apply held = %d, %v; want 3", n, err)
+	}
+	if rec, _ := b.store.Suppression(ctx, "", "u4@outage.example"); rec == nil {
+		t.Fatal("held suppression not written after apply")
+	}
 }

@@ -81,3 +81,6 @@ func (k Keys) GuardPending(domain string) string { return k.prefix + "g{" + doma
 
 // HeldDomains is the set of domains whose guard is holding suppressions.
 func (k Keys) HeldDomains() string { return k.prefix + "idx:held" }
+
+// RemovalLog is the capped list of suppressions lifted by hand (the audit record).
+func (k Keys) RemovalLog() string { return k.prefix + "audit:removals" }

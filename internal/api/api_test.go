@@ -1,0 +1,156 @@
+package api_test
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"go.uber.org/zap/zaptest"
+
+	"github.com/reboundhq/rebound/internal/api"
+	"github.com/reboundhq/rebound/internal/catalog"
+	"github.com/reboundhq/rebound/internal/policy"
+	"github.com/reboundhq/rebound/internal/suppress"
+	"github.com/reboundhq/rebound/internal/testsvc"
+)
+
+type client struct {
+	t     *testing.T
+	base  string
+	token string
+}
+
+func (c client) do(method, path, body string) (int, map[string]any) {
+	c.t.Helper()
+	req, _ := http.NewRequest(method, c.base+path, strings.NewReader(body))
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	var out map[string]any
+	_ = json.Unmarshal(raw, &out)
+	return resp.StatusCode, out
+}
+
+func setup(t *testing.T, token string) client {
+	t.Helper()
+	rdb := testsvc.RedisClient(t)
+	store := suppress.New(rdb, suppress.Options{Prefix: testsvc.Prefix(t, rdb)})
+	cat, err := catalog.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	(&api.API{Store: store, Catalog: cat, Policy: policy.Default, Log: zaptest.NewLogger(t), Token: token}).Register(mux)
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return client{t: t, base: srv.URL, token: token}
+}
+
+func TestWithoutTokenReadsAreOpenAndChangesRefused(t *testing.T) {
+	t.Parallel()
+	c := setup(t, "")
+	if code, _ := c.do("GET", "/v1/suppressions/a@example.com", ""); code != http.StatusNotFound {
+		t.Fatalf("read without token = %d, want 404 (open, not suppressed)", code)
+	}
+	code, body := c.do("POST", "/v1/suppressions", `{"address":"a@example.com"}`)
+	if code != http.StatusForbidden || !strings.Contains(body["error"].(string), "REBOUND_API_TOKEN") {
+		t.Fatalf("change without token = %d %v, want 403 naming REBOUND_API_TOKEN", code, body)
+	}
+}
+
+func TestWithTokenEveryRequestNeedsIt(t *testing.T) {
+	t.Parallel()
+	c := setup(t, "s3cret")
+	anon := c
+	anon.token = ""
+	if code, _ := anon.do("GET", "/v1/alerts", ""); code != http.StatusUnauthorized {
+		t.Fatalf("read without the token = %d, want 401", code)
+	}
+	wrong := c
+	wrong.token = "guess"
+	if code, _ := wrong.do("POST", "/v1/suppressions", `{"address":"a@example.com"}`); code != http.StatusUnauthorized {
+		t.Fatalf("change with a wrong token = %d, want 401", code)
+	}
+	if code, _ := c.do("GET", "/v1/alerts", ""); code != http.StatusOK {
+		t.Fatalf("read with the token = %d, want 200", code)
+	}
+}
+
+func TestAddCheckRemoveAudit(t *testing.T) {
+	t.Parallel()
+	c := setup(t, "s3cret")
+	code, rec := c.do("POST", "/v1/suppressions", `{"address":"Ana@Example.COM","reason":"customer request","ttl":"30d"}`)
+	if code != http.StatusCreated || rec["address"] != "Ana@example.com" || rec["reason"] != "customer request" || rec["expires_at"] == nil {
+		t.Fatalf("add = %d %v", code, rec)
+	}
+	if code, _ := c.do("POST", "/v1/suppressions", `{"address":"nobody"}`); code != http.StatusBadRequest {
+		t.Fatalf("add of a non-address = %d, want 400", code)
+	}
+	if code, _ := c.do("POST", "/v1/suppressions", `{"address":"a@example.com","ttl":"soon"}`); code != http.StatusBadRequest {
+		t.Fatalf("add with a bad ttl = %d, want 400", code)
+	}
+	code, body := c.do("POST", "/v1/suppressions/check", `{"addresses":["ana@example.com","Ana@example.com","bob@example.com"]}`)
+	res := body["results"].([]any)
+	if code != http.StatusOK || res[0].(map[string]any)["suppressed"] != false || res[1].(map[string]any)["suppressed"] != true || res[2].(map[string]any)["suppressed"] != false {
+		t.Fatalf("check = %d %v (the local part keeps its case)", code, body)
+	}
+	if code, _ := c.do("GET", "/v1/suppressions/Ana@example.com", ""); code != http.StatusOK {
+		t.Fatalf("get = %d, want 200", code)
+	}
+	code, rem := c.do("DELETE", "/v1/suppressions/Ana@example.com?by=ops&note=asked", "")
+	if code != http.StatusOK || rem["by"] != "ops" {
+		t.Fatalf("remove = %d %v", code, rem)
+	}
+	if code, _ := c.do("GET", "/v1/suppressions/Ana@example.com", ""); code != http.StatusNotFound {
+		t.Fatalf("get after remove = %d, want 404", code)
+	}
+	if code, _ := c.do("DELETE", "/v1/suppressions/Ana@example.com", ""); code != http.StatusNotFound {
+		t.Fatalf("second remove = %d, want 404", code)
+	}
+	_, log := c.do("GET", "/v1/suppressions/removals", "")
+	if rems := log["removals"].([]any); len(rems) != 1 || rems[0].(map[string]any)["note"] != "asked" {
+		t.Fatalf("removals = %v", log)
+	}
+	_, st := c.do("GET", "/v1/recipients/Ana@example.com", "")
+	if st["suppression"] != nil || len(st["history"].([]any)) != 2 {
+		t.Fatalf("recipient = %v, want no suppression and two history entries (added, removed)", st)
+	}
+}
+
+func TestCatalogClassifyMassBounce(t *testing.T) {
+	t.Parallel()
+	c := setup(t, "s3cret")
+	code, e := c.do("GET", "/v1/catalog/530", "")
+	if code != http.StatusOK || e["code"] != "530" || len(e["fix"].([]any)) == 0 {
+		t.Fatalf("catalog 530 = %d %v", code, e)
+	}
+	if code, _ := c.do("GET", "/v1/catalog/999", ""); code != http.StatusNotFound {
+		t.Fatalf("catalog 999 = %d, want 404", code)
+	}
+	code, body := c.do("POST", "/v1/classify", `{"replies":["530 5.7.0 Authentication required","550 5.1.1 user unknown"]}`)
+	res := body["results"].([]any)
+	if code != http.StatusOK || res[0].(map[string]any)["action"] != "alert" || res[1].(map[string]any)["action"] != "suppress" {
+		t.Fatalf("classify = %d %v", code, body)
+	}
+	if code, _ := c.do("POST", "/v1/classify", `{"reply":""}`); code != http.StatusBadRequest {
+		t.Fatalf("empty classify = %d, want 400", code)
+	}
+	if code, body := c.do("GET", "/v1/mass-bounce", ""); code != http.StatusOK || len(body["held"].([]any)) != 0 {
+		t.Fatalf("mass-bounce list = %d %v", code, body)
+	}
+	if code, _ := c.do("POST", "/v1/mass-bounce/fine.example/apply", ""); code != http.StatusNotFound {
+		t.Fatalf("apply on a domain that is not held = %d, want 404", code)
+	}
+	if code, body := c.do("GET", "/v1/policy/shadow", ""); code != http.StatusOK || body["enabled"] != false {
+		t.Fatalf("shadow = %d %v", code, body)
+	}
+}
