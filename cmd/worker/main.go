@@ -334,7 +334,7 @@ func massBounceCmd(ctx context.Context, args []string, stdout, stderr io.Writer,
 		return err
 	}
 	defer rdb.Close()
-	store := suppress.New(rdb, suppress.Options{Prefix: cfg.RedisPrefix})
+	store := suppress.New(rdb, cfg.StoreOptions())
 	switch {
 	case rest[0] == "list" && len(rest) == 1:
 		held, err := store.HeldDomains(ctx)

@@ -98,7 +98,7 @@ func New(ctx context.Context, cfg config.Config, log *zap.Logger, hooks Hooks) (
 		a.Close()
 		return nil, err
 	}
-	a.store = suppress.New(a.rdb, suppress.Options{Prefix: cfg.RedisPrefix, IdempotencyTTL: cfg.IdempotencyTTL})
+	a.store = suppress.New(a.rdb, cfg.StoreOptions())
 
 	pctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()

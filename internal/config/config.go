@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/reboundhq/rebound/internal/events"
+	"github.com/reboundhq/rebound/internal/suppress"
 )
 
 // Role is one of the jobs a worker process can run.
@@ -57,6 +58,7 @@ type Config struct {
 
 	GenericToken    string // secret
 	APIToken        string // secret
+	AddressHashKey  string // secret: addresses are stored as keyed hashes when set
 	AlertWebhookURL string // may carry a token: treated as a secret
 	CatalogRules    string
 	PolicyFile      string
@@ -92,6 +94,15 @@ func Default() Config {
 		LogFormat:       "json",
 		Getenv:          func(string) string { return "" },
 	}
+}
+
+// StoreOptions are the Redis state options this configuration asks for.
+func (c *Config) StoreOptions() suppress.Options {
+	o := suppress.Options{Prefix: c.RedisPrefix, IdempotencyTTL: c.IdempotencyTTL}
+	if c.AddressHashKey != "" {
+		o.AddressHashKey = []byte(c.AddressHashKey)
+	}
+	return o
 }
 
 // Has reports whether the role is enabled.
@@ -174,6 +185,7 @@ func Parse(fs *flag.FlagSet, args []string, getenv func(string) string) (Config,
 	}{
 		{&c.GenericToken, "REBOUND_GENERIC_TOKEN"},
 		{&c.APIToken, "REBOUND_API_TOKEN"},
+		{&c.AddressHashKey, "REBOUND_ADDRESS_HASH_KEY"},
 		{&c.AlertWebhookURL, "REBOUND_ALERT_WEBHOOK_URL"},
 	} {
 		v, err := Secret(getenv, s.env)
@@ -273,6 +285,9 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("REBOUND_MAX_BODY_BYTES: %d (want at least 1024)", c.MaxBodyBytes)
 	case c.DedupWindow > c.StreamMaxAge:
 		return fmt.Errorf("REBOUND_DEDUP_WINDOW: %s is longer than REBOUND_STREAM_MAX_AGE %s", c.DedupWindow, c.StreamMaxAge)
+	}
+	if c.AddressHashKey != "" && len(c.AddressHashKey) < 16 {
+		return errors.New("REBOUND_ADDRESS_HASH_KEY: want at least 16 bytes of secret")
 	}
 	if c.AlertWebhookURL != "" {
 		u, err := url.Parse(c.AlertWebhookURL)

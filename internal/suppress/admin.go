@@ -46,6 +46,7 @@ const auditLen = 10000
 // nothing to remove.
 func (s *Store) Remove(ctx context.Context, tenant, addr, by, note string) (*Removal, error) {
 	now := s.opt.Now()
+	addr = s.addrKey(addr)
 	entry, _ := json.Marshal(historyEntry{At: now.UnixMilli(), EventID: "manual:remove", Action: "removed", Rule: by})
 	res, err := removeScript.Run(ctx, s.rdb,
 		[]string{s.keys.Suppression(tenant, addr), s.keys.SoftWindow(tenant, addr), s.keys.History(tenant, addr)},
@@ -105,7 +106,7 @@ func (s *Store) CheckMany(ctx context.Context, tenant string, addrs []string) ([
 	cmds := make([][]*redis.SliceCmd, len(addrs))
 	for i, a := range addrs {
 		for _, ns := range nss {
-			cmds[i] = append(cmds[i], pipe.HMGet(ctx, s.keys.Suppression(ns, a), "reason", "expires_at"))
+			cmds[i] = append(cmds[i], pipe.HMGet(ctx, s.keys.Suppression(ns, s.addrKey(a)), "reason", "expires_at"))
 		}
 	}
 	if len(addrs) > 0 {

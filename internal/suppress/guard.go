@@ -69,7 +69,9 @@ func (s *Store) Guard(ctx context.Context, g GuardSettings, changes map[string][
 	argsByDomain := map[string][]any{}
 	for domain, cs := range changes {
 		args := []any{now, g.Window.Milliseconds(), g.Threshold, g.HoldFor.Milliseconds()}
-		for _, c := range cs {
+		for i := range cs {
+			s.protect(&cs[i])
+			c := cs[i]
 			b, err := json.Marshal(c)
 			if err != nil {
 				return nil, fmt.Errorf("encode held change: %w", err)

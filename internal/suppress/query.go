@@ -72,6 +72,7 @@ type Incident struct {
 // Suppression returns the recipient's suppression in one namespace (tenant "" is the
 // global one), or nil when there is none.
 func (s *Store) Suppression(ctx context.Context, tenant, addr string) (*Record, error) {
+	addr = s.addrKey(addr)
 	m, err := s.rdb.HGetAll(ctx, s.keys.Suppression(tenant, addr)).Result()
 	if err != nil {
 		return nil, fmt.Errorf("read suppression: %w", err)
@@ -102,6 +103,7 @@ func namespaces(tenant string) []string {
 // first), soft bounces and history of the global and the tenant's namespace — in one
 // round trip.
 func (s *Store) Recipient(ctx context.Context, tenant, addr string) (RecipientState, error) {
+	addr = s.addrKey(addr)
 	pipe := s.rdb.Pipeline()
 	type cmds struct {
 		sup  *redis.MapStringStringCmd

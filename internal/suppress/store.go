@@ -44,6 +44,9 @@ type Change struct {
 	SoftTTL       time.Duration // TTL of a suppression caused by the soft threshold
 
 	Incident *IncidentChange // set for sender-side events
+
+	// Protected marks a change whose Address is already in its Redis form (see addrKey).
+	Protected bool `json:",omitempty"`
 }
 
 // IncidentChange counts an event into a sender-side incident.
@@ -85,6 +88,9 @@ type Options struct {
 	HistoryTTL     time.Duration // history of a quiet recipient expires after (default 90 days)
 	IncidentTTL    time.Duration // an incident with no new event expires after (default 7 days)
 	Now            func() time.Time
+	// AddressHashKey, when set, makes every address a keyed hash in Redis
+	// (REBOUND_ADDRESS_HASH_KEY). Changing it orphans the existing state.
+	AddressHashKey []byte
 }
 
 // Store is Rebound's Redis state. It is safe for concurrent use.
@@ -146,6 +152,9 @@ func (s *Store) Apply(ctx context.Context, changes []Change) ([]Outcome, error) 
 	out := make([]Outcome, len(changes))
 	if len(changes) == 0 {
 		return out, nil
+	}
+	for i := range changes {
+		s.protect(&changes[i])
 	}
 	now := s.opt.Now()
 	nowMS := now.UnixMilli()

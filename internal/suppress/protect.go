@@ -1,0 +1,35 @@
+package suppress
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+
+	"github.com/reboundhq/rebound/internal/events"
+)
+
+// addrKey is how an address appears in Redis: as it is, or — with an address hash key
+// configured — as "h:" and a keyed hash of it, so Redis holds no clear-text address.
+// Look-ups hash the address they are given the same way.
+func (s *Store) addrKey(addr string) string {
+	if len(s.opt.AddressHashKey) == 0 {
+		return addr
+	}
+	mac := hmac.New(sha256.New, s.opt.AddressHashKey)
+	mac.Write([]byte(addr))
+	return "h:" + hex.EncodeToString(mac.Sum(nil)[:20])
+}
+
+// protect turns a change's address into its Redis form and, when addresses are
+// hashed, removes addresses from the reply text too. It is idempotent, because a held
+// change is protected once when held and again when it is applied.
+func (s *Store) protect(c *Change) {
+	if c.Protected {
+		return
+	}
+	c.Address = s.addrKey(c.Address)
+	if len(s.opt.AddressHashKey) > 0 {
+		c.Reply = events.RedactAddresses(c.Reply)
+	}
+	c.Protected = true
+}

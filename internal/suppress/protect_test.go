@@ -1,0 +1,76 @@
+package suppress_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/reboundhq/rebound/internal/suppress"
+	"github.com/reboundhq/rebound/internal/testsvc"
+)
+
+// TestAddressHashKeyLeavesNoClearAddressInRedis writes every kind of state with a hash
+// key configured, then reads every key and value under the prefix.
+func TestAddressHashKeyLeavesNoClearAddressInRedis(t *testing.T) {
+	t.Parallel()
+	rdb := testsvc.RedisClient(t)
+	prefix := testsvc.Prefix(t, rdb)
+	st := suppress.New(rdb, suppress.Options{Prefix: prefix, AddressHashKey: []byte("0123456789abcdef0123456789abcdef")})
+	ctx := context.Background()
+	if err := st.Load(ctx); err != nil {
+		t.Fatal(err)
+	}
+	h := hard("generic:x1", "secret.person@example.com")
+	h.Reply = "550 5.1.1 <secret.person@example.com>: user unknown"
+	s1, s2, s3 := soft("generic:x2", "full.person@example.com"), soft("generic:x3", "full.person@example.com"), soft("generic:x4", "full.person@example.com")
+	inc := suppress.Change{EventID: "generic:x5", ESP: "generic", Address: "other.person@example.com", Action: suppress.ActionRecord,
+		Incident: &suppress.IncidentChange{Fingerprint: "fp", Class: "auth_required", Reply: "530 5.7.0 Authentication required"}}
+	if _, err := st.Apply(ctx, []suppress.Change{h, s1, s2, s3, inc}); err != nil {
+		t.Fatal(err)
+	}
+	held := hard("generic:x6", "held.person@outage.example")
+	if _, err := st.Guard(ctx, suppress.GuardSettings{Window: time.Minute, Threshold: 1, HoldFor: time.Hour}, map[string][]suppress.Change{"outage.example": {held}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Remove(ctx, "", "full.person@example.com", "ops", ""); err != nil {
+		t.Fatal(err)
+	}
+
+	// Look-ups by clear address still work.
+	if rec, err := st.Suppression(ctx, "", "secret.person@example.com"); err != nil || rec == nil {
+		t.Fatalf("look-up by address with hashing = %v, %v", rec, err)
+	}
+	if res, _ := st.CheckMany(ctx, "", []string{"secret.person@example.com"}); !res[0].Suppressed {
+		t.Fatal("bulk check by address with hashing found nothing")
+	}
+
+	var keys []string
+	iter := rdb.Scan(ctx, 0, prefix+"*", 1000).Iterator()
+	for iter.Next(ctx) {
+		keys = append(keys, iter.Val())
+	}
+	if len(keys) < 5 {
+		t.Fatalf("only %d keys written: the test would prove nothing", len(keys))
+	}
+	for _, k := range keys {
+		dump := k
+		switch rdb.Type(ctx, k).Val() {
+		case "string":
+			dump += rdb.Get(ctx, k).Val()
+		case "hash":
+			for f, v := range rdb.HGetAll(ctx, k).Val() {
+				dump += f + v
+			}
+		case "list":
+			dump += strings.Join(rdb.LRange(ctx, k, 0, -1).Val(), "")
+		case "zset":
+			dump += strings.Join(rdb.ZRange(ctx, k, 0, -1).Val(), "")
+		case "set":
+			dump += strings.Join(rdb.SMembers(ctx, k).Val(), "")
+		}
+		if strings.Contains(dump, "person@") {
+			t.Errorf("clear-text address in %s: %.200s", k, dump)
+		}
+	}
+}
