@@ -26,7 +26,6 @@ import (
 	"github.com/reboundhq/rebound/internal/app"
 	"github.com/reboundhq/rebound/internal/config"
 	"github.com/reboundhq/rebound/internal/embedded"
-	"github.com/reboundhq/rebound/internal/events"
 	"github.com/reboundhq/rebound/internal/process"
 )
 
@@ -48,10 +47,6 @@ func Run(ctx context.Context, log *zap.Logger, opt Options) error {
 	}
 	if getenv == nil {
 		getenv = os.Getenv
-	}
-	var evs []events.Event
-	if err := json.Unmarshal(samples, &evs); err != nil {
-		return fmt.Errorf("demo samples: %w", err)
 	}
 
 	ns, err := embedded.NATS("")
@@ -82,24 +77,42 @@ func Run(ctx context.Context, log *zap.Logger, opt Options) error {
 	if cfg.GenericToken == "" {
 		cfg.GenericToken = "demo-" + randomHex(8)
 	}
+	keys, err := newESPKeys()
+	if err != nil {
+		return err
+	}
+	espEnv, err := keys.env()
+	if err != nil {
+		return err
+	}
+	cfg.Getenv = envWith(espEnv, getenv)
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
 
 	var (
-		mu      sync.Mutex
-		results = map[string]process.Result{}
-		allDone = make(chan struct{})
+		mu       sync.Mutex
+		results  []process.Result
+		seen     = map[string]bool{}
+		expected = -1 // known once every webhook has been answered
+		allDone  = make(chan struct{})
 	)
+	checkDone := func() { // with mu held
+		if expected >= 0 && len(results) == expected {
+			close(allDone)
+			expected = -2
+		}
+	}
 	listening := make(chan string, 1)
 	a, err := app.New(ctx, cfg, log, app.Hooks{
 		OnListening: func(addr string) { listening <- addr },
 		OnProcessed: func(r process.Result) {
 			mu.Lock()
 			defer mu.Unlock()
-			results[r.Event.ID] = r
-			if len(results) == len(evs) {
-				close(allDone)
+			if !seen[r.Event.ID] {
+				seen[r.Event.ID] = true
+				results = append(results, r)
+				checkDone()
 			}
 		},
 	})
@@ -119,20 +132,43 @@ func Run(ctx context.Context, log *zap.Logger, opt Options) error {
 		return err
 	}
 	base := "http://" + addr
-	if err := post(ctx, base+"/webhooks/generic", cfg.GenericToken, samples); err != nil {
+	hdr := http.Header{}
+	hdr.Set("Authorization", "Bearer "+cfg.GenericToken)
+	total, err := post(ctx, base+"/webhooks/generic", hdr, samples)
+	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "Posted %d sample events to %s/webhooks/generic; waiting for the process role…\n\n", len(evs), base)
+	fmt.Fprintf(out, "Posted %d canonical events to %s/webhooks/generic.\n", total, base)
+	hooks, err := keys.webhooks(time.Now())
+	if err != nil {
+		return err
+	}
+	for _, h := range hooks {
+		n, err := post(ctx, base+"/webhooks/"+h.ESP, h.Header, h.Body)
+		if err != nil {
+			return err
+		}
+		total += n
+		fmt.Fprintf(out, "Posted a signed %s webhook to /webhooks/%s: %d event(s) accepted.\n", h.ESP, h.ESP, n)
+	}
+	fmt.Fprintln(out, "Waiting for the process role…")
+	fmt.Fprintln(out)
+	mu.Lock()
+	expected = total
+	checkDone()
+	mu.Unlock()
 	select {
 	case <-allDone:
 	case <-time.After(30 * time.Second):
-		return fmt.Errorf("demo: only %d of %d events processed within 30s", len(results), len(evs))
+		mu.Lock()
+		defer mu.Unlock()
+		return fmt.Errorf("demo: only %d of %d events processed within 30s", len(results), total)
 	case err := <-runErr:
 		return err
 	}
 
 	mu.Lock()
-	printDecisions(out, evs, results)
+	printDecisions(out, results)
 	mu.Unlock()
 	if err := printState(ctx, out, a); err != nil {
 		return err
@@ -150,13 +186,12 @@ func Run(ctx context.Context, log *zap.Logger, opt Options) error {
 	return <-runErr
 }
 
-func printDecisions(out io.Writer, evs []events.Event, results map[string]process.Result) {
+func printDecisions(out io.Writer, results []process.Result) {
 	fmt.Fprintln(out, "What Rebound decided, event by event:")
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "RECIPIENT\tREPLY\tCLASS\tSCOPE\tACTION\tEFFECT")
-	for _, e := range evs {
-		r := results[e.ID]
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.Event.Recipient, shorten(r.Event.Reply.String(), 44),
+	fmt.Fprintln(tw, "ESP\tRECIPIENT\tREPLY\tCLASS\tSCOPE\tACTION\tEFFECT")
+	for _, r := range results {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Event.ESP, r.Event.Recipient, shorten(r.Event.Reply.String(), 40),
 			r.Classification.Class, r.Classification.Scope, r.Decision.Action, effect(r))
 	}
 	tw.Flush()
@@ -170,6 +205,8 @@ func effect(r process.Result) string {
 		return "suppressed (permanent)"
 	case r.Outcome.Suppressed:
 		return "suppressed until " + r.Outcome.ExpiresAt.Format("2006-01-02")
+	case r.Held:
+		return "held by the mass-bounce guard"
 	case r.Decision.Action == "soft":
 		return fmt.Sprintf("soft bounce %d of 3", r.Outcome.SoftCount)
 	case r.Outcome.IncidentCreated:
@@ -211,23 +248,30 @@ func printState(ctx context.Context, out io.Writer, a *app.App) error {
 	return nil
 }
 
-func post(ctx context.Context, url, token string, body []byte) error {
+// post sends one webhook and returns how many events the ingest accepted.
+func post(ctx context.Context, url string, hdr http.Header, body []byte) (int, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
-		return err
+		return 0, err
 	}
-	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header = hdr.Clone()
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return fmt.Errorf("demo: post samples: %w", err)
+		return 0, fmt.Errorf("demo: post %s: %w", url, err)
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("demo: post samples: %s: %s", resp.Status, b)
+		return 0, fmt.Errorf("demo: post %s: %s: %s", url, resp.Status, b)
 	}
-	return nil
+	var r struct {
+		Accepted int `json:"accepted"`
+	}
+	if err := json.Unmarshal(b, &r); err != nil {
+		return 0, fmt.Errorf("demo: post %s: %w", url, err)
+	}
+	return r.Accepted, nil
 }
 
 // demoAddr uses the configured address, else 127.0.0.1:8080 when it is free, else any

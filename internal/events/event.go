@@ -46,8 +46,10 @@ func (r Reply) IsZero() bool { return r.Code == 0 && r.Enhanced == "" && r.Text 
 // String renders the reply the way an SMTP server would have sent it, for logs and for
 // classification when the ESP split the reply into structured parts.
 func (r Reply) String() string {
-	if r.Text != "" && r.Text[0] >= '2' && r.Text[0] <= '5' {
-		return r.Text // the text already carries its own code
+	if r.Text != "" && (r.Text[0] >= '2' && r.Text[0] <= '5' ||
+		r.Code != 0 && strings.Contains(r.Text, strconv.Itoa(r.Code)) ||
+		r.Enhanced != "" && strings.Contains(r.Text, r.Enhanced)) {
+		return r.Text // the text already carries its own code ("smtp;550 5.1.1 …" too)
 	}
 	parts := make([]string, 0, 3)
 	if r.Code != 0 {

@@ -150,6 +150,8 @@ func TestReplyString(t *testing.T) {
 		{Reply{Code: 550, Enhanced: "5.1.1", Text: "550 5.1.1 user unknown"}, "550 5.1.1 user unknown"},
 		{Reply{Code: 550, Enhanced: "5.1.1", Text: "user unknown"}, "550 5.1.1 user unknown"},
 		{Reply{Enhanced: "5.1.1"}, "5.1.1"},
+		{Reply{Code: 550, Enhanced: "5.1.1", Text: "smtp;550 5.1.1 user unknown"}, "smtp;550 5.1.1 user unknown"},
+		{Reply{Code: 550, Enhanced: "5.2.1", Text: "5.2.1 The account is disabled"}, "5.2.1 The account is disabled"},
 		{Reply{}, ""},
 	}
 	for _, tt := range tests {
