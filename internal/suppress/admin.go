@@ -13,8 +13,8 @@ import (
 // removeScript lifts a suppression by hand and writes the removal into the recipient's
 // history, atomically.
 //
-// KEYS[1] suppression hash   KEYS[2] soft window   KEYS[3] history list
-// ARGV[1] history entry (JSON)  ARGV[2] history cap  ARGV[3] history TTL (ms)
+// KEYS[1] suppression hash   KEYS[2] soft window   KEYS[3] the recipient's log
+// ARGV[1] log field (a unique ID for the removal)  ARGV[2] history entry (JSON)  ARGV[3] log TTL (ms)
 //
 // Returns the removed record as a flat field/value array, or an empty array when the
 // recipient was not suppressed.
@@ -22,8 +22,7 @@ var removeScript = redis.NewScript(`
 local rec = redis.call('HGETALL', KEYS[1])
 if #rec == 0 then return rec end
 redis.call('DEL', KEYS[1], KEYS[2])
-redis.call('LPUSH', KEYS[3], ARGV[1])
-redis.call('LTRIM', KEYS[3], 0, tonumber(ARGV[2]) - 1)
+redis.call('HSET', KEYS[3], ARGV[1], ARGV[2])
 redis.call('PEXPIRE', KEYS[3], tonumber(ARGV[3]))
 return rec
 `)
@@ -47,10 +46,11 @@ const auditLen = 10000
 func (s *Store) Remove(ctx context.Context, tenant, addr, by, note string) (*Removal, error) {
 	now := s.opt.Now()
 	addr = s.addrKey(addr)
-	entry, _ := json.Marshal(historyEntry{At: now.UnixMilli(), EventID: "manual:remove", Action: "removed", Rule: by})
+	id := "manual:remove:" + strconv.FormatInt(now.UnixNano(), 36)
+	entry, _ := json.Marshal(historyEntry{At: now.UnixMilli(), EventID: id, Action: "removed", Rule: by})
 	res, err := removeScript.Run(ctx, s.rdb,
-		[]string{s.keys.Suppression(tenant, addr), s.keys.SoftWindow(tenant, addr), s.keys.History(tenant, addr)},
-		entry, s.opt.HistoryLen, s.opt.HistoryTTL.Milliseconds()).StringSlice()
+		[]string{s.keys.Suppression(tenant, addr), s.keys.SoftWindow(tenant, addr), s.keys.Log(tenant, addr)},
+		id, entry, max(s.opt.IdempotencyTTL, s.opt.HistoryTTL).Milliseconds()).StringSlice()
 	if err != nil {
 		return nil, fmt.Errorf("remove suppression: %w", err)
 	}

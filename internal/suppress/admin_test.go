@@ -11,6 +11,7 @@ func TestRemoveKeepsAnAuditRecord(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	apply(t, b, hard("generic:rm1", "gone@example.com"))
+	b.clock.Add(time.Second)
 	rem, err := b.store.Remove(b.ctx, "", "gone@example.com", "ops@example.org", "customer asked")
 	if err != nil || rem == nil || rem.Record == nil || rem.Record.Reason != "recipient_unknown" {
 		t.Fatalf("Remove = %+v, %v; want the removed record", rem, err)

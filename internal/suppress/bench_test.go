@@ -35,10 +35,23 @@ func workload(run string, n int) []suppress.Change {
 // of Lua scripts per batch) against the real Redis. events/s is the figure the issue
 // asks for; batch size 256.
 func BenchmarkApplyBatch(b *testing.B) {
-	for _, batch := range []int{64, 256, 512} {
-		b.Run(fmt.Sprintf("batch=%d", batch), func(b *testing.B) {
+	for _, mode := range []struct {
+		name     string
+		perEvent bool
+	}{{"batch-script", false}, {"per-event-script", true}} {
+		for _, batch := range []int{64, 256, 512} {
+			b.Run(fmt.Sprintf("%s/batch=%d", mode.name, batch), func(b *testing.B) {
+				benchApply(b, batch, mode.perEvent)
+			})
+		}
+	}
+}
+
+func benchApply(b *testing.B, batch int, perEvent bool) {
+	{
+		{
 			rdb := testsvc.RedisClient(b)
-			st := suppress.New(rdb, suppress.Options{Prefix: testsvc.Prefix(b, rdb)})
+			st := suppress.New(rdb, suppress.Options{Prefix: testsvc.Prefix(b, rdb), PerEventScripts: perEvent})
 			ctx := context.Background()
 			if err := st.Load(ctx); err != nil {
 				b.Fatal(err)
@@ -53,6 +66,6 @@ func BenchmarkApplyBatch(b *testing.B) {
 				}
 			}
 			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "events/s")
-		})
+		}
 	}
 }

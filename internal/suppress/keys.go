@@ -29,12 +29,10 @@ func (k Keys) Suppression(tenant, addr string) string { return k.recipient(tenan
 // SoftWindow is the sorted set of soft-bounce event IDs scored by time (ms).
 func (k Keys) SoftWindow(tenant, addr string) string { return k.recipient(tenant, addr, "soft") }
 
-// Seen is the sorted set of event IDs already applied to this recipient, scored by the
-// time they were applied; it is what makes a redelivered event change nothing.
-func (k Keys) Seen(tenant, addr string) string { return k.recipient(tenant, addr, "seen") }
-
-// History is the capped list of the recipient's last decisions (newest first).
-func (k Keys) History(tenant, addr string) string { return k.recipient(tenant, addr, "hist") }
+// Log is the hash of the recipient's recent events: field = event ID, value = the
+// history entry. It is both the history and what makes a redelivered event change
+// nothing.
+func (k Keys) Log(tenant, addr string) string { return k.recipient(tenant, addr, "log") }
 
 // SuppressionIndex is the per-tenant sorted set of suppressed addresses, scored by the
 // record's expiry in ms (permanent records score +inf) so expired ones can be pruned by

@@ -1,12 +1,14 @@
 package suppress
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -108,36 +110,44 @@ func (s *Store) Recipient(ctx context.Context, tenant, addr string) (RecipientSt
 	type cmds struct {
 		sup  *redis.MapStringStringCmd
 		soft *redis.IntCmd
-		hist *redis.StringSliceCmd
+		log  *redis.MapStringStringCmd
 	}
 	var all []cmds
 	for _, ns := range namespaces(tenant) {
 		all = append(all, cmds{
 			sup:  pipe.HGetAll(ctx, s.keys.Suppression(ns, addr)),
 			soft: pipe.ZCount(ctx, s.keys.SoftWindow(ns, addr), "-inf", "+inf"),
-			hist: pipe.LRange(ctx, s.keys.History(ns, addr), 0, int64(s.opt.HistoryLen-1)),
+			log:  pipe.HGetAll(ctx, s.keys.Log(ns, addr)),
 		})
 	}
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return RecipientState{}, fmt.Errorf("read recipient: %w", err)
 	}
 	st := RecipientState{History: []HistoryEntry{}}
+	var order []historyEntry
 	for _, c := range all {
 		if st.Suppression == nil {
 			st.Suppression = recordFromHash(c.sup.Val())
 		}
 		st.SoftBounces += int(c.soft.Val())
-		for _, raw := range c.hist.Val() {
+		for _, raw := range c.log.Val() {
 			var h historyEntry
-			if json.Unmarshal([]byte(raw), &h) != nil {
-				continue
+			if json.Unmarshal([]byte(raw), &h) == nil {
+				order = append(order, h)
 			}
-			st.History = append(st.History, HistoryEntry{At: time.UnixMilli(h.At).UTC(), EventID: h.EventID, ESP: h.ESP, Action: h.Action, Class: h.Class, Rule: h.Rule, Code: h.Code, Reply: h.Reply})
 		}
 	}
-	slices.SortStableFunc(st.History, func(a, b HistoryEntry) int { return b.At.Compare(a.At) })
-	if len(st.History) > s.opt.HistoryLen {
-		st.History = st.History[:s.opt.HistoryLen]
+	slices.SortFunc(order, func(a, b historyEntry) int {
+		if a.At != b.At {
+			return cmp.Compare(b.At, a.At)
+		}
+		if a.Seq != b.Seq {
+			return cmp.Compare(b.Seq, a.Seq)
+		}
+		return strings.Compare(b.EventID, a.EventID)
+	})
+	for _, h := range order[:min(len(order), s.opt.HistoryLen)] {
+		st.History = append(st.History, HistoryEntry{At: time.UnixMilli(h.At).UTC(), EventID: h.EventID, ESP: h.ESP, Action: h.Action, Class: h.Class, Rule: h.Rule, Code: h.Code, Reply: h.Reply})
 	}
 	return st, nil
 }

@@ -3,13 +3,19 @@ package suppress
 import "github.com/redis/go-redis/v9"
 
 // recipientScript applies one event to one recipient, atomically and at most once.
-// It is on the hot path: every redis.call costs about 2 µs here, so the common
-// actions make as few as possible (record: 4, soft: 7, suppress: 9).
+// It is on the hot path, and each redis.call costs about 2 µs of Redis time here, so
+// the common actions make as few as possible: a record-only event 2, a suppression 7.
 //
-// KEYS[1] seen set   KEYS[2] suppression hash   KEYS[3] soft window   KEYS[4] history list
+// The recipient's log is one hash: field = event ID, value = the history entry. HSETNX
+// on it is both the idempotency check and the history write. It keeps the recipient's
+// recent events (trimmed to the newest LogKeep once it passes 2×LogKeep, about one event
+// in eight checking) and expires a log TTL after the last event.
+//
+// KEYS[1] log hash   KEYS[2] suppression hash   KEYS[3] soft window   KEYS[4] unused (kept
+// so the key layout stays fixed)
 // ARGV[1] event ID        ARGV[2] action: suppress | soft | reset | record
-// ARGV[3] now (ms)        ARGV[4] idempotency TTL (ms)
-// ARGV[5] history entry (JSON)  ARGV[6] history length cap  ARGV[7] history TTL (ms)
+// ARGV[3] now (ms)        ARGV[4] log TTL (ms)
+// ARGV[5] history entry (JSON)  ARGV[6] entries kept  ARGV[7] unused
 // suppress and soft only:
 // ARGV[8] suppression TTL (ms, 0 = permanent)
 // ARGV[9] soft window (ms)   ARGV[10] soft threshold   ARGV[11] TTL of a soft-threshold suppression (ms)
@@ -20,48 +26,77 @@ import "github.com/redis/go-redis/v9"
 // soft count (-1: not looked at), expires_at ms (0 permanent, -1 none), lifted 0|1}.
 // A duplicate returns the current state so the caller can repair the listing index
 // after a crash between this script and the index update.
-var recipientScript = redis.NewScript(`
-local now = tonumber(ARGV[3])
-local action = ARGV[2]
-if redis.call('ZADD', KEYS[1], 'NX', now, ARGV[1]) == 0 then
-  local exp = redis.call('HGET', KEYS[2], 'expires_at')
-  if exp then return {1, 1, redis.call('ZCARD', KEYS[3]), tonumber(exp), 0} end
-  return {1, 0, redis.call('ZCARD', KEYS[3]), -1, 0}
-end
-local idem = tonumber(ARGV[4])
--- Trimming the seen set on every event would cost a call each time; about one event
--- in eight does it, which keeps the set near the events of the last TTL.
-if now % 8 == 0 then redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - idem) end
-redis.call('PEXPIRE', KEYS[1], idem)
+var recipientScript = redis.NewScript(recipientApply + `return apply(KEYS, ARGV)`)
 
-local cap = tonumber(ARGV[6])
-if redis.call('LPUSH', KEYS[4], ARGV[5]) > 2 * cap then redis.call('LTRIM', KEYS[4], 0, cap - 1) end
-redis.call('PEXPIRE', KEYS[4], tonumber(ARGV[7]))
+// recipientBatchScript runs recipientApply for many events in one call, on a single
+// Redis or Sentinel (never on Cluster, where keys of different recipients live in
+// different slots): Lua's per-call overhead is paid once per batch instead of once
+// per event, which is what the state step's throughput is bound by.
+//
+// KEYS: 4 per event, in event order.
+// ARGV: for each event, the number of its arguments, then those arguments (as above).
+// Returns one result (as above) per event.
+var recipientBatchScript = redis.NewScript(recipientApply + `
+local out = {}
+local a = 1
+for e = 0, #KEYS / 4 - 1 do
+  local n = tonumber(ARGV[a])
+  local args = {}
+  for i = 1, n do args[i] = ARGV[a + i] end
+  a = a + n + 1
+  out[#out + 1] = apply({KEYS[e*4+1], KEYS[e*4+2], KEYS[e*4+3], KEYS[e*4+4]}, args)
+end
+return out
+`)
+
+// recipientApply is the body both scripts share: K are the four keys, A the arguments.
+const recipientApply = `
+local function apply(K, A)
+
+local now = tonumber(A[3])
+local action = A[2]
+if redis.call('HSETNX', K[1], A[1], A[5]) == 0 then
+  local exp = redis.call('HGET', K[2], 'expires_at')
+  if exp then return {1, 1, redis.call('ZCARD', K[3]), tonumber(exp), 0} end
+  return {1, 0, redis.call('ZCARD', K[3]), -1, 0}
+end
+redis.call('PEXPIRE', K[1], tonumber(A[4]))
+local keep = tonumber(A[6])
+if now % 8 == 0 and redis.call('HLEN', K[1]) > 2 * keep then
+  -- Drop all but the newest entries. Rare: only recipients with many events get here.
+  local all = redis.call('HGETALL', K[1])
+  local ids = {}
+  for i = 1, #all, 2 do
+    ids[#ids + 1] = {all[i], tonumber(string.match(all[i + 1], '"at":(%d+)') or '0')}
+  end
+  table.sort(ids, function(x, y) return x[2] > y[2] end)
+  for i = keep + 1, #ids do redis.call('HDEL', K[1], ids[i][1]) end
+end
 
 if action == 'record' then return {0, -1, -1, -1, 0} end
 
 local soft = -1
 local lifted = 0
-local old = redis.call('HGET', KEYS[2], 'expires_at')
+local old = redis.call('HGET', K[2], 'expires_at')
 local ttl = -1
-local reason = ARGV[12]
+local reason = A[12]
 if action == 'suppress' then
-  ttl = tonumber(ARGV[8])
+  ttl = tonumber(A[8])
 elseif action == 'soft' then
-  local window = tonumber(ARGV[9])
-  redis.call('ZADD', KEYS[3], now, ARGV[1])
-  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now - window)
-  redis.call('PEXPIRE', KEYS[3], window)
-  soft = redis.call('ZCARD', KEYS[3])
-  if soft >= tonumber(ARGV[10]) then
-    ttl = tonumber(ARGV[11])
+  local window = tonumber(A[9])
+  redis.call('ZADD', K[3], now, A[1])
+  redis.call('ZREMRANGEBYSCORE', K[3], '-inf', now - window)
+  redis.call('PEXPIRE', K[3], window)
+  soft = redis.call('ZCARD', K[3])
+  if soft >= tonumber(A[10]) then
+    ttl = tonumber(A[11])
     reason = 'soft_bounce_threshold'
   end
 elseif action == 'reset' then
-  redis.call('DEL', KEYS[3])
+  redis.call('DEL', K[3])
   soft = 0
-  if old and redis.call('HGET', KEYS[2], 'reason') == 'soft_bounce_threshold' then
-    redis.call('DEL', KEYS[2])
+  if old and redis.call('HGET', K[2], 'reason') == 'soft_bounce_threshold' then
+    redis.call('DEL', K[2])
     return {0, 0, 0, -1, 1}
   end
 end
@@ -71,8 +106,8 @@ if ttl < 0 then
 end
 if old == '0' then
   -- Already permanent: a later event never shortens it or rewrites its reason.
-  redis.call('HSET', KEYS[2], 'last_seen', now, 'last_event_id', ARGV[1])
-  redis.call('HINCRBY', KEYS[2], 'events', 1)
+  redis.call('HSET', K[2], 'last_seen', now, 'last_event_id', A[1])
+  redis.call('HINCRBY', K[2], 'events', 1)
   return {0, 1, soft, 0, 0}
 end
 local exp = 0
@@ -80,14 +115,15 @@ if ttl > 0 then
   exp = now + ttl
   if old and tonumber(old) > exp then exp = tonumber(old) end
 end
-redis.call('HSET', KEYS[2], 'reason', reason, 'class', ARGV[13], 'rule', ARGV[14], 'code', ARGV[15],
-  'reply', ARGV[16], 'event_id', ARGV[1], 'esp', ARGV[17], 'address', ARGV[18], 'tenant', ARGV[19],
-  'last_seen', now, 'last_event_id', ARGV[1], 'expires_at', exp)
-redis.call('HSETNX', KEYS[2], 'first_seen', now)
-redis.call('HINCRBY', KEYS[2], 'events', 1)
-if exp > 0 then redis.call('PEXPIREAT', KEYS[2], exp) else redis.call('PERSIST', KEYS[2]) end
+redis.call('HSET', K[2], 'reason', reason, 'class', A[13], 'rule', A[14], 'code', A[15],
+  'reply', A[16], 'event_id', A[1], 'esp', A[17], 'address', A[18], 'tenant', A[19],
+  'last_seen', now, 'last_event_id', A[1], 'expires_at', exp)
+redis.call('HSETNX', K[2], 'first_seen', now)
+redis.call('HINCRBY', K[2], 'events', 1)
+if exp > 0 then redis.call('PEXPIREAT', K[2], exp) else redis.call('PERSIST', K[2]) end
 return {0, 1, soft, exp, 0}
-`)
+end
+`
 
 // incidentScript counts one sender-side event into its incident, at most once.
 //
@@ -98,29 +134,29 @@ return {0, 1, soft, exp, 0}
 // ARGV[15] receiving domain ("" unless the incident is about one)
 //
 // Returns {duplicate 0|1, created 0|1, needs notification 0|1, count}.
+// A new event costs five calls; opening the incident one more.
 var incidentScript = redis.NewScript(`
 local now = tonumber(ARGV[2])
-local function notified()
-  if redis.call('HGET', KEYS[1], 'notified') == '1' then return 0 end
-  return 1
-end
-if redis.call('ZSCORE', KEYS[2], ARGV[1]) then
-  return {1, 0, notified(), tonumber(redis.call('HGET', KEYS[1], 'count') or '0')}
+if redis.call('ZADD', KEYS[2], 'NX', now, ARGV[1]) == 0 then
+  local notify = 1
+  if redis.call('HGET', KEYS[1], 'notified') == '1' then notify = 0 end
+  return {1, 0, notify, tonumber(redis.call('HGET', KEYS[1], 'count') or '0')}
 end
 local idem = tonumber(ARGV[3])
-redis.call('ZADD', KEYS[2], now, ARGV[1])
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - idem)
+if now % 8 == 0 then redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - idem) end
 redis.call('PEXPIRE', KEYS[2], idem)
+local count = redis.call('HINCRBY', KEYS[1], 'count', 1)
 local created = 0
-if redis.call('EXISTS', KEYS[1]) == 0 then
+if count == 1 then
   created = 1
   redis.call('HSET', KEYS[1], 'fingerprint', ARGV[5], 'tenant', ARGV[6], 'class', ARGV[7],
     'sending_domain', ARGV[8], 'sending_ip', ARGV[9], 'first_seen', now, 'notified', 0,
     'fix', ARGV[12], 'first_event_id', ARGV[1], 'receiving_domain', ARGV[15])
 end
-local count = redis.call('HINCRBY', KEYS[1], 'count', 1)
 redis.call('HSET', KEYS[1], 'last_seen', now, 'code', ARGV[10], 'example_reply', ARGV[11],
   'rule', ARGV[13], 'esp', ARGV[14], 'last_event_id', ARGV[1])
 redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[4]))
-return {0, created, notified(), count}
+-- Only the event that opens the incident queues its alert; a redelivery of that event
+-- (the duplicate branch above) queues it again if it was never sent.
+return {0, created, created, count}
 `)

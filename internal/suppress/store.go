@@ -84,20 +84,28 @@ type Outcome struct {
 type Options struct {
 	Prefix         string        // key prefix, "rebound:" by default
 	IdempotencyTTL time.Duration // how long an event ID is remembered (default 7 days)
-	HistoryLen     int           // decisions kept per recipient (default 20)
+	HistoryLen     int           // decisions shown per recipient (default 20)
 	HistoryTTL     time.Duration // history of a quiet recipient expires after (default 90 days)
-	IncidentTTL    time.Duration // an incident with no new event expires after (default 7 days)
-	Now            func() time.Time
+	// LogKeep is how many recent events a recipient's log keeps (default 200): the
+	// history shows the newest HistoryLen, and an event ID is recognised as a
+	// redelivery while it is among them (and within the TTL).
+	LogKeep     int
+	IncidentTTL time.Duration // an incident with no new event expires after (default 7 days)
+	Now         func() time.Time
 	// AddressHashKey, when set, makes every address a keyed hash in Redis
 	// (REBOUND_ADDRESS_HASH_KEY). Changing it orphans the existing state.
 	AddressHashKey []byte
+	// PerEventScripts runs one script call per event even where one call per batch
+	// would do (a single Redis or Sentinel). Cluster always runs per event.
+	PerEventScripts bool
 }
 
 // Store is Rebound's Redis state. It is safe for concurrent use.
 type Store struct {
-	rdb  redis.UniversalClient
-	keys Keys
-	opt  Options
+	rdb   redis.UniversalClient
+	keys  Keys
+	opt   Options
+	batch bool // one recipient-script call per batch (not on Cluster)
 }
 
 // New returns a store on any go-redis topology (single, Sentinel, Cluster).
@@ -114,13 +122,17 @@ func New(rdb redis.UniversalClient, opt Options) *Store {
 	if opt.HistoryTTL <= 0 {
 		opt.HistoryTTL = 90 * 24 * time.Hour
 	}
+	if opt.LogKeep < opt.HistoryLen {
+		opt.LogKeep = max(200, opt.HistoryLen)
+	}
 	if opt.IncidentTTL <= 0 {
 		opt.IncidentTTL = 7 * 24 * time.Hour
 	}
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
-	return &Store{rdb: rdb, keys: NewKeys(opt.Prefix), opt: opt}
+	_, cluster := rdb.(*redis.ClusterClient)
+	return &Store{rdb: rdb, keys: NewKeys(opt.Prefix), opt: opt, batch: !cluster && !opt.PerEventScripts}
 }
 
 // Keys exposes the key builder (tests and tooling).
@@ -136,7 +148,7 @@ func (s *Store) Ping(ctx context.Context) error {
 
 // Load loads the Lua scripts so the first batch runs EVALSHA without a NOSCRIPT retry.
 func (s *Store) Load(ctx context.Context) error {
-	for name, sc := range map[string]*redis.Script{"recipient": recipientScript, "incident": incidentScript, "guard": guardScript} {
+	for name, sc := range map[string]*redis.Script{"recipient": recipientScript, "recipient batch": recipientBatchScript, "incident": incidentScript, "guard": guardScript} {
 		if err := sc.Load(ctx, s.rdb).Err(); err != nil {
 			return fmt.Errorf("load %s script: %w", name, err)
 		}
@@ -158,17 +170,22 @@ func (s *Store) Apply(ctx context.Context, changes []Change) ([]Outcome, error) 
 	}
 	now := s.opt.Now()
 	nowMS := now.UnixMilli()
-	rec, inc, err := s.run(ctx, changes, nowMS, true)
+	rec, inc, err := s.run(ctx, changes, nowMS, true, s.batch)
 	if err != nil && isNoScript(err) {
 		// Redis restarted or failed over and lost its script cache. The scripts are
 		// idempotent, so running the whole batch again with EVAL is safe.
-		rec, inc, err = s.run(ctx, changes, nowMS, false)
+		rec, inc, err = s.run(ctx, changes, nowMS, false, s.batch)
+	}
+	if err != nil && s.batch && isCmdError(err) {
+		// One event's script failed and took the batch call with it (the events before
+		// it are applied and will show as duplicates): run per event to isolate it.
+		rec, inc, err = s.run(ctx, changes, nowMS, false, false)
 	}
 	if err != nil && !isCmdError(err) {
 		return nil, fmt.Errorf("apply batch of %d: %w", len(changes), err)
 	}
 	for i := range changes {
-		if e := readRecipient(rec[i], &out[i]); e != nil {
+		if e := rec(i, &out[i]); e != nil {
 			out[i].Err = fmt.Errorf("event %s: %w", changes[i].EventID, e)
 			continue
 		}
@@ -184,8 +201,10 @@ func (s *Store) Apply(ctx context.Context, changes []Change) ([]Outcome, error) 
 	return out, nil
 }
 
-func (s *Store) run(ctx context.Context, changes []Change, nowMS int64, sha bool) ([]*redis.Cmd, []*redis.Cmd, error) {
-	rec := make([]*redis.Cmd, len(changes))
+// recipientResult reads the recipient outcome of change i after the round trip.
+type recipientResult func(i int, o *Outcome) error
+
+func (s *Store) run(ctx context.Context, changes []Change, nowMS int64, sha, batch bool) (recipientResult, []*redis.Cmd, error) {
 	inc := make([]*redis.Cmd, len(changes))
 	pipe := s.rdb.Pipeline()
 	eval := func(sc *redis.Script, keys []string, args ...any) *redis.Cmd {
@@ -195,19 +214,38 @@ func (s *Store) run(ctx context.Context, changes []Change, nowMS int64, sha bool
 		return sc.Eval(ctx, pipe, keys, args...)
 	}
 	idem := s.opt.IdempotencyTTL.Milliseconds()
+	// The log serves both idempotency and history: it lives as long as the longer of the two.
+	logTTL := max(s.opt.IdempotencyTTL, s.opt.HistoryTTL).Milliseconds()
+	var (
+		perEvent  []*redis.Cmd
+		batchKeys []string
+		batchArgs []any
+	)
+	if batch {
+		batchKeys = make([]string, 0, 4*len(changes))
+		batchArgs = make([]any, 0, 20*len(changes))
+	} else {
+		perEvent = make([]*redis.Cmd, len(changes))
+	}
 	for i := range changes {
 		c := &changes[i]
 		hist, _ := json.Marshal(historyEntry{
-			At: nowMS, EventID: c.EventID, ESP: c.ESP, Action: string(c.Action),
+			At: nowMS, Seq: i, EventID: c.EventID, ESP: c.ESP, Action: string(c.Action),
 			Class: c.Class, Rule: c.Rule, Code: c.Code, Reply: c.Reply,
 		})
-		keys := []string{s.keys.Seen(c.Tenant, c.Address), s.keys.Suppression(c.Tenant, c.Address), s.keys.SoftWindow(c.Tenant, c.Address), s.keys.History(c.Tenant, c.Address)}
-		if c.Action == ActionRecord {
-			rec[i] = eval(recipientScript, keys, c.EventID, string(c.Action), nowMS, idem, hist, s.opt.HistoryLen, s.opt.HistoryTTL.Milliseconds())
-		} else {
-			rec[i] = eval(recipientScript, keys, c.EventID, string(c.Action), nowMS, idem, hist, s.opt.HistoryLen, s.opt.HistoryTTL.Milliseconds(),
-				c.SuppressTTL.Milliseconds(), c.SoftWindow.Milliseconds(), c.SoftThreshold, c.SoftTTL.Milliseconds(),
+		logKey := s.keys.Log(c.Tenant, c.Address)
+		keys := []string{logKey, s.keys.Suppression(c.Tenant, c.Address), s.keys.SoftWindow(c.Tenant, c.Address), logKey}
+		args := []any{c.EventID, string(c.Action), nowMS, logTTL, hist, s.opt.LogKeep, 0}
+		if c.Action != ActionRecord {
+			args = append(args, c.SuppressTTL.Milliseconds(), c.SoftWindow.Milliseconds(), c.SoftThreshold, c.SoftTTL.Milliseconds(),
 				c.Reason, c.Class, c.Rule, c.Code, c.Reply, c.ESP, c.Address, c.Tenant)
+		}
+		if batch {
+			batchKeys = append(batchKeys, keys...)
+			batchArgs = append(batchArgs, len(args))
+			batchArgs = append(batchArgs, args...)
+		} else {
+			perEvent[i] = eval(recipientScript, keys, args...)
 		}
 		if c.Action == ActionSuppress {
 			// Listed now, in the same round trip; GT keeps a later, longer expiry (or +inf
@@ -224,8 +262,42 @@ func (s *Store) run(ctx context.Context, changes []Change, nowMS int64, sha bool
 			pipe.ZAdd(ctx, s.keys.OpenIncidents(), redis.Z{Score: float64(nowMS), Member: in.Fingerprint})
 		}
 	}
+	var batchCmd *redis.Cmd
+	if batch {
+		batchCmd = eval(recipientBatchScript, batchKeys, batchArgs...)
+	}
 	_, err := pipe.Exec(ctx)
-	return rec, inc, err
+	if !batch {
+		return func(i int, o *Outcome) error {
+			v, err := perEvent[i].Int64Slice()
+			if err != nil {
+				return err
+			}
+			return readRecipient(v, o)
+		}, inc, err
+	}
+	var all []any
+	if err == nil || isCmdError(err) {
+		all, _ = batchCmd.Slice()
+	}
+	return func(i int, o *Outcome) error {
+		if err := batchCmd.Err(); err != nil {
+			return err
+		}
+		if i >= len(all) {
+			return fmt.Errorf("batch script returned %d results for %d events", len(all), len(changes))
+		}
+		raw, _ := all[i].([]any)
+		v := make([]int64, len(raw))
+		for j, x := range raw {
+			n, ok := x.(int64)
+			if !ok {
+				return fmt.Errorf("batch script result %d is not a number", j)
+			}
+			v[j] = n
+		}
+		return readRecipient(v, o)
+	}, inc, err
 }
 
 // updateIndexes brings the listing indexes in step with what the scripts did that
@@ -277,6 +349,7 @@ func indexScore(nowMS int64, ttl time.Duration) float64 {
 
 type historyEntry struct {
 	At      int64  `json:"at"`
+	Seq     int    `json:"seq,omitempty"` // order within one batch (same At)
 	EventID string `json:"event_id"`
 	ESP     string `json:"esp"`
 	Action  string `json:"action"`
@@ -286,11 +359,7 @@ type historyEntry struct {
 	Reply   string `json:"reply,omitempty"`
 }
 
-func readRecipient(cmd *redis.Cmd, o *Outcome) error {
-	v, err := cmd.Int64Slice()
-	if err != nil {
-		return err
-	}
+func readRecipient(v []int64, o *Outcome) error {
 	if len(v) != 5 {
 		return fmt.Errorf("recipient script returned %d values, want 5", len(v))
 	}
