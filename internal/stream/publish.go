@@ -59,8 +59,10 @@ func (p *Publisher) Publish(ctx context.Context, evs []events.Event) error {
 		if err != nil {
 			return err
 		}
-		msg := &nats.Msg{Subject: p.names.EventSubject(evs[i].ESP), Data: data, Header: nats.Header{}}
-		msg.Header.Set(jetstream.MsgIDHeader, evs[i].ID)
+		// The header is built directly: MsgIDHeader is already canonical, and Set would
+		// canonicalise it again for every event on the hot path.
+		msg := &nats.Msg{Subject: p.names.EventSubject(evs[i].ESP), Data: data,
+			Header: nats.Header{jetstream.MsgIDHeader: []string{evs[i].ID}}}
 		f, err := p.js.PublishMsgAsync(msg)
 		if err != nil {
 			return fmt.Errorf("%w: publish %s: %v", ErrUnavailable, evs[i].ID, err)

@@ -12,7 +12,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"go.uber.org/zap"
 
@@ -94,7 +93,7 @@ func (a *Adapter) Authenticate(_ *http.Request, body []byte) error {
 		return fmt.Errorf("%w: body is not a JSON object with a signature", ingest.ErrUnauthenticated)
 	}
 	s := env.Signature
-	ts := scalar(s.Timestamp)
+	ts := ingest.JSONScalar(s.Timestamp)
 	if ts == "" || s.Token == "" || s.Signature == "" {
 		return fmt.Errorf("%w: signature.timestamp, .token or .signature missing", ingest.ErrUnauthenticated)
 	}
@@ -204,7 +203,7 @@ func (a *Adapter) mapEvent(env envelope) (events.Event, bool, error) {
 	if id == "" {
 		return events.Event{}, false, errors.New("event-data.id: required")
 	}
-	at, err := unixTime(d.Timestamp)
+	at, err := ingest.ParseUnixTime(ingest.JSONScalar(d.Timestamp))
 	if err != nil {
 		return events.Event{}, false, fmt.Errorf("event-data.timestamp: %v", err)
 	}
@@ -218,11 +217,11 @@ func (a *Adapter) mapEvent(env envelope) (events.Event, bool, error) {
 	ds := d.DeliveryStatus
 	e.MTA = ds.MXHost
 	verdict := map[string]string{"event": d.Event}
-	setIf(verdict, "severity", d.Severity)
-	setIf(verdict, "reason", d.Reason)
+	ingest.SetNonEmpty(verdict, "severity", d.Severity)
+	ingest.SetNonEmpty(verdict, "reason", d.Reason)
 	if e.Type != events.TypeComplaint {
 		code := 0
-		if c := scalar(ds.Code); c != "" {
+		if c := ingest.JSONScalar(ds.Code); c != "" {
 			if n, err := strconv.Atoi(c); err == nil && n >= 200 && n <= 599 {
 				code = n
 			} else {
@@ -238,7 +237,7 @@ func (a *Adapter) mapEvent(env envelope) (events.Event, bool, error) {
 	}
 	e.ESPVerdict = verdict
 	if a.tenantKey != "" {
-		e.Tenant = scalar(d.UserVariables[a.tenantKey])
+		e.Tenant = ingest.JSONScalar(d.UserVariables[a.tenantKey])
 	}
 	if err := e.Normalize(); err != nil {
 		return events.Event{}, false, err
@@ -249,7 +248,7 @@ func (a *Adapter) mapEvent(env envelope) (events.Event, bool, error) {
 // reply prefers Mailgun's structured code and enhanced code and parses the rest out
 // of the text, which is kept whole for the classifier.
 func reply(code int, enhanced, text string) events.Reply {
-	text = clip(strings.TrimSpace(text))
+	text = ingest.ClipText(strings.TrimSpace(text))
 	p := catalog.ParseReply(text)
 	r := events.Reply{Code: code, Enhanced: strings.TrimSpace(enhanced), Text: text}
 	if r.Code == 0 {
@@ -259,64 +258,4 @@ func reply(code int, enhanced, text string) events.Reply {
 		r.Enhanced = p.Enhanced
 	}
 	return r
-}
-
-// maxText is events' bound on reply text; a longer diagnostic is cut rather than
-// losing the event.
-const maxText = 8 << 10
-
-func clip(s string) string {
-	if len(s) <= maxText {
-		return s
-	}
-	cut := maxText
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut]
-}
-
-// unixTime reads unix seconds given as a JSON integer, float or numeric string.
-func unixTime(raw json.RawMessage) (time.Time, error) {
-	s := scalar(raw)
-	if s == "" {
-		return time.Time{}, errors.New("required (unix seconds)")
-	}
-	if sec, err := strconv.ParseInt(s, 10, 64); err == nil {
-		return time.Unix(sec, 0).UTC(), nil
-	}
-	f, err := strconv.ParseFloat(s, 64)
-	if err != nil || !(f >= 0 && f <= 1<<40) {
-		return time.Time{}, fmt.Errorf("%q is not unix seconds", s)
-	}
-	sec := int64(f)
-	// Round to microseconds: Mailgun sends fractions like .52 that float64 cannot hold exactly.
-	return time.Unix(sec, 0).Add(time.Duration((f-float64(sec))*1e6+0.5) * time.Microsecond).UTC(), nil
-}
-
-// scalar returns a JSON string's value or a number's literal; "" for anything else.
-func scalar(raw json.RawMessage) string {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 {
-		return ""
-	}
-	switch raw[0] {
-	case '"':
-		var s string
-		if json.Unmarshal(raw, &s) == nil {
-			return strings.TrimSpace(s)
-		}
-	case '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
-		var n json.Number
-		if json.Unmarshal(raw, &n) == nil {
-			return n.String()
-		}
-	}
-	return ""
-}
-
-func setIf(m map[string]string, k, v string) {
-	if v != "" {
-		m[k] = v
-	}
 }

@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"go.uber.org/zap"
 
@@ -123,19 +122,7 @@ func (a *Adapter) Parse(body []byte) (ingest.Batch, error) {
 	default:
 		return ingest.Batch{}, errors.New("mailjet: body is not a JSON event object or array")
 	}
-	b := ingest.Batch{Events: make([]events.Event, 0, len(items))}
-	for i, raw := range items {
-		e, ignored, err := a.mapItem(raw)
-		switch {
-		case err != nil:
-			b.Rejects = append(b.Rejects, ingest.Reject{Index: i, Reason: err.Error(), Raw: raw})
-		case ignored:
-			b.Ignored++
-		default:
-			b.Events = append(b.Events, e)
-		}
-	}
-	return b, nil
+	return ingest.MapItems(items, a.mapItem), nil
 }
 
 func (a *Adapter) mapItem(raw json.RawMessage) (events.Event, bool, error) {
@@ -158,7 +145,7 @@ func (a *Adapter) mapItem(raw json.RawMessage) (events.Event, bool, error) {
 		e.ProviderSuppressed = !strings.EqualFold(it.Error, "duplicate in campaign")
 	case "spam":
 		e.Type = events.TypeComplaint
-		setIf(verdict, "source", it.Source)
+		ingest.SetNonEmpty(verdict, "source", it.Source)
 	case "sent":
 		e.Type = events.TypeDelivered
 	case "":
@@ -166,20 +153,20 @@ func (a *Adapter) mapItem(raw json.RawMessage) (events.Event, bool, error) {
 	default:
 		return events.Event{}, true, nil // open, click, unsub
 	}
-	ts := scalar(it.Time)
+	ts := ingest.JSONScalar(it.Time)
 	at, err := unixTime(ts)
 	if err != nil {
 		return events.Event{}, false, fmt.Errorf("time: %v", err)
 	}
-	msgID := firstNonEmpty(scalar(it.MessageID), scalar(it.LegacyID))
+	msgID := ingest.FirstNonEmpty(ingest.JSONScalar(it.MessageID), ingest.JSONScalar(it.LegacyID))
 	// Mailjet gives events no ID: the reference's composite keeps retries of one
 	// event the same and two events apart.
 	e.ID = ingest.CompositeID(esp, msgID, it.Event, ts, it.Email)
 	e.OccurredAt = at
 	e.Recipient = it.Email
 	e.MessageID = msgID
-	setIf(verdict, "error_related_to", it.ErrorRelatedTo)
-	setIf(verdict, "error", it.Error)
+	ingest.SetNonEmpty(verdict, "error_related_to", it.ErrorRelatedTo)
+	ingest.SetNonEmpty(verdict, "error", it.Error)
 	switch e.Type {
 	case events.TypeBounce, events.TypeDropped:
 		e.Reply = bounceReply(it.ErrorRelatedTo, it.Error, it.Comment)
@@ -205,7 +192,7 @@ func (a *Adapter) tenant(it *item) string {
 	case tenantPayloadKey:
 		var m map[string]json.RawMessage
 		if json.Unmarshal([]byte(it.Payload), &m) == nil {
-			return scalar(m[a.payloadKey])
+			return ingest.JSONScalar(m[a.payloadKey])
 		}
 	}
 	return ""
@@ -253,12 +240,12 @@ func bounceReply(relatedTo, errLabel, comment string) events.Reply {
 	case rel == "" && el == "":
 		return events.Reply{}
 	}
-	return events.Reply{Text: clip("mailjet: " + rel + ": " + el)}
+	return events.Reply{Text: ingest.ClipText("mailjet: " + rel + ": " + el)}
 }
 
 // textReply parses a free-text reply, kept whole for the classifier.
 func textReply(text string) events.Reply {
-	text = clip(strings.TrimSpace(text))
+	text = ingest.ClipText(strings.TrimSpace(text))
 	if text == "" {
 		return events.Reply{}
 	}
@@ -276,55 +263,4 @@ func unixTime(s string) (time.Time, error) {
 		return time.Time{}, fmt.Errorf("%q is not unix seconds", s)
 	}
 	return time.Unix(sec, 0).UTC(), nil
-}
-
-// maxText is events' bound on reply text; a longer diagnostic is cut rather than
-// losing the event.
-const maxText = 8 << 10
-
-func clip(s string) string {
-	if len(s) <= maxText {
-		return s
-	}
-	cut := maxText
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut]
-}
-
-// scalar returns a JSON string's value or a number's literal; "" for anything else.
-func scalar(raw json.RawMessage) string {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 {
-		return ""
-	}
-	switch raw[0] {
-	case '"':
-		var s string
-		if json.Unmarshal(raw, &s) == nil {
-			return strings.TrimSpace(s)
-		}
-	case '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
-		var n json.Number
-		if json.Unmarshal(raw, &n) == nil {
-			return n.String()
-		}
-	}
-	return ""
-}
-
-func setIf(m map[string]string, k, v string) {
-	if v != "" {
-		m[k] = v
-	}
-}
-
-func firstNonEmpty(vs ...string) string {
-	for _, v := range vs {
-		if v = strings.TrimSpace(v); v != "" {
-			return v
-		}
-	}
-	return ""
 }

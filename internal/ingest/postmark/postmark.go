@@ -9,7 +9,6 @@ import (
 	"net/mail"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"go.uber.org/zap"
 
@@ -145,7 +144,7 @@ func (a *Adapter) mapRecord(raw []byte) (events.Event, bool, error) {
 	}
 	e := events.Event{ESP: esp, MessageID: rec.MessageID, Sender: address(rec.From)}
 	verdict := map[string]string{}
-	setIf(verdict, "record_type", rec.RecordType)
+	ingest.SetNonEmpty(verdict, "record_type", rec.RecordType)
 	var stamp string
 	switch rec.RecordType {
 	case "Bounce", "SpamComplaint", "":
@@ -172,8 +171,8 @@ func (a *Adapter) mapRecord(raw []byte) (events.Event, bool, error) {
 		// Inactive: Postmark has deactivated the address and will not send to it.
 		e.ProviderSuppressed = kind.suppressed || rec.Inactive
 		stamp = rec.BouncedAt
-		setIf(verdict, "type", rec.Type)
-		setIf(verdict, "type_code", rec.TypeCode.String())
+		ingest.SetNonEmpty(verdict, "type", rec.Type)
+		ingest.SetNonEmpty(verdict, "type_code", rec.TypeCode.String())
 		if e.Type != events.TypeComplaint {
 			e.Reply = reply(rec.Details, kind.text)
 		}
@@ -197,7 +196,7 @@ func (a *Adapter) mapRecord(raw []byte) (events.Event, bool, error) {
 	case a.tenantTag:
 		e.Tenant = rec.Tag
 	case a.tenantMeta != "":
-		e.Tenant = scalar(rec.Metadata[a.tenantMeta])
+		e.Tenant = ingest.JSONScalar(rec.Metadata[a.tenantMeta])
 	}
 	if err := e.Normalize(); err != nil {
 		return events.Event{}, false, err
@@ -208,7 +207,7 @@ func (a *Adapter) mapRecord(raw []byte) (events.Event, bool, error) {
 // reply reads the remote reply out of Details, kept whole for the classifier. Postmark
 // has no code fields; without Details the bounce type's stand-in text is used.
 func reply(details, fallback string) events.Reply {
-	text := clip(strings.TrimSpace(details))
+	text := ingest.ClipText(strings.TrimSpace(details))
 	if text == "" {
 		return events.Reply{Text: fallback}
 	}
@@ -230,46 +229,4 @@ func address(s string) string {
 		return ""
 	}
 	return s
-}
-
-// maxText is events' bound on reply text; a longer diagnostic is cut rather than
-// losing the event.
-const maxText = 8 << 10
-
-func clip(s string) string {
-	if len(s) <= maxText {
-		return s
-	}
-	cut := maxText
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut]
-}
-
-// scalar returns a JSON string's value or a number's literal; "" for anything else.
-func scalar(raw json.RawMessage) string {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 {
-		return ""
-	}
-	switch raw[0] {
-	case '"':
-		var s string
-		if json.Unmarshal(raw, &s) == nil {
-			return strings.TrimSpace(s)
-		}
-	case '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
-		var n json.Number
-		if json.Unmarshal(raw, &n) == nil {
-			return n.String()
-		}
-	}
-	return ""
-}
-
-func setIf(m map[string]string, k, v string) {
-	if v != "" {
-		m[k] = v
-	}
 }

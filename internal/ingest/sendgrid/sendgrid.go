@@ -15,7 +15,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"go.uber.org/zap"
 
@@ -183,19 +182,7 @@ func (a *Adapter) Parse(body []byte) (ingest.Batch, error) {
 	default:
 		return ingest.Batch{}, errors.New("sendgrid: body is not a JSON array of events")
 	}
-	b := ingest.Batch{Events: make([]events.Event, 0, len(items))}
-	for i, raw := range items {
-		e, ignored, err := a.mapItem(raw)
-		switch {
-		case err != nil:
-			b.Rejects = append(b.Rejects, ingest.Reject{Index: i, Reason: err.Error(), Raw: raw})
-		case ignored:
-			b.Ignored++
-		default:
-			b.Events = append(b.Events, e)
-		}
-	}
-	return b, nil
+	return ingest.MapItems(items, a.mapItem), nil
 }
 
 // mapItem turns one array element into an event, reports it as ignored (an event
@@ -227,32 +214,32 @@ func (a *Adapter) mapItem(raw json.RawMessage) (events.Event, bool, error) {
 		Recipient:  it.Email,
 		SendingIP:  it.IP,
 		IPPool:     poolName(it.Pool),
-		MessageID:  firstNonEmpty(it.SMTPID, it.SGMessageID),
+		MessageID:  ingest.FirstNonEmpty(it.SMTPID, it.SGMessageID),
 	}
 	verdict := map[string]string{"event": it.Event}
 	switch typ {
 	case events.TypeBounce:
 		e.Reply = reply(it.Status, it.Reason)
-		setIf(verdict, "type", it.Type)
-		setIf(verdict, "bounce_classification", it.BounceClassification)
+		ingest.SetNonEmpty(verdict, "type", it.Type)
+		ingest.SetNonEmpty(verdict, "bounce_classification", it.BounceClassification)
 	case events.TypeDeferral, events.TypeDelivered:
 		e.Reply = reply(it.Status, it.Response)
-		setIf(verdict, "attempt", scalar(it.Attempt))
+		ingest.SetNonEmpty(verdict, "attempt", ingest.JSONScalar(it.Attempt))
 	case events.TypeDropped:
 		// The reason is SendGrid's own label, not a remote server's reply: say so, and
 		// keep SendGrid's made-up status out of the enhanced code.
 		e.ProviderSuppressed = suppressedReasons[strings.ToLower(strings.TrimSpace(it.Reason))]
 		if it.Reason != "" {
-			e.Reply = events.Reply{Text: clip("sendgrid dropped: " + it.Reason)}
+			e.Reply = events.Reply{Text: ingest.ClipText("sendgrid dropped: " + it.Reason)}
 		}
-		setIf(verdict, "reason", it.Reason)
-		setIf(verdict, "status", it.Status)
+		ingest.SetNonEmpty(verdict, "reason", it.Reason)
+		ingest.SetNonEmpty(verdict, "status", it.Status)
 	}
 	e.ESPVerdict = verdict
 	if a.tenantKey != "" {
 		var all map[string]json.RawMessage
 		if err := json.Unmarshal(raw, &all); err == nil {
-			e.Tenant = scalar(all[a.tenantKey])
+			e.Tenant = ingest.JSONScalar(all[a.tenantKey])
 		}
 	}
 	if err := e.Normalize(); err != nil {
@@ -265,7 +252,7 @@ func (a *Adapter) mapItem(raw json.RawMessage) (events.Event, bool, error) {
 // basic code. The text is kept whole: the wrapper around a reply ("… said:",
 // "(in reply to MAIL FROM command)") tells the classifier who was refused.
 func reply(status, text string) events.Reply {
-	text = clip(strings.TrimSpace(text))
+	text = ingest.ClipText(strings.TrimSpace(text))
 	p := catalog.ParseReply(text)
 	r := events.Reply{Code: p.Code, Enhanced: strings.TrimSpace(status), Text: text}
 	if r.Enhanced == "" {
@@ -274,24 +261,12 @@ func reply(status, text string) events.Reply {
 	return r
 }
 
-// maxText is events' bound on reply text; a longer diagnostic is cut rather than
-// losing the event.
-const maxText = 8 << 10
-
-func clip(s string) string {
-	if len(s) <= maxText {
-		return s
-	}
-	cut := maxText
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut]
-}
-
 // unixTime reads unix seconds given as a JSON integer, float or numeric string.
+// It is not ingest.ParseUnixTime: SendGrid's fraction (it sends whole seconds in
+// practice) keeps the nanoseconds of its float64 value instead of being rounded to
+// the microsecond, and the adapter's behaviour is kept as it is.
 func unixTime(raw json.RawMessage) (time.Time, error) {
-	s := scalar(raw)
+	s := ingest.JSONScalar(raw)
 	if s == "" {
 		return time.Time{}, errors.New("required (unix seconds)")
 	}
@@ -306,27 +281,6 @@ func unixTime(raw json.RawMessage) (time.Time, error) {
 	return time.Unix(sec, int64((f-float64(sec))*1e9)).UTC(), nil
 }
 
-// scalar returns a JSON string's value or a number's literal; "" for anything else.
-func scalar(raw json.RawMessage) string {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 {
-		return ""
-	}
-	switch raw[0] {
-	case '"':
-		var s string
-		if json.Unmarshal(raw, &s) == nil {
-			return strings.TrimSpace(s)
-		}
-	case '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
-		var n json.Number
-		if json.Unmarshal(raw, &n) == nil {
-			return n.String()
-		}
-	}
-	return ""
-}
-
 // poolName reads `pool`, an object {"name","id"} in SendGrid's payloads, or a string.
 func poolName(raw json.RawMessage) string {
 	raw = bytes.TrimSpace(raw)
@@ -339,20 +293,5 @@ func poolName(raw json.RawMessage) string {
 		}
 		return ""
 	}
-	return scalar(raw)
-}
-
-func setIf(m map[string]string, k, v string) {
-	if v != "" {
-		m[k] = v
-	}
-}
-
-func firstNonEmpty(vs ...string) string {
-	for _, v := range vs {
-		if v = strings.TrimSpace(v); v != "" {
-			return v
-		}
-	}
-	return ""
+	return ingest.JSONScalar(raw)
 }

@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"go.uber.org/zap"
 
@@ -118,19 +117,7 @@ func (a *Adapter) Parse(body []byte) (ingest.Batch, error) {
 	if err := json.Unmarshal(trimmed, &items); err != nil {
 		return ingest.Batch{}, fmt.Errorf("sparkpost: body is not a JSON array: %v", err)
 	}
-	b := ingest.Batch{Events: make([]events.Event, 0, len(items))}
-	for i, raw := range items {
-		e, ignored, err := a.mapItem(raw)
-		switch {
-		case err != nil:
-			b.Rejects = append(b.Rejects, ingest.Reject{Index: i, Reason: err.Error(), Raw: raw})
-		case ignored:
-			b.Ignored++
-		default:
-			b.Events = append(b.Events, e)
-		}
-	}
-	return b, nil
+	return ingest.MapItems(items, a.mapItem), nil
 }
 
 func (a *Adapter) mapItem(raw json.RawMessage) (events.Event, bool, error) {
@@ -171,13 +158,13 @@ func (a *Adapter) mapItem(raw json.RawMessage) (events.Event, bool, error) {
 	if err != nil {
 		return events.Event{}, false, fmt.Errorf("timestamp: %v", err)
 	}
-	class := scalar(m.BounceClass)
+	class := ingest.JSONScalar(m.BounceClass)
 	e := events.Event{
 		ID:         esp + ":" + m.EventID,
 		ESP:        esp,
 		Type:       typ,
 		OccurredAt: at,
-		Recipient:  firstNonEmpty(m.RcptTo, m.RawRcptTo),
+		Recipient:  ingest.FirstNonEmpty(m.RcptTo, m.RawRcptTo),
 		Sender:     address(m.MsgFrom),
 		SendingIP:  m.SendingIP,
 		IPPool:     m.IPPool,
@@ -187,25 +174,25 @@ func (a *Adapter) mapItem(raw json.RawMessage) (events.Event, bool, error) {
 		ProviderSuppressed: m.Type == "policy_rejection" || class == "25" || class == "26",
 	}
 	verdict := map[string]string{"type": m.Type}
-	setIf(verdict, "bounce_class", class)
-	setIf(verdict, "fbtype", m.FBType)
+	ingest.SetNonEmpty(verdict, "bounce_class", class)
+	ingest.SetNonEmpty(verdict, "fbtype", m.FBType)
 	if typ != events.TypeComplaint {
 		code := 0
-		if c := scalar(m.ErrorCode); c != "" {
+		if c := ingest.JSONScalar(m.ErrorCode); c != "" {
 			if n, err := strconv.Atoi(c); err == nil && n >= 200 && n <= 599 {
 				code = n
 			} else {
 				verdict["error_code"] = c
 			}
 		}
-		e.Reply = reply(code, firstNonEmpty(m.RawReason, m.Reason))
+		e.Reply = reply(code, ingest.FirstNonEmpty(m.RawReason, m.Reason))
 	}
 	e.ESPVerdict = verdict
 	switch {
 	case a.tenantSubacct:
-		e.Tenant = scalar(m.SubaccountID)
+		e.Tenant = ingest.JSONScalar(m.SubaccountID)
 	case a.tenantRcptMeta != "":
-		e.Tenant = scalar(m.RcptMeta[a.tenantRcptMeta])
+		e.Tenant = ingest.JSONScalar(m.RcptMeta[a.tenantRcptMeta])
 	}
 	if err := e.Normalize(); err != nil {
 		return events.Event{}, false, err
@@ -216,7 +203,7 @@ func (a *Adapter) mapItem(raw json.RawMessage) (events.Event, bool, error) {
 // reply takes the basic code from error_code and the rest from raw_reason, kept
 // whole for the classifier.
 func reply(code int, text string) events.Reply {
-	text = clip(strings.TrimSpace(text))
+	text = ingest.ClipText(strings.TrimSpace(text))
 	p := catalog.ParseReply(text)
 	r := events.Reply{Code: code, Enhanced: p.Enhanced, Text: text}
 	if r.Code == 0 {
@@ -228,16 +215,12 @@ func reply(code int, text string) events.Reply {
 // eventTime reads SparkPost's timestamp: unix seconds as a string (the documented
 // form) or a number, or an ISO 8601 time.
 func eventTime(raw json.RawMessage) (time.Time, error) {
-	s := scalar(raw)
+	s := ingest.JSONScalar(raw)
 	if s == "" {
 		return time.Time{}, errors.New("required")
 	}
-	if sec, err := strconv.ParseInt(s, 10, 64); err == nil {
-		return time.Unix(sec, 0).UTC(), nil
-	}
-	if f, err := strconv.ParseFloat(s, 64); err == nil && f >= 0 && f <= 1<<40 {
-		sec := int64(f)
-		return time.Unix(sec, 0).Add(time.Duration((f-float64(sec))*1e6+0.5) * time.Microsecond).UTC(), nil
+	if t, err := ingest.ParseUnixTime(s); err == nil {
+		return t, nil
 	}
 	t, err := time.Parse(time.RFC3339Nano, s)
 	if err != nil {
@@ -253,55 +236,4 @@ func address(s string) string {
 		return ""
 	}
 	return s
-}
-
-// maxText is events' bound on reply text; a longer diagnostic is cut rather than
-// losing the event.
-const maxText = 8 << 10
-
-func clip(s string) string {
-	if len(s) <= maxText {
-		return s
-	}
-	cut := maxText
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut]
-}
-
-// scalar returns a JSON string's value or a number's literal; "" for anything else.
-func scalar(raw json.RawMessage) string {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 {
-		return ""
-	}
-	switch raw[0] {
-	case '"':
-		var s string
-		if json.Unmarshal(raw, &s) == nil {
-			return strings.TrimSpace(s)
-		}
-	case '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
-		var n json.Number
-		if json.Unmarshal(raw, &n) == nil {
-			return n.String()
-		}
-	}
-	return ""
-}
-
-func setIf(m map[string]string, k, v string) {
-	if v != "" {
-		m[k] = v
-	}
-}
-
-func firstNonEmpty(vs ...string) string {
-	for _, v := range vs {
-		if v = strings.TrimSpace(v); v != "" {
-			return v
-		}
-	}
-	return ""
 }

@@ -1,0 +1,109 @@
+package ingest
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/reboundhq/rebound/internal/events"
+)
+
+// Reading the fields of ESP payloads: what several adapters need in the same way.
+
+// MaxReplyText is the events schema's bound on reply text.
+const MaxReplyText = 8 << 10
+
+// ClipText cuts s to at most MaxReplyText bytes on a rune boundary: a longer
+// diagnostic is shortened rather than costing the event.
+func ClipText(s string) string {
+	if len(s) <= MaxReplyText {
+		return s
+	}
+	cut := MaxReplyText
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut]
+}
+
+// JSONScalar returns a JSON string's value (trimmed) or a number's literal, and ""
+// for anything else (absent, null, object, array, bool). ESPs send the same field as
+// a string in one payload and a number in the next.
+func JSONScalar(raw json.RawMessage) string {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 {
+		return ""
+	}
+	switch raw[0] {
+	case '"':
+		var s string
+		if json.Unmarshal(raw, &s) == nil {
+			return strings.TrimSpace(s)
+		}
+	case '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
+		var n json.Number
+		if json.Unmarshal(raw, &n) == nil {
+			return n.String()
+		}
+	}
+	return ""
+}
+
+// ParseUnixTime reads unix seconds, whole or with a fraction (rounded to the
+// microsecond, since a float64 cannot hold a fraction like .52 exactly), in UTC.
+func ParseUnixTime(s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, errors.New("required (unix seconds)")
+	}
+	if sec, err := strconv.ParseInt(s, 10, 64); err == nil {
+		return time.Unix(sec, 0).UTC(), nil
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil || !(f >= 0 && f <= 1<<40) {
+		return time.Time{}, fmt.Errorf("%q is not unix seconds", s)
+	}
+	sec := int64(f)
+	return time.Unix(sec, 0).Add(time.Duration((f-float64(sec))*1e6+0.5) * time.Microsecond).UTC(), nil
+}
+
+// FirstNonEmpty returns the first value that is not blank, trimmed; "" if none is.
+func FirstNonEmpty(vs ...string) string {
+	for _, v := range vs {
+		if v = strings.TrimSpace(v); v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// SetNonEmpty sets m[k] = v unless v is empty, so an ESP verdict lists only the
+// labels the ESP gave.
+func SetNonEmpty(m map[string]string, k, v string) {
+	if v != "" {
+		m[k] = v
+	}
+}
+
+// MapItems maps every item of a batch with mapItem, which returns the event, or
+// reports the item as ignored on purpose, or says why it cannot be mapped (the item
+// is then rejected with its raw bytes, to be dead-lettered).
+func MapItems(items []json.RawMessage, mapItem func(json.RawMessage) (events.Event, bool, error)) Batch {
+	b := Batch{Events: make([]events.Event, 0, len(items))}
+	for i, raw := range items {
+		e, ignored, err := mapItem(raw)
+		switch {
+		case err != nil:
+			b.Rejects = append(b.Rejects, Reject{Index: i, Reason: err.Error(), Raw: raw})
+		case ignored:
+			b.Ignored++
+		default:
+			b.Events = append(b.Events, e)
+		}
+	}
+	return b
+}
