@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -47,7 +48,31 @@ type Result struct {
 }
 
 // Processor runs the process role.
-type Processor struct{ cfg Config }
+type Processor struct {
+	cfg     Config
+	redisUp quietLog // "redis batch failed" during an outage: once per change or per 30 s
+}
+
+// quietLog logs a failure that repeats every batch when it starts, when its message
+// changes, and then at most every 30 seconds with how often it repeated.
+type quietLog struct {
+	mu       sync.Mutex
+	last     string
+	at       time.Time
+	repeated int
+}
+
+func (q *quietLog) warn(log *zap.Logger, msg string, err error, fields ...zap.Field) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	now := time.Now()
+	if err.Error() == q.last && now.Sub(q.at) < 30*time.Second {
+		q.repeated++
+		return
+	}
+	log.Warn(msg, append(fields, zap.Error(err), zap.Int("repeats_since_last_log", q.repeated))...)
+	q.last, q.at, q.repeated = err.Error(), now, 0
+}
 
 // New returns a Processor.
 func New(cfg Config) *Processor {
@@ -170,7 +195,7 @@ func (p *Processor) processBatch(ctx context.Context, batch []jetstream.Msg) {
 		}
 		cancel()
 		if err != nil {
-			p.cfg.Log.Warn("redis batch failed; retrying the batch later", zap.Int("events", len(work)), zap.Error(err))
+			p.redisUp.warn(p.cfg.Log, "redis batch failed; retrying the batch later", err, zap.Int("events", len(work)))
 			for _, w := range work {
 				p.retry(ctx, w.msg, "redis", err)
 			}
