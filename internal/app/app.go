@@ -121,17 +121,24 @@ func New(ctx context.Context, cfg config.Config, log *zap.Logger, hooks Hooks) (
 	return a, nil
 }
 
-// RedisClient builds the go-redis client for the configured topology.
+// RedisClient builds the go-redis client for the configured topology. For Sentinel
+// and Cluster, the user, password, database and TLS (rediss://) of REBOUND_REDIS_URL
+// apply to the data nodes, so one URL carries the credentials whatever the topology.
 func RedisClient(cfg config.Config) (redis.UniversalClient, error) {
-	switch {
-	case len(cfg.RedisSentinelAddrs) > 0:
-		return redis.NewFailoverClient(&redis.FailoverOptions{MasterName: cfg.RedisSentinelMaster, SentinelAddrs: cfg.RedisSentinelAddrs}), nil
-	case len(cfg.RedisClusterAddrs) > 0:
-		return redis.NewClusterClient(&redis.ClusterOptions{Addrs: cfg.RedisClusterAddrs}), nil
-	}
 	opt, err := redis.ParseURL(cfg.RedisURL)
 	if err != nil {
 		return nil, fmt.Errorf("REBOUND_REDIS_URL: %w", err)
+	}
+	switch {
+	case len(cfg.RedisSentinelAddrs) > 0:
+		return redis.NewFailoverClient(&redis.FailoverOptions{
+			MasterName: cfg.RedisSentinelMaster, SentinelAddrs: cfg.RedisSentinelAddrs,
+			Username: opt.Username, Password: opt.Password, DB: opt.DB, TLSConfig: opt.TLSConfig,
+		}), nil
+	case len(cfg.RedisClusterAddrs) > 0:
+		return redis.NewClusterClient(&redis.ClusterOptions{
+			Addrs: cfg.RedisClusterAddrs, Username: opt.Username, Password: opt.Password, TLSConfig: opt.TLSConfig,
+		}), nil
 	}
 	return redis.NewClient(opt), nil
 }
