@@ -219,7 +219,7 @@ func (a *App) Run(ctx context.Context) error {
 	if cfg.Has(config.RoleProcess) {
 		pc := process.Config{
 			Consumer: a.cons, Store: a.store, Catalog: a.catalog, Policy: pol, Publisher: pub,
-			Metrics: a.metrics, Log: a.log, BatchSize: cfg.BatchSize, MaxDeliver: cfg.MaxDeliver,
+			Metrics: a.metrics, Log: a.log, BatchSize: cfg.BatchSize, Concurrency: cfg.Concurrency, MaxDeliver: cfg.MaxDeliver,
 			OnProcessed: a.hooks.OnProcessed,
 		}
 		if a.shadow != nil {

@@ -52,6 +52,7 @@ type Config struct {
 	MaxDeliver      int
 	MaxAckPending   int
 	BatchSize       int
+	Concurrency     int
 	IdempotencyTTL  time.Duration
 	MaxBodyBytes    int64
 	ShutdownTimeout time.Duration
@@ -87,6 +88,7 @@ func Default() Config {
 		MaxDeliver:      50,
 		MaxAckPending:   2000,
 		BatchSize:       256,
+		Concurrency:     2,
 		IdempotencyTTL:  7 * 24 * time.Hour,
 		MaxBodyBytes:    5 << 20,
 		ShutdownTimeout: 25 * time.Second,
@@ -168,6 +170,7 @@ func Parse(fs *flag.FlagSet, args []string, getenv func(string) string) (Config,
 	num(&c.MaxDeliver, "max-deliver", "REBOUND_MAX_DELIVER", "deliveries before an event that keeps failing is dead-lettered")
 	num(&c.MaxAckPending, "max-ack-pending", "REBOUND_MAX_ACK_PENDING", "unacknowledged events allowed across all process replicas")
 	num(&c.BatchSize, "batch-size", "REBOUND_BATCH_SIZE", "events processed per Redis round trip")
+	num(&c.Concurrency, "process-concurrency", "REBOUND_PROCESS_CONCURRENCY", "batches processed at once by one process replica")
 	dur(&c.IdempotencyTTL, "idempotency-ttl", "REBOUND_IDEMPOTENCY_TTL", "how long an event ID is remembered to ignore redeliveries")
 	dur(&c.ShutdownTimeout, "shutdown-timeout", "REBOUND_SHUTDOWN_TIMEOUT", "time allowed to finish in-flight work on SIGTERM")
 	str(&c.CatalogRules, "catalog-rules", "REBOUND_CATALOG_RULES", "file of extra or overriding classification rules")
@@ -279,8 +282,11 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("REBOUND_MAX_DELIVER: %d (want at least 2)", c.MaxDeliver)
 	case c.BatchSize < 1 || c.BatchSize > 4096:
 		return fmt.Errorf("REBOUND_BATCH_SIZE: %d (want 1 to 4096)", c.BatchSize)
-	case c.MaxAckPending < c.BatchSize:
-		return fmt.Errorf("REBOUND_MAX_ACK_PENDING: %d is below REBOUND_BATCH_SIZE %d", c.MaxAckPending, c.BatchSize)
+	case c.Concurrency < 1 || c.Concurrency > 16:
+		return fmt.Errorf("REBOUND_PROCESS_CONCURRENCY: %d (want 1 to 16)", c.Concurrency)
+	case c.MaxAckPending < (c.Concurrency+1)*c.BatchSize:
+		// One replica prefetches (concurrency+1) batches; below that it starves itself.
+		return fmt.Errorf("REBOUND_MAX_ACK_PENDING: %d is below (REBOUND_PROCESS_CONCURRENCY+1) x REBOUND_BATCH_SIZE = %d", c.MaxAckPending, (c.Concurrency+1)*c.BatchSize)
 	case c.MaxBodyBytes < 1024:
 		return fmt.Errorf("REBOUND_MAX_BODY_BYTES: %d (want at least 1024)", c.MaxBodyBytes)
 	case c.DedupWindow > c.StreamMaxAge:

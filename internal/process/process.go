@@ -27,13 +27,16 @@ type Config struct {
 	Policy   func() *policy.Policy // read per batch so a reloaded policy applies at once
 	// Shadow, if set, returns a second policy that is evaluated on every event but never
 	// applied; where it disagrees with the live one, the disagreement is recorded.
-	Shadow     func() *policy.Policy
-	Publisher  *stream.Publisher // for dead letters
-	Metrics    *metrics.Metrics
-	Log        *zap.Logger
-	BatchSize  int
-	MaxDeliver int           // the consumer's MaxDeliver: the last delivery is dead-lettered instead of retried
-	MaxBackoff time.Duration // cap of the retry delay (default 1 minute)
+	Shadow    func() *policy.Policy
+	Publisher *stream.Publisher // for dead letters
+	Metrics   *metrics.Metrics
+	Log       *zap.Logger
+	BatchSize int
+	// Concurrency is how many batches are processed at once (default 2): with one,
+	// NATS, Redis and the worker take turns and the cores idle between them.
+	Concurrency int
+	MaxDeliver  int           // the consumer's MaxDeliver: the last delivery is dead-lettered instead of retried
+	MaxBackoff  time.Duration // cap of the retry delay (default 1 minute)
 	// OnProcessed, if set, is called after each event is acknowledged (the demo waits on it).
 	OnProcessed func(Result)
 }
@@ -82,6 +85,9 @@ func New(cfg Config) *Processor {
 	if cfg.MaxBackoff <= 0 {
 		cfg.MaxBackoff = time.Minute
 	}
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = 2
+	}
 	if cfg.Log == nil {
 		cfg.Log = zap.NewNop()
 	}
@@ -89,52 +95,57 @@ func New(cfg Config) *Processor {
 }
 
 // Run consumes until ctx is cancelled, then stops pulling, finishes and acknowledges
-// the batch in flight and every message already handed over, and returns nil.
+// the batches in flight and every message already handed over, and returns nil.
 func (p *Processor) Run(ctx context.Context) error {
 	// The buffer holds what the client has pulled; batches are cut from it without
-	// waiting for a full batch, so latency stays low when traffic is light.
-	msgs := make(chan jetstream.Msg, 2*p.cfg.BatchSize)
+	// waiting for a full batch, so latency stays low when traffic is light. It holds
+	// one batch per worker plus one, so every worker finds a batch while the client
+	// refills.
+	workers := p.cfg.Concurrency
+	msgs := make(chan jetstream.Msg, (workers+1)*p.cfg.BatchSize)
 	cc, err := p.cfg.Consumer.Consume(func(m jetstream.Msg) { msgs <- m },
-		jetstream.PullMaxMessages(2*p.cfg.BatchSize),
+		jetstream.PullMaxMessages((workers+1)*p.cfg.BatchSize),
 		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 			p.cfg.Log.Warn("consume", zap.Error(err))
 		}))
 	if err != nil {
 		return fmt.Errorf("start consuming: %w", err)
 	}
-	batch := make([]jetstream.Msg, 0, p.cfg.BatchSize)
-	for {
-		select {
-		case m := <-msgs:
-			batch = append(batch[:0], m)
-			batch = drain(msgs, batch, p.cfg.BatchSize)
-			// The batch in flight finishes even during shutdown: its Redis step is
-			// idempotent and its acks must reach the server.
-			p.processBatch(context.WithoutCancel(ctx), batch)
-		case <-ctx.Done():
-			cc.Stop()
-			// Keep taking what the callback hands over until the consumer has closed:
-			// a callback blocked on a full channel would otherwise never let it close.
-			// Messages already handed over are finished; anything still buffered in the
-			// client is redelivered to another replica after AckWait.
-			closed := cc.Closed()
+	// Batches in flight finish even during shutdown: their Redis step is idempotent
+	// and their acks must reach the server.
+	work := context.WithoutCancel(ctx)
+	closed := cc.Closed()
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			batch := make([]jetstream.Msg, 0, p.cfg.BatchSize)
 			for {
 				select {
 				case m := <-msgs:
 					batch = drain(msgs, append(batch[:0], m), p.cfg.BatchSize)
-					p.processBatch(context.WithoutCancel(ctx), batch)
+					p.processBatch(work, batch)
 				case <-closed:
+					// Stopped: finish what was handed over. Anything still buffered in the
+					// client is redelivered to another replica after AckWait.
 					for {
 						batch = drain(msgs, batch[:0], p.cfg.BatchSize)
 						if len(batch) == 0 {
-							return nil
+							return
 						}
-						p.processBatch(context.WithoutCancel(ctx), batch)
+						p.processBatch(work, batch)
 					}
 				}
 			}
-		}
+		}()
 	}
+	<-ctx.Done()
+	// Workers keep taking what the callback hands over until the consumer has closed:
+	// a callback blocked on a full channel would otherwise never let it close.
+	cc.Stop()
+	wg.Wait()
+	return nil
 }
 
 func drain(msgs chan jetstream.Msg, batch []jetstream.Msg, max int) []jetstream.Msg {
