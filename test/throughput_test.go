@@ -69,10 +69,11 @@ func fill(b *testing.B, js jetstream.JetStream, n int) (events.Names, jetstream.
 // BenchmarkProcessThroughput measures the process role draining a pre-filled stream
 // against the real NATS and Redis, next to an ideal worker with the same semantics
 // (consume, decode, one Lua script per event pipelined per batch, explicit ack after
-// Redis) and no classification, policy, metrics or history: ratio = ours / ideal.
+// Redis, the same batch size and batches in flight) and no classification, policy,
+// metrics or history: ratio = ours / ideal.
 // Run: go test ./test -run '^$' -bench ProcessThroughput -benchtime 30000x
 func BenchmarkProcessThroughput(b *testing.B) {
-	const batch = 256
+	const batch, par = 256, 2
 	nc, js := testsvc.JetStream(b)
 	_ = nc
 	rdb := testsvc.RedisClient(b)
@@ -90,7 +91,7 @@ func BenchmarkProcessThroughput(b *testing.B) {
 	p := process.New(process.Config{
 		Consumer: cons, Store: suppress.New(rdb, suppress.Options{Prefix: prefix}), Catalog: cat, Policy: policy.Default,
 		Publisher: stream.NewPublisher(js, events.Names{}, time.Second), Metrics: metrics.New(), Log: zap.NewNop(),
-		BatchSize: batch, MaxDeliver: 10,
+		BatchSize: batch, Concurrency: par, MaxDeliver: 10,
 		OnProcessed: func(process.Result) {
 			if done.Add(1) == int64(n) {
 				close(finished)
@@ -109,7 +110,7 @@ func BenchmarkProcessThroughput(b *testing.B) {
 	// Ideal worker, same run, same servers.
 	_, cons2 := fill(b, js, n)
 	prefix2 := testsvc.Prefix(b, rdb)
-	ideal := idealWorker(b, cons2, rdb, prefix2, n, batch)
+	ideal := idealWorker(b, cons2, rdb, prefix2, n, batch, par)
 
 	oursRate := float64(n) / ours.Seconds()
 	idealRate := float64(n) / ideal.Seconds()
@@ -125,48 +126,64 @@ if redis.call('SET', KEYS[1], '1', 'NX', 'PX', 600000) then
 end
 return 0`)
 
-func idealWorker(b *testing.B, cons jetstream.Consumer, rdb *redis.Client, prefix string, n, batch int) time.Duration {
+// idealWorker is the performance notes' "perfprobe worker": Consume, decode JSON, one
+// small Lua dedup script per event pipelined per batch, explicit ack after Redis, with
+// par batches in flight, and nothing else.
+func idealWorker(b *testing.B, cons jetstream.Consumer, rdb *redis.Client, prefix string, n, batch, par int) time.Duration {
 	b.Helper()
 	ctx := context.Background()
 	if err := idealScript.Load(ctx, rdb).Err(); err != nil {
 		b.Fatal(err)
 	}
-	msgs := make(chan jetstream.Msg, 2*batch)
+	msgs := make(chan jetstream.Msg, (par+1)*batch)
+	var done atomic.Int64
+	finished := make(chan struct{})
 	start := time.Now()
-	cc, err := cons.Consume(func(m jetstream.Msg) { msgs <- m }, jetstream.PullMaxMessages(2*batch))
+	cc, err := cons.Consume(func(m jetstream.Msg) { msgs <- m }, jetstream.PullMaxMessages((par+1)*batch))
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer cc.Stop()
-	got := 0
-	buf := make([]jetstream.Msg, 0, batch)
-	for got < n {
-		buf = append(buf[:0], <-msgs)
-		for len(buf) < batch {
-			select {
-			case m := <-msgs:
-				buf = append(buf, m)
-				continue
-			default:
+	for range par {
+		go func() {
+			buf := make([]jetstream.Msg, 0, batch)
+			for {
+				select {
+				case m := <-msgs:
+					buf = append(buf[:0], m)
+				case <-finished:
+					return
+				}
+			fill:
+				for len(buf) < batch {
+					select {
+					case m := <-msgs:
+						buf = append(buf, m)
+					default:
+						break fill
+					}
+				}
+				pipe := rdb.Pipeline()
+				for _, m := range buf {
+					var e events.Event
+					if err := json.Unmarshal(m.Data(), &e); err != nil {
+						panic(err)
+					}
+					tag := "{" + e.Tenant + ":" + e.Recipient + "}"
+					idealScript.EvalSha(ctx, pipe, []string{prefix + tag + ":seen:" + e.ID, prefix + tag + ":rec"})
+				}
+				if _, err := pipe.Exec(ctx); err != nil {
+					panic(err)
+				}
+				for _, m := range buf {
+					_ = m.Ack()
+				}
+				if done.Add(int64(len(buf))) == int64(n) {
+					close(finished)
+				}
 			}
-			break
-		}
-		pipe := rdb.Pipeline()
-		for _, m := range buf {
-			var e events.Event
-			if err := json.Unmarshal(m.Data(), &e); err != nil {
-				b.Fatal(err)
-			}
-			tag := "{" + e.Tenant + ":" + e.Recipient + "}"
-			idealScript.EvalSha(ctx, pipe, []string{prefix + tag + ":seen:" + e.ID, prefix + tag + ":rec"})
-		}
-		if _, err := pipe.Exec(ctx); err != nil {
-			b.Fatal(err)
-		}
-		for _, m := range buf {
-			_ = m.Ack()
-		}
-		got += len(buf)
+		}()
 	}
+	<-finished
 	return time.Since(start)
 }

@@ -61,3 +61,38 @@ func CompositeID(esp string, parts ...string) string {
 	}
 	return esp + ":h" + hex.EncodeToString(h.Sum(nil)[:16])
 }
+
+// BasicAuthSecret reads REBOUND_<ESP>_BASIC_AUTH (or its _FILE), "user:password". A
+// value without a colon is an error naming the variable (never the value); why adds
+// the ESP's own explanation to it.
+func (e Env) BasicAuthSecret(esp, why string) (string, error) {
+	up, err := e.Secret(esp, "BASIC_AUTH")
+	if err != nil {
+		return "", err
+	}
+	if up != "" && !strings.Contains(up, ":") {
+		return "", fmt.Errorf("%s: want user:password%s", varName(esp, "BASIC_AUTH"), why)
+	}
+	return up, nil
+}
+
+// BasicAuthCheck authenticates an ESP whose only credential is HTTP basic auth
+// (Postmark, SparkPost, Mailjet sign nothing), under the shared Verifier rule.
+type BasicAuthCheck struct {
+	userPass string // "user:password"; "": not configured
+	verify   Verifier
+}
+
+// NewBasicAuthCheck reads the ESP's REBOUND_<ESP>_BASIC_AUTH as BasicAuthSecret does.
+func NewBasicAuthCheck(env Env, esp, why string) (BasicAuthCheck, error) {
+	up, err := env.BasicAuthSecret(esp, why)
+	if err != nil {
+		return BasicAuthCheck{}, err
+	}
+	return BasicAuthCheck{userPass: up, verify: env.Verifier(esp, "BASIC_AUTH", up != "")}, nil
+}
+
+// Authenticate checks the request's basic auth against the configured credentials.
+func (c BasicAuthCheck) Authenticate(r *http.Request) error {
+	return c.verify.Authenticate(func() error { return BasicAuth(r, c.userPass) })
+}

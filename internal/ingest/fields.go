@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/mail"
 	"strconv"
 	"strings"
 	"time"
@@ -89,13 +90,35 @@ func SetNonEmpty(m map[string]string, k, v string) {
 	}
 }
 
+// ItemsOf reads a body that is a JSON array of items, or one item object standing for
+// a batch of one (SendGrid, Mailjet, Brevo post either). The error says which shape
+// is wrong; the caller prefixes its ESP.
+func ItemsOf(body []byte) ([]json.RawMessage, error) {
+	trimmed := bytes.TrimSpace(body)
+	switch {
+	case len(trimmed) > 0 && trimmed[0] == '[':
+		var items []json.RawMessage
+		if err := json.Unmarshal(trimmed, &items); err != nil {
+			return nil, fmt.Errorf("body is not a JSON array of events: %w", err)
+		}
+		return items, nil
+	case len(trimmed) > 0 && trimmed[0] == '{' && json.Valid(trimmed):
+		return []json.RawMessage{trimmed}, nil
+	}
+	return nil, errors.New("body is not a JSON event object or an array of them")
+}
+
 // MapItems maps every item of a batch with mapItem, which returns the event, or
-// reports the item as ignored on purpose, or says why it cannot be mapped (the item
-// is then rejected with its raw bytes, to be dead-lettered).
+// reports the item as ignored on purpose, or says why it cannot be mapped. Every event
+// is normalized here, so mapItem need not; an item that fails (or one mapItem cannot
+// map) is rejected with its raw bytes and the reason, to be dead-lettered.
 func MapItems(items []json.RawMessage, mapItem func(json.RawMessage) (events.Event, bool, error)) Batch {
 	b := Batch{Events: make([]events.Event, 0, len(items))}
 	for i, raw := range items {
 		e, ignored, err := mapItem(raw)
+		if err == nil && !ignored {
+			err = e.Normalize()
+		}
 		switch {
 		case err != nil:
 			b.Rejects = append(b.Rejects, Reject{Index: i, Reason: err.Error(), Raw: raw})
@@ -106,4 +129,26 @@ func MapItems(items []json.RawMessage, mapItem func(json.RawMessage) (events.Eve
 		}
 	}
 	return b
+}
+
+// BareAddress strips a display name from a header-style value ("Ana <ana@example.net>"
+// or a quoted name); anything else is returned trimmed, as it is.
+func BareAddress(s string) string {
+	s = strings.TrimSpace(s)
+	if strings.ContainsAny(s, "<\"") {
+		if a, err := mail.ParseAddress(s); err == nil {
+			return a.Address
+		}
+	}
+	return s
+}
+
+// OptionalAddress is BareAddress, or "" when the result is not an address: an optional
+// field (the sender) must not cost the event.
+func OptionalAddress(s string) string {
+	s = BareAddress(s)
+	if _, err := events.NormalizeAddress(s); err != nil {
+		return ""
+	}
+	return s
 }

@@ -111,23 +111,81 @@ func TestFirstNonEmptyAndSetNonEmpty(t *testing.T) {
 
 func TestMapItems(t *testing.T) {
 	t.Parallel()
-	items := []json.RawMessage{[]byte(`"event"`), []byte(`"open"`), []byte(`"bad"`), []byte(`"event"`)}
+	valid := events.Event{ID: "sendgrid:1", ESP: "sendgrid", Type: events.TypeBounce, Recipient: "a@example.com",
+		OccurredAt: time.Date(2026, 1, 1, 0, 0, 0, 0, time.FixedZone("CET", 3600))}
+	items := []json.RawMessage{[]byte(`"event"`), []byte(`"open"`), []byte(`"bad"`), []byte(`"event"`), []byte(`"invalid"`)}
 	b := MapItems(items, func(raw json.RawMessage) (events.Event, bool, error) {
 		switch string(raw) {
 		case `"open"`:
 			return events.Event{}, true, nil
 		case `"bad"`:
 			return events.Event{}, false, errors.New("email: required")
+		case `"invalid"`:
+			return events.Event{ID: "x"}, false, nil // fails Normalize
 		}
-		return events.Event{ID: "x"}, false, nil
+		return valid, false, nil
 	})
-	if len(b.Events) != 2 || b.Ignored != 1 || len(b.Rejects) != 1 {
-		t.Fatalf("MapItems = %d events, %d ignored, %d rejects; want 2, 1, 1", len(b.Events), b.Ignored, len(b.Rejects))
+	if len(b.Events) != 2 || b.Ignored != 1 || len(b.Rejects) != 2 {
+		t.Fatalf("MapItems = %d events, %d ignored, %d rejects; want 2, 1, 2", len(b.Events), b.Ignored, len(b.Rejects))
 	}
 	if r := b.Rejects[0]; r.Index != 2 || r.Reason != "email: required" || string(r.Raw) != `"bad"` {
 		t.Fatalf("reject = %+v, want index 2 with the reason and the raw item", r)
 	}
+	if r := b.Rejects[1]; r.Index != 4 || !strings.Contains(r.Reason, "esp") || string(r.Raw) != `"invalid"` {
+		t.Fatalf("reject = %+v, want index 4 with Normalize's reason and the raw item", r)
+	}
+	if got := b.Events[0].OccurredAt.Location(); got != time.UTC {
+		t.Errorf("event not normalized: occurred_at in %v, want UTC", got)
+	}
 	if empty := MapItems(nil, nil); empty.Events == nil || len(empty.Events) != 0 {
 		t.Fatalf("MapItems(nil) = %+v, want an empty, non-nil event list", empty)
+	}
+}
+
+func TestOptionalAddress(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{
+		"ana@example.net":               "ana@example.net",
+		"  ana@example.net ":            "ana@example.net",
+		"Ana <ana@example.net>":         "ana@example.net",
+		`"Hart, Ana" <ana@example.net>`: "ana@example.net",
+		"App <>":                        "",
+		"not an address":                "",
+		"":                              "",
+	} {
+		if got := OptionalAddress(in); got != want {
+			t.Errorf("OptionalAddress(%q) = %q, want %q", in, got, want)
+		}
+	}
+	if got := BareAddress("Ana <ana@example.net>"); got != "ana@example.net" {
+		t.Errorf("BareAddress = %q", got)
+	}
+	if got := BareAddress(" not <an address "); got != "not <an address" {
+		t.Errorf("BareAddress of an unparsable value = %q, want it trimmed and kept", got)
+	}
+}
+
+func TestItemsOf(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		body string
+		n    int
+		ok   bool
+	}{
+		{`[{"a":1},{"b":2}]`, 2, true},
+		{` {"a":1} `, 1, true},
+		{`[]`, 0, true},
+		{`[{"a":1}`, 0, false},
+		{`{"a":`, 0, false},
+		{`"text"`, 0, false},
+		{``, 0, false},
+	} {
+		items, err := ItemsOf([]byte(tt.body))
+		if (err == nil) != tt.ok || len(items) != tt.n {
+			t.Errorf("ItemsOf(%q) = %d items, %v; want %d, ok %v", tt.body, len(items), err, tt.n, tt.ok)
+		}
+		if err != nil && errors.Is(err, ErrBadRequest) {
+			t.Errorf("ItemsOf(%q): %v must not be ErrBadRequest", tt.body, err)
+		}
 	}
 }

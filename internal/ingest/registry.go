@@ -36,7 +36,8 @@ func (e Env) Secret(esp, name string) (string, error) {
 
 // Insecure reports whether the operator explicitly turned verification off for the ESP
 // (REBOUND_<ESP>_INSECURE_SKIP_VERIFY=true): only for ESPs behind a trusted proxy
-// that authenticates for us.
+// that authenticates for us. Adapters do not read it themselves: Verifier decides what
+// it means next to the ESP's secret.
 func (e Env) Insecure(esp string) bool {
 	return strings.EqualFold(e.Var(esp, "INSECURE_SKIP_VERIFY"), "true")
 }
@@ -51,7 +52,7 @@ func varName(esp, name string) string {
 
 // Factory builds one ESP's adapter from the environment. An ESP whose secret is not
 // configured must still be built: its Authenticate refuses every request (see
-// Disabled), so the endpoint exists and says so in the log.
+// Verifier), so the endpoint exists and says so in the log.
 type Factory func(Env) (Adapter, error)
 
 var (
@@ -99,8 +100,9 @@ func Adapters(env Env) ([]Adapter, error) {
 	return out, nil
 }
 
-// Disabled is the error an adapter returns from Authenticate when its ESP has no secret
-// configured and verification was not explicitly turned off.
+// Disabled is the error an adapter's Verifier returns when its ESP has no secret
+// configured and verification was not explicitly turned off. setting is the variable
+// to set, in full.
 func Disabled(esp, setting string) error {
 	return fmt.Errorf("%w: %s is not set, so the %s webhook refuses every request (or set %s=true behind a trusted proxy)",
 		ErrUnauthenticated, setting, esp, varName(esp, "INSECURE_SKIP_VERIFY"))

@@ -1,7 +1,6 @@
 package brevo
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -24,9 +23,9 @@ func init() { ingest.Register(esp, New) }
 
 // Adapter is Brevo's webhook dialect.
 type Adapter struct {
-	token    string // "" refuses every request unless insecure
-	insecure bool
-	tenant   tenantFrom
+	token  string // "": not configured (see verify)
+	verify ingest.Verifier
+	tenant tenantFrom
 }
 
 // tenantFrom is REBOUND_BREVO_TENANT_FROM, parsed.
@@ -49,7 +48,7 @@ func New(env ingest.Env) (ingest.Adapter, error) {
 	if err != nil {
 		return nil, fmt.Errorf("REBOUND_BREVO_TENANT_FROM: %w", err)
 	}
-	return &Adapter{token: token, insecure: env.Insecure(esp), tenant: tf}, nil
+	return &Adapter{token: token, verify: env.Verifier(esp, "TOKEN", token != ""), tenant: tf}, nil
 }
 
 func parseTenantFrom(s string) (tenantFrom, error) {
@@ -75,12 +74,10 @@ func (a *Adapter) ESP() string { return esp }
 // of the form user:password is also accepted as basic auth, for webhooks whose URL
 // carries the credentials.
 func (a *Adapter) Authenticate(r *http.Request, _ []byte) error {
-	if a.token == "" {
-		if a.insecure {
-			return nil
-		}
-		return ingest.Disabled(esp, "REBOUND_BREVO_TOKEN")
-	}
+	return a.verify.Authenticate(func() error { return a.checkToken(r) })
+}
+
+func (a *Adapter) checkToken(r *http.Request) error {
 	h := r.Header.Get("Authorization")
 	if strings.Contains(a.token, ":") && len(h) > 6 && strings.EqualFold(h[:6], "basic ") {
 		return ingest.BasicAuth(r, a.token)
@@ -158,41 +155,25 @@ func (a *Adapter) Parse(body []byte) (ingest.Batch, error) {
 	if len(body) > maxBody {
 		return ingest.Batch{}, fmt.Errorf("brevo: body of %d bytes is larger than %d", len(body), maxBody)
 	}
-	trimmed := bytes.TrimSpace(body)
-	var raws []json.RawMessage
-	switch {
-	case len(trimmed) > 0 && trimmed[0] == '[':
-		if err := json.Unmarshal(trimmed, &raws); err != nil {
-			return ingest.Batch{}, fmt.Errorf("brevo: body is not an array of events: %w", err)
-		}
-	case len(trimmed) > 0 && trimmed[0] == '{' && json.Valid(trimmed):
-		raws = []json.RawMessage{trimmed}
-	default:
-		return ingest.Batch{}, errors.New("brevo: body is not an event object or an array of them")
+	items, err := ingest.ItemsOf(body)
+	if err != nil {
+		return ingest.Batch{}, fmt.Errorf("brevo: %w", err)
 	}
-	var b ingest.Batch
-	for i, raw := range raws {
-		var it item
-		if err := json.Unmarshal(raw, &it); err != nil {
-			b.Rejects = append(b.Rejects, ingest.Reject{Index: i, Reason: err.Error(), Raw: bytes.Clone(raw)})
-			continue
-		}
-		typ, ok := types[it.Event]
-		if !ok {
-			b.Ignored++
-			continue
-		}
-		ev, err := a.event(&it, typ)
-		if err == nil {
-			err = ev.Normalize()
-		}
-		if err != nil {
-			b.Rejects = append(b.Rejects, ingest.Reject{Index: i, Reason: err.Error(), Raw: bytes.Clone(raw)})
-			continue
-		}
-		b.Events = append(b.Events, ev)
+	return ingest.MapItems(items, a.mapItem), nil
+}
+
+// mapItem maps one event: ignored when its type is not one Rebound acts on.
+func (a *Adapter) mapItem(raw json.RawMessage) (events.Event, bool, error) {
+	var it item
+	if err := json.Unmarshal(raw, &it); err != nil {
+		return events.Event{}, false, err
 	}
-	return b, nil
+	typ, ok := types[it.Event]
+	if !ok {
+		return events.Event{}, true, nil
+	}
+	ev, err := a.event(&it, typ)
+	return ev, false, err
 }
 
 func (a *Adapter) event(it *item, typ events.Type) (events.Event, error) {

@@ -1,21 +1,15 @@
 package brevo
 
 import (
-	"encoding/base64"
-	"errors"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
-	"reflect"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/reboundhq/rebound/internal/catalog"
 	"github.com/reboundhq/rebound/internal/events"
 	"github.com/reboundhq/rebound/internal/ingest"
+	"github.com/reboundhq/rebound/internal/ingest/ingesttest"
 	"github.com/reboundhq/rebound/internal/policy"
 )
 
@@ -26,46 +20,16 @@ func setup(t testing.TB, vars map[string]string) *Adapter {
 	if vars == nil {
 		vars = map[string]string{"REBOUND_BREVO_TOKEN": testToken, "REBOUND_BREVO_TENANT_FROM": "tag:tenant-"}
 	}
-	a, err := New(ingest.Env{Getenv: func(k string) string { return vars[k] }, Now: time.Now})
-	if err != nil {
-		t.Fatalf("New: %v", err)
-	}
-	return a.(*Adapter)
-}
-
-func fixture(t testing.TB, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
-var loadCatalog = sync.OnceValues(catalog.Default)
-
-func action(t *testing.T, ev *events.Event) policy.Action {
-	t.Helper()
-	cat, err := loadCatalog()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cl := cat.Classify(ev.Reply.String(), catalog.Hints{Code: ev.Reply.Code, Enhanced: ev.Reply.Enhanced, RemoteHost: ev.MTA})
-	return policy.Default().Decide(ev, cl).Action
-}
-
-func diffEvent(t *testing.T, got, want events.Event) {
-	t.Helper()
-	g, w := reflect.ValueOf(got), reflect.ValueOf(want)
-	for i := range g.NumField() {
-		if !reflect.DeepEqual(g.Field(i).Interface(), w.Field(i).Interface()) {
-			t.Errorf("%s = %#v, want %#v", g.Type().Field(i).Name, g.Field(i).Interface(), w.Field(i).Interface())
-		}
-	}
+	return ingesttest.New[*Adapter](t, New, ingesttest.Env(vars))
 }
 
 func id(msgID, event, email, ts string) string {
 	return ingest.CompositeID("brevo", msgID, event, email, ts)
+}
+
+func TestRegistered(t *testing.T) {
+	t.Parallel()
+	ingesttest.AssertRegistered(t, "brevo")
 }
 
 func TestParse(t *testing.T) {
@@ -146,34 +110,9 @@ func TestParse(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
 			t.Parallel()
-			body := fixture(t, tt.file)
+			body := ingesttest.Fixture(t, tt.file)
 			b, err := a.Parse(body)
-			if tt.err {
-				if err == nil || errors.Is(err, ingest.ErrBadRequest) {
-					t.Fatalf("Parse error = %v, want a non-bad-request error", err)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatalf("Parse: %v", err)
-			}
-			if b.Ignored != tt.ignored || len(b.Rejects) != tt.rejects {
-				t.Errorf("ignored %d rejects %v, want %d and %d", b.Ignored, b.Rejects, tt.ignored, tt.rejects)
-			}
-			for _, r := range b.Rejects {
-				if len(r.Raw) == 0 || r.Reason == "" || r.Index < 0 {
-					t.Errorf("reject %+v lacks raw bytes, index or reason", r)
-				}
-			}
-			if len(b.Events) != len(tt.want) {
-				t.Fatalf("%d events, want %d", len(b.Events), len(tt.want))
-			}
-			for i := range tt.want {
-				diffEvent(t, b.Events[i], tt.want[i])
-				if got := action(t, &b.Events[i]); got != tt.actions[i] {
-					t.Errorf("event %d: policy action %q for %q, want %q", i, got, b.Events[i].Reply.String(), tt.actions[i])
-				}
-			}
+			ingesttest.AssertBatch(t, b, err, ingesttest.Want{Events: tt.want, Actions: tt.actions, Ignored: tt.ignored, Rejects: tt.rejects, Unreadable: tt.err})
 		})
 	}
 }
@@ -188,7 +127,7 @@ func TestTenantCustom(t *testing.T) {
 	} {
 		tf, want := c.tf, c.want
 		a := setup(t, map[string]string{"REBOUND_BREVO_TOKEN": testToken, "REBOUND_BREVO_TENANT_FROM": tf})
-		b, err := a.Parse(fixture(t, c.file))
+		b, err := a.Parse(ingesttest.Fixture(t, c.file))
 		if err != nil || len(b.Events) != 1 || b.Events[0].Tenant != want {
 			t.Errorf("TENANT_FROM=%s: %+v %v, want tenant %q", tf, b.Events, err, want)
 		}
@@ -197,7 +136,6 @@ func TestTenantCustom(t *testing.T) {
 
 func TestAuthenticate(t *testing.T) {
 	t.Parallel()
-	basic := func(up string) string { return "Basic " + base64.StdEncoding.EncodeToString([]byte(up)) }
 	withToken := func(tok string) map[string]string { return map[string]string{"REBOUND_BREVO_TOKEN": tok} }
 	tests := []struct {
 		name   string
@@ -208,13 +146,15 @@ func TestAuthenticate(t *testing.T) {
 		{"bearer", nil, "Bearer " + testToken, true},
 		{"wrong bearer", nil, "Bearer nope", false},
 		{"no header", nil, "", false},
-		{"basic when the token has no colon", nil, basic(testToken), false},
-		{"basic user:password", withToken("rebound:pa55word"), basic("rebound:pa55word"), true},
-		{"basic wrong password", withToken("rebound:pa55word"), basic("rebound:other"), false},
+		{"basic when the token has no colon", nil, ingesttest.Basic(testToken), false},
+		{"basic user:password", withToken("rebound:pa55word"), ingesttest.Basic("rebound:pa55word"), true},
+		{"basic wrong password", withToken("rebound:pa55word"), ingesttest.Basic("rebound:other"), false},
 		{"bearer user:password", withToken("rebound:pa55word"), "Bearer rebound:pa55word", true},
-		{"not configured", map[string]string{}, "Bearer " + testToken, false},
-		{"insecure opt-out", map[string]string{"REBOUND_BREVO_INSECURE_SKIP_VERIFY": "true"}, "", true},
 	}
+	ingesttest.VerifyRule(t, New, "REBOUND_BREVO_TOKEN", withToken(testToken),
+		func(testing.TB) (*http.Request, []byte) {
+			return httptest.NewRequest(http.MethodPost, "/webhooks/brevo", nil), nil
+		})
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
@@ -223,14 +163,7 @@ func TestAuthenticate(t *testing.T) {
 				r.Header.Set("Authorization", tt.header)
 			}
 			err := setup(t, tt.vars).Authenticate(r, nil)
-			switch {
-			case tt.ok && err != nil:
-				t.Fatalf("Authenticate = %v, want nil", err)
-			case !tt.ok && !errors.Is(err, ingest.ErrUnauthenticated):
-				t.Fatalf("Authenticate = %v, want ErrUnauthenticated", err)
-			case err != nil && strings.Contains(err.Error(), testToken):
-				t.Fatal("error leaks the token")
-			}
+			ingesttest.AssertAuth(t, err, tt.ok, testToken)
 		})
 	}
 }
@@ -241,7 +174,7 @@ func TestNewErrors(t *testing.T) {
 		"REBOUND_BREVO_TOKEN":       {"REBOUND_BREVO_TOKEN": "two words"},
 		"REBOUND_BREVO_TENANT_FROM": {"REBOUND_BREVO_TENANT_FROM": "header:x"},
 	} {
-		_, err := New(ingest.Env{Getenv: func(k string) string { return vars[k] }})
+		_, err := New(ingesttest.Env(vars))
 		if err == nil || !strings.Contains(err.Error(), name) {
 			t.Errorf("New error = %v, want one naming %s", err, name)
 		}
@@ -256,7 +189,7 @@ func TestSyntheticReplies(t *testing.T) {
 	}
 	for name, text := range synthetic {
 		ev := events.Event{Type: types[name], ProviderSuppressed: name == "blocked", Reply: events.Reply{Text: text}}
-		if got := action(t, &ev); got != want[name] {
+		if got := ingesttest.Decide(t, &ev); got != want[name] {
 			t.Errorf("%s: %q → %q, want %q", name, text, got, want[name])
 		}
 	}
@@ -264,41 +197,18 @@ func TestSyntheticReplies(t *testing.T) {
 
 func TestOversized(t *testing.T) {
 	t.Parallel()
-	if _, err := setup(t, nil).Parse(make([]byte, maxBody+1)); err == nil || errors.Is(err, ingest.ErrBadRequest) {
-		t.Fatalf("Parse(oversized) = %v, want a dead-letter error", err)
-	}
+	_, err := setup(t, nil).Parse(make([]byte, maxBody+1))
+	ingesttest.AssertUnreadable(t, err)
 }
 
 func FuzzParse(f *testing.F) {
-	for _, name := range []string{"hard-bounce.json", "batch.json", "blocked.json", "spam.json", "truncated.json"} {
-		f.Add(fixture(f, name))
-	}
-	a := setup(f, nil)
-	f.Fuzz(func(t *testing.T, body []byte) {
-		b, err := a.Parse(body)
-		if err != nil {
-			return
-		}
-		for i := range b.Events {
-			if err := b.Events[i].Normalize(); err != nil {
-				t.Fatalf("event %d fails Normalize again: %v", i, err)
-			}
-		}
-	})
+	ingesttest.FuzzParse(f, setup(f, nil), ingesttest.Fixtures(f, "hard-bounce.json", "batch.json", "blocked.json", "spam.json", "truncated.json")...)
 }
 
 func BenchmarkIngest(b *testing.B) {
 	a := setup(b, nil)
-	body := fixture(b, "hard-bounce.json")
+	body := ingesttest.Fixture(b, "hard-bounce.json")
 	r := httptest.NewRequest(http.MethodPost, "/webhooks/brevo", nil)
 	r.Header.Set("Authorization", "Bearer "+testToken)
-	b.ReportAllocs()
-	for b.Loop() {
-		if err := a.Authenticate(r, body); err != nil {
-			b.Fatal(err)
-		}
-		if batch, err := a.Parse(body); err != nil || len(batch.Events) != 1 {
-			b.Fatal(batch, err)
-		}
-	}
+	ingesttest.BenchIngest(b, a, r, body, 1)
 }

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/mail"
 	"strings"
 	"time"
 
@@ -28,9 +27,9 @@ func init() { ingest.Register(esp, New) }
 
 // Adapter is MailerSend's webhook dialect.
 type Adapter struct {
-	secret   []byte // empty: every request is refused unless insecure
-	insecure bool
-	tenant   tenantFrom
+	secret []byte // empty: not configured (see verify)
+	verify ingest.Verifier
+	tenant tenantFrom
 }
 
 // tenantFrom is REBOUND_MAILERSEND_TENANT_FROM, parsed.
@@ -50,7 +49,7 @@ func New(env ingest.Env) (ingest.Adapter, error) {
 	if err != nil {
 		return nil, fmt.Errorf("REBOUND_MAILERSEND_TENANT_FROM: %w", err)
 	}
-	return &Adapter{secret: []byte(secret), insecure: env.Insecure(esp), tenant: tf}, nil
+	return &Adapter{secret: []byte(secret), verify: env.Verifier(esp, "SIGNING_SECRET", secret != ""), tenant: tf}, nil
 }
 
 func parseTenantFrom(s string) (tenantFrom, error) {
@@ -71,12 +70,10 @@ func (a *Adapter) ESP() string { return esp }
 // Authenticate implements ingest.Adapter: header Signature is the lower-hex
 // HMAC-SHA256 of the raw body under the webhook's signing secret.
 func (a *Adapter) Authenticate(r *http.Request, body []byte) error {
-	if len(a.secret) == 0 {
-		if a.insecure {
-			return nil
-		}
-		return ingest.Disabled(esp, "REBOUND_MAILERSEND_SIGNING_SECRET")
-	}
+	return a.verify.Authenticate(func() error { return a.verifySignature(r, body) })
+}
+
+func (a *Adapter) verifySignature(r *http.Request, body []byte) error {
 	got := strings.TrimSpace(r.Header.Get("Signature"))
 	if got == "" {
 		return fmt.Errorf("%w: no Signature header", ingest.ErrUnauthenticated)
@@ -184,7 +181,7 @@ func (a *Adapter) event(p *payload, name string, typ events.Type) (events.Event,
 		Type:       typ,
 		OccurredAt: at,
 		Recipient:  d.Email.Recipient.Email,
-		Sender:     optionalAddress(d.Email.From),
+		Sender:     ingest.OptionalAddress(d.Email.From),
 		MessageID:  d.Email.Message.ID,
 		Tenant:     a.tenantOf(p),
 		ESPVerdict: map[string]string{"type": name},
@@ -226,19 +223,4 @@ func (a *Adapter) tenantOf(p *payload) string {
 		}
 	}
 	return ""
-}
-
-// optionalAddress returns the bare address of a header-style value ("App <a@b>"), or
-// "" when it is not one: the sender is optional and must not cost the event.
-func optionalAddress(s string) string {
-	s = strings.TrimSpace(s)
-	if strings.ContainsAny(s, "<\"") {
-		if a, err := mail.ParseAddress(s); err == nil {
-			s = a.Address
-		}
-	}
-	if _, err := events.NormalizeAddress(s); err != nil {
-		return ""
-	}
-	return s
 }

@@ -13,24 +13,19 @@ import (
 	"strings"
 	"time"
 
-	"go.uber.org/zap"
-
 	"github.com/reboundhq/rebound/internal/catalog"
 	"github.com/reboundhq/rebound/internal/events"
 	"github.com/reboundhq/rebound/internal/ingest"
 )
 
-const (
-	esp    = "mailgun"
-	keyVar = "REBOUND_MAILGUN_SIGNING_KEY"
-)
+const esp = "mailgun"
 
 func init() { ingest.Register(esp, New) }
 
 // Adapter is Mailgun's JSON webhook dialect.
 type Adapter struct {
-	key       []byte // HTTP webhook signing key; empty: refuse everything unless insecure
-	insecure  bool
+	key       []byte // HTTP webhook signing key; empty: not configured (see verify)
+	verify    ingest.Verifier
 	tenantKey string // user-variables key that carries the tenant; "" = none
 	guard     *ingest.ReplayGuard
 }
@@ -48,12 +43,8 @@ func New(env ingest.Env) (ingest.Adapter, error) {
 	if now == nil {
 		now = time.Now
 	}
-	a := &Adapter{key: []byte(key), insecure: env.Insecure(esp), tenantKey: tenant,
-		guard: ingest.NewReplayGuard(ingest.DefaultReplayWindow, now)}
-	if a.insecure && env.Log != nil {
-		env.Log.Warn("webhook signature verification is turned off", zap.String("esp", esp), zap.Bool("key_configured", key != ""))
-	}
-	return a, nil
+	return &Adapter{key: []byte(key), verify: env.Verifier(esp, "SIGNING_KEY", key != ""), tenantKey: tenant,
+		guard: ingest.NewReplayGuard(ingest.DefaultReplayWindow, now)}, nil
 }
 
 // ESP implements ingest.Adapter.
@@ -80,12 +71,10 @@ type signature struct {
 // parent account's key, `parent-signature`. Then the timestamp must be within the
 // replay window and the token unseen. Mailgun does not sign the body itself.
 func (a *Adapter) Authenticate(_ *http.Request, body []byte) error {
-	if a.insecure {
-		return nil
-	}
-	if len(a.key) == 0 {
-		return ingest.Disabled(esp, keyVar)
-	}
+	return a.verify.Authenticate(func() error { return a.verifySignature(body) })
+}
+
+func (a *Adapter) verifySignature(body []byte) error {
 	var env struct {
 		Signature signature `json:"signature"`
 	}

@@ -1,7 +1,6 @@
 package mailjet
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,8 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"go.uber.org/zap"
-
 	"github.com/reboundhq/rebound/internal/catalog"
 	"github.com/reboundhq/rebound/internal/events"
 	"github.com/reboundhq/rebound/internal/ingest"
@@ -19,7 +16,6 @@ import (
 
 const (
 	esp       = "mailjet"
-	authVar   = "REBOUND_MAILJET_BASIC_AUTH"
 	tenantVar = "REBOUND_MAILJET_TENANT_FROM"
 )
 
@@ -38,8 +34,7 @@ const (
 
 // Adapter is Mailjet's Event API dialect.
 type Adapter struct {
-	userPass   string // "user:password"; "": refuse everything unless insecure
-	insecure   bool
+	auth       ingest.BasicAuthCheck
 	tenantFrom tenantSource
 	payloadKey string
 }
@@ -47,14 +42,11 @@ type Adapter struct {
 // New builds the adapter from REBOUND_MAILJET_BASIC_AUTH (or _FILE),
 // REBOUND_MAILJET_TENANT_FROM and REBOUND_MAILJET_INSECURE_SKIP_VERIFY.
 func New(env ingest.Env) (ingest.Adapter, error) {
-	up, err := env.Secret(esp, "BASIC_AUTH")
+	auth, err := ingest.NewBasicAuthCheck(env, esp, "")
 	if err != nil {
 		return nil, err
 	}
-	if up != "" && !strings.Contains(up, ":") {
-		return nil, fmt.Errorf("%s: want user:password", authVar)
-	}
-	a := &Adapter{userPass: up, insecure: env.Insecure(esp)}
+	a := &Adapter{auth: auth}
 	switch tf := strings.TrimSpace(env.TenantFrom(esp)); {
 	case tf == "":
 	case strings.EqualFold(tf, "customcampaign"):
@@ -68,9 +60,6 @@ func New(env ingest.Env) (ingest.Adapter, error) {
 	default:
 		return nil, fmt.Errorf("%s: %q is not customcampaign, CustomID, Payload or Payload.<key>", tenantVar, tf)
 	}
-	if a.insecure && env.Log != nil {
-		env.Log.Warn("webhook authentication is turned off", zap.String("esp", esp), zap.Bool("credentials_configured", up != ""))
-	}
 	return a, nil
 }
 
@@ -79,15 +68,7 @@ func (a *Adapter) ESP() string { return esp }
 
 // Authenticate implements ingest.Adapter: HTTP basic auth, put in the event callback
 // URL (https://user:password@host/webhooks/mailjet); Mailjet signs nothing.
-func (a *Adapter) Authenticate(r *http.Request, _ []byte) error {
-	if a.insecure {
-		return nil
-	}
-	if a.userPass == "" {
-		return ingest.Disabled(esp, authVar)
-	}
-	return ingest.BasicAuth(r, a.userPass)
-}
+func (a *Adapter) Authenticate(r *http.Request, _ []byte) error { return a.auth.Authenticate(r) }
 
 // item is one Mailjet event.
 type item struct {
@@ -110,17 +91,9 @@ type item struct {
 
 // Parse implements ingest.Adapter: one event object, or an array of them.
 func (a *Adapter) Parse(body []byte) (ingest.Batch, error) {
-	trimmed := bytes.TrimSpace(body)
-	var items []json.RawMessage
-	switch {
-	case len(trimmed) > 0 && trimmed[0] == '[':
-		if err := json.Unmarshal(trimmed, &items); err != nil {
-			return ingest.Batch{}, fmt.Errorf("mailjet: body is not a JSON array: %v", err)
-		}
-	case len(trimmed) > 0 && trimmed[0] == '{' && json.Valid(trimmed):
-		items = []json.RawMessage{trimmed}
-	default:
-		return ingest.Batch{}, errors.New("mailjet: body is not a JSON event object or array")
+	items, err := ingest.ItemsOf(body)
+	if err != nil {
+		return ingest.Batch{}, fmt.Errorf("mailjet: %w", err)
 	}
 	return ingest.MapItems(items, a.mapItem), nil
 }
@@ -175,10 +148,7 @@ func (a *Adapter) mapItem(raw json.RawMessage) (events.Event, bool, error) {
 	}
 	e.ESPVerdict = verdict
 	e.Tenant = a.tenant(&it)
-	if err := e.Normalize(); err != nil {
-		return events.Event{}, false, err
-	}
-	return e, false, nil
+	return e, false, nil // MapItems normalizes it
 }
 
 func (a *Adapter) tenant(it *item) string {

@@ -1,13 +1,8 @@
 package mailjet
 
 import (
-	"encoding/base64"
-	"errors"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
-	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -15,40 +10,20 @@ import (
 	"github.com/reboundhq/rebound/internal/catalog"
 	"github.com/reboundhq/rebound/internal/events"
 	"github.com/reboundhq/rebound/internal/ingest"
+	"github.com/reboundhq/rebound/internal/ingest/ingesttest"
 )
 
 const testCreds = "mailjet-hooks:Jt5-w2Ze+8Vn"
 
-func envOf(vars map[string]string) ingest.Env {
-	return ingest.Env{Getenv: func(k string) string { return vars[k] }, Now: time.Now}
-}
-
 // setup builds an adapter with the test credentials; extra settings are merged in.
 func setup(t testing.TB, extra map[string]string) *Adapter {
 	t.Helper()
-	vars := map[string]string{"REBOUND_MAILJET_BASIC_AUTH": testCreds}
-	for k, v := range extra {
-		vars[k] = v
-	}
-	return mustNew(t, vars)
+	return mustNew(t, ingesttest.With(map[string]string{"REBOUND_MAILJET_BASIC_AUTH": testCreds}, extra))
 }
 
 func mustNew(t testing.TB, vars map[string]string) *Adapter {
 	t.Helper()
-	a, err := New(envOf(vars))
-	if err != nil {
-		t.Fatalf("New: %v", err)
-	}
-	return a.(*Adapter)
-}
-
-func fixture(t testing.TB, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", name))
-	if err != nil {
-		t.Fatalf("fixture: %v", err)
-	}
-	return b
+	return ingesttest.New[*Adapter](t, New, ingesttest.Env(vars))
 }
 
 func req(auth string) *http.Request {
@@ -59,22 +34,9 @@ func req(auth string) *http.Request {
 	return r
 }
 
-func basic(userPass string) string {
-	return "Basic " + base64.StdEncoding.EncodeToString([]byte(userPass))
-}
-
 func TestRegistered(t *testing.T) {
 	t.Parallel()
-	as, err := ingest.Adapters(envOf(nil))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, a := range as {
-		if a.ESP() == "mailjet" {
-			return
-		}
-	}
-	t.Fatal("mailjet adapter not registered")
+	ingesttest.AssertRegistered(t, "mailjet")
 }
 
 func TestNew(t *testing.T) {
@@ -92,7 +54,7 @@ func TestNew(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			_, err := New(envOf(tt.vars))
+			_, err := New(ingesttest.Env(tt.vars))
 			switch {
 			case tt.wantVar == "" && err != nil:
 				t.Fatalf("New = %v, want nil", err)
@@ -114,33 +76,19 @@ func TestAuthenticate(t *testing.T) {
 		auth string
 		ok   bool
 	}{
-		{"right credentials", a, basic(testCreds), true},
-		{"wrong password", a, basic("mailjet-hooks:guess"), false},
+		{"right credentials", a, ingesttest.Basic(testCreds), true},
+		{"wrong password", a, ingesttest.Basic("mailjet-hooks:guess"), false},
 		{"no header", a, "", false},
-		{"not configured", mustNew(t, nil), basic(testCreds), false},
-		{"not configured, insecure opt-out", mustNew(t, map[string]string{"REBOUND_MAILJET_INSECURE_SKIP_VERIFY": "true"}), "", true},
 	}
+	ingesttest.VerifyRule(t, New, "REBOUND_MAILJET_BASIC_AUTH", map[string]string{"REBOUND_MAILJET_BASIC_AUTH": testCreds},
+		func(t testing.TB) (*http.Request, []byte) { return req(""), ingesttest.Fixture(t, "bounce-hard.json") })
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			err := tt.a.Authenticate(req(tt.auth), fixture(t, "bounce-hard.json"))
-			switch {
-			case tt.ok && err != nil:
-				t.Fatalf("Authenticate = %v, want nil", err)
-			case !tt.ok && !errors.Is(err, ingest.ErrUnauthenticated):
-				t.Fatalf("Authenticate = %v, want ErrUnauthenticated", err)
-			case err != nil && strings.Contains(err.Error(), "Jt5-w2Ze"):
-				t.Fatalf("error %q leaks the password", err)
-			}
+			err := tt.a.Authenticate(req(tt.auth), ingesttest.Fixture(t, "bounce-hard.json"))
+			ingesttest.AssertAuth(t, err, tt.ok, "Jt5-w2Ze")
 		})
 	}
-	t.Run("disabled names the setting", func(t *testing.T) {
-		t.Parallel()
-		err := mustNew(t, nil).Authenticate(req(""), nil)
-		if err == nil || !strings.Contains(err.Error(), "REBOUND_MAILJET_BASIC_AUTH") {
-			t.Fatalf("Authenticate = %v, want the disabled error naming the setting", err)
-		}
-	})
 }
 
 func TestParse(t *testing.T) {
@@ -210,30 +158,13 @@ func TestParse(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.fixture, func(t *testing.T) {
 			t.Parallel()
-			body := fixture(t, tt.fixture)
-			if err := a.Authenticate(req(basic(testCreds)), body); err != nil {
+			body := ingesttest.Fixture(t, tt.fixture)
+			if err := a.Authenticate(req(ingesttest.Basic(testCreds)), body); err != nil {
 				t.Fatalf("Authenticate: %v", err)
 			}
 			got, err := a.Parse(body)
-			if err != nil {
-				t.Fatalf("Parse: %v", err)
-			}
-			if len(got.Events) != 1 || len(got.Rejects) != 0 || got.Ignored != 0 {
-				t.Fatalf("Parse = %d events, %d rejects %v, %d ignored; want 1 event", len(got.Events), len(got.Rejects), got.Rejects, got.Ignored)
-			}
-			compare(t, got.Events[0], tt.want)
+			ingesttest.AssertBatch(t, got, err, ingesttest.Want{Events: []events.Event{tt.want}})
 		})
-	}
-}
-
-// compare checks the event field by field so a failure names the field.
-func compare(t *testing.T, got, want events.Event) {
-	t.Helper()
-	g, w := reflect.ValueOf(got), reflect.ValueOf(want)
-	for i := 0; i < g.NumField(); i++ {
-		if !reflect.DeepEqual(g.Field(i).Interface(), w.Field(i).Interface()) {
-			t.Errorf("%s = %#v, want %#v", g.Type().Field(i).Name, g.Field(i).Interface(), w.Field(i).Interface())
-		}
 	}
 }
 
@@ -257,89 +188,44 @@ func TestStandIns(t *testing.T) {
 func TestParseBatch(t *testing.T) {
 	t.Parallel()
 	a := setup(t, map[string]string{"REBOUND_MAILJET_TENANT_FROM": "customcampaign"})
-	got, err := a.Parse(fixture(t, "grouped.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(got.Events) != 3 || len(got.Rejects) != 3 || got.Ignored != 2 {
-		t.Fatalf("got %d events, %d rejects, %d ignored; want 3, 3, 2 (rejects %v)", len(got.Events), len(got.Rejects), got.Ignored, got.Rejects)
-	}
-	for i, want := range []int{3, 4, 5} {
-		if r := got.Rejects[i]; r.Index != want || len(r.Raw) == 0 || r.Reason == "" {
-			t.Errorf("reject %d = %+v, want index %d with raw bytes and a reason", i, r, want)
-		}
-	}
+	got, err := a.Parse(ingesttest.Fixture(t, "grouped.json"))
+	ingesttest.AssertBatch(t, got, err, ingesttest.Want{NEvents: 3, Rejects: 3, Ignored: 2, RejectIndexes: []int{3, 4, 5}})
 	if got.Events[0].Tenant != "acme-eu" {
 		t.Errorf("tenant = %q, want acme-eu", got.Events[0].Tenant)
 	}
 	if dup := got.Events[2]; dup.Type != events.TypeDropped || dup.ProviderSuppressed {
 		t.Errorf("duplicate in campaign = %+v, want dropped and not provider_suppressed", dup)
 	}
-	one, err := a.Parse(fixture(t, "open.json"))
-	if err != nil || one.Ignored != 1 || len(one.Events)+len(one.Rejects) != 0 {
-		t.Errorf("open: Parse = %+v, %v; want 1 ignored", one, err)
-	}
+	one, err := a.Parse(ingesttest.Fixture(t, "open.json"))
+	ingesttest.AssertBatch(t, one, err, ingesttest.Want{Ignored: 1})
 }
 
 func TestParseUnreadable(t *testing.T) {
 	t.Parallel()
 	a := setup(t, nil)
 	for name, body := range map[string][]byte{
-		"truncated": fixture(t, "malformed.json"),
+		"truncated": ingesttest.Fixture(t, "malformed.json"),
 		"empty":     nil,
 		"form":      []byte("event=bounce"),
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			_, err := a.Parse(body)
-			if err == nil {
-				t.Fatal("Parse = nil error, want one")
-			}
-			if errors.Is(err, ingest.ErrBadRequest) {
-				t.Fatalf("Parse = %v: must not be ErrBadRequest", err)
-			}
+			ingesttest.AssertUnreadable(t, err)
 		})
 	}
 }
 
 func FuzzParse(f *testing.F) {
-	entries, _ := os.ReadDir("testdata")
-	for _, e := range entries {
-		if b, err := os.ReadFile(filepath.Join("testdata", e.Name())); err == nil {
-			f.Add(b)
-		}
-	}
-	f.Add([]byte(`[{"event":"bounce","time":1,"email":"a@b.example","error_related_to":"spam","comment":"5.7.1","Payload":"{\"tenant\":{}}"}]`))
+	seeds := ingesttest.Fixtures(f)
+	seeds = append(seeds, []byte(`[{"event":"bounce","time":1,"email":"a@b.example","error_related_to":"spam","comment":"5.7.1","Payload":"{\"tenant\":{}}"}]`))
 	a := mustNew(f, map[string]string{"REBOUND_MAILJET_TENANT_FROM": "payload.tenant"})
-	f.Fuzz(func(t *testing.T, body []byte) {
-		b, err := a.Parse(body)
-		if err != nil {
-			return
-		}
-		for _, e := range b.Events {
-			if err := e.Normalize(); err != nil {
-				t.Fatalf("event %+v fails Normalize again: %v", e, err)
-			}
-			if !strings.HasPrefix(e.ID, "mailjet:") {
-				t.Fatalf("event %+v is not a mailjet event", e)
-			}
-		}
-	})
+	ingesttest.FuzzParse(f, a, seeds...)
 }
 
 func BenchmarkIngest(b *testing.B) {
 	a := setup(b, map[string]string{"REBOUND_MAILJET_TENANT_FROM": "Payload.tenant"})
-	body := fixture(b, "bounce-hard.json")
-	r := req(basic(testCreds))
-	b.ReportAllocs()
-	for b.Loop() {
-		if err := a.Authenticate(r, body); err != nil {
-			b.Fatal(err)
-		}
-		if got, err := a.Parse(body); err != nil || len(got.Events) != 1 {
-			b.Fatal(got, err)
-		}
-	}
+	ingesttest.BenchIngest(b, a, req(ingesttest.Basic(testCreds)), ingesttest.Fixture(b, "bounce-hard.json"), 1)
 }
 
 // TestStandInsClassify runs every stand-in through the catalog the way the process
@@ -347,10 +233,7 @@ func BenchmarkIngest(b *testing.B) {
 // verdict fails here.
 func TestStandInsClassify(t *testing.T) {
 	t.Parallel()
-	cat, err := catalog.Default()
-	if err != nil {
-		t.Fatal(err)
-	}
+	cat := ingesttest.Catalog(t)
 	want := map[[2]string]catalog.Class{
 		{"recipient", "user unknown"}:        "recipient_unknown",
 		{"recipient", "mailbox inactive"}:    "mailbox_disabled",

@@ -1,7 +1,6 @@
 package mandrill
 
 import (
-	"bytes"
 	"crypto/hmac"
 	"crypto/sha1"
 	"encoding/base64"
@@ -29,10 +28,10 @@ func init() { ingest.Register(esp, New) }
 
 // Adapter is Mandrill's webhook dialect.
 type Adapter struct {
-	keys     [][]byte // webhook keys; several while one is rotated; none: refuse unless insecure
-	url      string   // the webhook URL exactly as registered in Mandrill
-	insecure bool
-	tenant   tenantFrom
+	keys   [][]byte // webhook keys; several while one is rotated; none: not configured (see verify)
+	url    string   // the webhook URL exactly as registered in Mandrill
+	verify ingest.Verifier
+	tenant tenantFrom
 }
 
 // tenantFrom is REBOUND_MANDRILL_TENANT_FROM, parsed.
@@ -49,7 +48,7 @@ func New(env ingest.Env) (ingest.Adapter, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &Adapter{insecure: env.Insecure(esp), url: strings.TrimSpace(env.Var(esp, "WEBHOOK_URL"))}
+	a := &Adapter{url: strings.TrimSpace(env.Var(esp, "WEBHOOK_URL"))}
 	for k := range strings.SplitSeq(secret, ",") {
 		if k = strings.TrimSpace(k); k != "" {
 			a.keys = append(a.keys, []byte(k))
@@ -74,6 +73,7 @@ func New(env ingest.Env) (ingest.Adapter, error) {
 	default:
 		return nil, fmt.Errorf("REBOUND_MANDRILL_TENANT_FROM: %q: want subaccount or metadata:<key>", tf)
 	}
+	a.verify = env.Verifier(esp, "WEBHOOK_KEY", len(a.keys) > 0)
 	return a, nil
 }
 
@@ -84,12 +84,10 @@ func (a *Adapter) ESP() string { return esp }
 // base64(HMAC-SHA1(key, URL + name + value for every POST parameter sorted by name)).
 // The URL is the configured one, not the request's, so proxies in front do not matter.
 func (a *Adapter) Authenticate(r *http.Request, body []byte) error {
-	if len(a.keys) == 0 {
-		if a.insecure {
-			return nil
-		}
-		return ingest.Disabled(esp, "REBOUND_MANDRILL_WEBHOOK_KEY")
-	}
+	return a.verify.Authenticate(func() error { return a.verifySignature(r, body) })
+}
+
+func (a *Adapter) verifySignature(r *http.Request, body []byte) error {
 	got := strings.TrimSpace(r.Header.Get("X-Mandrill-Signature"))
 	if got == "" {
 		return fmt.Errorf("%w: no X-Mandrill-Signature header", ingest.ErrUnauthenticated)
@@ -200,29 +198,21 @@ func (a *Adapter) Parse(body []byte) (ingest.Batch, error) {
 	if err := json.Unmarshal([]byte(field), &raws); err != nil {
 		return ingest.Batch{}, fmt.Errorf("mandrill: mandrill_events is not a JSON array: %w", err)
 	}
-	var b ingest.Batch
-	for i, raw := range raws {
-		var it item
-		if err := json.Unmarshal(raw, &it); err != nil {
-			b.Rejects = append(b.Rejects, ingest.Reject{Index: i, Reason: err.Error(), Raw: bytes.Clone(raw)})
-			continue
-		}
-		typ, ok := types[it.Event]
-		if !ok {
-			b.Ignored++
-			continue
-		}
-		ev, err := a.event(&it, typ)
-		if err == nil {
-			err = ev.Normalize()
-		}
-		if err != nil {
-			b.Rejects = append(b.Rejects, ingest.Reject{Index: i, Reason: err.Error(), Raw: bytes.Clone(raw)})
-			continue
-		}
-		b.Events = append(b.Events, ev)
+	return ingest.MapItems(raws, a.mapItem), nil
+}
+
+// mapItem maps one event: ignored when its type is not one Rebound acts on.
+func (a *Adapter) mapItem(raw json.RawMessage) (events.Event, bool, error) {
+	var it item
+	if err := json.Unmarshal(raw, &it); err != nil {
+		return events.Event{}, false, err
 	}
-	return b, nil
+	typ, ok := types[it.Event]
+	if !ok {
+		return events.Event{}, true, nil
+	}
+	ev, err := a.event(&it, typ)
+	return ev, false, err
 }
 
 func (a *Adapter) event(it *item, typ events.Type) (events.Event, error) {
@@ -309,7 +299,8 @@ func (a *Adapter) tenantOf(subaccount string, meta map[string]json.RawMessage) s
 }
 
 // optionalAddress drops a sender that is not a usable address: the sender is optional
-// and must not cost the event.
+// and must not cost the event. Unlike ingest.OptionalAddress it strips no display
+// name: msg.sender is a bare envelope address, so "Name <a@b>" there is not one.
 func optionalAddress(s string) string {
 	if _, err := events.NormalizeAddress(s); err != nil {
 		return ""

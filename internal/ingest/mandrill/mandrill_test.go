@@ -4,22 +4,17 @@ import (
 	"crypto/hmac"
 	"crypto/sha1"
 	"encoding/base64"
-	"errors"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
-	"path/filepath"
-	"reflect"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/reboundhq/rebound/internal/catalog"
 	"github.com/reboundhq/rebound/internal/events"
 	"github.com/reboundhq/rebound/internal/ingest"
+	"github.com/reboundhq/rebound/internal/ingest/ingesttest"
 	"github.com/reboundhq/rebound/internal/policy"
 )
 
@@ -33,21 +28,13 @@ func setup(t testing.TB, vars map[string]string) *Adapter {
 	if vars == nil {
 		vars = map[string]string{"REBOUND_MANDRILL_WEBHOOK_KEY": testKey, "REBOUND_MANDRILL_WEBHOOK_URL": testURL, "REBOUND_MANDRILL_TENANT_FROM": "metadata:tenant"}
 	}
-	a, err := New(ingest.Env{Getenv: func(k string) string { return vars[k] }, Now: time.Now})
-	if err != nil {
-		t.Fatalf("New: %v", err)
-	}
-	return a.(*Adapter)
+	return ingesttest.New[*Adapter](t, New, ingesttest.Env(vars))
 }
 
 // form turns a fixture (the JSON array) into the POST body Mandrill sends.
 func form(t testing.TB, name string) []byte {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return []byte(url.Values{"mandrill_events": {string(b)}}.Encode())
+	return []byte(url.Values{"mandrill_events": {string(ingesttest.Fixture(t, name))}}.Encode())
 }
 
 // sign is Mandrill's scheme, written independently of the adapter from the parsed form.
@@ -67,30 +54,13 @@ func request(body []byte, sig string) *http.Request {
 	return r
 }
 
-var loadCatalog = sync.OnceValues(catalog.Default)
-
-func action(t *testing.T, ev *events.Event) policy.Action {
-	t.Helper()
-	cat, err := loadCatalog()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cl := cat.Classify(ev.Reply.String(), catalog.Hints{Code: ev.Reply.Code, Enhanced: ev.Reply.Enhanced, RemoteHost: ev.MTA})
-	return policy.Default().Decide(ev, cl).Action
-}
-
-func diffEvent(t *testing.T, got, want events.Event) {
-	t.Helper()
-	g, w := reflect.ValueOf(got), reflect.ValueOf(want)
-	for i := range g.NumField() {
-		if !reflect.DeepEqual(g.Field(i).Interface(), w.Field(i).Interface()) {
-			t.Errorf("%s = %#v, want %#v", g.Type().Field(i).Name, g.Field(i).Interface(), w.Field(i).Interface())
-		}
-	}
-}
-
 func id(msgID, event string, ts int64) string {
 	return ingest.CompositeID("mandrill", msgID, event, strconv.FormatInt(ts, 10))
+}
+
+func TestRegistered(t *testing.T) {
+	t.Parallel()
+	ingesttest.AssertRegistered(t, "mandrill")
 }
 
 func TestParse(t *testing.T) {
@@ -174,32 +144,7 @@ func TestParse(t *testing.T) {
 				t.Fatalf("Authenticate: %v", err)
 			}
 			b, err := a.Parse(body)
-			if tt.err {
-				if err == nil || errors.Is(err, ingest.ErrBadRequest) {
-					t.Fatalf("Parse error = %v, want a non-bad-request error", err)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatalf("Parse: %v", err)
-			}
-			if b.Ignored != tt.ignored || len(b.Rejects) != tt.rejects {
-				t.Errorf("ignored %d rejects %v, want %d and %d", b.Ignored, b.Rejects, tt.ignored, tt.rejects)
-			}
-			for _, r := range b.Rejects {
-				if len(r.Raw) == 0 || r.Reason == "" {
-					t.Errorf("reject %+v lacks raw bytes or reason", r)
-				}
-			}
-			if len(b.Events) != len(tt.want) {
-				t.Fatalf("%d events, want %d", len(b.Events), len(tt.want))
-			}
-			for i := range tt.want {
-				diffEvent(t, b.Events[i], tt.want[i])
-				if got := action(t, &b.Events[i]); got != tt.actions[i] {
-					t.Errorf("event %d: policy action %q for %q, want %q", i, got, b.Events[i].Reply.String(), tt.actions[i])
-				}
-			}
+			ingesttest.AssertBatch(t, b, err, ingesttest.Want{Events: tt.want, Actions: tt.actions, Ignored: tt.ignored, Rejects: tt.rejects, Unreadable: tt.err})
 		})
 	}
 }
@@ -223,21 +168,14 @@ func TestAuthenticate(t *testing.T) {
 		{name: "body changed", body: form(t, "spam.json"), sig: good},
 		{name: "extra parameter", body: append(append([]byte{}, body...), "&x=1"...), sig: good},
 		{name: "truncated body", body: body[:len(body)/2], sig: good},
-		{name: "not configured", vars: map[string]string{}, body: body, sig: good},
-		{name: "insecure opt-out", vars: map[string]string{"REBOUND_MANDRILL_INSECURE_SKIP_VERIFY": "true"}, body: body, ok: true},
 	}
+	ingesttest.VerifyRule(t, New, "REBOUND_MANDRILL_WEBHOOK_KEY", map[string]string{"REBOUND_MANDRILL_WEBHOOK_KEY": testKey, "REBOUND_MANDRILL_WEBHOOK_URL": testURL},
+		func(testing.TB) (*http.Request, []byte) { return request(body, sign("other", testURL, body)), body })
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			err := setup(t, tt.vars).Authenticate(request(tt.body, tt.sig), tt.body)
-			switch {
-			case tt.ok && err != nil:
-				t.Fatalf("Authenticate = %v, want nil", err)
-			case !tt.ok && !errors.Is(err, ingest.ErrUnauthenticated):
-				t.Fatalf("Authenticate = %v, want ErrUnauthenticated", err)
-			case err != nil && strings.Contains(err.Error(), testKey):
-				t.Fatal("error leaks the key")
-			}
+			ingesttest.AssertAuth(t, err, tt.ok, testKey)
 		})
 	}
 }
@@ -249,7 +187,7 @@ func TestNewErrors(t *testing.T) {
 		"REBOUND_MANDRILL_WEBHOOK_URL ": {"REBOUND_MANDRILL_WEBHOOK_KEY": testKey, "REBOUND_MANDRILL_WEBHOOK_URL": "/webhooks/mandrill"},
 		"REBOUND_MANDRILL_TENANT_FROM":  {"REBOUND_MANDRILL_TENANT_FROM": "tag:x"},
 	} {
-		_, err := New(ingest.Env{Getenv: func(k string) string { return vars[k] }})
+		_, err := New(ingesttest.Env(vars))
 		if err == nil || !strings.Contains(err.Error(), strings.TrimSpace(name)) {
 			t.Errorf("New error = %v, want one naming %s", err, name)
 		}
@@ -273,13 +211,13 @@ func TestSyntheticReplies(t *testing.T) {
 	}
 	for k, text := range byDescription {
 		ev := events.Event{Type: events.TypeBounce, Reply: events.Reply{Text: text}}
-		if got := action(t, &ev); got != want[k] {
+		if got := ingesttest.Decide(t, &ev); got != want[k] {
 			t.Errorf("%s: %q → %q, want %q", k, text, got, want[k])
 		}
 	}
 	for k, text := range byEvent {
 		ev := events.Event{Type: types[k], Reply: events.Reply{Text: text}}
-		if got := action(t, &ev); got != want[k] {
+		if got := ingesttest.Decide(t, &ev); got != want[k] {
 			t.Errorf("%s: %q → %q, want %q", k, text, got, want[k])
 		}
 	}
@@ -289,7 +227,7 @@ func TestSyntheticReplies(t *testing.T) {
 		if err != nil || len(b.Events) != 1 {
 			t.Fatalf("reject %s: %+v %v", reason, b, err)
 		}
-		if got := action(t, &b.Events[0]); got != wantAction {
+		if got := ingesttest.Decide(t, &b.Events[0]); got != wantAction {
 			t.Errorf("reject %s: %q → %q, want %q", reason, b.Events[0].Reply.Text, got, wantAction)
 		}
 	}
@@ -297,40 +235,20 @@ func TestSyntheticReplies(t *testing.T) {
 
 func TestOversized(t *testing.T) {
 	t.Parallel()
-	if _, err := setup(t, nil).Parse(make([]byte, maxBody+1)); err == nil || errors.Is(err, ingest.ErrBadRequest) {
-		t.Fatalf("Parse(oversized) = %v, want a dead-letter error", err)
-	}
+	_, err := setup(t, nil).Parse(make([]byte, maxBody+1))
+	ingesttest.AssertUnreadable(t, err)
 }
 
 func FuzzParse(f *testing.F) {
+	var seeds [][]byte
 	for _, name := range []string{"hard-bounce.json", "mixed.json", "reject.json", "send.json", "truncated.json"} {
-		f.Add(form(f, name))
+		seeds = append(seeds, form(f, name))
 	}
-	a := setup(f, nil)
-	f.Fuzz(func(t *testing.T, body []byte) {
-		b, err := a.Parse(body)
-		if err != nil {
-			return
-		}
-		for i := range b.Events {
-			if err := b.Events[i].Normalize(); err != nil {
-				t.Fatalf("event %d fails Normalize again: %v", i, err)
-			}
-		}
-	})
+	ingesttest.FuzzParse(f, setup(f, nil), seeds...)
 }
 
 func BenchmarkIngest(b *testing.B) {
 	a := setup(b, nil)
 	body := form(b, "hard-bounce.json")
-	r := request(body, sign(testKey, testURL, body))
-	b.ReportAllocs()
-	for b.Loop() {
-		if err := a.Authenticate(r, body); err != nil {
-			b.Fatal(err)
-		}
-		if batch, err := a.Parse(body); err != nil || len(batch.Events) != 1 {
-			b.Fatal(batch, err)
-		}
-	}
+	ingesttest.BenchIngest(b, a, request(body, sign(testKey, testURL, body)), body, 1)
 }

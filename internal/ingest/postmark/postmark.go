@@ -10,24 +10,18 @@ import (
 	"strings"
 	"time"
 
-	"go.uber.org/zap"
-
 	"github.com/reboundhq/rebound/internal/catalog"
 	"github.com/reboundhq/rebound/internal/events"
 	"github.com/reboundhq/rebound/internal/ingest"
 )
 
-const (
-	esp     = "postmark"
-	authVar = "REBOUND_POSTMARK_BASIC_AUTH"
-)
+const esp = "postmark"
 
 func init() { ingest.Register(esp, New) }
 
 // Adapter is Postmark's webhook dialect.
 type Adapter struct {
-	userPass   string // "user:password"; "": refuse everything unless insecure
-	insecure   bool
+	auth       ingest.BasicAuthCheck
 	tenantTag  bool   // tenant is the message's Tag
 	tenantMeta string // tenant is this Metadata key
 }
@@ -35,23 +29,17 @@ type Adapter struct {
 // New builds the adapter from REBOUND_POSTMARK_BASIC_AUTH (or _FILE),
 // REBOUND_POSTMARK_TENANT_FROM and REBOUND_POSTMARK_INSECURE_SKIP_VERIFY.
 func New(env ingest.Env) (ingest.Adapter, error) {
-	up, err := env.Secret(esp, "BASIC_AUTH")
+	auth, err := ingest.NewBasicAuthCheck(env, esp, "")
 	if err != nil {
 		return nil, err
 	}
-	if up != "" && !strings.Contains(up, ":") {
-		return nil, fmt.Errorf("%s: want user:password", authVar)
-	}
-	a := &Adapter{userPass: up, insecure: env.Insecure(esp)}
+	a := &Adapter{auth: auth}
 	switch tf := strings.TrimSpace(env.TenantFrom(esp)); {
 	case tf == "":
 	case strings.EqualFold(tf, "tag"):
 		a.tenantTag = true
 	default:
 		a.tenantMeta = strings.TrimPrefix(tf, "metadata.")
-	}
-	if a.insecure && env.Log != nil {
-		env.Log.Warn("webhook authentication is turned off", zap.String("esp", esp), zap.Bool("credentials_configured", up != ""))
 	}
 	return a, nil
 }
@@ -61,15 +49,7 @@ func (a *Adapter) ESP() string { return esp }
 
 // Authenticate implements ingest.Adapter: HTTP basic auth, the only credential Postmark
 // can send (in the webhook URL or its HttpAuth setting).
-func (a *Adapter) Authenticate(r *http.Request, _ []byte) error {
-	if a.insecure {
-		return nil
-	}
-	if a.userPass == "" {
-		return ingest.Disabled(esp, authVar)
-	}
-	return ingest.BasicAuth(r, a.userPass)
-}
+func (a *Adapter) Authenticate(r *http.Request, _ []byte) error { return a.auth.Authenticate(r) }
 
 // record is one Postmark webhook body; Bounce, SpamComplaint and Delivery share it.
 type record struct {
@@ -216,7 +196,9 @@ func reply(details, fallback string) events.Reply {
 }
 
 // address extracts the address from a From value that may carry a display name; one
-// that is not an address is dropped rather than costing the event.
+// that is not an address is dropped rather than costing the event. Unlike
+// ingest.OptionalAddress it always parses the value as a header (comments, encoded
+// names), as Postmark's From is the message's header verbatim.
 func address(s string) string {
 	s = strings.TrimSpace(s)
 	if s == "" {

@@ -1,13 +1,10 @@
 package postmark
 
 import (
-	"encoding/base64"
-	"errors"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -15,40 +12,20 @@ import (
 	"github.com/reboundhq/rebound/internal/catalog"
 	"github.com/reboundhq/rebound/internal/events"
 	"github.com/reboundhq/rebound/internal/ingest"
+	"github.com/reboundhq/rebound/internal/ingest/ingesttest"
 )
 
 const testCreds = "postmark-hooks:Zq8-wV3r+tY7"
 
-func envOf(vars map[string]string) ingest.Env {
-	return ingest.Env{Getenv: func(k string) string { return vars[k] }, Now: time.Now}
-}
-
 // setup builds an adapter with the test credentials; extra settings are merged in.
 func setup(t testing.TB, extra map[string]string) *Adapter {
 	t.Helper()
-	vars := map[string]string{"REBOUND_POSTMARK_BASIC_AUTH": testCreds}
-	for k, v := range extra {
-		vars[k] = v
-	}
-	return mustNew(t, vars)
+	return mustNew(t, ingesttest.With(map[string]string{"REBOUND_POSTMARK_BASIC_AUTH": testCreds}, extra))
 }
 
 func mustNew(t testing.TB, vars map[string]string) *Adapter {
 	t.Helper()
-	a, err := New(envOf(vars))
-	if err != nil {
-		t.Fatalf("New: %v", err)
-	}
-	return a.(*Adapter)
-}
-
-func fixture(t testing.TB, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", name))
-	if err != nil {
-		t.Fatalf("fixture: %v", err)
-	}
-	return b
+	return ingesttest.New[*Adapter](t, New, ingesttest.Env(vars))
 }
 
 func req(auth string) *http.Request {
@@ -59,27 +36,14 @@ func req(auth string) *http.Request {
 	return r
 }
 
-func basic(userPass string) string {
-	return "Basic " + base64.StdEncoding.EncodeToString([]byte(userPass))
-}
-
 func TestRegistered(t *testing.T) {
 	t.Parallel()
-	as, err := ingest.Adapters(envOf(nil))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, a := range as {
-		if a.ESP() == "postmark" {
-			return
-		}
-	}
-	t.Fatal("postmark adapter not registered")
+	ingesttest.AssertRegistered(t, "postmark")
 }
 
 func TestNew(t *testing.T) {
 	t.Parallel()
-	_, err := New(envOf(map[string]string{"REBOUND_POSTMARK_BASIC_AUTH": "no-colon-token"}))
+	_, err := New(ingesttest.Env(map[string]string{"REBOUND_POSTMARK_BASIC_AUTH": "no-colon-token"}))
 	if err == nil || !strings.Contains(err.Error(), "REBOUND_POSTMARK_BASIC_AUTH") {
 		t.Fatalf("New = %v, want an error naming REBOUND_POSTMARK_BASIC_AUTH", err)
 	}
@@ -91,7 +55,7 @@ func TestNew(t *testing.T) {
 		t.Fatal(err)
 	}
 	a := mustNew(t, map[string]string{"REBOUND_POSTMARK_BASIC_AUTH_FILE": f})
-	if err := a.Authenticate(req(basic(testCreds)), nil); err != nil {
+	if err := a.Authenticate(req(ingesttest.Basic(testCreds)), nil); err != nil {
 		t.Fatalf("credentials from _FILE: %v", err)
 	}
 }
@@ -105,36 +69,22 @@ func TestAuthenticate(t *testing.T) {
 		auth string
 		ok   bool
 	}{
-		{"right credentials", a, basic(testCreds), true},
-		{"wrong password", a, basic("postmark-hooks:guess"), false},
-		{"wrong user", a, basic("admin:Zq8-wV3r+tY7"), false},
+		{"right credentials", a, ingesttest.Basic(testCreds), true},
+		{"wrong password", a, ingesttest.Basic("postmark-hooks:guess"), false},
+		{"wrong user", a, ingesttest.Basic("admin:Zq8-wV3r+tY7"), false},
 		{"no header", a, "", false},
 		{"bearer instead", a, "Bearer " + testCreds, false},
 		{"not base64", a, "Basic %%%", false},
-		{"not configured", mustNew(t, nil), basic(testCreds), false},
-		{"not configured, insecure opt-out", mustNew(t, map[string]string{"REBOUND_POSTMARK_INSECURE_SKIP_VERIFY": "true"}), "", true},
 	}
+	ingesttest.VerifyRule(t, New, "REBOUND_POSTMARK_BASIC_AUTH", map[string]string{"REBOUND_POSTMARK_BASIC_AUTH": testCreds},
+		func(t testing.TB) (*http.Request, []byte) { return req(""), ingesttest.Fixture(t, "bounce-hard.json") })
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			err := tt.a.Authenticate(req(tt.auth), fixture(t, "bounce-hard.json"))
-			switch {
-			case tt.ok && err != nil:
-				t.Fatalf("Authenticate = %v, want nil", err)
-			case !tt.ok && !errors.Is(err, ingest.ErrUnauthenticated):
-				t.Fatalf("Authenticate = %v, want ErrUnauthenticated", err)
-			case err != nil && strings.Contains(err.Error(), "Zq8-wV3r"):
-				t.Fatalf("error %q leaks the password", err)
-			}
+			err := tt.a.Authenticate(req(tt.auth), ingesttest.Fixture(t, "bounce-hard.json"))
+			ingesttest.AssertAuth(t, err, tt.ok, "Zq8-wV3r")
 		})
 	}
-	t.Run("disabled names the setting", func(t *testing.T) {
-		t.Parallel()
-		err := mustNew(t, nil).Authenticate(req(""), nil)
-		if err == nil || !strings.Contains(err.Error(), "REBOUND_POSTMARK_BASIC_AUTH") {
-			t.Fatalf("Authenticate = %v, want the disabled error naming the setting", err)
-		}
-	})
 }
 
 func TestParse(t *testing.T) {
@@ -227,37 +177,20 @@ func TestParse(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.fixture, func(t *testing.T) {
 			t.Parallel()
-			body := fixture(t, tt.fixture)
-			if err := a.Authenticate(req(basic(testCreds)), body); err != nil {
+			body := ingesttest.Fixture(t, tt.fixture)
+			if err := a.Authenticate(req(ingesttest.Basic(testCreds)), body); err != nil {
 				t.Fatalf("Authenticate: %v", err)
 			}
 			got, err := a.Parse(body)
-			if err != nil {
-				t.Fatalf("Parse: %v", err)
-			}
-			if len(got.Events) != 1 || len(got.Rejects) != 0 || got.Ignored != 0 {
-				t.Fatalf("Parse = %d events, %d rejects %v, %d ignored; want 1 event", len(got.Events), len(got.Rejects), got.Rejects, got.Ignored)
-			}
-			compare(t, got.Events[0], tt.want)
+			ingesttest.AssertBatch(t, got, err, ingesttest.Want{Events: []events.Event{tt.want}})
 		})
-	}
-}
-
-// compare checks the event field by field so a failure names the field.
-func compare(t *testing.T, got, want events.Event) {
-	t.Helper()
-	g, w := reflect.ValueOf(got), reflect.ValueOf(want)
-	for i := 0; i < g.NumField(); i++ {
-		if !reflect.DeepEqual(g.Field(i).Interface(), w.Field(i).Interface()) {
-			t.Errorf("%s = %#v, want %#v", g.Type().Field(i).Name, g.Field(i).Interface(), w.Field(i).Interface())
-		}
 	}
 }
 
 func TestTenantFromTag(t *testing.T) {
 	t.Parallel()
 	a := setup(t, map[string]string{"REBOUND_POSTMARK_TENANT_FROM": "tag"})
-	got, err := a.Parse(fixture(t, "bounce-hard.json"))
+	got, err := a.Parse(ingesttest.Fixture(t, "bounce-hard.json"))
 	if err != nil || len(got.Events) != 1 {
 		t.Fatalf("Parse = %+v, %v", got, err)
 	}
@@ -280,16 +213,8 @@ func TestParseNotMapped(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.fixture, func(t *testing.T) {
 			t.Parallel()
-			got, err := a.Parse(fixture(t, tt.fixture))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(got.Events) != 0 || len(got.Rejects) != tt.rejects || got.Ignored != tt.ignored {
-				t.Fatalf("got %+v, want %d rejects and %d ignored", got, tt.rejects, tt.ignored)
-			}
-			if tt.rejects > 0 && (!strings.Contains(got.Rejects[0].Reason, tt.reason) || len(got.Rejects[0].Raw) == 0) {
-				t.Errorf("reject %+v: want raw bytes and a reason naming %q", got.Rejects[0], tt.reason)
-			}
+			got, err := a.Parse(ingesttest.Fixture(t, tt.fixture))
+			ingesttest.AssertBatch(t, got, err, ingesttest.Want{Rejects: tt.rejects, Ignored: tt.ignored, RejectReason: tt.reason})
 		})
 	}
 }
@@ -298,74 +223,35 @@ func TestParseUnreadable(t *testing.T) {
 	t.Parallel()
 	a := setup(t, nil)
 	for name, body := range map[string][]byte{
-		"truncated": fixture(t, "malformed.json"),
+		"truncated": ingesttest.Fixture(t, "malformed.json"),
 		"empty":     nil,
 		"array":     []byte(`[]`),
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			_, err := a.Parse(body)
-			if err == nil {
-				t.Fatal("Parse = nil error, want one")
-			}
-			if errors.Is(err, ingest.ErrBadRequest) {
-				t.Fatalf("Parse = %v: must not be ErrBadRequest", err)
-			}
+			ingesttest.AssertUnreadable(t, err)
 		})
 	}
 }
 
 func FuzzParse(f *testing.F) {
-	entries, _ := os.ReadDir("testdata")
-	for _, e := range entries {
-		if b, err := os.ReadFile(filepath.Join("testdata", e.Name())); err == nil {
-			f.Add(b)
-		}
-	}
-	f.Add([]byte(`{"TypeCode":"1","ID":"7","Email":"a@b.example","From":"\"x\" <>","BouncedAt":"2026-01-01T00:00:00Z"}`))
+	seeds := ingesttest.Fixtures(f)
+	seeds = append(seeds, []byte(`{"TypeCode":"1","ID":"7","Email":"a@b.example","From":"\"x\" <>","BouncedAt":"2026-01-01T00:00:00Z"}`))
 	a := mustNew(f, map[string]string{"REBOUND_POSTMARK_TENANT_FROM": "tenant"})
-	f.Fuzz(func(t *testing.T, body []byte) {
-		b, err := a.Parse(body)
-		if err != nil {
-			return
-		}
-		if len(b.Events)+len(b.Rejects)+b.Ignored != 1 {
-			t.Fatalf("one record per request, got %+v", b)
-		}
-		for _, e := range b.Events {
-			if err := e.Normalize(); err != nil {
-				t.Fatalf("event %+v fails Normalize again: %v", e, err)
-			}
-			if !strings.HasPrefix(e.ID, "postmark:") {
-				t.Fatalf("event %+v is not a postmark event", e)
-			}
-		}
-	})
+	ingesttest.FuzzParseOne(f, a, seeds...)
 }
 
 func BenchmarkIngest(b *testing.B) {
 	a := setup(b, map[string]string{"REBOUND_POSTMARK_TENANT_FROM": "tenant"})
-	body := fixture(b, "bounce-hard.json")
-	r := req(basic(testCreds))
-	b.ReportAllocs()
-	for b.Loop() {
-		if err := a.Authenticate(r, body); err != nil {
-			b.Fatal(err)
-		}
-		if got, err := a.Parse(body); err != nil || len(got.Events) != 1 {
-			b.Fatal(got, err)
-		}
-	}
+	ingesttest.BenchIngest(b, a, req(ingesttest.Basic(testCreds)), ingesttest.Fixture(b, "bounce-hard.json"), 1)
 }
 
 // TestStandInsClassify runs every bounce type's stand-in text through the catalog the
 // way the process stage does.
 func TestStandInsClassify(t *testing.T) {
 	t.Parallel()
-	cat, err := catalog.Default()
-	if err != nil {
-		t.Fatal(err)
-	}
+	cat := ingesttest.Catalog(t)
 	want := map[string]catalog.Class{
 		"HardBounce": "recipient_unknown", "BadEmailAddress": "recipient_unknown",
 		"SoftBounce": "unknown", "DnsError": "network_error", "Transient": "unknown",

@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
-	"net/mail"
 	"strconv"
 	"strings"
 	"sync"
@@ -30,11 +29,11 @@ func init() { ingest.Register(esp, New) }
 
 // Adapter is Resend's webhook dialect (Svix-signed).
 type Adapter struct {
-	key      []byte // decoded whsec_ secret; empty: every request is refused unless insecure
-	insecure bool
-	tagName  string // REBOUND_RESEND_TENANT_FROM=tag:<name>
-	guard    *ingest.ReplayGuard
-	ids      *idMemo
+	key     []byte // decoded whsec_ secret; empty: not configured (see verify)
+	verify  ingest.Verifier
+	tagName string // REBOUND_RESEND_TENANT_FROM=tag:<name>
+	guard   *ingest.ReplayGuard
+	ids     *idMemo
 }
 
 // New builds the adapter from REBOUND_RESEND_SIGNING_SECRET (or its _FILE; "whsec_"
@@ -52,7 +51,7 @@ func New(env ingest.Env) (ingest.Adapter, error) {
 			return nil, errors.New("REBOUND_RESEND_SIGNING_SECRET: want whsec_ followed by base64, as Resend shows it")
 		}
 	}
-	a := &Adapter{key: key, insecure: env.Insecure(esp), guard: ingest.NewReplayGuard(ingest.DefaultReplayWindow, env.Now), ids: newIDMemo()}
+	a := &Adapter{key: key, verify: env.Verifier(esp, "SIGNING_SECRET", len(key) > 0), guard: ingest.NewReplayGuard(ingest.DefaultReplayWindow, env.Now), ids: newIDMemo()}
 	if tf := strings.TrimSpace(env.TenantFrom(esp)); tf != "" {
 		name, ok := strings.CutPrefix(tf, "tag:")
 		if !ok || name == "" {
@@ -79,14 +78,17 @@ func header(r *http.Request, name string) string {
 // within five minutes and the svix-id unseen. Several entries arrive while a secret is
 // rotated, so one match is enough.
 func (a *Adapter) Authenticate(r *http.Request, body []byte) error {
-	id, ts, sigs := header(r, "id"), header(r, "timestamp"), header(r, "signature")
-	if len(a.key) == 0 {
-		if a.insecure {
-			a.ids.put(body, id)
-			return nil
-		}
-		return ingest.Disabled(esp, "REBOUND_RESEND_SIGNING_SECRET")
+	id := header(r, "id")
+	if err := a.verify.Authenticate(func() error { return a.verifySignature(r, id, body) }); err != nil {
+		return err
 	}
+	// Verified, or accepted unchecked: either way the svix-id is the event's ID.
+	a.ids.put(body, id)
+	return nil
+}
+
+func (a *Adapter) verifySignature(r *http.Request, id string, body []byte) error {
+	ts, sigs := header(r, "timestamp"), header(r, "signature")
 	if id == "" || ts == "" || sigs == "" {
 		return fmt.Errorf("%w: svix-id, svix-timestamp and svix-signature are required", ingest.ErrUnauthenticated)
 	}
@@ -118,7 +120,6 @@ func (a *Adapter) Authenticate(r *http.Request, body []byte) error {
 	if err := a.guard.CheckToken(id); err != nil {
 		return fmt.Errorf("svix-id %s: %w", id, err)
 	}
-	a.ids.put(body, id)
 	return nil
 }
 
@@ -191,7 +192,7 @@ func (a *Adapter) Parse(body []byte) (ingest.Batch, error) {
 		ESP:        esp,
 		Type:       typ,
 		OccurredAt: at,
-		Sender:     optionalAddress(p.Data.From),
+		Sender:     ingest.OptionalAddress(p.Data.From),
 		MessageID:  p.Data.EmailID,
 		Tenant:     a.tenantOf(p.Data.Tags),
 	}
@@ -314,13 +315,7 @@ func recipientsOf(raw json.RawMessage) ([]string, error) {
 	}
 	out := make([]string, 0, len(list))
 	for _, s := range list {
-		s = strings.TrimSpace(s)
-		if strings.ContainsAny(s, "<\"") {
-			if addr, err := mail.ParseAddress(s); err == nil {
-				s = addr.Address
-			}
-		}
-		out = append(out, s)
+		out = append(out, ingest.BareAddress(s))
 	}
 	return out, nil
 }
@@ -351,21 +346,6 @@ func (a *Adapter) tenantOf(raw json.RawMessage) string {
 		}
 	}
 	return ""
-}
-
-// optionalAddress returns the bare address of a header-style value ("App <a@b>"), or
-// "" when it is not one: the sender is optional and must not cost the event.
-func optionalAddress(s string) string {
-	s = strings.TrimSpace(s)
-	if strings.ContainsAny(s, "<\"") {
-		if a, err := mail.ParseAddress(s); err == nil {
-			s = a.Address
-		}
-	}
-	if _, err := events.NormalizeAddress(s); err != nil {
-		return ""
-	}
-	return s
 }
 
 // idMemo carries the verified svix-id from Authenticate to Parse, keyed by the body's

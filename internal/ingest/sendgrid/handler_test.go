@@ -11,6 +11,7 @@ import (
 
 	"github.com/reboundhq/rebound/internal/events"
 	"github.com/reboundhq/rebound/internal/ingest"
+	"github.com/reboundhq/rebound/internal/ingest/ingesttest"
 	"github.com/reboundhq/rebound/internal/metrics"
 	"github.com/reboundhq/rebound/internal/stream"
 )
@@ -47,9 +48,9 @@ func TestThroughHandler(t *testing.T) {
 		code            int
 		published, dead int
 	}{
-		{"batch", fixture(t, "batch-mixed.json"), false, http.StatusOK, 4, 3},
-		{"signed but truncated", fixture(t, "malformed.json"), false, http.StatusOK, 0, 1},
-		{"bad signature", fixture(t, "bounce-hard.json"), true, http.StatusUnauthorized, 0, 0},
+		{"batch", ingesttest.Fixture(t, "batch-mixed.json"), false, http.StatusOK, 4, 3},
+		{"signed but truncated", ingesttest.Fixture(t, "malformed.json"), false, http.StatusOK, 0, 1},
+		{"bad signature", ingesttest.Fixture(t, "bounce-hard.json"), true, http.StatusUnauthorized, 0, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -16,8 +16,6 @@ import (
 	"strings"
 	"time"
 
-	"go.uber.org/zap"
-
 	"github.com/reboundhq/rebound/internal/catalog"
 	"github.com/reboundhq/rebound/internal/events"
 	"github.com/reboundhq/rebound/internal/ingest"
@@ -37,8 +35,8 @@ func init() { ingest.Register(esp, New) }
 
 // Adapter is the SendGrid Event Webhook dialect.
 type Adapter struct {
-	key       *ecdsa.PublicKey // nil: not configured, every request is refused unless insecure
-	insecure  bool
+	key       *ecdsa.PublicKey // nil: not configured (see verify)
+	verify    ingest.Verifier
 	tenantKey string // top-level key (a custom arg) that carries the tenant; "" = none
 	guard     *ingest.ReplayGuard
 }
@@ -51,20 +49,18 @@ func New(env ingest.Env) (ingest.Adapter, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &Adapter{insecure: env.Insecure(esp), tenantKey: strings.TrimSpace(env.TenantFrom(esp))}
+	a := &Adapter{tenantKey: strings.TrimSpace(env.TenantFrom(esp))}
 	if secret != "" {
 		if a.key, err = ParsePublicKey(secret); err != nil {
 			return nil, fmt.Errorf("%s: %w", keyVar, err)
 		}
 	}
+	a.verify = env.Verifier(esp, "PUBLIC_KEY", a.key != nil)
 	now := env.Now
 	if now == nil {
 		now = time.Now
 	}
 	a.guard = ingest.NewReplayGuard(ingest.DefaultReplayWindow, now)
-	if a.insecure && env.Log != nil {
-		env.Log.Warn("webhook signature verification is turned off", zap.String("esp", esp), zap.Bool("key_configured", a.key != nil))
-	}
 	return a, nil
 }
 
@@ -104,12 +100,10 @@ func (a *Adapter) ESP() string { return esp }
 // window. SendGrid signs no one-time token; a replay inside the window carries
 // sg_event_ids that stream de-duplication already knows.
 func (a *Adapter) Authenticate(r *http.Request, body []byte) error {
-	if a.insecure {
-		return nil
-	}
-	if a.key == nil {
-		return ingest.Disabled(esp, keyVar)
-	}
+	return a.verify.Authenticate(func() error { return a.verifySignature(r, body) })
+}
+
+func (a *Adapter) verifySignature(r *http.Request, body []byte) error {
 	sigB64 := strings.TrimSpace(r.Header.Get(HeaderSignature))
 	ts := strings.TrimSpace(r.Header.Get(HeaderTimestamp))
 	if sigB64 == "" || ts == "" {
@@ -170,17 +164,9 @@ var suppressedReasons = map[string]bool{
 // Parse implements ingest.Adapter. SendGrid posts a JSON array; a single object is
 // accepted as a batch of one.
 func (a *Adapter) Parse(body []byte) (ingest.Batch, error) {
-	trimmed := bytes.TrimSpace(body)
-	var items []json.RawMessage
-	switch {
-	case len(trimmed) > 0 && trimmed[0] == '[':
-		if err := json.Unmarshal(trimmed, &items); err != nil {
-			return ingest.Batch{}, fmt.Errorf("sendgrid: body is not a JSON array: %v", err)
-		}
-	case len(trimmed) > 0 && trimmed[0] == '{' && json.Valid(trimmed):
-		items = []json.RawMessage{trimmed}
-	default:
-		return ingest.Batch{}, errors.New("sendgrid: body is not a JSON array of events")
+	items, err := ingest.ItemsOf(body)
+	if err != nil {
+		return ingest.Batch{}, fmt.Errorf("sendgrid: %w", err)
 	}
 	return ingest.MapItems(items, a.mapItem), nil
 }
@@ -242,10 +228,7 @@ func (a *Adapter) mapItem(raw json.RawMessage) (events.Event, bool, error) {
 			e.Tenant = ingest.JSONScalar(all[a.tenantKey])
 		}
 	}
-	if err := e.Normalize(); err != nil {
-		return events.Event{}, false, err
-	}
-	return e, false, nil
+	return e, false, nil // MapItems normalizes it
 }
 
 // reply combines SendGrid's enhanced `status` with the free text, which carries the

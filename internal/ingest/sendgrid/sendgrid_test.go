@@ -10,19 +10,17 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/pem"
-	"errors"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"reflect"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/reboundhq/rebound/internal/events"
-	"github.com/reboundhq/rebound/internal/ingest"
+	"github.com/reboundhq/rebound/internal/ingest/ingesttest"
 )
 
 // now is the test clock: shortly after the fixtures' timestamps.
@@ -33,10 +31,6 @@ type bundle struct {
 	priv *ecdsa.PrivateKey
 	a    *Adapter
 	vars map[string]string
-}
-
-func envOf(vars map[string]string) ingest.Env {
-	return ingest.Env{Getenv: func(k string) string { return vars[k] }, Now: func() time.Time { return now }}
 }
 
 // setup builds an adapter with a fresh P-256 key; extra settings are merged in.
@@ -50,15 +44,8 @@ func setup(t testing.TB, extra map[string]string) bundle {
 	if err != nil {
 		t.Fatal(err)
 	}
-	vars := map[string]string{"REBOUND_SENDGRID_PUBLIC_KEY": base64.StdEncoding.EncodeToString(der)}
-	for k, v := range extra {
-		vars[k] = v
-	}
-	a, err := New(envOf(vars))
-	if err != nil {
-		t.Fatalf("New: %v", err)
-	}
-	return bundle{priv: priv, a: a.(*Adapter), vars: vars}
+	vars := ingesttest.With(map[string]string{"REBOUND_SENDGRID_PUBLIC_KEY": base64.StdEncoding.EncodeToString(der)}, extra)
+	return bundle{priv: priv, a: mustNew(t, vars), vars: vars}
 }
 
 // signed returns a request carrying SendGrid's signature headers for body at ts.
@@ -76,27 +63,9 @@ func signed(t testing.TB, priv *ecdsa.PrivateKey, body []byte, ts time.Time) *ht
 	return r
 }
 
-func fixture(t testing.TB, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", name))
-	if err != nil {
-		t.Fatalf("fixture: %v", err)
-	}
-	return b
-}
-
 func TestRegistered(t *testing.T) {
 	t.Parallel()
-	as, err := ingest.Adapters(envOf(nil))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, a := range as {
-		if a.ESP() == "sendgrid" {
-			return
-		}
-	}
-	t.Fatal("sendgrid adapter not registered")
+	ingesttest.AssertRegistered(t, "sendgrid")
 }
 
 func TestNew(t *testing.T) {
@@ -131,7 +100,7 @@ func TestNew(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			_, err := New(envOf(tt.vars))
+			_, err := New(ingesttest.EnvAt(tt.vars, now))
 			if (err != nil) != tt.wantErr {
 				t.Fatalf("New error = %v, want error %v", err, tt.wantErr)
 			}
@@ -146,7 +115,7 @@ func TestAuthenticate(t *testing.T) {
 	t.Parallel()
 	b := setup(t, nil)
 	other, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	body := fixture(t, "bounce-hard.json")
+	body := ingesttest.Fixture(t, "bounce-hard.json")
 	tests := []struct {
 		name string
 		req  func() *http.Request
@@ -179,41 +148,22 @@ func TestAuthenticate(t *testing.T) {
 			r.Header.Del(HeaderTimestamp)
 			return r
 		}, b.a, false},
-		{"not configured", func() *http.Request { return signed(t, b.priv, body, now) }, mustNew(t, nil), false},
-		{"not configured, insecure opt-out", func() *http.Request {
-			return httptest.NewRequest(http.MethodPost, "/webhooks/sendgrid", nil)
-		}, mustNew(t, map[string]string{"REBOUND_SENDGRID_INSECURE_SKIP_VERIFY": "true"}), true},
 	}
+	// A request signed with another key carries no valid credentials for b's.
+	ingesttest.VerifyRule(t, New, "REBOUND_SENDGRID_PUBLIC_KEY", map[string]string{"REBOUND_SENDGRID_PUBLIC_KEY": b.vars["REBOUND_SENDGRID_PUBLIC_KEY"]},
+		func(t testing.TB) (*http.Request, []byte) { return signed(t, other, body, now), body })
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			err := tt.a.Authenticate(tt.req(), body)
-			switch {
-			case tt.ok && err != nil:
-				t.Fatalf("Authenticate = %v, want nil", err)
-			case !tt.ok && err == nil:
-				t.Fatal("Authenticate = nil, want an error")
-			case !tt.ok && !errors.Is(err, ingest.ErrUnauthenticated):
-				t.Fatalf("Authenticate = %v, want it to wrap ErrUnauthenticated", err)
-			}
+			ingesttest.AssertAuth(t, err, tt.ok)
 		})
 	}
-	t.Run("disabled names the setting", func(t *testing.T) {
-		t.Parallel()
-		err := mustNew(t, nil).Authenticate(httptest.NewRequest(http.MethodPost, "/", nil), nil)
-		if err == nil || !strings.Contains(err.Error(), "REBOUND_SENDGRID_PUBLIC_KEY") {
-			t.Fatalf("Authenticate = %v, want the disabled error naming the key", err)
-		}
-	})
 }
 
 func mustNew(t testing.TB, vars map[string]string) *Adapter {
 	t.Helper()
-	a, err := New(envOf(vars))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return a.(*Adapter)
+	return ingesttest.New[*Adapter](t, New, ingesttest.EnvAt(vars, now))
 }
 
 func TestParse(t *testing.T) {
@@ -276,30 +226,13 @@ func TestParse(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.fixture, func(t *testing.T) {
 			t.Parallel()
-			body := fixture(t, tt.fixture)
+			body := ingesttest.Fixture(t, tt.fixture)
 			if err := b.a.Authenticate(signed(t, b.priv, body, now), body); err != nil {
 				t.Fatalf("Authenticate: %v", err)
 			}
 			got, err := b.a.Parse(body)
-			if err != nil {
-				t.Fatalf("Parse: %v", err)
-			}
-			if len(got.Events) != 1 || len(got.Rejects) != 0 || got.Ignored != 0 {
-				t.Fatalf("Parse = %d events, %d rejects %v, %d ignored; want 1 event", len(got.Events), len(got.Rejects), got.Rejects, got.Ignored)
-			}
-			compare(t, got.Events[0], tt.want)
+			ingesttest.AssertBatch(t, got, err, ingesttest.Want{Events: []events.Event{tt.want}})
 		})
-	}
-}
-
-// compare checks the event field by field so a failure names the field.
-func compare(t *testing.T, got, want events.Event) {
-	t.Helper()
-	g, w := reflect.ValueOf(got), reflect.ValueOf(want)
-	for i := 0; i < g.NumField(); i++ {
-		if !reflect.DeepEqual(g.Field(i).Interface(), w.Field(i).Interface()) {
-			t.Errorf("%s = %#v, want %#v", g.Type().Field(i).Name, g.Field(i).Interface(), w.Field(i).Interface())
-		}
 	}
 }
 
@@ -318,22 +251,9 @@ func TestParseBatch(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.fixture, func(t *testing.T) {
 			t.Parallel()
-			got, err := b.a.Parse(fixture(t, tt.fixture))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(got.Events) != tt.events || len(got.Rejects) != tt.rejects || got.Ignored != tt.ignored {
-				t.Fatalf("got %d events, %d rejects, %d ignored; want %d, %d, %d (rejects %v)",
-					len(got.Events), len(got.Rejects), got.Ignored, tt.events, tt.rejects, tt.ignored, got.Rejects)
-			}
-			for i, rej := range got.Rejects {
-				if rej.Index != tt.rejectIndexes[i] || len(rej.Raw) == 0 || rej.Reason == "" {
-					t.Errorf("reject %d = %+v, want index %d with raw bytes and a reason", i, rej, tt.rejectIndexes[i])
-				}
-			}
-			if tt.rejects > 0 && !strings.Contains(got.Rejects[0].Reason, tt.rejectReason) {
-				t.Errorf("first reject reason %q does not mention %q", got.Rejects[0].Reason, tt.rejectReason)
-			}
+			got, err := b.a.Parse(ingesttest.Fixture(t, tt.fixture))
+			ingesttest.AssertBatch(t, got, err, ingesttest.Want{NEvents: tt.events, Rejects: tt.rejects, Ignored: tt.ignored,
+				RejectIndexes: tt.rejectIndexes, RejectReason: tt.rejectReason})
 			if tt.events > 0 && got.Events[0].Tenant != tt.firstTenant {
 				t.Errorf("tenant = %q, want %q", got.Events[0].Tenant, tt.firstTenant)
 			}
@@ -345,7 +265,7 @@ func TestParseUnreadable(t *testing.T) {
 	t.Parallel()
 	b := setup(t, nil)
 	for name, body := range map[string][]byte{
-		"truncated": fixture(t, "malformed.json"),
+		"truncated": ingesttest.Fixture(t, "malformed.json"),
 		"empty":     nil,
 		"string":    []byte(`"hello"`),
 		"form":      []byte("event=bounce&email=a@example.com"),
@@ -353,12 +273,7 @@ func TestParseUnreadable(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			_, err := b.a.Parse(body)
-			if err == nil {
-				t.Fatal("Parse = nil error, want one")
-			}
-			if errors.Is(err, ingest.ErrBadRequest) {
-				t.Fatalf("Parse = %v: must not be ErrBadRequest (the handler keeps the body and answers 200)", err)
-			}
+			ingesttest.AssertUnreadable(t, err)
 		})
 	}
 }
@@ -382,43 +297,16 @@ func TestDroppedReasons(t *testing.T) {
 }
 
 func FuzzParse(f *testing.F) {
-	entries, _ := os.ReadDir("testdata")
-	for _, e := range entries {
-		b, err := os.ReadFile(filepath.Join("testdata", e.Name()))
-		if err == nil {
-			f.Add(b)
-		}
-	}
-	f.Add([]byte(`[{"event":"bounce","email":"a@b","timestamp":1e300,"sg_event_id":"x"}]`))
-	f.Add([]byte(`[{"event":"dropped","email":"<a@b.example>","timestamp":"NaN","sg_event_id":"x","pool":{"name":7}}]`))
+	seeds := ingesttest.Fixtures(f)
+	seeds = append(seeds, []byte(`[{"event":"bounce","email":"a@b","timestamp":1e300,"sg_event_id":"x"}]`))
+	seeds = append(seeds, []byte(`[{"event":"dropped","email":"<a@b.example>","timestamp":"NaN","sg_event_id":"x","pool":{"name":7}}]`))
 	a := mustNew(f, map[string]string{"REBOUND_SENDGRID_TENANT_FROM": "account"})
-	f.Fuzz(func(t *testing.T, body []byte) {
-		b, err := a.Parse(body)
-		if err != nil {
-			return
-		}
-		for _, e := range b.Events {
-			if err := e.Normalize(); err != nil {
-				t.Fatalf("event %+v fails Normalize again: %v", e, err)
-			}
-			if !strings.HasPrefix(e.ID, "sendgrid:") || e.ESP != "sendgrid" {
-				t.Fatalf("event %+v is not a sendgrid event", e)
-			}
-		}
-	})
+	ingesttest.FuzzParse(f, a, seeds...)
 }
 
 func BenchmarkIngest(b *testing.B) {
 	bd := setup(b, map[string]string{"REBOUND_SENDGRID_TENANT_FROM": "account"})
-	body := fixture(b, "bounce-hard.json")
-	r := signed(b, bd.priv, body, now)
-	b.ReportAllocs()
-	for b.Loop() {
-		if err := bd.a.Authenticate(r, body); err != nil {
-			b.Fatal(err)
-		}
-		if got, err := bd.a.Parse(body); err != nil || len(got.Events) != 1 {
-			b.Fatal(got, err)
-		}
-	}
+	body := ingesttest.Fixture(b, "bounce-hard.json")
+	// SendGrid signs no one-time token: one signed request can be replayed.
+	ingesttest.BenchIngest(b, bd.a, signed(b, bd.priv, body, now), body, 1)
 }

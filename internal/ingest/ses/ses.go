@@ -15,7 +15,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/mail"
 	"net/url"
 	"regexp"
 	"strings"
@@ -52,9 +51,9 @@ func init() { ingest.Register(esp, New) }
 
 // Adapter is the SES-over-SNS dialect.
 type Adapter struct {
-	topics   map[string]bool // allowed TopicArns; empty: refuse unless insecure
+	topics   map[string]bool // allowed TopicArns; empty: not configured (see verifier)
 	basic    string          // optional user:password SNS puts in the endpoint URL
-	insecure bool
+	verifier ingest.Verifier
 	tenant   tenantFrom
 	client   *http.Client
 	guard    *ingest.ReplayGuard
@@ -77,12 +76,11 @@ type tenantFrom struct {
 // _FILE), REBOUND_SES_TENANT_FROM and REBOUND_SES_INSECURE_SKIP_VERIFY.
 func New(env ingest.Env) (ingest.Adapter, error) {
 	a := &Adapter{
-		topics:   map[string]bool{},
-		insecure: env.Insecure(esp),
-		client:   env.HTTPClient,
-		guard:    ingest.NewReplayGuard(timestampWindow, env.Now),
-		certs:    &certCache{m: map[string]*rsa.PublicKey{}},
-		hostOK:   snsHost.MatchString,
+		topics: map[string]bool{},
+		client: env.HTTPClient,
+		guard:  ingest.NewReplayGuard(timestampWindow, env.Now),
+		certs:  &certCache{m: map[string]*rsa.PublicKey{}},
+		hostOK: snsHost.MatchString,
 	}
 	if a.client == nil {
 		a.client = &http.Client{Timeout: 5 * time.Second}
@@ -96,12 +94,10 @@ func New(env ingest.Env) (ingest.Adapter, error) {
 		}
 		a.topics[arn] = true
 	}
-	basic, err := env.Secret(esp, "BASIC_AUTH")
+	a.verifier = env.Verifier(esp, "TOPIC_ARNS", len(a.topics) > 0)
+	basic, err := env.BasicAuthSecret(esp, ", as in the subscription URL")
 	if err != nil {
 		return nil, err
-	}
-	if basic != "" && !strings.Contains(basic, ":") {
-		return nil, errors.New("REBOUND_SES_BASIC_AUTH: want user:password, as in the subscription URL")
 	}
 	a.basic = basic
 	if a.tenant, err = parseTenantFrom(env.TenantFrom(esp)); err != nil {
@@ -170,13 +166,18 @@ type envelope struct {
 // from an allow-listed topic, checked in an order that never fetches anything for a
 // message that fails a local check. A verified SubscriptionConfirmation is confirmed
 // here, since only here is the request known to be genuine.
+//
+// The topics are what the opt-out stands in for: with none configured and
+// REBOUND_SES_INSECURE_SKIP_VERIFY=true there is no signature check, but configured
+// basic-auth credentials are still checked, as every configured secret is.
 func (a *Adapter) Authenticate(r *http.Request, body []byte) error {
-	if len(a.topics) == 0 {
-		if a.insecure {
-			return nil
-		}
-		return ingest.Disabled(esp, "REBOUND_SES_TOPIC_ARNS")
+	if a.verifier.Unchecked() && a.basic != "" {
+		return ingest.BasicAuth(r, a.basic)
 	}
+	return a.verifier.Authenticate(func() error { return a.verifyRequest(r, body) })
+}
+
+func (a *Adapter) verifyRequest(r *http.Request, body []byte) error {
 	if a.basic != "" {
 		if err := ingest.BasicAuth(r, a.basic); err != nil {
 			return err
@@ -468,7 +469,7 @@ func (a *Adapter) Parse(body []byte) (ingest.Batch, error) {
 	}
 	base := events.Event{
 		ESP:       esp,
-		Sender:    optionalAddress(n.Mail.Source),
+		Sender:    ingest.OptionalAddress(n.Mail.Source),
 		MessageID: n.Mail.MessageID,
 		Tenant:    a.tenantOf(&env, &n),
 	}
@@ -551,7 +552,7 @@ func (a *Adapter) Parse(body []byte) (ingest.Batch, error) {
 	var b ingest.Batch
 	for _, it := range items {
 		ev := base
-		ev.Recipient = bareAddress(it.r.EmailAddress)
+		ev.Recipient = ingest.BareAddress(it.r.EmailAddress)
 		ev.Reply = it.reply
 		ev.ESPVerdict = make(map[string]string, len(verdict)+2)
 		for k, v := range verdict {
@@ -701,25 +702,4 @@ func (a *Adapter) tenantOf(env *envelope, n *notification) string {
 		return a.tenant.byARN[env.TopicArn]
 	}
 	return ""
-}
-
-// bareAddress strips a display name ("Ana <ana@example.net>").
-func bareAddress(s string) string {
-	s = strings.TrimSpace(s)
-	if strings.ContainsAny(s, "<\"") {
-		if a, err := mail.ParseAddress(s); err == nil {
-			return a.Address
-		}
-	}
-	return s
-}
-
-// optionalAddress is bareAddress, or "" when the result is not an address: the sender
-// is optional and must not cost the event.
-func optionalAddress(s string) string {
-	s = bareAddress(s)
-	if _, err := events.NormalizeAddress(s); err != nil {
-		return ""
-	}
-	return s
 }

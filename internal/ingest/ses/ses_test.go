@@ -17,18 +17,15 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
-	"path/filepath"
-	"reflect"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/reboundhq/rebound/internal/catalog"
 	"github.com/reboundhq/rebound/internal/events"
 	"github.com/reboundhq/rebound/internal/ingest"
+	"github.com/reboundhq/rebound/internal/ingest/ingesttest"
 	"github.com/reboundhq/rebound/internal/policy"
 )
 
@@ -91,15 +88,10 @@ func setup(t testing.TB, extra map[string]string) *bundle {
 	}))
 	t.Cleanup(b.srv.Close)
 	b.certURL = b.srv.URL + "/SimpleNotificationService-test.pem"
-	vars := map[string]string{"REBOUND_SES_TOPIC_ARNS": topic + ", arn:aws:sns:us-east-1:111122223333:ses-other", "REBOUND_SES_TENANT_FROM": "tag:tenant"}
-	for k, v := range extra {
-		vars[k] = v
-	}
-	a, err := New(ingest.Env{Getenv: func(k string) string { return vars[k] }, Now: func() time.Time { return now }, HTTPClient: b.srv.Client()})
-	if err != nil {
-		t.Fatalf("New: %v", err)
-	}
-	b.a = a.(*Adapter)
+	vars := ingesttest.With(map[string]string{"REBOUND_SES_TOPIC_ARNS": topic + ", arn:aws:sns:us-east-1:111122223333:ses-other", "REBOUND_SES_TENANT_FROM": "tag:tenant"}, extra)
+	env := ingesttest.EnvAt(vars, now)
+	env.HTTPClient = b.srv.Client()
+	b.a = ingesttest.New[*Adapter](t, New, env)
 	host := strings.TrimPrefix(b.srv.URL, "https://")
 	b.a.hostOK = func(h string) bool { return h == host || snsHost.MatchString(h) }
 	return b
@@ -177,43 +169,9 @@ func request(body []byte, m message) *http.Request {
 	return r
 }
 
-func fixture(t testing.TB, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
-var loadCatalog = sync.OnceValues(catalog.Default)
-
-func action(t *testing.T, ev *events.Event) policy.Action {
-	t.Helper()
-	cat, err := loadCatalog()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cl := cat.Classify(ev.Reply.String(), catalog.Hints{Code: ev.Reply.Code, Enhanced: ev.Reply.Enhanced, RemoteHost: ev.MTA})
-	return policy.Default().Decide(ev, cl).Action
-}
-
-func diffEvent(t *testing.T, got, want events.Event) {
-	t.Helper()
-	g, w := reflect.ValueOf(got), reflect.ValueOf(want)
-	for i := range g.NumField() {
-		if !reflect.DeepEqual(g.Field(i).Interface(), w.Field(i).Interface()) {
-			t.Errorf("%s = %#v, want %#v", g.Type().Field(i).Name, g.Field(i).Interface(), w.Field(i).Interface())
-		}
-	}
-}
-
-func at(s string) time.Time {
-	t, err := time.Parse(time.RFC3339Nano, s)
-	if err != nil {
-		panic(err)
-	}
-	return t
+func TestRegistered(t *testing.T) {
+	t.Parallel()
+	ingesttest.AssertRegistered(t, "ses")
 }
 
 func TestParse(t *testing.T) {
@@ -229,61 +187,61 @@ func TestParse(t *testing.T) {
 	}{
 		{file: "bounce-hard.json", actions: []policy.Action{policy.ActionSuppress, policy.ActionSuppress}, want: []events.Event{{
 			ID: "ses:0102019a1b2c3d4e-5f6a7b8c-1111-2222-3333-444455556666-000000:ana@example.net", ESP: "ses", Type: events.TypeBounce,
-			OccurredAt: at("2026-03-04T09:15:00.250Z"), Recipient: "ana@example.net", Sender: "no-reply@mail.shop.example",
+			OccurredAt: ingesttest.At("2026-03-04T09:15:00.250Z"), Recipient: "ana@example.net", Sender: "no-reply@mail.shop.example",
 			SendingDomain: "mail.shop.example", Tenant: "t42", MTA: "198.51.100.25", MessageID: "0102019a1b2c3d4e-aaaa-bbbb-cccc-000000",
 			Reply:      events.Reply{Code: 550, Enhanced: "5.1.1", Text: "<ana@example.net>: Recipient address rejected: User unknown in local recipient table"},
 			ESPVerdict: map[string]string{"eventType": "Bounce", "bounceType": "Permanent", "bounceSubType": "General", "status": "5.1.1", "action": "failed"},
 		}, {
 			ID: "ses:0102019a1b2c3d4e-5f6a7b8c-1111-2222-3333-444455556666-000000:ben@example.net", ESP: "ses", Type: events.TypeBounce,
-			OccurredAt: at("2026-03-04T09:15:00.250Z"), Recipient: "ben@example.net", Sender: "no-reply@mail.shop.example",
+			OccurredAt: ingesttest.At("2026-03-04T09:15:00.250Z"), Recipient: "ben@example.net", Sender: "no-reply@mail.shop.example",
 			SendingDomain: "mail.shop.example", Tenant: "t42", MTA: "198.51.100.25", MessageID: "0102019a1b2c3d4e-aaaa-bbbb-cccc-000000",
 			Reply:      events.Reply{Text: "synthetic (SES bounce Permanent/General, no reply from the remote server): 550 5.1.1 permanent failure"},
 			ESPVerdict: map[string]string{"eventType": "Bounce", "bounceType": "Permanent", "bounceSubType": "General", "status": "5.1.1", "action": "failed"},
 		}}},
 		{file: "bounce-soft.json", actions: []policy.Action{policy.ActionSoft}, want: []events.Event{{
 			ID: "ses:0102019a1b2c3d4e-soft-000000:cy@example.org", ESP: "ses", Type: events.TypeBounce,
-			OccurredAt: at("2026-03-04T10:00:00Z"), Recipient: "cy@example.org", Sender: "no-reply@mail.shop.example",
+			OccurredAt: ingesttest.At("2026-03-04T10:00:00Z"), Recipient: "cy@example.org", Sender: "no-reply@mail.shop.example",
 			SendingDomain: "mail.shop.example", MTA: "mx2.example.org", MessageID: "0102019a1b2c3d4e-soft-msg",
 			Reply:      events.Reply{Code: 552, Enhanced: "5.2.2", Text: "Mailbox full"},
 			ESPVerdict: map[string]string{"eventType": "Bounce", "bounceType": "Transient", "bounceSubType": "MailboxFull", "status": "5.2.2", "action": "failed"},
 		}}},
 		{file: "bounce-block.json", actions: []policy.Action{policy.ActionAlert}, want: []events.Event{{
 			ID: "ses:0102019a1b2c3d4e-block-000000:dee@example.com", ESP: "ses", Type: events.TypeBounce,
-			OccurredAt: at("2026-03-04T10:10:00Z"), Recipient: "dee@example.com", Sender: "no-reply@mail.shop.example",
+			OccurredAt: ingesttest.At("2026-03-04T10:10:00Z"), Recipient: "dee@example.com", Sender: "no-reply@mail.shop.example",
 			SendingDomain: "mail.shop.example", MTA: "192.0.2.60", MessageID: "0102019a1b2c3d4e-block-msg",
 			Reply:      events.Reply{Code: 554, Enhanced: "5.7.1", Text: "Service unavailable; Client host [54.240.4.1] blocked using zen.spamhaus.org"},
 			ESPVerdict: map[string]string{"eventType": "Bounce", "bounceType": "Permanent", "bounceSubType": "General", "status": "5.7.1", "action": "failed"},
 		}}},
 		{file: "bounce-suppressed.json", actions: []policy.Action{policy.ActionSuppress}, want: []events.Event{{
 			ID: "ses:0102019a1b2c3d4e-supp-000000:gone@example.com", ESP: "ses", Type: events.TypeBounce, ProviderSuppressed: true,
-			OccurredAt: at("2026-03-04T10:20:00Z"), Recipient: "gone@example.com", Sender: "no-reply@mail.shop.example",
+			OccurredAt: ingesttest.At("2026-03-04T10:20:00Z"), Recipient: "gone@example.com", Sender: "no-reply@mail.shop.example",
 			SendingDomain: "mail.shop.example", MessageID: "0102019a1b2c3d4e-supp-msg",
 			Reply:      events.Reply{Enhanced: "5.1.1", Text: "Amazon SES did not send the message to this address because it is on the suppression list for your account."},
 			ESPVerdict: map[string]string{"eventType": "Bounce", "bounceType": "Permanent", "bounceSubType": "OnAccountSuppressionList", "status": "5.1.1", "action": "failed"},
 		}}},
 		{file: "delay-ipfailure.json", actions: []policy.Action{policy.ActionAlert}, want: []events.Event{{
 			ID: "ses:" + snsID + ":eve@example.org", ESP: "ses", Type: events.TypeDeferral,
-			OccurredAt: at("2026-03-04T10:30:00Z"), Recipient: "eve@example.org", Sender: "no-reply@mail.shop.example",
+			OccurredAt: ingesttest.At("2026-03-04T10:30:00Z"), Recipient: "eve@example.org", Sender: "no-reply@mail.shop.example",
 			SendingDomain: "mail.shop.example", MessageID: "0102019a1b2c3d4e-delay-msg",
 			Reply:      events.Reply{Text: delaySynthetic("IPFailure")},
 			ESPVerdict: map[string]string{"eventType": "DeliveryDelay", "delayType": "IPFailure"},
 		}}},
 		{file: "delay-mailboxfull.json", actions: []policy.Action{policy.ActionNone}, want: []events.Event{{
 			ID: "ses:" + snsID + ":fay@example.org", ESP: "ses", Type: events.TypeDeferral,
-			OccurredAt: at("2026-03-04T10:35:00Z"), Recipient: "fay@example.org", Sender: "no-reply@mail.shop.example",
+			OccurredAt: ingesttest.At("2026-03-04T10:35:00Z"), Recipient: "fay@example.org", Sender: "no-reply@mail.shop.example",
 			SendingDomain: "mail.shop.example", MessageID: "0102019a1b2c3d4e-delay2-msg",
 			Reply:      events.Reply{Code: 452, Enhanced: "4.2.2", Text: "The email account that you tried to reach is over quota."},
 			ESPVerdict: map[string]string{"eventType": "DeliveryDelay", "delayType": "MailboxFull", "status": "4.2.2"},
 		}}},
 		{file: "complaint.json", actions: []policy.Action{policy.ActionSuppress}, want: []events.Event{{
 			ID: "ses:0102019a1b2c3d4e-cmpl-000000:gus@example.com", ESP: "ses", Type: events.TypeComplaint,
-			OccurredAt: at("2026-03-04T11:00:05Z"), Recipient: "gus@example.com", Sender: "news@mail.shop.example",
+			OccurredAt: ingesttest.At("2026-03-04T11:00:05Z"), Recipient: "gus@example.com", Sender: "news@mail.shop.example",
 			SendingDomain: "mail.shop.example", MessageID: "0102019a1b2c3d4e-cmpl-msg",
 			ESPVerdict: map[string]string{"eventType": "Complaint", "complaintFeedbackType": "abuse"},
 		}}},
 		{file: "delivery.json", actions: []policy.Action{policy.ActionReset}, want: []events.Event{{
 			ID: "ses:" + snsID + ":hal@example.net", ESP: "ses", Type: events.TypeDelivered,
-			OccurredAt: at("2026-03-04T11:10:00Z"), Recipient: "hal@example.net", Sender: "no-reply@mail.shop.example",
+			OccurredAt: ingesttest.At("2026-03-04T11:10:00Z"), Recipient: "hal@example.net", Sender: "no-reply@mail.shop.example",
 			SendingDomain: "mail.shop.example", MTA: "142.250.27.26", MessageID: "0102019a1b2c3d4e-dlv-msg",
 			Reply:      events.Reply{Text: "250 2.0.0 OK  1772622600 x12si345 - gsmtp"},
 			ESPVerdict: map[string]string{"eventType": "Delivery"},
@@ -298,7 +256,7 @@ func TestParse(t *testing.T) {
 		{file: "open.json", ignored: 1},
 		{file: "bad-recipient.json", rejects: 1, actions: []policy.Action{policy.ActionSuppress}, want: []events.Event{{
 			ID: "ses:0102019a1b2c3d4e-bad-000000:jo@example.com", ESP: "ses", Type: events.TypeBounce,
-			OccurredAt: at("2026-03-04T11:40:00Z"), Recipient: "jo@example.com", Sender: "no-reply@mail.shop.example",
+			OccurredAt: ingesttest.At("2026-03-04T11:40:00Z"), Recipient: "jo@example.com", Sender: "no-reply@mail.shop.example",
 			SendingDomain: "mail.shop.example", MessageID: "0102019a1b2c3d4e-bad-msg",
 			Reply:      events.Reply{Text: "synthetic (SES bounce Permanent/NoEmail, no reply from the remote server): 550 5.1.1 mailbox does not exist"},
 			ESPVerdict: map[string]string{"eventType": "Bounce", "bounceType": "Permanent", "bounceSubType": "NoEmail", "status": "5.1.1"},
@@ -309,33 +267,13 @@ func TestParse(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
 			t.Parallel()
-			m := b.notification(t, fixture(t, tt.file)).sign(t, "2")
+			m := b.notification(t, ingesttest.Fixture(t, tt.file)).sign(t, "2")
 			body := m.body(t)
 			if err := b.a.Authenticate(request(body, m), body); err != nil {
 				t.Fatalf("Authenticate: %v", err)
 			}
 			got, err := b.a.Parse(body)
-			if tt.err {
-				if err == nil || errors.Is(err, ingest.ErrBadRequest) {
-					t.Fatalf("Parse error = %v, want a non-bad-request error", err)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatalf("Parse: %v", err)
-			}
-			if got.Ignored != tt.ignored || len(got.Rejects) != tt.rejects {
-				t.Errorf("ignored %d rejects %v, want %d and %d", got.Ignored, got.Rejects, tt.ignored, tt.rejects)
-			}
-			if len(got.Events) != len(tt.want) {
-				t.Fatalf("%d events, want %d", len(got.Events), len(tt.want))
-			}
-			for i := range tt.want {
-				diffEvent(t, got.Events[i], tt.want[i])
-				if a := action(t, &got.Events[i]); a != tt.actions[i] {
-					t.Errorf("event %d: policy action %q for %q, want %q", i, a, got.Events[i].Reply.String(), tt.actions[i])
-				}
-			}
+			ingesttest.AssertBatch(t, got, err, ingesttest.Want{Events: tt.want, Actions: tt.actions, Ignored: tt.ignored, Rejects: tt.rejects, Unreadable: tt.err})
 		})
 	}
 }
@@ -364,7 +302,7 @@ func TestParseNonEvents(t *testing.T) {
 
 func TestAuthenticate(t *testing.T) {
 	t.Parallel()
-	body := fixture(t, "bounce-hard.json")
+	body := ingesttest.Fixture(t, "bounce-hard.json")
 	tests := []struct {
 		name      string
 		vars      map[string]string
@@ -423,13 +361,19 @@ func TestAuthenticate(t *testing.T) {
 		}},
 		{name: "header type differs from body", build: func(b *bundle) message { return b.notification(t, body).sign(t, "2") },
 			tamper: func(m message) { m["hdr-type"] = "SubscriptionConfirmation" }},
-		{name: "not configured", vars: map[string]string{"REBOUND_SES_TOPIC_ARNS": ""}, build: func(b *bundle) message { return b.notification(t, body).sign(t, "2") }},
-		{name: "insecure opt-out", vars: map[string]string{"REBOUND_SES_TOPIC_ARNS": "", "REBOUND_SES_INSECURE_SKIP_VERIFY": "true"}, ok: true,
+		{name: "opt-out still checks configured basic auth", vars: map[string]string{"REBOUND_SES_TOPIC_ARNS": "", "REBOUND_SES_INSECURE_SKIP_VERIFY": "true", "REBOUND_SES_BASIC_AUTH": "sns:pa55"},
+			build: func(b *bundle) message { return message{"Type": "Notification"} }},
+		{name: "opt-out with basic auth given", vars: map[string]string{"REBOUND_SES_TOPIC_ARNS": "", "REBOUND_SES_INSECURE_SKIP_VERIFY": "true", "REBOUND_SES_BASIC_AUTH": "sns:pa55"},
+			auth: "Basic " + base64.StdEncoding.EncodeToString([]byte("sns:pa55")), ok: true,
 			build: func(b *bundle) message { return message{"Type": "Notification"} }},
 		{name: "basic auth missing", vars: map[string]string{"REBOUND_SES_BASIC_AUTH": "sns:pa55"}, build: func(b *bundle) message { return b.notification(t, body).sign(t, "2") }},
 		{name: "basic auth given", vars: map[string]string{"REBOUND_SES_BASIC_AUTH": "sns:pa55"}, auth: "Basic " + base64.StdEncoding.EncodeToString([]byte("sns:pa55")),
 			ok: true, certFetch: true, build: func(b *bundle) message { return b.notification(t, body).sign(t, "2") }},
 	}
+	ingesttest.VerifyRule(t, New, "REBOUND_SES_TOPIC_ARNS", map[string]string{"REBOUND_SES_TOPIC_ARNS": topic},
+		func(testing.TB) (*http.Request, []byte) {
+			return request([]byte("{}"), message{"Type": "Notification"}), []byte("{}")
+		})
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
@@ -452,12 +396,7 @@ func TestAuthenticate(t *testing.T) {
 				r.Header.Set("Authorization", tt.auth)
 			}
 			err := b.a.Authenticate(r, raw)
-			switch {
-			case tt.ok && err != nil:
-				t.Fatalf("Authenticate = %v, want nil", err)
-			case !tt.ok && !errors.Is(err, ingest.ErrUnauthenticated):
-				t.Fatalf("Authenticate = %v, want ErrUnauthenticated", err)
-			}
+			ingesttest.AssertAuth(t, err, tt.ok)
 			if !tt.certFetch && b.certHits.Load()+b.otherHits.Load() != 0 {
 				t.Errorf("the server saw %d certificate and %d other requests, want none", b.certHits.Load(), b.otherHits.Load())
 			}
@@ -472,7 +411,7 @@ func TestCertificateCache(t *testing.T) {
 	t.Parallel()
 	b := setup(t, nil)
 	for i := range 3 {
-		m := b.notification(t, fixture(t, "complaint.json")).sign(t, []string{"1", "2"}[i%2])
+		m := b.notification(t, ingesttest.Fixture(t, "complaint.json")).sign(t, []string{"1", "2"}[i%2])
 		raw := m.body(t)
 		if err := b.a.Authenticate(request(raw, m), raw); err != nil {
 			t.Fatal(err)
@@ -527,7 +466,7 @@ func TestTenantFrom(t *testing.T) {
 		"topic:" + topic + "=acme;arn:aws:sns:us-east-1:111122223333:ses-other=other": "acme",
 	} {
 		b := setup(t, map[string]string{"REBOUND_SES_TENANT_FROM": tf})
-		got, err := b.a.Parse(b.notification(t, fixture(t, "bounce-hard.json")).body(t))
+		got, err := b.a.Parse(b.notification(t, ingesttest.Fixture(t, "bounce-hard.json")).body(t))
 		if err != nil || len(got.Events) != 2 || got.Events[0].Tenant != want {
 			t.Errorf("TENANT_FROM=%s: %+v %v, want tenant %q", tf, got.Events, err, want)
 		}
@@ -541,7 +480,7 @@ func TestNewErrors(t *testing.T) {
 		"REBOUND_SES_BASIC_AUTH":  {"REBOUND_SES_TOPIC_ARNS": topic, "REBOUND_SES_BASIC_AUTH": "no-colon"},
 		"REBOUND_SES_TENANT_FROM": {"REBOUND_SES_TOPIC_ARNS": topic, "REBOUND_SES_TENANT_FROM": "topic:not-an-arn=x"},
 	} {
-		_, err := New(ingest.Env{Getenv: func(k string) string { return vars[k] }})
+		_, err := New(ingesttest.Env(vars))
 		if err == nil || !strings.Contains(err.Error(), name) {
 			t.Errorf("New error = %v, want one naming %s", err, name)
 		}
@@ -581,7 +520,7 @@ func TestSyntheticReplies(t *testing.T) {
 		{"Undetermined", "Undetermined", "", policy.ActionNone},
 	} {
 		ev := events.Event{Type: events.TypeBounce, Reply: events.Reply{Text: bounceSynthetic(c.typ, c.sub, c.status)}}
-		if got := action(t, &ev); got != c.want {
+		if got := ingesttest.Decide(t, &ev); got != c.want {
 			t.Errorf("bounce %s/%s %s: %q → %q, want %q", c.typ, c.sub, c.status, ev.Reply.Text, got, c.want)
 		}
 	}
@@ -592,7 +531,7 @@ func TestSyntheticReplies(t *testing.T) {
 		"RecipientServerError": policy.ActionNone, "TransientCommunicationFailure": policy.ActionNone, "Undetermined": policy.ActionNone,
 	} {
 		ev := events.Event{Type: events.TypeDeferral, Reply: events.Reply{Text: delaySynthetic(delay)}}
-		if got := action(t, &ev); got != want {
+		if got := ingesttest.Decide(t, &ev); got != want {
 			t.Errorf("delay %s: %q → %q, want %q", delay, ev.Reply.Text, got, want)
 		}
 	}
@@ -600,37 +539,20 @@ func TestSyntheticReplies(t *testing.T) {
 
 func FuzzParse(f *testing.F) {
 	b := setup(f, nil)
+	var seeds [][]byte
 	for _, name := range []string{"bounce-hard.json", "complaint.json", "delay-ipfailure.json", "delivery.json", "reject.json", "truncated.json"} {
-		f.Add(b.notification(f, fixture(f, name)).body(f))
+		seeds = append(seeds, b.notification(f, ingesttest.Fixture(f, name)).body(f))
 	}
-	f.Fuzz(func(t *testing.T, body []byte) {
-		got, err := b.a.Parse(body)
-		if err != nil {
-			return
-		}
-		for i := range got.Events {
-			if err := got.Events[i].Normalize(); err != nil {
-				t.Fatalf("event %d fails Normalize again: %v", i, err)
-			}
-		}
-	})
+	ingesttest.FuzzParse(f, b.a, seeds...)
 }
 
 func BenchmarkIngest(bm *testing.B) {
 	b := setup(bm, nil)
-	m := b.notification(bm, fixture(bm, "bounce-hard.json")).sign(bm, "2")
+	m := b.notification(bm, ingesttest.Fixture(bm, "bounce-hard.json")).sign(bm, "2")
 	raw := m.body(bm)
 	r := request(raw, m)
 	if err := b.a.Authenticate(r, raw); err != nil { // warms the certificate cache
 		bm.Fatal(err)
 	}
-	bm.ReportAllocs()
-	for bm.Loop() {
-		if err := b.a.Authenticate(r, raw); err != nil {
-			bm.Fatal(err)
-		}
-		if batch, err := b.a.Parse(raw); err != nil || len(batch.Events) != 2 {
-			bm.Fatal(batch, err)
-		}
-	}
+	ingesttest.BenchIngest(bm, b.a, r, raw, 2)
 }

@@ -10,24 +10,18 @@ import (
 	"strings"
 	"time"
 
-	"go.uber.org/zap"
-
 	"github.com/reboundhq/rebound/internal/catalog"
 	"github.com/reboundhq/rebound/internal/events"
 	"github.com/reboundhq/rebound/internal/ingest"
 )
 
-const (
-	esp     = "sparkpost"
-	authVar = "REBOUND_SPARKPOST_BASIC_AUTH"
-)
+const esp = "sparkpost"
 
 func init() { ingest.Register(esp, New) }
 
 // Adapter is SparkPost's webhook dialect.
 type Adapter struct {
-	userPass       string // "user:password"; "": refuse everything unless insecure
-	insecure       bool
+	auth           ingest.BasicAuthCheck
 	tenantSubacct  bool   // tenant is subaccount_id
 	tenantRcptMeta string // tenant is this rcpt_meta key
 }
@@ -39,23 +33,17 @@ type Adapter struct {
 // fetch a token from a token URL we would have to serve; a static bearer token is
 // not something SparkPost can send, so a value without a colon is a mistake.
 func New(env ingest.Env) (ingest.Adapter, error) {
-	up, err := env.Secret(esp, "BASIC_AUTH")
+	auth, err := ingest.NewBasicAuthCheck(env, esp, " (SparkPost's auth_type basic; OAuth 2.0 is not supported)")
 	if err != nil {
 		return nil, err
 	}
-	if up != "" && !strings.Contains(up, ":") {
-		return nil, fmt.Errorf("%s: want user:password (SparkPost's auth_type basic; OAuth 2.0 is not supported)", authVar)
-	}
-	a := &Adapter{userPass: up, insecure: env.Insecure(esp)}
+	a := &Adapter{auth: auth}
 	switch tf := strings.TrimSpace(env.TenantFrom(esp)); {
 	case tf == "":
 	case tf == "subaccount":
 		a.tenantSubacct = true
 	default:
 		a.tenantRcptMeta = strings.TrimPrefix(tf, "rcpt_meta.")
-	}
-	if a.insecure && env.Log != nil {
-		env.Log.Warn("webhook authentication is turned off", zap.String("esp", esp), zap.Bool("credentials_configured", up != ""))
 	}
 	return a, nil
 }
@@ -64,15 +52,7 @@ func New(env ingest.Env) (ingest.Adapter, error) {
 func (a *Adapter) ESP() string { return esp }
 
 // Authenticate implements ingest.Adapter: HTTP basic auth (webhook auth_type "basic").
-func (a *Adapter) Authenticate(r *http.Request, _ []byte) error {
-	if a.insecure {
-		return nil
-	}
-	if a.userPass == "" {
-		return ingest.Disabled(esp, authVar)
-	}
-	return ingest.BasicAuth(r, a.userPass)
-}
+func (a *Adapter) Authenticate(r *http.Request, _ []byte) error { return a.auth.Authenticate(r) }
 
 // msysEvent is the inner event object, whatever its class key.
 type msysEvent struct {
@@ -194,10 +174,7 @@ func (a *Adapter) mapItem(raw json.RawMessage) (events.Event, bool, error) {
 	case a.tenantRcptMeta != "":
 		e.Tenant = ingest.JSONScalar(m.RcptMeta[a.tenantRcptMeta])
 	}
-	if err := e.Normalize(); err != nil {
-		return events.Event{}, false, err
-	}
-	return e, false, nil
+	return e, false, nil // MapItems normalizes it
 }
 
 // reply takes the basic code from error_code and the rest from raw_reason, kept
@@ -230,7 +207,8 @@ func eventTime(raw json.RawMessage) (time.Time, error) {
 }
 
 // address keeps an envelope sender only if it is an address; a bad one is dropped
-// rather than costing the event.
+// rather than costing the event. Unlike ingest.OptionalAddress it strips no display
+// name: msg_from is an envelope sender, never a header value.
 func address(s string) string {
 	if _, err := events.NormalizeAddress(s); err != nil {
 		return ""

@@ -1,53 +1,27 @@
 package sparkpost
 
 import (
-	"encoding/base64"
-	"errors"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
-	"reflect"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/reboundhq/rebound/internal/events"
-	"github.com/reboundhq/rebound/internal/ingest"
+	"github.com/reboundhq/rebound/internal/ingest/ingesttest"
 )
 
 const testCreds = "sparkpost-hooks:P4r-k9Lm+2Qx"
 
-func envOf(vars map[string]string) ingest.Env {
-	return ingest.Env{Getenv: func(k string) string { return vars[k] }, Now: time.Now}
-}
-
 // setup builds an adapter with the test credentials; extra settings are merged in.
 func setup(t testing.TB, extra map[string]string) *Adapter {
 	t.Helper()
-	vars := map[string]string{"REBOUND_SPARKPOST_BASIC_AUTH": testCreds}
-	for k, v := range extra {
-		vars[k] = v
-	}
-	return mustNew(t, vars)
+	return mustNew(t, ingesttest.With(map[string]string{"REBOUND_SPARKPOST_BASIC_AUTH": testCreds}, extra))
 }
 
 func mustNew(t testing.TB, vars map[string]string) *Adapter {
 	t.Helper()
-	a, err := New(envOf(vars))
-	if err != nil {
-		t.Fatalf("New: %v", err)
-	}
-	return a.(*Adapter)
-}
-
-func fixture(t testing.TB, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", name))
-	if err != nil {
-		t.Fatalf("fixture: %v", err)
-	}
-	return b
+	return ingesttest.New[*Adapter](t, New, ingesttest.Env(vars))
 }
 
 func req(auth string) *http.Request {
@@ -58,27 +32,14 @@ func req(auth string) *http.Request {
 	return r
 }
 
-func basic(userPass string) string {
-	return "Basic " + base64.StdEncoding.EncodeToString([]byte(userPass))
-}
-
 func TestRegistered(t *testing.T) {
 	t.Parallel()
-	as, err := ingest.Adapters(envOf(nil))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, a := range as {
-		if a.ESP() == "sparkpost" {
-			return
-		}
-	}
-	t.Fatal("sparkpost adapter not registered")
+	ingesttest.AssertRegistered(t, "sparkpost")
 }
 
 func TestNew(t *testing.T) {
 	t.Parallel()
-	_, err := New(envOf(map[string]string{"REBOUND_SPARKPOST_BASIC_AUTH": "a-bearer-token"}))
+	_, err := New(ingesttest.Env(map[string]string{"REBOUND_SPARKPOST_BASIC_AUTH": "a-bearer-token"}))
 	if err == nil || !strings.Contains(err.Error(), "REBOUND_SPARKPOST_BASIC_AUTH") {
 		t.Fatalf("New = %v, want an error naming REBOUND_SPARKPOST_BASIC_AUTH", err)
 	}
@@ -96,34 +57,20 @@ func TestAuthenticate(t *testing.T) {
 		auth string
 		ok   bool
 	}{
-		{"right credentials", a, basic(testCreds), true},
-		{"wrong password", a, basic("sparkpost-hooks:guess"), false},
+		{"right credentials", a, ingesttest.Basic(testCreds), true},
+		{"wrong password", a, ingesttest.Basic("sparkpost-hooks:guess"), false},
 		{"no header", a, "", false},
 		{"bearer is not accepted", a, "Bearer " + testCreds, false},
-		{"not configured", mustNew(t, nil), basic(testCreds), false},
-		{"not configured, insecure opt-out", mustNew(t, map[string]string{"REBOUND_SPARKPOST_INSECURE_SKIP_VERIFY": "true"}), "", true},
 	}
+	ingesttest.VerifyRule(t, New, "REBOUND_SPARKPOST_BASIC_AUTH", map[string]string{"REBOUND_SPARKPOST_BASIC_AUTH": testCreds},
+		func(t testing.TB) (*http.Request, []byte) { return req(""), ingesttest.Fixture(t, "bounce-hard.json") })
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			err := tt.a.Authenticate(req(tt.auth), fixture(t, "bounce-hard.json"))
-			switch {
-			case tt.ok && err != nil:
-				t.Fatalf("Authenticate = %v, want nil", err)
-			case !tt.ok && !errors.Is(err, ingest.ErrUnauthenticated):
-				t.Fatalf("Authenticate = %v, want ErrUnauthenticated", err)
-			case err != nil && strings.Contains(err.Error(), "P4r-k9Lm"):
-				t.Fatalf("error %q leaks the password", err)
-			}
+			err := tt.a.Authenticate(req(tt.auth), ingesttest.Fixture(t, "bounce-hard.json"))
+			ingesttest.AssertAuth(t, err, tt.ok, "P4r-k9Lm")
 		})
 	}
-	t.Run("disabled names the setting", func(t *testing.T) {
-		t.Parallel()
-		err := mustNew(t, nil).Authenticate(req(""), nil)
-		if err == nil || !strings.Contains(err.Error(), "REBOUND_SPARKPOST_BASIC_AUTH") {
-			t.Fatalf("Authenticate = %v, want the disabled error naming the setting", err)
-		}
-	})
 }
 
 func TestParse(t *testing.T) {
@@ -202,30 +149,13 @@ func TestParse(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.fixture, func(t *testing.T) {
 			t.Parallel()
-			body := fixture(t, tt.fixture)
-			if err := a.Authenticate(req(basic(testCreds)), body); err != nil {
+			body := ingesttest.Fixture(t, tt.fixture)
+			if err := a.Authenticate(req(ingesttest.Basic(testCreds)), body); err != nil {
 				t.Fatalf("Authenticate: %v", err)
 			}
 			got, err := a.Parse(body)
-			if err != nil {
-				t.Fatalf("Parse: %v", err)
-			}
-			if len(got.Events) != 1 || len(got.Rejects) != 0 || got.Ignored != 0 {
-				t.Fatalf("Parse = %d events, %d rejects %v, %d ignored; want 1 event", len(got.Events), len(got.Rejects), got.Rejects, got.Ignored)
-			}
-			compare(t, got.Events[0], tt.want)
+			ingesttest.AssertBatch(t, got, err, ingesttest.Want{Events: []events.Event{tt.want}})
 		})
-	}
-}
-
-// compare checks the event field by field so a failure names the field.
-func compare(t *testing.T, got, want events.Event) {
-	t.Helper()
-	g, w := reflect.ValueOf(got), reflect.ValueOf(want)
-	for i := 0; i < g.NumField(); i++ {
-		if !reflect.DeepEqual(g.Field(i).Interface(), w.Field(i).Interface()) {
-			t.Errorf("%s = %#v, want %#v", g.Type().Field(i).Name, g.Field(i).Interface(), w.Field(i).Interface())
-		}
 	}
 }
 
@@ -245,19 +175,8 @@ func TestParseBatch(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.fixture, func(t *testing.T) {
 			t.Parallel()
-			got, err := a.Parse(fixture(t, tt.fixture))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(got.Events) != tt.events || len(got.Rejects) != tt.rejects || got.Ignored != tt.ignored {
-				t.Fatalf("got %d events, %d rejects, %d ignored; want %d, %d, %d (rejects %v)",
-					len(got.Events), len(got.Rejects), got.Ignored, tt.events, tt.rejects, tt.ignored, got.Rejects)
-			}
-			for i, rej := range got.Rejects {
-				if rej.Index != tt.rejectIndexes[i] || len(rej.Raw) == 0 || rej.Reason == "" {
-					t.Errorf("reject %d = %+v, want index %d with raw bytes and a reason", i, rej, tt.rejectIndexes[i])
-				}
-			}
+			got, err := a.Parse(ingesttest.Fixture(t, tt.fixture))
+			ingesttest.AssertBatch(t, got, err, ingesttest.Want{NEvents: tt.events, Rejects: tt.rejects, Ignored: tt.ignored, RejectIndexes: tt.rejectIndexes})
 			if tt.events > 0 && got.Events[0].Tenant != tt.firstTenant {
 				t.Errorf("tenant = %q, want %q", got.Events[0].Tenant, tt.firstTenant)
 			}
@@ -274,59 +193,26 @@ func TestParseUnreadable(t *testing.T) {
 	t.Parallel()
 	a := setup(t, nil)
 	for name, body := range map[string][]byte{
-		"truncated": fixture(t, "malformed.json"),
+		"truncated": ingesttest.Fixture(t, "malformed.json"),
 		"empty":     nil,
 		"object":    []byte(`{"msys":{}}`),
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			_, err := a.Parse(body)
-			if err == nil {
-				t.Fatal("Parse = nil error, want one")
-			}
-			if errors.Is(err, ingest.ErrBadRequest) {
-				t.Fatalf("Parse = %v: must not be ErrBadRequest", err)
-			}
+			ingesttest.AssertUnreadable(t, err)
 		})
 	}
 }
 
 func FuzzParse(f *testing.F) {
-	entries, _ := os.ReadDir("testdata")
-	for _, e := range entries {
-		if b, err := os.ReadFile(filepath.Join("testdata", e.Name())); err == nil {
-			f.Add(b)
-		}
-	}
-	f.Add([]byte(`[{"msys":{"a":{"type":"bounce","event_id":"1","rcpt_to":"a@b.example","timestamp":"1e308","error_code":99999}}}]`))
+	seeds := ingesttest.Fixtures(f)
+	seeds = append(seeds, []byte(`[{"msys":{"a":{"type":"bounce","event_id":"1","rcpt_to":"a@b.example","timestamp":"1e308","error_code":99999}}}]`))
 	a := mustNew(f, map[string]string{"REBOUND_SPARKPOST_TENANT_FROM": "tenant"})
-	f.Fuzz(func(t *testing.T, body []byte) {
-		b, err := a.Parse(body)
-		if err != nil {
-			return
-		}
-		for _, e := range b.Events {
-			if err := e.Normalize(); err != nil {
-				t.Fatalf("event %+v fails Normalize again: %v", e, err)
-			}
-			if !strings.HasPrefix(e.ID, "sparkpost:") {
-				t.Fatalf("event %+v is not a sparkpost event", e)
-			}
-		}
-	})
+	ingesttest.FuzzParse(f, a, seeds...)
 }
 
 func BenchmarkIngest(b *testing.B) {
 	a := setup(b, map[string]string{"REBOUND_SPARKPOST_TENANT_FROM": "tenant"})
-	body := fixture(b, "bounce-hard.json")
-	r := req(basic(testCreds))
-	b.ReportAllocs()
-	for b.Loop() {
-		if err := a.Authenticate(r, body); err != nil {
-			b.Fatal(err)
-		}
-		if got, err := a.Parse(body); err != nil || len(got.Events) != 1 {
-			b.Fatal(got, err)
-		}
-	}
+	ingesttest.BenchIngest(b, a, req(ingesttest.Basic(testCreds)), ingesttest.Fixture(b, "bounce-hard.json"), 1)
 }
