@@ -125,38 +125,49 @@ return {0, 1, soft, exp, 0}
 end
 `
 
-// incidentScript counts one sender-side event into its incident, at most once.
+// incidentScript counts a batch's sender-side events of one incident into it, each at
+// most once. One call per incident per batch: a 530 storm is one incident, and its
+// events would otherwise pay the script overhead one by one.
 //
 // KEYS[1] incident hash   KEYS[2] incident's seen set
-// ARGV[1] event ID  ARGV[2] now (ms)  ARGV[3] idempotency TTL (ms)  ARGV[4] incident TTL (ms, quiet period)
-// ARGV[5] fingerprint  ARGV[6] tenant  ARGV[7] class  ARGV[8] sending domain  ARGV[9] sending IP
-// ARGV[10] code  ARGV[11] example reply  ARGV[12] fix steps (JSON array)  ARGV[13] rule  ARGV[14] ESP
-// ARGV[15] receiving domain ("" unless the incident is about one)
+// ARGV[1] now (ms)  ARGV[2] idempotency TTL (ms)  ARGV[3] incident TTL (ms, quiet period)
+// ARGV[4] fingerprint  ARGV[5] tenant  ARGV[6] class  ARGV[7] sending domain  ARGV[8] sending IP
+// ARGV[9] code  ARGV[10] example reply  ARGV[11] fix steps (JSON array)  ARGV[12] rule  ARGV[13] ESP
+// ARGV[14] receiving domain ("" unless the incident is about one)
+// ARGV[15..] the events' IDs
 //
-// Returns {duplicate 0|1, created 0|1, needs notification 0|1, count}.
-// A new event costs five calls; opening the incident one more.
+// Returns, per event, {duplicate 0|1, created 0|1, needs notification 0|1, count after it}.
+// Only the event that opens the incident queues its alert; a redelivery of that event
+// (a duplicate) queues it again if it was never sent.
 var incidentScript = redis.NewScript(`
-local now = tonumber(ARGV[2])
-if redis.call('ZADD', KEYS[2], 'NX', now, ARGV[1]) == 0 then
-  local notify = 1
-  if redis.call('HGET', KEYS[1], 'notified') == '1' then notify = 0 end
-  return {1, 0, notify, tonumber(redis.call('HGET', KEYS[1], 'count') or '0')}
+local now = tonumber(ARGV[1])
+local idem = tonumber(ARGV[2])
+local out = {}
+local fresh = 0
+local count = tonumber(redis.call('HGET', KEYS[1], 'count') or '0')
+for i = 15, #ARGV do
+  if redis.call('ZADD', KEYS[2], 'NX', now, ARGV[i]) == 0 then
+    local notify = 1
+    if redis.call('HGET', KEYS[1], 'notified') == '1' then notify = 0 end
+    out[#out + 1] = {1, 0, notify, count}
+  else
+    fresh = fresh + 1
+    count = count + 1
+    local created = 0
+    if count == 1 then created = 1 end
+    out[#out + 1] = {0, created, created, count}
+  end
 end
-local idem = tonumber(ARGV[3])
+if fresh == 0 then return out end
 if now % 8 == 0 then redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - idem) end
 redis.call('PEXPIRE', KEYS[2], idem)
-local count = redis.call('HINCRBY', KEYS[1], 'count', 1)
-local created = 0
-if count == 1 then
-  created = 1
-  redis.call('HSET', KEYS[1], 'fingerprint', ARGV[5], 'tenant', ARGV[6], 'class', ARGV[7],
-    'sending_domain', ARGV[8], 'sending_ip', ARGV[9], 'first_seen', now, 'notified', 0,
-    'fix', ARGV[12], 'first_event_id', ARGV[1], 'receiving_domain', ARGV[15])
+if redis.call('HINCRBY', KEYS[1], 'count', fresh) == fresh then
+  redis.call('HSET', KEYS[1], 'fingerprint', ARGV[4], 'tenant', ARGV[5], 'class', ARGV[6],
+    'sending_domain', ARGV[7], 'sending_ip', ARGV[8], 'first_seen', now, 'notified', 0,
+    'fix', ARGV[11], 'receiving_domain', ARGV[14])
 end
-redis.call('HSET', KEYS[1], 'last_seen', now, 'code', ARGV[10], 'example_reply', ARGV[11],
-  'rule', ARGV[13], 'esp', ARGV[14], 'last_event_id', ARGV[1])
-redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[4]))
--- Only the event that opens the incident queues its alert; a redelivery of that event
--- (the duplicate branch above) queues it again if it was never sent.
-return {0, created, created, count}
+redis.call('HSET', KEYS[1], 'last_seen', now, 'code', ARGV[9], 'example_reply', ARGV[10],
+  'rule', ARGV[12], 'esp', ARGV[13])
+redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[3]))
+return out
 `)

@@ -189,7 +189,7 @@ func (s *Store) Apply(ctx context.Context, changes []Change) ([]Outcome, error) 
 			out[i].Err = fmt.Errorf("event %s: %w", changes[i].EventID, e)
 			continue
 		}
-		if inc[i] != nil {
+		if inc[i].cmd != nil {
 			if e := readIncident(inc[i], &out[i]); e != nil {
 				out[i].Err = fmt.Errorf("event %s incident: %w", changes[i].EventID, e)
 			}
@@ -204,8 +204,16 @@ func (s *Store) Apply(ctx context.Context, changes []Change) ([]Outcome, error) 
 // recipientResult reads the recipient outcome of change i after the round trip.
 type recipientResult func(i int, o *Outcome) error
 
-func (s *Store) run(ctx context.Context, changes []Change, nowMS int64, sha, batch bool) (recipientResult, []*redis.Cmd, error) {
-	inc := make([]*redis.Cmd, len(changes))
+// incidentResult is change k's place in its incident's script result.
+type incidentResult struct {
+	cmd *redis.Cmd
+	k   int
+}
+
+func (s *Store) run(ctx context.Context, changes []Change, nowMS int64, sha, batch bool) (recipientResult, []incidentResult, error) {
+	inc := make([]incidentResult, len(changes))
+	byIncident := map[string][]int{}
+	var incOrder []string
 	pipe := s.rdb.Pipeline()
 	eval := func(sc *redis.Script, keys []string, args ...any) *redis.Cmd {
 		if sha {
@@ -253,14 +261,28 @@ func (s *Store) run(ctx context.Context, changes []Change, nowMS int64, sha, bat
 			pipe.ZAddGT(ctx, s.keys.SuppressionIndex(c.Tenant), redis.Z{Score: indexScore(nowMS, c.SuppressTTL), Member: c.Address})
 		}
 		if in := c.Incident; in != nil {
-			fix, _ := json.Marshal(in.Fix)
-			inc[i] = eval(incidentScript,
-				[]string{s.keys.Incident(in.Fingerprint), s.keys.IncidentSeen(in.Fingerprint)},
-				c.EventID, nowMS, idem, s.opt.IncidentTTL.Milliseconds(),
-				in.Fingerprint, in.Tenant, in.Class, in.SendingDomain, in.SendingIP,
-				in.Code, in.Reply, fix, in.Rule, c.ESP, in.ReceivingDomain)
-			pipe.ZAdd(ctx, s.keys.OpenIncidents(), redis.Z{Score: float64(nowMS), Member: in.Fingerprint})
+			if _, ok := byIncident[in.Fingerprint]; !ok {
+				incOrder = append(incOrder, in.Fingerprint)
+			}
+			byIncident[in.Fingerprint] = append(byIncident[in.Fingerprint], i)
 		}
+	}
+	for _, fp := range incOrder {
+		idx := byIncident[fp]
+		last := changes[idx[len(idx)-1]]
+		in := last.Incident
+		fix, _ := json.Marshal(in.Fix)
+		args := []any{nowMS, idem, s.opt.IncidentTTL.Milliseconds(),
+			in.Fingerprint, in.Tenant, in.Class, in.SendingDomain, in.SendingIP,
+			in.Code, in.Reply, fix, in.Rule, last.ESP, in.ReceivingDomain}
+		for _, i := range idx {
+			args = append(args, changes[i].EventID)
+		}
+		cmd := eval(incidentScript, []string{s.keys.Incident(fp), s.keys.IncidentSeen(fp)}, args...)
+		for k, i := range idx {
+			inc[i] = incidentResult{cmd: cmd, k: k}
+		}
+		pipe.ZAdd(ctx, s.keys.OpenIncidents(), redis.Z{Score: float64(nowMS), Member: fp})
 	}
 	var batchCmd *redis.Cmd
 	if batch {
@@ -377,13 +399,25 @@ func readRecipient(v []int64, o *Outcome) error {
 	return nil
 }
 
-func readIncident(cmd *redis.Cmd, o *Outcome) error {
-	v, err := cmd.Int64Slice()
+func readIncident(r incidentResult, o *Outcome) error {
+	all, err := r.cmd.Slice()
 	if err != nil {
 		return err
 	}
-	if len(v) != 4 {
-		return fmt.Errorf("incident script returned %d values, want 4", len(v))
+	if r.k >= len(all) {
+		return fmt.Errorf("incident script returned %d results, want more than %d", len(all), r.k)
+	}
+	raw, _ := all[r.k].([]any)
+	if len(raw) != 4 {
+		return fmt.Errorf("incident script returned %d values, want 4", len(raw))
+	}
+	v := make([]int64, 4)
+	for j, x := range raw {
+		n, ok := x.(int64)
+		if !ok {
+			return fmt.Errorf("incident script value %d is not a number", j)
+		}
+		v[j] = n
 	}
 	o.IncidentCreated = v[1] == 1
 	o.incidentNotify = v[2] == 1
