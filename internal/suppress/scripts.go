@@ -4,7 +4,8 @@ import "github.com/redis/go-redis/v9"
 
 // recipientScript applies one event to one recipient, atomically and at most once.
 // It is on the hot path, and each redis.call costs about 2 µs of Redis time here, so
-// the common actions make as few as possible: a record-only event 2, a suppression 7.
+// the common actions make as few as possible: a record-only event 2, a soft bounce
+// below the threshold 5, a new suppression 6.
 //
 // The recipient's log is one hash: field = event ID, value = the history entry. HSETNX
 // on it is both the idempotency check and the history write. It keeps the recipient's
@@ -13,7 +14,8 @@ import "github.com/redis/go-redis/v9"
 //
 // KEYS[1] log hash   KEYS[2] suppression hash   KEYS[3] soft window   KEYS[4] unused (kept
 // so the key layout stays fixed)
-// ARGV[1] event ID        ARGV[2] action: suppress | soft | reset | record
+// ARGV[1] the arguments below, packed as one MessagePack array (packArgs):
+// [1] event ID        [2] action: suppress | soft | reset | record
 // ARGV[3] now (ms)        ARGV[4] log TTL (ms)
 // ARGV[5] history entry (JSON)  ARGV[6] entries kept  ARGV[7] unused
 // suppress and soft only:
@@ -26,33 +28,26 @@ import "github.com/redis/go-redis/v9"
 // soft count (-1: not looked at), expires_at ms (0 permanent, -1 none), lifted 0|1}.
 // A duplicate returns the current state so the caller can repair the listing index
 // after a crash between this script and the index update.
-var recipientScript = redis.NewScript(recipientApply + `return apply(KEYS, ARGV)`)
+var recipientScript = redis.NewScript(recipientApply + `return apply(KEYS, cmsgpack.unpack(ARGV[1]))`)
 
-// recipientBatchScript runs recipientApply for many events in one call, on a single
-// Redis or Sentinel (never on Cluster, where keys of different recipients live in
-// different slots): Lua's per-call overhead is paid once per batch instead of once
-// per event, which is what the state step's throughput is bound by.
+// recipientBatchScript runs recipientApply for every event of a batch in one call, on
+// a single Redis or Sentinel (on Cluster the recipients' keys live in different slots,
+// so each event gets its own call there).
 //
-// KEYS: 4 per event, in event order.
-// ARGV: for each event, the number of its arguments, then those arguments (as above).
+// KEYS: the four keys of each event, in event order. ARGV: each event's packed arguments.
 // Returns one result (as above) per event.
 var recipientBatchScript = redis.NewScript(recipientApply + `
 local out = {}
-local a = 1
-for e = 0, #KEYS / 4 - 1 do
-  local n = tonumber(ARGV[a])
-  local args = {}
-  for i = 1, n do args[i] = ARGV[a + i] end
-  a = a + n + 1
-  out[#out + 1] = apply({KEYS[e*4+1], KEYS[e*4+2], KEYS[e*4+3], KEYS[e*4+4]}, args)
+for e = 1, #ARGV do
+  local k = (e - 1) * 4
+  out[e] = apply({KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], KEYS[k + 4]}, cmsgpack.unpack(ARGV[e]))
 end
 return out
 `)
 
-// recipientApply is the body both scripts share: K are the four keys, A the arguments.
+// recipientApply is the body both scripts share: K are the event's keys, A its arguments.
 const recipientApply = `
-local function apply(K, A)
-
+local function apply(K, A)` + "\n" + `
 local now = tonumber(A[3])
 local action = A[2]
 if redis.call('HSETNX', K[1], A[1], A[5]) == 0 then
@@ -76,8 +71,6 @@ end
 if action == 'record' then return {0, -1, -1, -1, 0} end
 
 local soft = -1
-local lifted = 0
-local old = redis.call('HGET', K[2], 'expires_at')
 local ttl = -1
 local reason = A[12]
 if action == 'suppress' then
@@ -85,25 +78,25 @@ if action == 'suppress' then
 elseif action == 'soft' then
   local window = tonumber(A[9])
   redis.call('ZADD', K[3], now, A[1])
-  redis.call('ZREMRANGEBYSCORE', K[3], '-inf', now - window)
+  -- ZCOUNT over the window is right whether or not old entries were trimmed yet, so
+  -- the trim runs for about one event in eight.
+  soft = redis.call('ZCOUNT', K[3], now - window, '+inf')
+  if now % 8 == 0 then redis.call('ZREMRANGEBYSCORE', K[3], '-inf', '(' .. (now - window)) end
   redis.call('PEXPIRE', K[3], window)
-  soft = redis.call('ZCARD', K[3])
-  if soft >= tonumber(A[10]) then
-    ttl = tonumber(A[11])
-    reason = 'soft_bounce_threshold'
-  end
+  if soft < tonumber(A[10]) then return {0, -1, soft, -1, 0} end
+  ttl = tonumber(A[11])
+  reason = 'soft_bounce_threshold'
 elseif action == 'reset' then
   redis.call('DEL', K[3])
-  soft = 0
-  if old and redis.call('HGET', K[2], 'reason') == 'soft_bounce_threshold' then
+  local r = redis.call('HMGET', K[2], 'reason', 'expires_at')
+  if r[1] == 'soft_bounce_threshold' then
     redis.call('DEL', K[2])
     return {0, 0, 0, -1, 1}
   end
+  if r[2] then return {0, 1, 0, tonumber(r[2]), 0} end
+  return {0, 0, 0, -1, 0}
 end
-if ttl < 0 then
-  if old then return {0, 1, soft, tonumber(old), 0} end
-  return {0, 0, soft, -1, 0}
-end
+local old = redis.call('HGET', K[2], 'expires_at')
 if old == '0' then
   -- Already permanent: a later event never shortens it or rewrites its reason.
   redis.call('HSET', K[2], 'last_seen', now, 'last_event_id', A[1])
@@ -118,8 +111,11 @@ end
 redis.call('HSET', K[2], 'reason', reason, 'class', A[13], 'rule', A[14], 'code', A[15],
   'reply', A[16], 'event_id', A[1], 'esp', A[17], 'address', A[18], 'tenant', A[19],
   'last_seen', now, 'last_event_id', A[1], 'expires_at', exp)
-redis.call('HSETNX', K[2], 'first_seen', now)
-redis.call('HINCRBY', K[2], 'events', 1)
+if old then
+  redis.call('HINCRBY', K[2], 'events', 1)
+else
+  redis.call('HSET', K[2], 'first_seen', now, 'events', 1)
+end
 if exp > 0 then redis.call('PEXPIREAT', K[2], exp) else redis.call('PERSIST', K[2]) end
 return {0, 1, soft, exp, 0}
 end

@@ -95,8 +95,8 @@ type Options struct {
 	// AddressHashKey, when set, makes every address a keyed hash in Redis
 	// (REBOUND_ADDRESS_HASH_KEY). Changing it orphans the existing state.
 	AddressHashKey []byte
-	// PerEventScripts runs one script call per event even where one call per batch
-	// would do (a single Redis or Sentinel). Cluster always runs per event.
+	// PerEventScripts makes one recipient-script call per event even on a single Redis
+	// or Sentinel, where one call per batch is the default; Cluster always runs per event.
 	PerEventScripts bool
 }
 
@@ -178,7 +178,7 @@ func (s *Store) Apply(ctx context.Context, changes []Change) ([]Outcome, error) 
 	}
 	if err != nil && s.batch && isCmdError(err) {
 		// One event's script failed and took the batch call with it (the events before
-		// it are applied and will show as duplicates): run per event to isolate it.
+		// it were applied and now show as duplicates): run per event to isolate it.
 		rec, inc, err = s.run(ctx, changes, nowMS, false, false)
 	}
 	if err != nil && !isCmdError(err) {
@@ -201,15 +201,17 @@ func (s *Store) Apply(ctx context.Context, changes []Change) ([]Outcome, error) 
 	return out, nil
 }
 
-// recipientResult reads the recipient outcome of change i after the round trip.
-type recipientResult func(i int, o *Outcome) error
-
 // incidentResult is change k's place in its incident's script result.
 type incidentResult struct {
 	cmd *redis.Cmd
 	k   int
 }
 
+// recipientResult reads change i's recipient outcome after the round trip.
+type recipientResult func(i int, o *Outcome) error
+
+// run sends one batch in one round trip. With batch, the recipient script runs once
+// for every event (single Redis or Sentinel); otherwise once per event (Cluster).
 func (s *Store) run(ctx context.Context, changes []Change, nowMS int64, sha, batch bool) (recipientResult, []incidentResult, error) {
 	inc := make([]incidentResult, len(changes))
 	byIncident := map[string][]int{}
@@ -225,15 +227,14 @@ func (s *Store) run(ctx context.Context, changes []Change, nowMS int64, sha, bat
 	// The log serves both idempotency and history: it lives as long as the longer of the two.
 	logTTL := max(s.opt.IdempotencyTTL, s.opt.HistoryTTL).Milliseconds()
 	var (
-		perEvent  []*redis.Cmd
+		rec       []*redis.Cmd
 		batchKeys []string
 		batchArgs []any
 	)
 	if batch {
-		batchKeys = make([]string, 0, 4*len(changes))
-		batchArgs = make([]any, 0, 20*len(changes))
+		batchKeys, batchArgs = make([]string, 0, 4*len(changes)), make([]any, 0, len(changes))
 	} else {
-		perEvent = make([]*redis.Cmd, len(changes))
+		rec = make([]*redis.Cmd, len(changes))
 	}
 	for i := range changes {
 		c := &changes[i]
@@ -250,10 +251,9 @@ func (s *Store) run(ctx context.Context, changes []Change, nowMS int64, sha, bat
 		}
 		if batch {
 			batchKeys = append(batchKeys, keys...)
-			batchArgs = append(batchArgs, len(args))
-			batchArgs = append(batchArgs, args...)
+			batchArgs = append(batchArgs, packArgs(nil, args...))
 		} else {
-			perEvent[i] = eval(recipientScript, keys, args...)
+			rec[i] = eval(recipientScript, keys, packArgs(nil, args...))
 		}
 		if c.Action == ActionSuppress {
 			// Listed now, in the same round trip; GT keeps a later, longer expiry (or +inf
@@ -290,18 +290,9 @@ func (s *Store) run(ctx context.Context, changes []Change, nowMS int64, sha, bat
 	}
 	_, err := pipe.Exec(ctx)
 	if !batch {
-		return func(i int, o *Outcome) error {
-			v, err := perEvent[i].Int64Slice()
-			if err != nil {
-				return err
-			}
-			return readRecipient(v, o)
-		}, inc, err
+		return func(i int, o *Outcome) error { return readRecipient(rec[i], o) }, inc, err
 	}
-	var all []any
-	if err == nil || isCmdError(err) {
-		all, _ = batchCmd.Slice()
-	}
+	all, _ := batchCmd.Slice()
 	return func(i int, o *Outcome) error {
 		if err := batchCmd.Err(); err != nil {
 			return err
@@ -310,15 +301,7 @@ func (s *Store) run(ctx context.Context, changes []Change, nowMS int64, sha, bat
 			return fmt.Errorf("batch script returned %d results for %d events", len(all), len(changes))
 		}
 		raw, _ := all[i].([]any)
-		v := make([]int64, len(raw))
-		for j, x := range raw {
-			n, ok := x.(int64)
-			if !ok {
-				return fmt.Errorf("batch script result %d is not a number", j)
-			}
-			v[j] = n
-		}
-		return readRecipient(v, o)
+		return readInts(raw, 5, o, setRecipient)
 	}, inc, err
 }
 
@@ -381,10 +364,32 @@ type historyEntry struct {
 	Reply   string `json:"reply,omitempty"`
 }
 
-func readRecipient(v []int64, o *Outcome) error {
-	if len(v) != 5 {
-		return fmt.Errorf("recipient script returned %d values, want 5", len(v))
+func readRecipient(cmd *redis.Cmd, o *Outcome) error {
+	raw, err := cmd.Slice()
+	if err != nil {
+		return err
 	}
+	return readInts(raw, 5, o, setRecipient)
+}
+
+// readInts checks a script result of n integers and hands them to set.
+func readInts(raw []any, n int, o *Outcome, set func([]int64, *Outcome)) error {
+	if len(raw) != n {
+		return fmt.Errorf("script returned %d values, want %d", len(raw), n)
+	}
+	v := make([]int64, n)
+	for j, x := range raw {
+		i, ok := x.(int64)
+		if !ok {
+			return fmt.Errorf("script value %d is not a number", j)
+		}
+		v[j] = i
+	}
+	set(v, o)
+	return nil
+}
+
+func setRecipient(v []int64, o *Outcome) {
 	o.Duplicate = v[0] == 1
 	o.Suppressed = v[1] == 1
 	o.StateKnown = v[1] >= 0
@@ -396,7 +401,6 @@ func readRecipient(v []int64, o *Outcome) error {
 		o.ExpiresAt = time.UnixMilli(v[3]).UTC()
 	}
 	o.Lifted = v[4] == 1
-	return nil
 }
 
 func readIncident(r incidentResult, o *Outcome) error {
@@ -408,21 +412,11 @@ func readIncident(r incidentResult, o *Outcome) error {
 		return fmt.Errorf("incident script returned %d results, want more than %d", len(all), r.k)
 	}
 	raw, _ := all[r.k].([]any)
-	if len(raw) != 4 {
-		return fmt.Errorf("incident script returned %d values, want 4", len(raw))
-	}
-	v := make([]int64, 4)
-	for j, x := range raw {
-		n, ok := x.(int64)
-		if !ok {
-			return fmt.Errorf("incident script value %d is not a number", j)
-		}
-		v[j] = n
-	}
-	o.IncidentCreated = v[1] == 1
-	o.incidentNotify = v[2] == 1
-	o.IncidentCount = int(v[3])
-	return nil
+	return readInts(raw, 4, o, func(v []int64, o *Outcome) {
+		o.IncidentCreated = v[1] == 1
+		o.incidentNotify = v[2] == 1
+		o.IncidentCount = int(v[3])
+	})
 }
 
 func isNoScript(err error) bool { return err != nil && strings.Contains(err.Error(), "NOSCRIPT") }
