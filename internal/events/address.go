@@ -50,14 +50,21 @@ func NormalizeAddress(s string) (string, error) {
 		}
 		return checkLen(local + "@" + strings.ToLower(domain))
 	}
-	if !utf8.ValidString(domain) {
-		return "", errors.New("not an email address: domain is not valid UTF-8")
+	var ascii string
+	if plainHost(domain) {
+		// Nearly every domain is plain ASCII: IDNA mapping would only lower-case it, at a
+		// cost the process role pays per event.
+		ascii = strings.ToLower(domain)
+	} else {
+		if !utf8.ValidString(domain) {
+			return "", errors.New("not an email address: domain is not valid UTF-8")
+		}
+		a, err := idnaProfile.ToASCII(domain)
+		if err != nil {
+			return "", fmt.Errorf("not an email address: domain %q: %v", domain, err)
+		}
+		ascii = strings.ToLower(a)
 	}
-	ascii, err := idnaProfile.ToASCII(domain)
-	if err != nil {
-		return "", fmt.Errorf("not an email address: domain %q: %v", domain, err)
-	}
-	ascii = strings.ToLower(ascii)
 	if ascii == "" || strings.ContainsAny(ascii, " \t@<>{}") {
 		return "", fmt.Errorf("not an email address: bad domain %q", domain)
 	}
@@ -73,6 +80,28 @@ func NormalizeAddress(s string) (string, error) {
 		}
 	}
 	return checkLen(local + "@" + ascii)
+}
+
+// plainHost reports whether d is made of ASCII letters, digits, '-' and '.' only,
+// with no label starting "xn--" (punycode goes through IDNA to be checked).
+func plainHost(d string) bool {
+	if d == "" || strings.Contains(d, "xn--") || strings.Contains(d, "XN--") {
+		return false
+	}
+	for i := 0; i < len(d); i++ {
+		c := d[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '.') {
+			return false
+		}
+	}
+	// Labels IDNA would refuse (hyphen at either end, "--" in positions 3-4) take the
+	// IDNA path so that it refuses them with its own message.
+	for _, l := range strings.Split(d, ".") {
+		if strings.HasPrefix(l, "-") || strings.HasSuffix(l, "-") || len(l) >= 4 && l[2:4] == "--" {
+			return false
+		}
+	}
+	return true
 }
 
 func checkLen(addr string) (string, error) {

@@ -217,3 +217,25 @@ func FuzzNormalizeAddress(f *testing.F) {
 		}
 	})
 }
+
+// FuzzPlainHostMatchesIDNA checks the ASCII fast path of NormalizeAddress against the
+// IDNA mapping it skips: for every plain ASCII domain both must agree.
+func FuzzPlainHostMatchesIDNA(f *testing.F) {
+	for _, s := range []string{"example.com", "Example.COM", "-bad.com", "a--b.com", "x.y", "a-.com", "1.2"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, d string) {
+		if !plainHost(d) {
+			return
+		}
+		fast, fastErr := NormalizeAddress("u@" + d)
+		slow := ""
+		a, slowErr := idnaProfile.ToASCII(d)
+		if slowErr == nil {
+			slow, slowErr = NormalizeAddress("u@" + strings.ToLower(a))
+		}
+		if (fastErr == nil) != (slowErr == nil) || fast != slow {
+			t.Fatalf("domain %q: fast path %q, %v; IDNA %q, %v", d, fast, fastErr, slow, slowErr)
+		}
+	})
+}

@@ -238,10 +238,11 @@ func (s *Store) run(ctx context.Context, changes []Change, nowMS int64, sha, bat
 	}
 	for i := range changes {
 		c := &changes[i]
-		hist, _ := json.Marshal(historyEntry{
+		entry := historyEntry{
 			At: nowMS, Seq: i, EventID: c.EventID, ESP: c.ESP, Action: string(c.Action),
 			Class: c.Class, Rule: c.Rule, Code: c.Code, Reply: c.Reply,
-		})
+		}
+		hist := entry.appendJSON(make([]byte, 0, 160+len(c.Reply)))
 		logKey := s.keys.Log(c.Tenant, c.Address)
 		keys := []string{logKey, s.keys.Suppression(c.Tenant, c.Address), s.keys.SoftWindow(c.Tenant, c.Address), logKey}
 		args := []any{c.EventID, string(c.Action), nowMS, logTTL, hist, s.opt.LogKeep, 0}
@@ -352,17 +353,6 @@ func indexScore(nowMS int64, ttl time.Duration) float64 {
 	return float64(nowMS + ttl.Milliseconds())
 }
 
-type historyEntry struct {
-	At      int64  `json:"at"`
-	Seq     int    `json:"seq,omitempty"` // order within one batch (same At)
-	EventID string `json:"event_id"`
-	ESP     string `json:"esp"`
-	Action  string `json:"action"`
-	Class   string `json:"class,omitempty"`
-	Rule    string `json:"rule,omitempty"`
-	Code    string `json:"code,omitempty"`
-	Reply   string `json:"reply,omitempty"`
-}
 
 func readRecipient(cmd *redis.Cmd, o *Outcome) error {
 	raw, err := cmd.Slice()
