@@ -353,7 +353,6 @@ func indexScore(nowMS int64, ttl time.Duration) float64 {
 	return float64(nowMS + ttl.Milliseconds())
 }
 
-
 func readRecipient(cmd *redis.Cmd, o *Outcome) error {
 	raw, err := cmd.Slice()
 	if err != nil {
