@@ -305,17 +305,17 @@ func (a *API) getRecipient(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	st, err := a.Store.Recipient(r.Context(), r.URL.Query().Get("tenant"), addr)
+	pol := a.Policy()
+	st, err := a.Store.RecipientWindow(r.Context(), r.URL.Query().Get("tenant"), addr, pol.SoftWindow)
 	if err != nil {
 		a.unavailable(w, err)
 		return
 	}
-	pol := a.Policy()
 	WriteJSON(w, http.StatusOK, map[string]any{
 		"address":     addr,
 		"suppression": st.Suppression,
 		"soft_bounces": map[string]any{
-			"count": st.SoftBounces, "threshold": pol.SoftThreshold, "window": pol.SoftWindow.String(),
+			"count": st.SoftBounces, "threshold": pol.SoftThreshold, "window": pol.SoftWindow.String(), "since": st.SoftSince,
 		},
 		"history": st.History,
 	})

@@ -188,7 +188,13 @@ func (a *App) Run(ctx context.Context) error {
 			return err
 		}
 		adapters = append(adapters, ingest.NewGeneric(cfg.GenericToken))
-		ingest.NewHandler(pub, a.metrics, a.log, cfg.MaxBodyBytes, adapters...).Register(mux)
+		h := ingest.NewHandler(pub, a.metrics, a.log, cfg.MaxBodyBytes, adapters...)
+		limits, err := ingest.BodyLimits(cfg.Getenv, adapters)
+		if err != nil {
+			return err
+		}
+		h.SetLimits(limits)
+		h.Register(mux)
 	}
 	if cfg.Has(config.RoleAPI) {
 		if cfg.APIToken == "" {

@@ -30,6 +30,7 @@ type Handler struct {
 	metrics  *metrics.Metrics
 	log      *zap.Logger
 	maxBody  int64
+	limits   map[string]int64 // per-ESP body caps (REBOUND_<ESP>_MAX_BODY_BYTES)
 }
 
 // NewHandler returns the ingest handler for the given adapters.
@@ -39,6 +40,16 @@ func NewHandler(pub Publisher, m *metrics.Metrics, log *zap.Logger, maxBody int6
 		h.adapters[a.ESP()] = a
 	}
 	return h
+}
+
+// SetLimits sets per-ESP body caps that replace the default for those ESPs.
+func (h *Handler) SetLimits(limits map[string]int64) { h.limits = limits }
+
+func (h *Handler) maxBodyFor(esp string) int64 {
+	if n, ok := h.limits[esp]; ok && n > 0 {
+		return n
+	}
+	return h.maxBody
 }
 
 // Register adds the route to mux.
@@ -77,11 +88,12 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) {
 
 func (h *Handler) handle(w http.ResponseWriter, r *http.Request, a Adapter) int {
 	log := h.log.With(zap.String("esp", a.ESP()))
-	body, err := readBody(w, r, h.maxBody)
+	limit := h.maxBodyFor(a.ESP())
+	body, err := readBody(w, r, limit)
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			return writeError(w, http.StatusRequestEntityTooLarge, "body larger than "+strconv.FormatInt(h.maxBody, 10)+" bytes")
+			return writeError(w, http.StatusRequestEntityTooLarge, "body larger than "+strconv.FormatInt(limit, 10)+" bytes")
 		}
 		return writeError(w, http.StatusBadRequest, "could not read the body")
 	}

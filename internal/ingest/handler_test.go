@@ -348,3 +348,30 @@ func TestHandlerPublishErrorNotUnavailable(t *testing.T) {
 		t.Errorf("dead letters after a failed publish: %+v", dead)
 	}
 }
+
+func TestPerESPBodyLimit(t *testing.T) {
+	t.Parallel()
+	limits, err := BodyLimits(func(k string) string {
+		if k == "REBOUND_GENERIC_MAX_BODY_BYTES" {
+			return "2048"
+		}
+		return ""
+	}, []Adapter{NewGeneric("tok")})
+	if err != nil || limits["generic"] != 2048 {
+		t.Fatalf("BodyLimits = %v, %v", limits, err)
+	}
+	if _, err := BodyLimits(func(string) string { return "12" }, []Adapter{NewGeneric("tok")}); err == nil || !strings.Contains(err.Error(), "REBOUND_GENERIC_MAX_BODY_BYTES") {
+		t.Fatalf("a tiny limit = %v, want an error naming the variable", err)
+	}
+	h := NewHandler(&stubPublisher{}, metrics.New(), zap.NewNop(), 1<<20, NewGeneric("tok"))
+	h.SetLimits(limits)
+	mux := http.NewServeMux()
+	h.Register(mux)
+	req := httptest.NewRequest(http.MethodPost, "/webhooks/generic", strings.NewReader("["+strings.Repeat(" ", 4096)+"]"))
+	req.Header.Set("Authorization", "Bearer tok")
+	rec := httptest.NewRecorder()
+	mux.ServeHTTP(rec, req)
+	if rec.Code != http.StatusRequestEntityTooLarge || !strings.Contains(rec.Body.String(), "2048") {
+		t.Fatalf("over the per-ESP cap = %d %s, want 413 naming 2048", rec.Code, rec.Body)
+	}
+}

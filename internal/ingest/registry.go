@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -106,4 +107,24 @@ func Adapters(env Env) ([]Adapter, error) {
 func Disabled(esp, setting string) error {
 	return fmt.Errorf("%w: %s is not set, so the %s webhook refuses every request (or set %s=true behind a trusted proxy)",
 		ErrUnauthenticated, setting, esp, varName(esp, "INSECURE_SKIP_VERIFY"))
+}
+
+// BodyLimits reads REBOUND_<ESP>_MAX_BODY_BYTES for each adapter: a per-ESP cap on the
+// webhook body that replaces REBOUND_MAX_BODY_BYTES (SES batches are small, SendGrid's
+// can be large).
+func BodyLimits(getenv func(string) string, adapters []Adapter) (map[string]int64, error) {
+	out := map[string]int64{}
+	for _, a := range adapters {
+		name := varName(a.ESP(), "MAX_BODY_BYTES")
+		v := getenv(name)
+		if v == "" {
+			continue
+		}
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 1024 {
+			return nil, fmt.Errorf("%s: %q (want a whole number of bytes, at least 1024)", name, v)
+		}
+		out[a.ESP()] = n
+	}
+	return out, nil
 }

@@ -49,6 +49,7 @@ type HistoryEntry struct {
 type RecipientState struct {
 	Suppression *Record        `json:"suppression"`
 	SoftBounces int            `json:"soft_bounces"`
+	SoftSince   *time.Time     `json:"soft_since"` // the oldest soft bounce still in the window
 	History     []HistoryEntry `json:"history"`
 }
 
@@ -103,20 +104,31 @@ func namespaces(tenant string) []string {
 
 // Recipient returns what applies to the recipient for tenant — the suppression (global
 // first), soft bounces and history of the global and the tenant's namespace — in one
-// round trip.
+// round trip. Soft bounces are all those still stored; RecipientWindow counts only
+// those within the policy's window.
 func (s *Store) Recipient(ctx context.Context, tenant, addr string) (RecipientState, error) {
+	return s.RecipientWindow(ctx, tenant, addr, 0)
+}
+
+// RecipientWindow is Recipient counting only the soft bounces within window (0: all).
+// The window's old entries are trimmed lazily, so a count must not include them.
+func (s *Store) RecipientWindow(ctx context.Context, tenant, addr string, window time.Duration) (RecipientState, error) {
 	addr = s.addrKey(addr)
+	from := "-inf"
+	if window > 0 {
+		from = strconv.FormatInt(s.opt.Now().Add(-window).UnixMilli(), 10)
+	}
 	pipe := s.rdb.Pipeline()
 	type cmds struct {
 		sup  *redis.MapStringStringCmd
-		soft *redis.IntCmd
+		soft *redis.ZSliceCmd
 		log  *redis.MapStringStringCmd
 	}
 	var all []cmds
 	for _, ns := range namespaces(tenant) {
 		all = append(all, cmds{
 			sup:  pipe.HGetAll(ctx, s.keys.Suppression(ns, addr)),
-			soft: pipe.ZCount(ctx, s.keys.SoftWindow(ns, addr), "-inf", "+inf"),
+			soft: pipe.ZRangeByScoreWithScores(ctx, s.keys.SoftWindow(ns, addr), &redis.ZRangeBy{Min: from, Max: "+inf"}),
 			log:  pipe.HGetAll(ctx, s.keys.Log(ns, addr)),
 		})
 	}
@@ -129,7 +141,12 @@ func (s *Store) Recipient(ctx context.Context, tenant, addr string) (RecipientSt
 		if st.Suppression == nil {
 			st.Suppression = recordFromHash(c.sup.Val())
 		}
-		st.SoftBounces += int(c.soft.Val())
+		for _, z := range c.soft.Val() {
+			st.SoftBounces++
+			if at := time.UnixMilli(int64(z.Score)).UTC(); st.SoftSince == nil || at.Before(*st.SoftSince) {
+				st.SoftSince = &at
+			}
+		}
 		for _, raw := range c.log.Val() {
 			var h historyEntry
 			if json.Unmarshal([]byte(raw), &h) == nil {

@@ -135,6 +135,10 @@ func TestSoftWindowSlides(t *testing.T) {
 	if out[0].Suppressed || out[0].SoftCount != 2 {
 		t.Fatalf("= %+v, want the old bounce forgotten (count 2, not suppressed)", out[0])
 	}
+	st, err := b.store.RecipientWindow(b.ctx, "", addr, 7*24*time.Hour)
+	if err != nil || st.SoftBounces != 2 || st.SoftSince == nil || !st.SoftSince.Equal(b.clock.Now().UTC()) {
+		t.Fatalf("RecipientWindow = %d since %v, %v; want 2 since now (the old one is outside the window even if not trimmed yet)", st.SoftBounces, st.SoftSince, err)
+	}
 }
 
 func TestDeliveredNeverLiftsHardSuppression(t *testing.T) {
