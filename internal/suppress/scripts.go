@@ -2,7 +2,7 @@ package suppress
 
 import "github.com/redis/go-redis/v9"
 
-// recipientScript applies one event to one recipient, atomically and at most once.
+// The recipient script (newRecipientScript) applies one event to one recipient, atomically and at most once.
 // It is on the hot path, and each redis.call costs about 2 µs of Redis time here, so
 // the common actions make as few as possible: a record-only event 2, a soft bounce
 // below the threshold 5, a new suppression 6.
@@ -14,7 +14,7 @@ import "github.com/redis/go-redis/v9"
 //
 // KEYS[1] log hash   KEYS[2] suppression hash   KEYS[3] soft window   KEYS[4] unused (kept
 // so the key layout stays fixed)
-// ARGV[1] the arguments below, packed as one MessagePack array (packArgs):
+// ARGV[1] the arguments below, packed as one array of strings (see codec):
 // [1] event ID        [2] action: suppress | soft | reset | record
 // ARGV[3] now (ms)        ARGV[4] log TTL (ms)
 // ARGV[5] history entry (JSON)  ARGV[6] entries kept  ARGV[7] unused
@@ -28,22 +28,26 @@ import "github.com/redis/go-redis/v9"
 // soft count (-1: not looked at), expires_at ms (0 permanent, -1 none), lifted 0|1}.
 // A duplicate returns the current state so the caller can repair the listing index
 // after a crash between this script and the index update.
-var recipientScript = redis.NewScript(recipientApply + `return apply(KEYS, cmsgpack.unpack(ARGV[1]))`)
+func newRecipientScript(c codec) *redis.Script {
+	return redis.NewScript(recipientApply + `return apply(KEYS, ` + c.decode + `(ARGV[1]))`)
+}
 
-// recipientBatchScript runs recipientApply for every event of a batch in one call, on
+// The batch script (newRecipientBatchScript) runs recipientApply for every event of a batch in one call, on
 // a single Redis or Sentinel (on Cluster the recipients' keys live in different slots,
 // so each event gets its own call there).
 //
 // KEYS: the four keys of each event, in event order. ARGV: each event's packed arguments.
 // Returns one result (as above) per event.
-var recipientBatchScript = redis.NewScript(recipientApply + `
+func newRecipientBatchScript(c codec) *redis.Script {
+	return redis.NewScript(recipientApply + `
 local out = {}
 for e = 1, #ARGV do
   local k = (e - 1) * 4
-  out[e] = apply({KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], KEYS[k + 4]}, cmsgpack.unpack(ARGV[e]))
+  out[e] = apply({KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], KEYS[k + 4]}, ` + c.decode + `(ARGV[e]))
 end
 return out
 `)
+}
 
 // recipientApply is the body both scripts share: K are the event's keys, A its arguments.
 const recipientApply = `

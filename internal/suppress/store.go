@@ -106,7 +106,25 @@ type Store struct {
 	keys  Keys
 	opt   Options
 	batch bool // one recipient-script call per batch (not on Cluster)
+	// scripts are chosen by Load for the server's Lua libraries; until then the JSON
+	// codec, which every server has.
+	scripts *scriptSet
 }
+
+// scriptSet is the recipient scripts for one argument codec.
+type scriptSet struct {
+	codec             codec
+	recipient, batchd *redis.Script
+}
+
+func newScriptSet(c codec) *scriptSet {
+	return &scriptSet{codec: c, recipient: newRecipientScript(c), batchd: newRecipientBatchScript(c)}
+}
+
+var (
+	jsonScripts    = newScriptSet(jsonCodec)
+	msgpackScripts = newScriptSet(msgpackCodec)
+)
 
 // New returns a store on any go-redis topology (single, Sentinel, Cluster).
 func New(rdb redis.UniversalClient, opt Options) *Store {
@@ -132,7 +150,7 @@ func New(rdb redis.UniversalClient, opt Options) *Store {
 		opt.Now = time.Now
 	}
 	_, cluster := rdb.(*redis.ClusterClient)
-	return &Store{rdb: rdb, keys: NewKeys(opt.Prefix), opt: opt, batch: !cluster && !opt.PerEventScripts}
+	return &Store{rdb: rdb, keys: NewKeys(opt.Prefix), opt: opt, batch: !cluster && !opt.PerEventScripts, scripts: jsonScripts}
 }
 
 // Keys exposes the key builder (tests and tooling).
@@ -146,9 +164,20 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Load loads the Lua scripts so the first batch runs EVALSHA without a NOSCRIPT retry.
+// Load picks the scripts' argument codec for the server (MessagePack where Redis has
+// cmsgpack) and loads the scripts, so the first batch runs EVALSHA without a NOSCRIPT
+// retry. Call it before the store is shared between goroutines.
 func (s *Store) Load(ctx context.Context) error {
-	for name, sc := range map[string]*redis.Script{"recipient": recipientScript, "recipient batch": recipientBatchScript, "incident": incidentScript, "guard": guardScript} {
+	has, err := s.rdb.Eval(ctx, "if cmsgpack then return 1 end return 0", nil).Int()
+	switch {
+	case err == nil && has == 1:
+		s.scripts = msgpackScripts
+	case err != nil && !strings.Contains(err.Error(), "cmsgpack"):
+		// A server without the library refuses the probe's mention of it: that means
+		// JSON. Anything else is a real failure.
+		return fmt.Errorf("probe Lua libraries: %w", err)
+	}
+	for name, sc := range map[string]*redis.Script{"recipient": s.scripts.recipient, "recipient batch": s.scripts.batchd, "incident": incidentScript, "guard": guardScript} {
 		if err := sc.Load(ctx, s.rdb).Err(); err != nil {
 			return fmt.Errorf("load %s script: %w", name, err)
 		}
@@ -213,6 +242,7 @@ type recipientResult func(i int, o *Outcome) error
 // run sends one batch in one round trip. With batch, the recipient script runs once
 // for every event (single Redis or Sentinel); otherwise once per event (Cluster).
 func (s *Store) run(ctx context.Context, changes []Change, nowMS int64, sha, batch bool) (recipientResult, []incidentResult, error) {
+	sc := s.scripts
 	inc := make([]incidentResult, len(changes))
 	byIncident := map[string][]int{}
 	var incOrder []string
@@ -252,9 +282,9 @@ func (s *Store) run(ctx context.Context, changes []Change, nowMS int64, sha, bat
 		}
 		if batch {
 			batchKeys = append(batchKeys, keys...)
-			batchArgs = append(batchArgs, packArgs(nil, args...))
+			batchArgs = append(batchArgs, sc.codec.pack(nil, args...))
 		} else {
-			rec[i] = eval(recipientScript, keys, packArgs(nil, args...))
+			rec[i] = eval(sc.recipient, keys, sc.codec.pack(nil, args...))
 		}
 		if c.Action == ActionSuppress {
 			// Listed now, in the same round trip; GT keeps a later, longer expiry (or +inf
@@ -287,7 +317,7 @@ func (s *Store) run(ctx context.Context, changes []Change, nowMS int64, sha, bat
 	}
 	var batchCmd *redis.Cmd
 	if batch {
-		batchCmd = eval(recipientBatchScript, batchKeys, batchArgs...)
+		batchCmd = eval(sc.batchd, batchKeys, batchArgs...)
 	}
 	_, err := pipe.Exec(ctx)
 	if !batch {
