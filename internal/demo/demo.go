@@ -62,7 +62,8 @@ func Run(ctx context.Context, log *zap.Logger, opt Options) error {
 	if u := getenv("REBOUND_REDIS_URL"); u != "" {
 		cfg.RedisURL = u
 		cfg.RedisPrefix = "rebound-demo-" + randomHex(4) + ":"
-		log.Info("demo uses the given Redis with a private key prefix", zap.String("prefix", cfg.RedisPrefix))
+		log.Info("demo uses the given Redis with a private key prefix, removed when it ends", zap.String("prefix", cfg.RedisPrefix))
+		defer removePrefix(cfg, log)
 	} else {
 		mr, err := embedded.Redis()
 		if err != nil {
@@ -313,4 +314,26 @@ func ipSuffix(ip string) string {
 		return ""
 	}
 	return " via " + ip
+}
+
+// removePrefix deletes the demo's keys from a Redis the user pointed it at.
+func removePrefix(cfg config.Config, log *zap.Logger) {
+	rdb, err := app.RedisClient(cfg)
+	if err != nil {
+		return
+	}
+	defer rdb.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	iter := rdb.Scan(ctx, 0, cfg.RedisPrefix+"*", 500).Iterator()
+	var keys []string
+	for iter.Next(ctx) {
+		keys = append(keys, iter.Val())
+	}
+	for i := 0; i < len(keys); i += 500 {
+		rdb.Unlink(ctx, keys[i:min(i+500, len(keys))]...)
+	}
+	if err := iter.Err(); err != nil {
+		log.Warn("demo keys not removed", zap.String("prefix", cfg.RedisPrefix), zap.Error(err))
+	}
 }
