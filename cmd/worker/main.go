@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -27,6 +28,7 @@ import (
 	"github.com/reboundhq/rebound/internal/app"
 	"github.com/reboundhq/rebound/internal/catalog"
 	"github.com/reboundhq/rebound/internal/config"
+	"github.com/reboundhq/rebound/internal/deadletter"
 	"github.com/reboundhq/rebound/internal/demo"
 	"github.com/reboundhq/rebound/internal/policy"
 	"github.com/reboundhq/rebound/internal/replay"
@@ -43,6 +45,9 @@ const usage = `Usage: worker [serve] [flags]      run the roles in REBOUND_ROLES
                                      what FILE would decide differently on the retained events
        worker mass-bounce list|apply DOMAIN|discard DOMAIN
                                      suppressions held by the mass-bounce guard
+       worker deadletter list [--from SEQ] [--limit N]
+       worker deadletter replay SEQ...
+                                     input that could not be processed, with the reason; put it back
 
 Run "worker serve -h" for every setting; each flag has a REBOUND_* environment variable.
 `
@@ -72,6 +77,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(s
 		err = policyCmd(ctx, args, stdout, stderr, getenv)
 	case "mass-bounce":
 		err = massBounceCmd(ctx, args, stdout, stderr, getenv)
+	case "deadletter":
+		err = deadLetterCmd(ctx, args, stdout, stderr, getenv)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
@@ -363,4 +370,63 @@ func massBounceCmd(ctx context.Context, args []string, stdout, stderr io.Writer,
 		return nil
 	}
 	return fmt.Errorf("unknown mass-bounce command %q", strings.Join(rest, " "))
+}
+
+func deadLetterCmd(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	fs := flag.NewFlagSet("worker deadletter", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	from := fs.Uint64("from", 0, "list from this dead-letter sequence")
+	limit := fs.Int("limit", 100, "list at most this many")
+	cfg, err := config.Parse(fs, args, getenv)
+	if err != nil {
+		return err
+	}
+	rest := fs.Args()
+	if len(rest) == 0 {
+		return errors.New("want `deadletter list` or `deadletter replay SEQ...`")
+	}
+	nc, err := nats.Connect(cfg.NATSURL, nats.Name("rebound-deadletter"))
+	if err != nil {
+		return fmt.Errorf("connect NATS (REBOUND_NATS_URL): %w", err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return err
+	}
+	switch rest[0] {
+	case "list":
+		letters, err := deadletter.List(ctx, js, cfg.Names, *from, *limit)
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "SEQ\tAT\tSTAGE\tESP\tBYTES\tREASON")
+		for _, l := range letters {
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%s\n", l.Seq, l.At.Format(time.RFC3339), l.Stage, l.ESP, len(l.Raw), l.Reason)
+		}
+		return tw.Flush()
+	case "replay":
+		if len(rest) < 2 {
+			return errors.New("want the sequence numbers to replay (see `deadletter list`)")
+		}
+		var failed int
+		for _, a := range rest[1:] {
+			seq, err := strconv.ParseUint(a, 10, 64)
+			if err != nil {
+				return fmt.Errorf("%q is not a sequence number", a)
+			}
+			if err := deadletter.Replay(ctx, js, cfg.Names, seq); err != nil {
+				failed++
+				fmt.Fprintf(stdout, "%d: %v\n", seq, err)
+				continue
+			}
+			fmt.Fprintf(stdout, "%d: replayed\n", seq)
+		}
+		if failed > 0 {
+			return fmt.Errorf("%d of %d not replayed", failed, len(rest)-1)
+		}
+		return nil
+	}
+	return fmt.Errorf("unknown deadletter command %q", rest[0])
 }

@@ -1,0 +1,106 @@
+// Package deadletter lists and replays the dead-letter stream: input Rebound could not
+// process, kept with its raw bytes and the reason. A replayed letter is removed from
+// the stream only once its event is back in the events stream.
+package deadletter
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/reboundhq/rebound/internal/events"
+	"github.com/reboundhq/rebound/internal/stream"
+)
+
+// Letter is one dead letter.
+type Letter struct {
+	Seq      uint64
+	Stage    string // ingest or process
+	ESP      string
+	Reason   string
+	At       time.Time
+	Subject  string // original subject (process stage)
+	Raw      []byte
+	Replayed bool
+}
+
+// List returns up to limit letters, oldest first, starting at sequence from.
+func List(ctx context.Context, js jetstream.JetStream, n events.Names, from uint64, limit int) ([]Letter, error) {
+	s, err := js.Stream(ctx, n.DeadStream)
+	if err != nil {
+		return nil, fmt.Errorf("dead-letter stream %s: %w", n.DeadStream, err)
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("dead-letter stream %s: %w", n.DeadStream, err)
+	}
+	from = max(from, info.State.FirstSeq)
+	var out []Letter
+	for seq := from; seq <= info.State.LastSeq && len(out) < limit; seq++ {
+		m, err := s.GetMsg(ctx, seq)
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			continue // replayed and removed
+		}
+		if err != nil {
+			return out, fmt.Errorf("read dead letter %d: %w", seq, err)
+		}
+		out = append(out, letter(m))
+	}
+	return out, nil
+}
+
+func letter(m *jetstream.RawStreamMsg) Letter {
+	at, _ := time.Parse(time.RFC3339Nano, m.Header.Get(stream.HeaderAt))
+	return Letter{
+		Seq: m.Sequence, Stage: m.Header.Get(stream.HeaderStage), ESP: m.Header.Get(stream.HeaderESP),
+		Reason: m.Header.Get(stream.HeaderReason), At: at, Subject: m.Header.Get(stream.HeaderSubject), Raw: m.Data,
+	}
+}
+
+// ErrNotReplayable marks a letter that cannot go back as it is: it must be fixed and
+// sent again.
+var ErrNotReplayable = errors.New("not replayable as it is")
+
+// Replay puts one letter back into the events stream and removes it from the
+// dead-letter stream. A letter of the process stage goes back to its original
+// subject; one of the ingest stage must be a valid canonical event (the generic
+// webhook's items; an ESP's raw item has no signature left to verify). The event's own
+// ID is its Nats-Msg-Id, so replaying twice stores it once.
+func Replay(ctx context.Context, js jetstream.JetStream, n events.Names, seq uint64) error {
+	s, err := js.Stream(ctx, n.DeadStream)
+	if err != nil {
+		return fmt.Errorf("dead-letter stream %s: %w", n.DeadStream, err)
+	}
+	m, err := s.GetMsg(ctx, seq)
+	if err != nil {
+		return fmt.Errorf("read dead letter %d: %w", seq, err)
+	}
+	l := letter(m)
+	ev, err := events.DecodeStrict(l.Raw)
+	if err != nil {
+		ev, err = events.Decode(l.Raw)
+	}
+	if err != nil {
+		return fmt.Errorf("dead letter %d: %w: %v", seq, ErrNotReplayable, err)
+	}
+	subject := n.EventSubject(ev.ESP)
+	data, err := events.Marshal(&ev)
+	if err != nil {
+		return err
+	}
+	msg := &nats.Msg{Subject: subject, Data: data, Header: nats.Header{}}
+	// A new message ID: the original one may still be inside the duplicate window.
+	msg.Header.Set(jetstream.MsgIDHeader, ev.ID+":replay:"+strconv.FormatUint(seq, 10))
+	if _, err := js.PublishMsg(ctx, msg); err != nil {
+		return fmt.Errorf("replay dead letter %d: %w", seq, err)
+	}
+	if err := s.DeleteMsg(ctx, seq); err != nil {
+		return fmt.Errorf("dead letter %d replayed but not removed: %w", seq, err)
+	}
+	return nil
+}
