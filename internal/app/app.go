@@ -248,13 +248,14 @@ func (a *App) Run(ctx context.Context) error {
 
 	// Policy files are reloaded on change and on SIGHUP; an invalid one is refused and
 	// the policy in force stays.
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
 	for _, h := range []*policy.Holder{a.policy, a.shadow} {
 		if h == nil || h.Path() == "" {
 			continue
 		}
+		// A channel per holder: one SIGHUP reloads both the live and the shadow policy.
+		hup := make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		defer signal.Stop(hup)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
