@@ -167,12 +167,12 @@ func (e *Event) validate() error {
 	if len(e.Reply.Text) > maxTextLen {
 		return &FieldError{"reply.text", fmt.Sprintf("longer than %d bytes", maxTextLen)}
 	}
-	for name, v := range map[string]string{
-		"tenant": e.Tenant, "sending_domain": e.SendingDomain, "sending_ip": e.SendingIP,
-		"ip_pool": e.IPPool, "mta": e.MTA, "message_id": e.MessageID, "reply.enhanced": e.Reply.Enhanced,
+	for _, f := range [...]struct{ name, v string }{
+		{"tenant", e.Tenant}, {"sending_domain", e.SendingDomain}, {"sending_ip", e.SendingIP},
+		{"ip_pool", e.IPPool}, {"mta", e.MTA}, {"message_id", e.MessageID}, {"reply.enhanced", e.Reply.Enhanced},
 	} {
-		if len(v) > maxShortLen {
-			return &FieldError{name, fmt.Sprintf("longer than %d bytes", maxShortLen)}
+		if len(f.v) > maxShortLen {
+			return &FieldError{f.name, fmt.Sprintf("longer than %d bytes", maxShortLen)}
 		}
 	}
 	if strings.ContainsAny(e.Tenant, "{}") {
