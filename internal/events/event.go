@@ -207,8 +207,11 @@ var ErrUndecodable = errors.New("undecodable event")
 // ignored so that a newer producer does not poison an older worker during a rollout.
 func Decode(data []byte) (Event, error) {
 	var e Event
-	if err := json.Unmarshal(data, &e); err != nil {
-		return Event{}, fmt.Errorf("%w: %v", ErrUndecodable, err)
+	if !decodeFast(data, &e) {
+		e = Event{}
+		if err := json.Unmarshal(data, &e); err != nil {
+			return Event{}, fmt.Errorf("%w: %v", ErrUndecodable, err)
+		}
 	}
 	if err := e.Normalize(); err != nil {
 		return Event{}, fmt.Errorf("%w: %w", ErrUndecodable, err)

@@ -1,7 +1,9 @@
 package events
 
 import (
+	"encoding/json"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -236,6 +238,76 @@ func FuzzPlainHostMatchesIDNA(f *testing.F) {
 		}
 		if (fastErr == nil) != (slowErr == nil) || fast != slow {
 			t.Fatalf("domain %q: fast path %q, %v; IDNA %q, %v", d, fast, fastErr, slow, slowErr)
+		}
+	})
+}
+
+// FuzzDecodeFastMatchesEncodingJSON holds the hand-written decoder equal to
+// encoding/json wherever it answers.
+func FuzzDecodeFastMatchesEncodingJSON(f *testing.F) {
+	f.Add([]byte(`{"id":"generic:1","esp":"generic","type":"bounce","occurred_at":"2026-11-26T10:00:00Z","recipient":"a@example.com","reply":{"code":550,"enhanced":"5.1.1","text":"550 \u003ca@b.c\u003e \"q\" \\ \n é \ud83d\ude00"},"esp_verdict":{"k":"v"},"provider_suppressed":true}`))
+	f.Add([]byte(`{"id":"x","reply":{}}`))
+	f.Add([]byte(`{"esp_verdict":{}, "sender" : "s" }`))
+	f.Add([]byte(`{"reply":{"code":0}}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var fast Event
+		if !decodeFast(data, &fast) {
+			return
+		}
+		var slow Event
+		if err := json.Unmarshal(data, &slow); err != nil {
+			t.Fatalf("fast decoder accepted what encoding/json refuses (%v): %q", err, data)
+		}
+		if !reflect.DeepEqual(fast, slow) {
+			t.Fatalf("fast %+v\nslow %+v\ninput %q", fast, slow, data)
+		}
+	})
+}
+
+func TestDecodeFastTakesWhatMarshalWrites(t *testing.T) {
+	t.Parallel()
+	e := validEvent()
+	e.Reply.Text = "550 5.1.1 <dave@example.com>: \"quoted\" & more\ttab é"
+	e.ESPVerdict = map[string]string{"bounceType": "Permanent"}
+	e.ProviderSuppressed = true
+	if err := e.Normalize(); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := Marshal(&e)
+	var got Event
+	if !decodeFast(b, &got) {
+		t.Fatalf("the fast decoder refused Marshal's own output: %s", b)
+	}
+	if !reflect.DeepEqual(got, e) {
+		t.Fatalf("fast decode = %+v, want %+v", got, e)
+	}
+}
+
+// FuzzDecodeFastRoundTrip builds events with arbitrary field values, encodes them as
+// Marshal does and checks the fast decoder reads back what encoding/json reads back.
+func FuzzDecodeFastRoundTrip(f *testing.F) {
+	f.Add("550 <a@b.c> \"q\" \\ é \u2028", "id-1", "k", "v", 550, true)
+	f.Add("\x00\x1f\xff\xfe", "", "", "", 0, false)
+	f.Fuzz(func(t *testing.T, text, id, vk, vv string, code int, ps bool) {
+		e := Event{ID: "generic:" + id, ESP: "generic", Type: TypeBounce, ProviderSuppressed: ps,
+			OccurredAt: time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC), Recipient: id + "@example.com",
+			Reply: Reply{Code: code, Text: text}, ESPVerdict: map[string]string{vk: vv}}
+		b, err := json.Marshal(&e)
+		if err != nil {
+			return
+		}
+		var slow, fast Event
+		if err := json.Unmarshal(b, &slow); err != nil {
+			t.Fatal(err)
+		}
+		if !decodeFast(b, &fast) {
+			if code >= 0 && code < 1e9 {
+				t.Fatalf("fast decoder refused encoding/json's output: %s", b)
+			}
+			return
+		}
+		if !reflect.DeepEqual(fast, slow) {
+			t.Fatalf("fast %+v\nslow %+v", fast, slow)
 		}
 	})
 }
