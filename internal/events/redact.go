@@ -41,5 +41,5 @@ func isLocalChar(c byte) bool {
 }
 
 func isDomainChar(c byte) bool {
-	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '[' || c == '.' || c == '-' || c >= 0x80
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '[' || c == '.' || c == '-' || c == '_' || c >= 0x80
 }
