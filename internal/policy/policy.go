@@ -3,7 +3,6 @@ package policy
 import (
 	"bytes"
 	_ "embed"
-	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -551,6 +550,3 @@ func joinClasses(cs []catalog.Class) string {
 	}
 	return strings.Join(out, ", ")
 }
-
-// ErrInvalid wraps every validation failure of a policy file.
-var ErrInvalid = errors.New("invalid policy")
