@@ -16,23 +16,8 @@ import (
 func decodeFast(data []byte, e *Event) bool {
 	p := parser{b: data}
 	p.ws()
-	if !p.byte('{') {
-		return false
-	}
-	p.ws()
-	if p.byte('}') {
-		return p.end()
-	}
-	for {
-		key, ok := p.str()
-		if !ok {
-			return false
-		}
-		p.ws()
-		if !p.byte(':') {
-			return false
-		}
-		p.ws()
+	return p.object(func(key string) bool {
+		var ok bool
 		switch key {
 		case "id":
 			e.ID, ok = p.str()
@@ -71,26 +56,48 @@ func decodeFast(data []byte, e *Event) bool {
 			ok = p.reply(&e.Reply)
 		case "esp_verdict":
 			e.ESPVerdict, ok = p.strMap()
-		default:
-			return false
 		}
+		return ok
+	}) && p.end()
+}
+
+type parser struct {
+	b []byte
+	i int
+}
+
+// object reads `{"key": value, …}`, handing each key to field, which reads the value
+// and reports whether it could (false for an unknown key too).
+func (p *parser) object(field func(key string) bool) bool {
+	if !p.byte('{') {
+		return false
+	}
+	p.ws()
+	if p.byte('}') {
+		return true
+	}
+	for {
+		key, ok := p.str()
 		if !ok {
 			return false
 		}
 		p.ws()
+		if !p.byte(':') {
+			return false
+		}
+		p.ws()
+		if !field(key) {
+			return false
+		}
+		p.ws()
 		if p.byte('}') {
-			return p.end()
+			return true
 		}
 		if !p.byte(',') {
 			return false
 		}
 		p.ws()
 	}
-}
-
-type parser struct {
-	b []byte
-	i int
 }
 
 func (p *parser) ws() {
@@ -242,23 +249,8 @@ func (p *parser) hex4() (rune, bool) {
 }
 
 func (p *parser) reply(r *Reply) bool {
-	if !p.byte('{') {
-		return false
-	}
-	p.ws()
-	if p.byte('}') {
-		return true
-	}
-	for {
-		key, ok := p.str()
-		if !ok {
-			return false
-		}
-		p.ws()
-		if !p.byte(':') {
-			return false
-		}
-		p.ws()
+	return p.object(func(key string) bool {
+		var ok bool
 		switch key {
 		case "code":
 			start := p.i
@@ -269,60 +261,23 @@ func (p *parser) reply(r *Reply) bool {
 			if p.i == start || p.i-start > 9 || (p.b[start] == '0' && p.i-start > 1) {
 				return false
 			}
-			n, _ := strconv.Atoi(string(p.b[start:p.i]))
-			r.Code = n
+			r.Code, _ = strconv.Atoi(string(p.b[start:p.i]))
+			ok = true
 		case "enhanced":
 			r.Enhanced, ok = p.str()
 		case "text":
 			r.Text, ok = p.str()
-		default:
-			return false
 		}
-		if !ok {
-			return false
-		}
-		p.ws()
-		if p.byte('}') {
-			return true
-		}
-		if !p.byte(',') {
-			return false
-		}
-		p.ws()
-	}
+		return ok
+	})
 }
 
 func (p *parser) strMap() (map[string]string, bool) {
-	if !p.byte('{') {
-		return nil, false
-	}
 	m := map[string]string{}
-	p.ws()
-	if p.byte('}') {
-		return m, true
-	}
-	for {
-		k, ok := p.str()
-		if !ok {
-			return nil, false
-		}
-		p.ws()
-		if !p.byte(':') {
-			return nil, false
-		}
-		p.ws()
+	ok := p.object(func(key string) bool {
 		v, ok := p.str()
-		if !ok {
-			return nil, false
-		}
-		m[k] = v
-		p.ws()
-		if p.byte('}') {
-			return m, true
-		}
-		if !p.byte(',') {
-			return nil, false
-		}
-		p.ws()
-	}
+		m[key] = v
+		return ok
+	})
+	return m, ok
 }

@@ -183,7 +183,8 @@ func (p *Processor) processBatch(ctx context.Context, batch []jetstream.Msg) {
 			p.poison(ctx, msg, "decode", err)
 			continue
 		}
-		cl := p.cfg.Catalog.Classify(ev.Reply.String(), catalog.Hints{Code: ev.Reply.Code, Enhanced: ev.Reply.Enhanced, RemoteHost: ev.MTA})
+		reply := ev.Reply.String()
+		cl := p.cfg.Catalog.Classify(reply, catalog.Hints{Code: ev.Reply.Code, Enhanced: ev.Reply.Enhanced, RemoteHost: ev.MTA})
 		d := pol.Decide(&ev, cl)
 		if shadow != nil {
 			if sd := shadow.Decide(&ev, cl); policy.Differs(d, sd) {
@@ -195,7 +196,7 @@ func (p *Processor) processBatch(ctx context.Context, batch []jetstream.Msg) {
 			}
 		}
 		work = append(work, pending{msg: msg, res: Result{Event: ev, Classification: cl, Decision: d}})
-		changes = append(changes, p.change(&ev, cl, d, pol))
+		changes = append(changes, p.change(&ev, reply, cl, d, pol))
 	}
 	if len(changes) > 0 {
 		rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
@@ -309,8 +310,7 @@ func (p *Processor) recordShadow(ctx context.Context, ds []suppress.ShadowEntry)
 }
 
 // change turns a decision into the store's change for that event.
-func (p *Processor) change(ev *events.Event, cl catalog.Classification, d policy.Decision, pol *policy.Policy) suppress.Change {
-	reply := ev.Reply.String()
+func (p *Processor) change(ev *events.Event, reply string, cl catalog.Classification, d policy.Decision, pol *policy.Policy) suppress.Change {
 	ns := ev.Tenant // the state namespace: "" when the policy makes this global
 	if d.Global {
 		ns = ""

@@ -21,7 +21,6 @@ import (
 	"testing"
 	"time"
 
-	natsserver "github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/redis/go-redis/v9"
@@ -67,7 +66,7 @@ func findNATS() (string, error) {
 	if reachable(def, "nats") == nil {
 		return def, nil
 	}
-	s, err := StartEmbeddedNATS("")
+	s, err := embedded.NATS("")
 	if err != nil {
 		return "", fmt.Errorf("nothing at %s and the embedded nats-server did not start: %w", def, err)
 	}
@@ -122,9 +121,6 @@ func reachable(raw, kind string) error {
 	}
 }
 
-// StartEmbeddedNATS starts an in-process nats-server with JetStream on a free loopback
-// port. An empty dir means a fresh temporary directory.
-func StartEmbeddedNATS(dir string) (*natsserver.Server, error) { return embedded.NATS(dir) }
 
 // RedisProcess is a redis-server the test started and may kill.
 type RedisProcess struct {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -102,6 +103,15 @@ func Fixtures(t testing.TB, names ...string) [][]byte {
 // Basic is the Authorization value of HTTP basic auth for "user:password".
 func Basic(userPass string) string {
 	return "Basic " + base64.StdEncoding.EncodeToString([]byte(userPass))
+}
+
+// Request is a webhook request for esp carrying an Authorization header ("" for none).
+func Request(esp, auth string) *http.Request {
+	r := httptest.NewRequest(http.MethodPost, "/webhooks/"+esp, nil)
+	if auth != "" {
+		r.Header.Set("Authorization", auth)
+	}
+	return r
 }
 
 // AssertEvent reports every field of got that differs from want, by name, so a

@@ -2,7 +2,6 @@ package mailjet
 
 import (
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -26,13 +25,7 @@ func mustNew(t testing.TB, vars map[string]string) *Adapter {
 	return ingesttest.New[*Adapter](t, New, ingesttest.Env(vars))
 }
 
-func req(auth string) *http.Request {
-	r := httptest.NewRequest(http.MethodPost, "/webhooks/mailjet", nil)
-	if auth != "" {
-		r.Header.Set("Authorization", auth)
-	}
-	return r
-}
+func req(auth string) *http.Request { return ingesttest.Request("mailjet", auth) }
 
 func TestRegistered(t *testing.T) {
 	t.Parallel()

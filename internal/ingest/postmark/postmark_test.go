@@ -2,7 +2,6 @@ package postmark
 
 import (
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -28,13 +27,7 @@ func mustNew(t testing.TB, vars map[string]string) *Adapter {
 	return ingesttest.New[*Adapter](t, New, ingesttest.Env(vars))
 }
 
-func req(auth string) *http.Request {
-	r := httptest.NewRequest(http.MethodPost, "/webhooks/postmark", nil)
-	if auth != "" {
-		r.Header.Set("Authorization", auth)
-	}
-	return r
-}
+func req(auth string) *http.Request { return ingesttest.Request("postmark", auth) }
 
 func TestRegistered(t *testing.T) {
 	t.Parallel()

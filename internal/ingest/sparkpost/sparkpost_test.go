@@ -2,7 +2,6 @@ package sparkpost
 
 import (
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -24,13 +23,7 @@ func mustNew(t testing.TB, vars map[string]string) *Adapter {
 	return ingesttest.New[*Adapter](t, New, ingesttest.Env(vars))
 }
 
-func req(auth string) *http.Request {
-	r := httptest.NewRequest(http.MethodPost, "/webhooks/sparkpost", nil)
-	if auth != "" {
-		r.Header.Set("Authorization", auth)
-	}
-	return r
-}
+func req(auth string) *http.Request { return ingesttest.Request("sparkpost", auth) }
 
 func TestRegistered(t *testing.T) {
 	t.Parallel()
