@@ -121,7 +121,6 @@ func reachable(raw, kind string) error {
 	}
 }
 
-
 // RedisProcess is a redis-server the test started and may kill.
 type RedisProcess struct {
 	Addr string
