@@ -18,6 +18,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
+	"github.com/reboundhq/rebound/internal/alert"
 	"github.com/reboundhq/rebound/internal/catalog"
 	"github.com/reboundhq/rebound/internal/events"
 	"github.com/reboundhq/rebound/internal/metrics"
@@ -194,6 +195,7 @@ func TestConcurrencyWorkersReachExactState(t *testing.T) {
 		t.Fatalf("provision: %v", err)
 	}
 	store := suppress.New(rdb, suppress.Options{Prefix: prefix})
+	alerts := alert.NewStore(rdb, alert.StoreOptions{Prefix: prefix})
 	if err := store.Load(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -238,7 +240,7 @@ func TestConcurrencyWorkersReachExactState(t *testing.T) {
 			c.loseAcks.Store(30)
 		}
 		p := process.New(process.Config{
-			Consumer: c, Store: store, Catalog: cat, Policy: policy.Default,
+			Consumer: c, Store: store, Alerts: alerts, Catalog: cat, Policy: policy.Default,
 			Publisher: stream.NewPublisher(js, names, 5*time.Second), Metrics: metrics.New(),
 			Log: zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)), BatchSize: 32, MaxDeliver: settings.MaxDeliver, MaxBackoff: time.Second,
 			OnProcessed: obs.processed,
@@ -352,16 +354,16 @@ func TestConcurrencyWorkersReachExactState(t *testing.T) {
 	wantInc := map[string]int{}
 	for _, e := range all {
 		if e.Reply.Text == replySender {
-			wantInc[process.Fingerprint("", "auth_required", e.SendingDomain, "")]++
+			wantInc[alert.Fingerprint("", "auth_required", e.SendingDomain, "")]++
 		}
 	}
-	incs, err := store.OpenIncidents(ctx, 100)
+	incs, err := alerts.List(ctx, alert.Filter{State: "open"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	gotInc := map[string]int{}
 	for _, inc := range incs {
-		gotInc[inc.Fingerprint] = inc.Count
+		gotInc[inc.ID] = int(inc.Messages)
 	}
 	if fmt.Sprint(gotInc) != fmt.Sprint(wantInc) {
 		t.Errorf("incident counts = %v, want %v", gotInc, wantInc)
@@ -371,8 +373,13 @@ func TestConcurrencyWorkersReachExactState(t *testing.T) {
 			t.Errorf("incident %s opened %d times, want once", fp, obs.created[fp])
 		}
 	}
-	if pend, err := store.PendingNotifications(ctx, 100); err != nil || len(pend) != len(wantInc) {
-		t.Errorf("PendingNotifications = %d, %v, want %d", len(pend), err, len(wantInc))
+	for _, inc := range incs {
+		if inc, err = alerts.Get(ctx, inc.ID); err != nil {
+			t.Fatal(err)
+		}
+		if inc.Seq != 1 || len(inc.Transitions) != 1 || inc.Transitions[0].Kind != "trigger" {
+			t.Errorf("incident %s: seq %d, transitions %+v, want exactly one trigger queued", inc.ID, inc.Seq, inc.Transitions)
+		}
 	}
 }
 
@@ -513,8 +520,8 @@ func (o *observer) processed(r process.Result) {
 		return
 	}
 	o.applied[r.Event.ID]++
-	if r.Outcome.IncidentCreated {
-		o.created[process.Fingerprint(r.Event.Tenant, string(r.Classification.Class), r.Event.SendingDomain, r.Event.SendingIP)]++
+	if r.Incident != nil && r.Incident.Opened {
+		o.created[r.Incident.Fingerprint]++
 	}
 }
 

@@ -12,8 +12,10 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
 
-	"github.com/reboundhq/rebound/internal/process"
+	"github.com/reboundhq/rebound/internal/alert"
+	"github.com/reboundhq/rebound/internal/alert/receiver"
 	"github.com/reboundhq/rebound/internal/suppress"
 	"github.com/reboundhq/rebound/internal/testsvc"
 )
@@ -99,8 +101,15 @@ func TestTopology(t *testing.T) {
 func stateSuite(t *testing.T, rdb redis.UniversalClient, mid func(t *testing.T)) {
 	ctx := context.Background()
 	clk := &manualClock{t: time.Now().Truncate(time.Millisecond)}
-	st := suppress.New(rdb, suppress.Options{Prefix: testsvc.Prefix(t, rdb), Now: clk.Now})
+	prefix := testsvc.Prefix(t, rdb)
+	st := suppress.New(rdb, suppress.Options{Prefix: prefix, Now: clk.Now})
 	if err := st.Load(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// The incidents live in the alert package's keys, all on one slot: its scripts must
+	// run on every topology too.
+	as := alert.NewStore(rdb, alert.StoreOptions{Prefix: prefix, Now: clk.Now})
+	if err := as.Load(ctx); err != nil {
 		t.Fatal(err)
 	}
 	const (
@@ -136,14 +145,13 @@ func stateSuite(t *testing.T, rdb redis.UniversalClient, mid func(t *testing.T))
 
 	// A sender-side fault opens one incident however often it is seen, and queues one
 	// notification; in one batch a repeated event ID counts once.
-	a1, a2 := alertChange("generic:a1", "x@example.com"), alertChange("generic:a2", "y@example.com")
-	out = applyAll(t, st, a1, a2, a1)
-	if !out[0].IncidentCreated || out[1].IncidentCreated || out[1].IncidentCount != 2 || !out[2].Duplicate || out[2].Suppressed {
-		t.Fatalf("incident outcomes = %+v, want created once, count 2, the repeat a duplicate, nobody suppressed", out)
+	a1, a2 := alertObservation("generic:a1", "x@example.com"), alertObservation("generic:a2", "y@example.com")
+	incOut, err := as.Observe(ctx, []alert.Observation{a1, a2, a1})
+	if err != nil {
+		t.Fatal(err)
 	}
-	before = append(before, a1, a2)
-	if p, err := st.PendingNotifications(ctx, 10); err != nil || len(p) != 1 || p[0].Fingerprint != a1.Incident.Fingerprint {
-		t.Fatalf("PendingNotifications = %+v, %v, want the one incident", p, err)
+	if !incOut[0].Opened || incOut[1].Opened || incOut[1].Count != 2 || !incOut[2].Duplicate || incOut[0].Err != nil {
+		t.Fatalf("incident outcomes = %+v, want opened once, count 2, the repeat a duplicate", incOut)
 	}
 
 	// The mass-bounce guard: the third distinct recipient of one domain within the
@@ -199,15 +207,22 @@ func stateSuite(t *testing.T, rdb redis.UniversalClient, mid func(t *testing.T))
 	// Listings read keys of many slots: the index, then every record.
 	wantListed := []string{gone, "u1@" + outage, "u2@" + outage}
 	assertListed(t, st, wantListed)
-	incs, err := st.OpenIncidents(ctx, 10)
-	if err != nil || len(incs) != 1 || incs[0].Count != 2 || incs[0].Class != "auth_required" || incs[0].Notified {
-		t.Fatalf("OpenIncidents = %+v, %v, want one auth_required incident of 2 events", incs, err)
+	// The incident survived too: a replay counts nothing, and its trigger is delivered
+	// once through the claim and finish scripts.
+	if o, err := as.Observe(ctx, []alert.Observation{a1, a2}); err != nil || !o[0].Duplicate || !o[1].Duplicate {
+		t.Fatalf("incident replay = %+v, %v, want duplicates", o, err)
 	}
-	if err := st.MarkNotified(ctx, incs[0].Fingerprint); err != nil {
-		t.Fatal(err)
+	rec := &recordingReceiver{}
+	nt := &alert.Notifier{Store: as, Config: alert.Default(), Targets: []alert.Target{{Name: "pager", Receiver: rec}},
+		Log: zap.NewNop(), Now: clk.Now}
+	nt.DeliverDue(ctx, nt.Targets[0])
+	nt.DeliverDue(ctx, nt.Targets[0])
+	incs, err := as.List(ctx, alert.Filter{State: "open"})
+	if err != nil || len(incs) != 1 || incs[0].Messages != 2 || incs[0].Class != "auth_required" || incs[0].State != alert.StateNotified || incs[0].Recipients != 2 {
+		t.Fatalf("open incidents = %+v, %v, want one notified auth_required incident of 2 events to 2 recipients", incs, err)
 	}
-	if p, err := st.PendingNotifications(ctx, 10); err != nil || len(p) != 0 {
-		t.Fatalf("PendingNotifications after MarkNotified = %+v, %v, want none", p, err)
+	if got := rec.kinds(); len(got) != 1 || got[0] != "trigger" {
+		t.Fatalf("notifications = %v, want one trigger", got)
 	}
 
 	// Releasing the hold with apply writes the three held suppressions.
@@ -266,14 +281,33 @@ func resetChange(id, addr string) suppress.Change {
 	return suppress.Change{EventID: id, ESP: "generic", Address: addr, Action: suppress.ActionReset}
 }
 
-func alertChange(id, addr string) suppress.Change {
-	return suppress.Change{EventID: id, ESP: "generic", Address: addr, Action: suppress.ActionRecord,
-		Class: "auth_required", Code: "530", Reply: "530 5.7.0 Authentication required",
-		Incident: &suppress.IncidentChange{
-			Fingerprint: process.Fingerprint("", "auth_required", "mail.example.org", ""), Class: "auth_required",
-			SendingDomain: "mail.example.org", Code: "530", Reply: "530 5.7.0 Authentication required",
-			Rule: "generic.auth_required", Fix: []string{"Check the SMTP credentials."},
-		}}
+func alertObservation(id, addr string) alert.Observation {
+	return alert.Observation{EventID: id, Class: "auth_required", Severity: "critical", SendingDomain: "mail.example.org",
+		Recipient: addr, Code: "530", Reply: "530 5.7.0 Authentication required", Rule: "generic.auth_required",
+		Fix: []string{"Check the SMTP credentials."}}
+}
+
+// recordingReceiver keeps the kinds of what it was sent.
+type recordingReceiver struct {
+	mu   sync.Mutex
+	sent []receiver.Notification
+}
+
+func (r *recordingReceiver) Send(_ context.Context, n receiver.Notification) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.sent = append(r.sent, n)
+	return nil
+}
+
+func (r *recordingReceiver) kinds() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for _, n := range r.sent {
+		out = append(out, string(n.Kind))
+	}
+	return out
 }
 
 // applyAll applies a batch and fails the test on any error, of the batch or of one change.

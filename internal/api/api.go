@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
 
+	"github.com/reboundhq/rebound/internal/alert"
 	"github.com/reboundhq/rebound/internal/catalog"
 	"github.com/reboundhq/rebound/internal/events"
 	"github.com/reboundhq/rebound/internal/metrics"
@@ -28,6 +29,8 @@ import (
 // API serves the /v1 endpoints.
 type API struct {
 	Store   *suppress.Store
+	Alerts  *alert.Store
+	Metrics *metrics.Metrics // optional
 	Catalog *catalog.Catalog
 	Policy  func() *policy.Policy
 	Log     *zap.Logger
@@ -52,6 +55,9 @@ func (a *API) Register(mux *http.ServeMux) {
 	read("GET /v1/suppressions/removals", a.listRemovals)
 	read("GET /v1/recipients/{address}", a.getRecipient)
 	read("GET /v1/alerts", a.listAlerts)
+	read("GET /v1/alerts/{id}", a.getAlert)
+	write("POST /v1/alerts/{id}/ack", a.changeAlert("ack"))
+	write("POST /v1/alerts/{id}/resolve", a.changeAlert("resolve"))
 	read("GET /v1/catalog/{code}", a.getCatalogEntry)
 	read("POST /v1/classify", a.classify)
 	read("GET /v1/policy/shadow", a.shadowReport)
@@ -322,12 +328,81 @@ func (a *API) getRecipient(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) listAlerts(w http.ResponseWriter, r *http.Request) {
-	incs, err := a.Store.OpenIncidents(r.Context(), 500)
+	q := r.URL.Query()
+	limit, err := intParam(q.Get("limit"), 100, 1, 1000)
+	if err != nil {
+		WriteError(w, http.StatusBadRequest, "limit: "+err.Error())
+		return
+	}
+	state := q.Get("state")
+	switch alert.State(state) {
+	case "", alert.StateOpen, alert.StateNotified, alert.StateResolved, alert.StateReopened:
+	default:
+		WriteError(w, http.StatusBadRequest, "state: want open (every state but resolved), notified, resolved or reopened")
+		return
+	}
+	incs, err := a.Alerts.List(r.Context(), alert.Filter{State: state, Class: q.Get("class"), Tenant: q.Get("tenant"), Limit: limit})
 	if err != nil {
 		a.unavailable(w, err)
 		return
 	}
 	WriteJSON(w, http.StatusOK, map[string]any{"alerts": incs})
+}
+
+func (a *API) getAlert(w http.ResponseWriter, r *http.Request) {
+	inc, err := a.Alerts.Get(r.Context(), r.PathValue("id"))
+	if errors.Is(err, alert.ErrNotFound) {
+		WriteError(w, http.StatusNotFound, "no incident "+strconv.Quote(r.PathValue("id")))
+		return
+	}
+	if err != nil {
+		a.unavailable(w, err)
+		return
+	}
+	WriteJSON(w, http.StatusOK, inc)
+}
+
+// changeAlert acknowledges or resolves an incident. `by` (query) names who did it for
+// the incident's record and the receivers' messages; it defaults to "api".
+func (a *API) changeAlert(op string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		id := r.PathValue("id")
+		by := strings.TrimSpace(r.URL.Query().Get("by"))
+		if by == "" {
+			by = "api"
+		}
+		if len(by) > 100 || strings.ContainsAny(by, "|\r\n") {
+			WriteError(w, http.StatusBadRequest, "by: at most 100 characters, no '|' or line breaks")
+			return
+		}
+		var changed bool
+		var err error
+		if op == "ack" {
+			changed, err = a.Alerts.Ack(r.Context(), id, by)
+		} else {
+			changed, err = a.Alerts.Resolve(r.Context(), id, by)
+		}
+		if errors.Is(err, alert.ErrNotFound) {
+			WriteError(w, http.StatusNotFound, "no incident "+strconv.Quote(id))
+			return
+		}
+		if err != nil {
+			a.unavailable(w, err)
+			return
+		}
+		inc, err := a.Alerts.Get(r.Context(), id)
+		if err != nil {
+			a.unavailable(w, err)
+			return
+		}
+		if changed {
+			a.Log.Info("incident "+op+" by hand", zap.String("id", id), zap.String("class", inc.Class), zap.String("by", by))
+			if op == "resolve" && a.Metrics != nil {
+				a.Metrics.IncidentsResolved.WithLabelValues(inc.Class, "manual").Inc()
+			}
+		}
+		WriteJSON(w, http.StatusOK, map[string]any{"changed": changed, "alert": inc})
+	}
 }
 
 func (a *API) getCatalogEntry(w http.ResponseWriter, r *http.Request) {

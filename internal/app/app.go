@@ -20,13 +20,14 @@ import (
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
+	"github.com/reboundhq/rebound/internal/alert"
+	"github.com/reboundhq/rebound/internal/alert/receiver"
 	"github.com/reboundhq/rebound/internal/api"
 	"github.com/reboundhq/rebound/internal/catalog"
 	"github.com/reboundhq/rebound/internal/config"
 	"github.com/reboundhq/rebound/internal/ingest"
 	_ "github.com/reboundhq/rebound/internal/ingest/all" // every ESP adapter
 	"github.com/reboundhq/rebound/internal/metrics"
-	"github.com/reboundhq/rebound/internal/notify"
 	"github.com/reboundhq/rebound/internal/policy"
 	"github.com/reboundhq/rebound/internal/process"
 	"github.com/reboundhq/rebound/internal/stream"
@@ -36,7 +37,8 @@ import (
 // Hooks let the demo and tests observe the pipeline; all are optional.
 type Hooks struct {
 	OnProcessed func(process.Result)
-	OnAlert     func(suppress.Incident)
+	// OnAlert is called after a notification reached a receiver.
+	OnAlert func(receiver string, n receiver.Notification)
 	// OnListening is called with the bound HTTP address once the server accepts requests.
 	OnListening func(addr string)
 }
@@ -50,6 +52,8 @@ type App struct {
 	js      jetstream.JetStream
 	rdb     redis.UniversalClient
 	store   *suppress.Store
+	alerts  *alert.Store
+	alertCf *alert.Config
 	catalog *catalog.Catalog
 	metrics *metrics.Metrics
 	policy  *policy.Holder
@@ -72,6 +76,10 @@ func New(ctx context.Context, cfg config.Config, log *zap.Logger, hooks Hooks) (
 		if a.shadow, err = policy.NewHolder(cfg.ShadowPolicy, cat); err != nil {
 			return nil, fmt.Errorf("REBOUND_POLICY_SHADOW_FILE: %w", err)
 		}
+	}
+
+	if a.alertCf, err = LoadAlertConfig(cfg); err != nil {
+		return nil, err
 	}
 
 	a.nc, err = nats.Connect(cfg.NATSURL,
@@ -99,6 +107,7 @@ func New(ctx context.Context, cfg config.Config, log *zap.Logger, hooks Hooks) (
 		return nil, err
 	}
 	a.store = suppress.New(a.rdb, cfg.StoreOptions())
+	a.alerts = alert.NewStore(a.rdb, alert.StoreOptions{Prefix: cfg.RedisPrefix, RecipientKey: []byte(cfg.AddressHashKey)})
 
 	pctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
@@ -107,6 +116,10 @@ func New(ctx context.Context, cfg config.Config, log *zap.Logger, hooks Hooks) (
 		return nil, fmt.Errorf("REBOUND_REDIS_URL: %w", err)
 	}
 	if err := a.store.Load(pctx); err != nil {
+		a.Close()
+		return nil, err
+	}
+	if err := a.alerts.Load(pctx); err != nil {
 		a.Close()
 		return nil, err
 	}
@@ -142,6 +155,27 @@ func RedisClient(cfg config.Config) (redis.UniversalClient, error) {
 	}
 	return redis.NewClient(opt), nil
 }
+
+// LoadAlertConfig reads REBOUND_ALERT_CONFIG (or the built-in empty configuration)
+// and adds the REBOUND_ALERT_WEBHOOK_URL shortcut.
+func LoadAlertConfig(cfg config.Config) (*alert.Config, error) {
+	c := alert.Default()
+	if cfg.AlertConfig != "" {
+		var err error
+		if c, err = alert.LoadFile(cfg.AlertConfig); err != nil {
+			return nil, fmt.Errorf("REBOUND_ALERT_CONFIG: %w", err)
+		}
+	}
+	if cfg.AlertWebhookURL != "" {
+		if err := c.AddWebhookShortcut(cfg.AlertWebhookURL, cfg.AlertWebhookSecret); err != nil {
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+// Alerts exposes the incident store.
+func (a *App) Alerts() *alert.Store { return a.alerts }
 
 // Store exposes the Redis state (the demo reads it for its summary).
 func (a *App) Store() *suppress.Store { return a.store }
@@ -200,7 +234,7 @@ func (a *App) Run(ctx context.Context) error {
 		if cfg.APIToken == "" {
 			a.log.Warn("REBOUND_API_TOKEN is not set: /v1 reads are open and changes (add, remove, mass-bounce decisions) are refused")
 		}
-		(&api.API{Store: a.store, Catalog: a.catalog, Policy: pol, Log: a.log, PolicySource: a.policy.Path, Shadow: a.shadow != nil, Token: cfg.APIToken}).Register(mux)
+		(&api.API{Store: a.store, Alerts: a.alerts, Metrics: a.metrics, Catalog: a.catalog, Policy: pol, Log: a.log, PolicySource: a.policy.Path, Shadow: a.shadow != nil, Token: cfg.APIToken}).Register(mux)
 	}
 
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
@@ -224,7 +258,7 @@ func (a *App) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	if cfg.Has(config.RoleProcess) {
 		pc := process.Config{
-			Consumer: a.cons, Store: a.store, Catalog: a.catalog, Policy: pol, Publisher: pub,
+			Consumer: a.cons, Store: a.store, Alerts: a.alerts, Catalog: a.catalog, Policy: pol, Publisher: pub,
 			Metrics: a.metrics, Log: a.log, BatchSize: cfg.BatchSize, Concurrency: cfg.Concurrency, MaxDeliver: cfg.MaxDeliver,
 			OnProcessed: a.hooks.OnProcessed,
 		}
@@ -241,7 +275,10 @@ func (a *App) Run(ctx context.Context) error {
 		}()
 	}
 	if cfg.Has(config.RoleNotify) {
-		n := &notify.Notifier{Store: a.store, WebhookURL: cfg.AlertWebhookURL, Metrics: a.metrics, Log: a.log, OnSent: a.hooks.OnAlert}
+		n := &alert.Notifier{
+			Store: a.alerts, Config: a.alertCf, Targets: a.targets(), Describe: a.catalog, Metrics: a.metrics, Log: a.log,
+			Lifecycle: func() alert.Lifecycle { return pol().Incidents }, OnSent: a.hooks.OnAlert,
+		}
 		wg.Add(1)
 		go func() { defer wg.Done(); errc <- n.Run(roleCtx) }()
 	}
@@ -312,4 +349,18 @@ func (a *App) watchLag(ctx context.Context) {
 		case <-t.C:
 		}
 	}
+}
+
+// targets are the notify role's receivers: the configured ones, the log line when none
+// is configured (an incident is never silent), and the control signal on NATS.
+func (a *App) targets() []alert.Target {
+	ts := a.alertCf.Build(nil)
+	if len(ts) == 0 {
+		a.log.Warn("no alert receivers configured (REBOUND_ALERT_CONFIG, REBOUND_ALERT_WEBHOOK_URL): incidents are only logged")
+		ts = append(ts, alert.Target{Name: alert.ReceiverLog, Receiver: alert.LogReceiver{Log: a.log}, All: true})
+	}
+	if a.alertCf.ControlSignalOn() {
+		ts = append(ts, alert.Target{Name: alert.ReceiverControl, Receiver: alert.ControlReceiver{NC: a.nc, Prefix: a.cfg.Names.SubjectPrefix}, All: true})
+	}
+	return ts
 }

@@ -61,6 +61,9 @@ type Config struct {
 	APIToken        string // secret
 	AddressHashKey  string // secret: addresses are stored as keyed hashes when set
 	AlertWebhookURL string // may carry a token: treated as a secret
+	// AlertWebhookSecret signs the REBOUND_ALERT_WEBHOOK_URL shortcut's requests.
+	AlertWebhookSecret string // secret
+	AlertConfig        string // REBOUND_ALERT_CONFIG: receivers and routes (YAML)
 	CatalogRules    string
 	PolicyFile      string
 	ShadowPolicy    string
@@ -175,6 +178,7 @@ func Parse(fs *flag.FlagSet, args []string, getenv func(string) string) (Config,
 	dur(&c.ShutdownTimeout, "shutdown-timeout", "REBOUND_SHUTDOWN_TIMEOUT", "time allowed to finish in-flight work on SIGTERM")
 	str(&c.CatalogRules, "catalog-rules", "REBOUND_CATALOG_RULES", "file of extra or overriding classification rules")
 	str(&c.PolicyFile, "policy-file", "REBOUND_POLICY_FILE", "policy YAML (default: the built-in policy); reloaded on change and on SIGHUP")
+	str(&c.AlertConfig, "alert-config", "REBOUND_ALERT_CONFIG", "alerting YAML: receivers (PagerDuty, Slack, Teams, Alertmanager, webhook, Opsgenie) and routes")
 	str(&c.ShadowPolicy, "policy-shadow-file", "REBOUND_POLICY_SHADOW_FILE", "second policy evaluated on every event but never applied")
 	str(&c.LogLevel, "log-level", "REBOUND_LOG_LEVEL", "debug, info, warn or error")
 	str(&c.LogFormat, "log-format", "REBOUND_LOG_FORMAT", "json or console")
@@ -190,6 +194,7 @@ func Parse(fs *flag.FlagSet, args []string, getenv func(string) string) (Config,
 		{&c.APIToken, "REBOUND_API_TOKEN"},
 		{&c.AddressHashKey, "REBOUND_ADDRESS_HASH_KEY"},
 		{&c.AlertWebhookURL, "REBOUND_ALERT_WEBHOOK_URL"},
+		{&c.AlertWebhookSecret, "REBOUND_ALERT_WEBHOOK_SECRET"},
 	} {
 		v, err := Secret(getenv, s.env)
 		if err != nil {

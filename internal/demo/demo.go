@@ -23,6 +23,8 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/reboundhq/rebound/internal/alert"
+	"github.com/reboundhq/rebound/internal/alert/receiver"
 	"github.com/reboundhq/rebound/internal/app"
 	"github.com/reboundhq/rebound/internal/config"
 	"github.com/reboundhq/rebound/internal/embedded"
@@ -105,8 +107,14 @@ func Run(ctx context.Context, log *zap.Logger, opt Options) error {
 		}
 	}
 	listening := make(chan string, 1)
+	var sent []string // notifications delivered, for the summary
 	a, err := app.New(ctx, cfg, log, app.Hooks{
 		OnListening: func(addr string) { listening <- addr },
+		OnAlert: func(target string, n receiver.Notification) {
+			mu.Lock()
+			defer mu.Unlock()
+			sent = append(sent, fmt.Sprintf("  %-8s %-8s %s", target, n.Kind, n.Summary))
+		},
 		OnProcessed: func(r process.Result) {
 			mu.Lock()
 			defer mu.Unlock()
@@ -174,6 +182,12 @@ func Run(ctx context.Context, log *zap.Logger, opt Options) error {
 	if err := printState(ctx, out, a); err != nil {
 		return err
 	}
+	mu.Lock()
+	fmt.Fprintf(out, "\nNotifications delivered (%d): the built-in log receiver (set REBOUND_ALERT_CONFIG for PagerDuty, Slack, …)\nand the control signal on NATS (%s):\n", len(sent), alert.ControlSubject(cfg.Names.SubjectPrefix, "<class>"))
+	for _, l := range sent {
+		fmt.Fprintln(out, l)
+	}
+	mu.Unlock()
 
 	if opt.Exit {
 		stop()
@@ -210,10 +224,10 @@ func effect(r process.Result) string {
 		return "held by the mass-bounce guard"
 	case r.Decision.Action == "soft":
 		return fmt.Sprintf("soft bounce %d of 3", r.Outcome.SoftCount)
-	case r.Outcome.IncidentCreated:
+	case r.Incident != nil && r.Incident.Opened:
 		return "incident opened; recipient untouched"
-	case r.Decision.Action == "alert":
-		return fmt.Sprintf("incident count %d; recipient untouched", r.Outcome.IncidentCount)
+	case r.Incident != nil:
+		return fmt.Sprintf("incident count %d; recipient untouched", r.Incident.Count)
 	}
 	return "recorded"
 }
@@ -234,19 +248,50 @@ func printState(ctx context.Context, out io.Writer, a *app.App) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", s.Address, s.Reason, s.Code, exp)
 	}
 	tw.Flush()
-	incs, err := a.Store().OpenIncidents(ctx, 100)
+	incs, err := openIncidents(ctx, a)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(out, "\nOpen sender-side incidents (%d) — the recipients above were NOT suppressed for these:\n", len(incs))
 	for _, inc := range incs {
-		fmt.Fprintf(out, "\n  [%s] sending domain %s%s: %d event(s)\n", inc.Class, orDash(inc.SendingDomain), ipSuffix(inc.SendingIP), inc.Count)
-		fmt.Fprintf(out, "    example: %s\n", inc.ExampleReply)
+		fmt.Fprintf(out, "\n  [%s, %s] %s\n", inc.Severity, inc.State, alert.Summary(&inc, codeTitle(a, inc.Code)))
+		if len(inc.Examples) > 0 {
+			fmt.Fprintf(out, "    example: %s\n", inc.Examples[0])
+		}
 		for i, f := range inc.Fix {
 			fmt.Fprintf(out, "    fix %d. %s\n", i+1, f)
 		}
 	}
 	return nil
+}
+
+// openIncidents waits (a few seconds at most) until the notify role has delivered every
+// open incident's page, so the summary shows them notified, and returns them.
+func openIncidents(ctx context.Context, a *app.App) ([]alert.Incident, error) {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		incs, err := a.Alerts().List(ctx, alert.Filter{State: "open"})
+		if err != nil {
+			return nil, err
+		}
+		pending := 0
+		for _, inc := range incs {
+			if inc.State != alert.StateNotified {
+				pending++
+			}
+		}
+		if pending == 0 || time.Now().After(deadline) {
+			return incs, nil
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func codeTitle(a *app.App, code string) string {
+	if e, ok := a.Catalog().Entry(code); ok && code != "" {
+		return e.Title
+	}
+	return ""
 }
 
 // post sends one webhook and returns how many events the ingest accepted.

@@ -21,7 +21,6 @@ type Metrics struct {
 	BatchSize        prometheus.Histogram
 	Suppressions     *prometheus.CounterVec // reason
 	IncidentsOpened  *prometheus.CounterVec // class
-	Notifications    *prometheus.CounterVec // result
 	ConsumerPending  prometheus.Gauge
 	ConsumerAckPend  prometheus.Gauge
 	ConsumerRedelivd prometheus.Gauge
@@ -29,6 +28,15 @@ type Metrics struct {
 	ShadowDisagreements *prometheus.CounterVec // class, live, shadow
 	PolicyReloads       *prometheus.CounterVec // result
 	SuppressionsHeld    prometheus.Counter
+
+	IncidentsReopened *prometheus.CounterVec   // class
+	IncidentsResolved *prometheus.CounterVec   // class, how (quiet, manual)
+	IncidentsActive   prometheus.Gauge         // incidents not resolved
+	AlertSent         *prometheus.CounterVec   // receiver, kind
+	AlertFailed       *prometheus.CounterVec   // receiver, reason
+	AlertRetried      *prometheus.CounterVec   // receiver
+	AlertDropped      *prometheus.CounterVec   // receiver, reason
+	AlertSendSeconds  *prometheus.HistogramVec // receiver
 }
 
 // New registers every collector on a fresh registry, with the Go and process collectors.
@@ -48,7 +56,14 @@ func New() *Metrics {
 		BatchSize:           prometheus.NewHistogram(prometheus.HistogramOpts{Name: "rebound_process_batch_events", Help: "Events per processed batch.", Buckets: prometheus.ExponentialBuckets(1, 2, 12)}),
 		Suppressions:        prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rebound_suppressions_total", Help: "Recipients newly suppressed, by reason."}, []string{"reason"}),
 		IncidentsOpened:     prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rebound_incidents_opened_total", Help: "Sender-side incidents opened, by class."}, []string{"class"}),
-		Notifications:       prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rebound_notifications_total", Help: "Incident notifications by result."}, []string{"result"}),
+		IncidentsReopened:   prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rebound_incidents_reopened_total", Help: "Resolved incidents whose fault showed again, by class."}, []string{"class"}),
+		IncidentsResolved:   prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rebound_incidents_resolved_total", Help: "Incidents resolved, by class and how (quiet, manual)."}, []string{"class", "how"}),
+		IncidentsActive:     prometheus.NewGauge(prometheus.GaugeOpts{Name: "rebound_incidents_active", Help: "Incidents not resolved (as of the notify role's last sweep)."}),
+		AlertSent:           prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rebound_alert_notifications_sent_total", Help: "Incident notifications delivered, by receiver and kind (trigger, reminder, ack, resolve)."}, []string{"receiver", "kind"}),
+		AlertFailed:         prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rebound_alert_notifications_failed_total", Help: "Failed notification attempts, by receiver and reason."}, []string{"receiver", "reason"}),
+		AlertRetried:        prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rebound_alert_notifications_retried_total", Help: "Failed notification attempts scheduled for a retry, by receiver."}, []string{"receiver"}),
+		AlertDropped:        prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rebound_alert_notifications_dropped_total", Help: "Notifications given up on (refused by the receiver, or expired), by receiver and reason."}, []string{"receiver", "reason"}),
+		AlertSendSeconds:    prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "rebound_alert_send_seconds", Help: "Time of one notification attempt, by receiver.", Buckets: prometheus.ExponentialBuckets(0.005, 2, 12)}, []string{"receiver"}),
 		ConsumerPending:     prometheus.NewGauge(prometheus.GaugeOpts{Name: "rebound_consumer_pending_events", Help: "Events in the stream not yet delivered to the process role (consumer lag)."}),
 		ConsumerAckPend:     prometheus.NewGauge(prometheus.GaugeOpts{Name: "rebound_consumer_ack_pending_events", Help: "Events delivered but not yet acknowledged."}),
 		ConsumerRedelivd:    prometheus.NewGauge(prometheus.GaugeOpts{Name: "rebound_consumer_redelivered_events", Help: "Events currently being redelivered."}),
@@ -61,7 +76,8 @@ func New() *Metrics {
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}),
 		m.WebhookRequests, m.WebhookSeconds, m.EventsIngested, m.EventsRejected, m.EventsProcessed,
 		m.EventsDuplicate, m.EventsFailed, m.DeadLetters, m.BatchSeconds, m.BatchSize, m.Suppressions,
-		m.IncidentsOpened, m.Notifications, m.ConsumerPending, m.ConsumerAckPend, m.ConsumerRedelivd,
+		m.IncidentsOpened, m.IncidentsReopened, m.IncidentsResolved, m.IncidentsActive,
+		m.AlertSent, m.AlertFailed, m.AlertRetried, m.AlertDropped, m.AlertSendSeconds, m.ConsumerPending, m.ConsumerAckPend, m.ConsumerRedelivd,
 	)
 	return m
 }

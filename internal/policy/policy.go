@@ -72,7 +72,50 @@ type Policy struct {
 	// MassBounce is the mass-bounce guard: when one receiving domain suddenly turns
 	// many distinct recipients into hard bounces, new suppressions for it are held.
 	MassBounce MassBounce
+
+	// Incidents is how sender-side incidents live: quiet period, reminders, severity.
+	Incidents Incidents
 }
+
+// Incidents configures the life of sender-side incidents (the `incidents` section and
+// each class's resolve_after and severity). It is what the alert package's Lifecycle
+// asks for.
+type Incidents struct {
+	DefaultResolveAfter time.Duration            // incidents.resolve_after (default 30m)
+	Remind              time.Duration            // incidents.remind_every (0: no reminders)
+	resolveAfter        map[string]time.Duration // classes.<class>.resolve_after
+	severity            map[string]string        // defaults per class, then classes.<class>.severity
+}
+
+// ResolveAfter is how long an incident of the class stays open without a new event.
+func (in Incidents) ResolveAfter(class string) time.Duration {
+	if d, ok := in.resolveAfter[class]; ok {
+		return d
+	}
+	return in.DefaultResolveAfter
+}
+
+// Severity is the severity of the class's incidents: critical, high, warning or info.
+func (in Incidents) Severity(class string) string {
+	if s, ok := in.severity[class]; ok {
+		return s
+	}
+	return "high"
+}
+
+// RemindEvery is the reminder interval of an open, unacknowledged incident (0: none).
+func (in Incidents) RemindEvery() time.Duration { return in.Remind }
+
+// defaultSeverity ranks sender-side classes by how soon a person must act: our
+// credentials failing stops all mail at once; throttling usually heals by itself.
+var defaultSeverity = map[string]string{
+	"auth_required": "critical", "auth_failed": "critical",
+	"tls_required": "high", "relay_denied": "high", "sender_auth_policy": "high", "reputation_block": "high",
+	"sender_address_rejected": "high", "mass_bounce": "high",
+	"rate_limited": "warning",
+}
+
+var severities = []string{"critical", "high", "warning", "info"}
 
 // MassBounce configures the mass-bounce guard.
 type MassBounce struct {
@@ -222,6 +265,12 @@ type fileSpec struct {
 	Allowlist        struct{ Addresses, Domains []string } `yaml:"allowlist"`
 	Overrides        []overrideSpec                        `yaml:"overrides"`
 	MassBounce       *massBounceSpec                       `yaml:"mass_bounce"`
+	Incidents        *incidentsSpec                        `yaml:"incidents"`
+}
+
+type incidentsSpec struct {
+	ResolveAfter duration `yaml:"resolve_after"`
+	RemindEvery  duration `yaml:"remind_every"`
 }
 
 type massBounceSpec struct {
@@ -272,7 +321,10 @@ type actionNode struct {
 	Action string   `yaml:"action"`
 	TTL    duration `yaml:"ttl"`
 	Scope  string   `yaml:"scope"`
-	line   int
+	// ResolveAfter and Severity tune a class's incidents (classes only).
+	ResolveAfter duration `yaml:"resolve_after"`
+	Severity     string   `yaml:"severity"`
+	line         int
 }
 
 func (a *actionNode) UnmarshalYAML(n *yaml.Node) error {
@@ -351,6 +403,24 @@ func build(f *fileSpec, name string, cat *catalog.Catalog) (*Policy, error) {
 	p := &Policy{
 		SoftThreshold: f.Soft.Threshold, SoftWindow: f.Soft.Window.d, SoftSuppressionTTL: f.Soft.TTL.d,
 		classes: map[catalog.Class]Spec{}, scopes: map[string]Spec{}, allowAddresses: map[string]bool{}, source: name,
+		Incidents: Incidents{DefaultResolveAfter: 30 * time.Minute, resolveAfter: map[string]time.Duration{}, severity: map[string]string{}},
+	}
+	for k, v := range defaultSeverity {
+		p.Incidents.severity[k] = v
+	}
+	if in := f.Incidents; in != nil {
+		if in.ResolveAfter.set {
+			if in.ResolveAfter.d < time.Minute {
+				return nil, fmt.Errorf("line %d: incidents.resolve_after: %s (want at least 1m)", in.ResolveAfter.line, in.ResolveAfter.d)
+			}
+			p.Incidents.DefaultResolveAfter = in.ResolveAfter.d
+		}
+		if in.RemindEvery.set {
+			if in.RemindEvery.d != 0 && in.RemindEvery.d < 5*time.Minute {
+				return nil, fmt.Errorf("line %d: incidents.remind_every: %s (want 0 to turn reminders off, or at least 5m)", in.RemindEvery.line, in.RemindEvery.d)
+			}
+			p.Incidents.Remind = in.RemindEvery.d
+		}
 	}
 	switch {
 	case p.SoftThreshold < 1:
@@ -381,6 +451,18 @@ func build(f *fileSpec, name string, cat *catalog.Catalog) (*Policy, error) {
 			return nil, err
 		}
 		p.classes[c] = s
+		if n.ResolveAfter.set {
+			if n.ResolveAfter.d < time.Minute {
+				return nil, fmt.Errorf("line %d: classes.%s.resolve_after: %s (want at least 1m)", n.line, cls, n.ResolveAfter.d)
+			}
+			p.Incidents.resolveAfter[cls] = n.ResolveAfter.d
+		}
+		if n.Severity != "" {
+			if !slices.Contains(severities, n.Severity) {
+				return nil, fmt.Errorf("line %d: classes.%s.severity: %q (want critical, high, warning or info)", n.line, cls, n.Severity)
+			}
+			p.Incidents.severity[cls] = n.Severity
+		}
 	}
 	for key, n := range f.Scopes {
 		s, err := p.spec(n, "scopes."+key)
@@ -515,6 +597,12 @@ func (p *Policy) spec(n actionNode, where string) (Spec, error) {
 		return Spec{}, fmt.Errorf("line %d: %s: action is required", n.line, where)
 	default:
 		return Spec{}, fmt.Errorf("line %d: %s: unknown action %q (want suppress, soft, incident or record)", n.line, where, n.Action)
+	}
+	if (n.ResolveAfter.set || n.Severity != "") && !strings.HasPrefix(where, "classes.") {
+		return Spec{}, fmt.Errorf("line %d: %s: resolve_after and severity belong under classes.<class>", n.line, where)
+	}
+	if (n.ResolveAfter.set || n.Severity != "") && s.Action != ActionAlert {
+		return Spec{}, fmt.Errorf("line %d: %s: resolve_after and severity apply only to action incident", n.line, where)
 	}
 	if n.TTL.set && s.Action != ActionSuppress {
 		return Spec{}, fmt.Errorf("line %d: %s: ttl applies only to suppress", n.line, where)

@@ -2,8 +2,7 @@ package process
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -11,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 
+	"github.com/reboundhq/rebound/internal/alert"
 	"github.com/reboundhq/rebound/internal/catalog"
 	"github.com/reboundhq/rebound/internal/events"
 	"github.com/reboundhq/rebound/internal/metrics"
@@ -23,6 +23,7 @@ import (
 type Config struct {
 	Consumer jetstream.Consumer
 	Store    *suppress.Store
+	Alerts   *alert.Store // sender-side incidents
 	Catalog  *catalog.Catalog
 	Policy   func() *policy.Policy // read per batch so a reloaded policy applies at once
 	// Shadow, if set, returns a second policy that is evaluated on every event but never
@@ -48,6 +49,9 @@ type Result struct {
 	Decision       policy.Decision
 	Outcome        suppress.Outcome
 	Held           bool // a suppression held by the mass-bounce guard
+	// Incident is what the event did to its sender-side incident, when it has one
+	// (a sender-side event, or the event that made the guard hold a domain).
+	Incident *alert.Outcome
 }
 
 // Processor runs the process role.
@@ -164,6 +168,7 @@ func drain(msgs chan jetstream.Msg, batch []jetstream.Msg, max int) []jetstream.
 type pending struct {
 	msg jetstream.Msg
 	res Result
+	obs int // index of the event's incident observation, -1 when none
 }
 
 func (p *Processor) processBatch(ctx context.Context, batch []jetstream.Msg) {
@@ -177,6 +182,7 @@ func (p *Processor) processBatch(ctx context.Context, batch []jetstream.Msg) {
 	}
 	work := make([]pending, 0, len(batch))
 	changes := make([]suppress.Change, 0, len(batch))
+	var obs []alert.Observation
 	for _, msg := range batch {
 		ev, err := events.Decode(msg.Data())
 		if err != nil {
@@ -195,15 +201,21 @@ func (p *Processor) processBatch(ctx context.Context, batch []jetstream.Msg) {
 				})
 			}
 		}
-		work = append(work, pending{msg: msg, res: Result{Event: ev, Classification: cl, Decision: d}})
+		w := pending{msg: msg, res: Result{Event: ev, Classification: cl, Decision: d}, obs: -1}
+		if d.Action == policy.ActionAlert {
+			w.obs = len(obs)
+			obs = append(obs, p.observation(&ev, reply, cl, pol))
+		}
+		work = append(work, w)
 		changes = append(changes, p.change(&ev, reply, cl, d, pol))
 	}
 	if len(changes) > 0 {
 		rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		err := p.guard(rctx, pol, work, changes)
+		err := p.guard(rctx, pol, work, changes, &obs)
 		var outs []suppress.Outcome
+		var incs []alert.Outcome
 		if err == nil {
-			outs, err = p.cfg.Store.Apply(rctx, changes)
+			outs, incs, err = p.apply(rctx, changes, obs)
 		}
 		cancel()
 		if err != nil {
@@ -215,8 +227,13 @@ func (p *Processor) processBatch(ctx context.Context, batch []jetstream.Msg) {
 			for i := range work {
 				w := &work[i]
 				w.res.Outcome = outs[i]
-				if outs[i].Err != nil {
-					p.retry(ctx, w.msg, "redis", outs[i].Err)
+				failed := outs[i].Err
+				if w.obs >= 0 {
+					w.res.Incident = &incs[w.obs]
+					failed = errors.Join(failed, incs[w.obs].Err)
+				}
+				if failed != nil {
+					p.retry(ctx, w.msg, "redis", failed)
 					continue
 				}
 				p.done(w)
@@ -235,7 +252,7 @@ func (p *Processor) processBatch(ctx context.Context, batch []jetstream.Msg) {
 // guard runs the mass-bounce guard over the batch's new hard suppressions: where a
 // receiving domain is held, the suppression becomes a pending one (the recipient's
 // history records it) and, when the hold starts, an incident is opened.
-func (p *Processor) guard(ctx context.Context, pol *policy.Policy, work []pending, changes []suppress.Change) error {
+func (p *Processor) guard(ctx context.Context, pol *policy.Policy, work []pending, changes []suppress.Change, obs *[]alert.Observation) error {
 	mb := pol.MassBounce
 	if !mb.Enabled {
 		return nil
@@ -268,13 +285,19 @@ func (p *Processor) guard(ctx context.Context, pol *policy.Policy, work []pendin
 		c.Action = suppress.ActionRecord
 		c.Class += " (held: mass bounce)"
 		work[i].res.Held = true
+		// Every held suppression counts into the domain's incident, so it shows how many
+		// recipients the hold is protecting.
+		ev := &work[i].res.Event
+		work[i].obs = len(*obs)
+		*obs = append(*obs, alert.Observation{
+			EventID: ev.ID, Class: alert.ClassMassBounce, Severity: pol.Incidents.Severity(alert.ClassMassBounce),
+			ReceivingDomain: domain, Recipient: ev.Recipient, Code: c.Code, Rule: "mass_bounce_guard", ESP: ev.ESP,
+			Reply: events.RedactAddresses(c.Reply), Fix: massBounceFix(domain),
+		})
 		if r.NewlyHeld && !opened[domain] {
 			opened[domain] = true
-			c.Incident = &suppress.IncidentChange{
-				Fingerprint: Fingerprint("", "mass_bounce", domain, ""), Class: "mass_bounce", ReceivingDomain: domain,
-				Code: c.Code, Reply: events.RedactAddresses(c.Reply), Rule: "mass_bounce_guard", Fix: massBounceFix(domain),
-			}
-			p.cfg.Log.Warn("mass-bounce guard: holding new suppressions", zap.String("domain", domain), zap.Int("recipients_in_window", r.Count))
+			p.cfg.Log.Warn("mass-bounce guard: holding new suppressions", zap.String("class", alert.ClassMassBounce),
+				zap.String("receiving_domain", domain), zap.Int("recipients_in_window", r.Count))
 		}
 		if m := p.cfg.Metrics; m != nil {
 			m.SuppressionsHeld.Inc()
@@ -330,22 +353,45 @@ func (p *Processor) change(ev *events.Event, reply string, cl catalog.Classifica
 	default:
 		c.Action = suppress.ActionRecord
 	}
-	if d.Action == policy.ActionAlert {
-		c.Incident = &suppress.IncidentChange{
-			Fingerprint: Fingerprint(ev.Tenant, string(cl.Class), ev.SendingDomain, ev.SendingIP),
-			Tenant:      ev.Tenant, Class: string(cl.Class), SendingDomain: ev.SendingDomain, SendingIP: ev.SendingIP,
-			// The incident is shown to on-call and sent to chat: no recipient address in it.
-			Code: cl.Code, Reply: events.RedactAddresses(reply), Rule: cl.Rule, Fix: p.cfg.Catalog.FixSteps(cl),
-		}
-	}
 	return c
 }
 
-// Fingerprint identifies one sender-side incident: the same fault of the same sending
-// path is one incident however many recipients it hits.
-func Fingerprint(tenant, class, sendingDomain, sendingIP string) string {
-	sum := sha256.Sum256([]byte(tenant + "\x00" + class + "\x00" + sendingDomain + "\x00" + sendingIP))
-	return hex.EncodeToString(sum[:12])
+// observation is what a sender-side event tells its incident.
+func (p *Processor) observation(ev *events.Event, reply string, cl catalog.Classification, pol *policy.Policy) alert.Observation {
+	return alert.Observation{
+		EventID: ev.ID, Tenant: ev.Tenant, Class: string(cl.Class), Severity: pol.Incidents.Severity(string(cl.Class)),
+		SendingDomain: ev.SendingDomain, SendingIP: ev.SendingIP, Recipient: ev.Recipient,
+		// The incident is shown to on-call and sent to chat: no recipient address in it.
+		Code: cl.Code, Rule: cl.Rule, ESP: ev.ESP, Reply: events.RedactAddresses(reply), Fix: p.cfg.Catalog.FixSteps(cl),
+	}
+}
+
+// apply writes the batch's recipient changes and its incident observations, at the
+// same time: they are independent, and each is idempotent by event ID, so an event
+// whose one half failed is retried whole and its other half counts once.
+func (p *Processor) apply(ctx context.Context, changes []suppress.Change, obs []alert.Observation) ([]suppress.Outcome, []alert.Outcome, error) {
+	if len(obs) == 0 || p.cfg.Alerts == nil {
+		outs, err := p.cfg.Store.Apply(ctx, changes)
+		return outs, make([]alert.Outcome, len(obs)), err
+	}
+	var (
+		incs   []alert.Outcome
+		incErr error
+		done   = make(chan struct{})
+	)
+	go func() {
+		defer close(done)
+		incs, incErr = p.cfg.Alerts.Observe(ctx, obs)
+	}()
+	outs, err := p.cfg.Store.Apply(ctx, changes)
+	<-done
+	if err != nil {
+		return nil, nil, err
+	}
+	if incErr != nil {
+		return nil, nil, incErr
+	}
+	return outs, incs, nil
 }
 
 func (p *Processor) done(w *pending) {
@@ -362,8 +408,13 @@ func (p *Processor) done(w *pending) {
 			if r.Outcome.Suppressed && (r.Decision.Action == policy.ActionSuppress || r.Decision.Action == policy.ActionSoft) {
 				m.Suppressions.WithLabelValues(reasonLabel(r)).Inc()
 			}
-			if r.Outcome.IncidentCreated {
-				m.IncidentsOpened.WithLabelValues(string(r.Classification.Class)).Inc()
+			if inc := r.Incident; inc != nil && !inc.Duplicate {
+				switch {
+				case inc.Opened:
+					m.IncidentsOpened.WithLabelValues(inc.Class).Inc()
+				case inc.Reopened:
+					m.IncidentsReopened.WithLabelValues(inc.Class).Inc()
+				}
 			}
 		}
 	}
@@ -372,8 +423,12 @@ func (p *Processor) done(w *pending) {
 			zap.String("scope", string(r.Classification.Scope)), zap.String("rule", r.Classification.Rule), zap.String("action", string(r.Decision.Action)),
 			zap.Bool("duplicate", r.Outcome.Duplicate), zap.Bool("suppressed", r.Outcome.Suppressed), zap.Int("soft_count", r.Outcome.SoftCount))
 	}
-	if r.Outcome.IncidentCreated {
-		p.cfg.Log.Info("sender-side incident opened", zap.String("class", string(r.Classification.Class)),
+	if inc := r.Incident; inc != nil && (inc.Opened || inc.Reopened) {
+		what := "incident opened"
+		if inc.Reopened {
+			what = "incident reopened"
+		}
+		p.cfg.Log.Info(what, zap.String("id", inc.Fingerprint), zap.String("class", inc.Class),
 			zap.String("sending_domain", r.Event.SendingDomain), zap.String("tenant", r.Event.Tenant), zap.String("event_id", r.Event.ID))
 	}
 	if p.cfg.OnProcessed != nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap/zaptest"
 
+	"github.com/reboundhq/rebound/internal/alert"
 	"github.com/reboundhq/rebound/internal/catalog"
 	"github.com/reboundhq/rebound/internal/events"
 	"github.com/reboundhq/rebound/internal/metrics"
@@ -26,6 +27,7 @@ type bundle struct {
 	js      jetstream.JetStream
 	names   events.Names
 	store   *suppress.Store
+	alerts  *alert.Store
 	results chan process.Result
 	cancel  context.CancelFunc
 	done    chan error
@@ -65,9 +67,10 @@ func setupWith(t *testing.T, rdb redis.UniversalClient, maxDeliver int, pol func
 		t.Fatalf("provision: %v", err)
 	}
 	store := suppress.New(rdb, suppress.Options{Prefix: prefix})
-	b := &bundle{js: js, names: names, store: store, results: make(chan process.Result, 1000), done: make(chan error, 1)}
+	alerts := alert.NewStore(rdb, alert.StoreOptions{Prefix: prefix})
+	b := &bundle{js: js, names: names, store: store, alerts: alerts, results: make(chan process.Result, 1000), done: make(chan error, 1)}
 	p := process.New(process.Config{
-		Consumer: cons, Store: store, Catalog: defaultCatalog(t), Policy: pol,
+		Consumer: cons, Store: store, Alerts: alerts, Catalog: defaultCatalog(t), Policy: pol,
 		Publisher: stream.NewPublisher(js, names, 5*time.Second), Metrics: metrics.New(),
 		Log: zaptest.NewLogger(t), BatchSize: 64, MaxDeliver: maxDeliver, MaxBackoff: 2 * time.Second,
 		OnProcessed: func(r process.Result) { b.results <- r },
@@ -147,7 +150,7 @@ func TestProcessAppliesDecisionsOnce(t *testing.T) {
 		t.Fatalf("5.1.1 = %+v, want suppress", u[1])
 	}
 	a := byID["generic:a1"][0]
-	if a.Classification.Scope != catalog.ScopeSender || a.Decision.Action != policy.ActionAlert || a.Outcome.Suppressed || !a.Outcome.IncidentCreated {
+	if a.Classification.Scope != catalog.ScopeSender || a.Decision.Action != policy.ActionAlert || a.Outcome.Suppressed || a.Incident == nil || !a.Incident.Opened {
 		t.Fatalf("530 = %+v, want a sender-side incident and no suppression", a)
 	}
 	ctx := context.Background()
@@ -336,12 +339,12 @@ func TestMassBounceGuardHoldsSuppressions(t *testing.T) {
 			t.Errorf("event %d: held=%t suppressed=%t, want held=%t", i, r.Held, r.Outcome.Suppressed, wantHeld)
 		}
 	}
-	if !res[2].Outcome.IncidentCreated {
-		t.Errorf("the event that tripped the guard did not open an incident: %+v", res[2].Outcome)
+	if res[2].Incident == nil || !res[2].Incident.Opened || res[2].Incident.Class != alert.ClassMassBounce {
+		t.Errorf("the event that tripped the guard did not open an incident: %+v", res[2].Incident)
 	}
 	ctx := context.Background()
-	incs, _ := b.store.OpenIncidents(ctx, 10)
-	if len(incs) != 1 || incs[0].Class != "mass_bounce" || incs[0].ReceivingDomain != "outage.example" || len(incs[0].Fix) == 0 {
+	incs, _ := b.alerts.List(ctx, alert.Filter{})
+	if len(incs) != 1 || incs[0].Class != "mass_bounce" || incs[0].ReceivingDomain != "outage.example" || len(incs[0].Fix) == 0 || incs[0].Messages != 3 {
 		t.Fatalf("incidents = %+v, want one mass_bounce incident for outage.example", incs)
 	}
 	// Other domains are not held.

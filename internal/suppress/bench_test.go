@@ -12,10 +12,10 @@ import (
 	"github.com/reboundhq/rebound/internal/testsvc"
 )
 
-// workload is a realistic mix per 8 events: hard, soft ×2, record ×3, incident ×2.
+// workload is a realistic mix per 8 events: hard, soft ×2, record ×5 (three of them
+// message-side, two sender-side, whose incidents the alert package counts).
 func workload(run string, n int) []suppress.Change {
 	out := make([]suppress.Change, n)
-	inc := &suppress.IncidentChange{Fingerprint: "fp-" + run, Class: "auth_required", Code: "530", Reply: "530 5.7.0 Authentication required", Fix: []string{"fix"}}
 	for i := range out {
 		addr := fmt.Sprintf("u%d-%s@example.com", i%5000, run)
 		id := fmt.Sprintf("generic:%s-%d", run, i)
@@ -27,7 +27,7 @@ func workload(run string, n int) []suppress.Change {
 		case 3, 4, 5:
 			out[i] = suppress.Change{EventID: id, ESP: "generic", Address: addr, Action: suppress.ActionRecord, Class: "message_too_large"}
 		default:
-			out[i] = suppress.Change{EventID: id, ESP: "generic", Address: addr, Action: suppress.ActionRecord, Class: "auth_required", Incident: inc}
+			out[i] = suppress.Change{EventID: id, ESP: "generic", Address: addr, Action: suppress.ActionRecord, Class: "auth_required"}
 		}
 	}
 	return out

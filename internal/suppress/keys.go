@@ -3,8 +3,8 @@ package suppress
 import "strings"
 
 // Keys builds every Redis key Rebound uses. All of them start with the configured
-// prefix. Keys of one recipient share the hash tag {<tenant>:<address>} and keys of one
-// incident share {inc:<fingerprint>}, so each Lua script touches exactly one Cluster slot.
+// prefix. Keys of one recipient share the hash tag {<tenant>:<address>}, so each Lua
+// script touches exactly one Cluster slot. (Incident keys are the alert package's.)
 type Keys struct{ prefix string }
 
 // NewKeys returns the key builder for a prefix such as "rebound:".
@@ -38,27 +38,6 @@ func (k Keys) Log(tenant, addr string) string { return k.recipient(tenant, addr,
 // record's expiry in ms (permanent records score +inf) so expired ones can be pruned by
 // score without reading them.
 func (k Keys) SuppressionIndex(tenant string) string { return k.prefix + "idx:sup:" + tenant }
-
-// Incident is the hash holding one sender-side incident.
-func (k Keys) Incident(fingerprint string) string {
-	return k.prefix + "inc{" + fingerprint + "}"
-}
-
-// IncidentSeen is the sorted set of event IDs already counted into the incident.
-func (k Keys) IncidentSeen(fingerprint string) string {
-	return k.prefix + "inc{" + fingerprint + "}:seen"
-}
-
-// IncidentClaim is the short-lived lock a notifier holds while it sends the incident's alert.
-func (k Keys) IncidentClaim(fingerprint string) string {
-	return k.prefix + "inc{" + fingerprint + "}:claim"
-}
-
-// OpenIncidents is the sorted set of incident fingerprints scored by last-seen time (ms).
-func (k Keys) OpenIncidents() string { return k.prefix + "idx:incidents" }
-
-// PendingNotify is the sorted set of incident fingerprints whose alert has not been sent.
-func (k Keys) PendingNotify() string { return k.prefix + "idx:notify" }
 
 // ShadowCounts is the hash of shadow-policy disagreements: field "class|live|shadow".
 func (k Keys) ShadowCounts() string { return k.prefix + "shadow:counts" }

@@ -25,7 +25,7 @@ func TestAddressHashKeyLeavesNoClearAddressInRedis(t *testing.T) {
 	h.Reply = "550 5.1.1 <secret.person@example.com>: user unknown"
 	s1, s2, s3 := soft("generic:x2", "full.person@example.com"), soft("generic:x3", "full.person@example.com"), soft("generic:x4", "full.person@example.com")
 	inc := suppress.Change{EventID: "generic:x5", ESP: "generic", Address: "other.person@example.com", Action: suppress.ActionRecord,
-		Incident: &suppress.IncidentChange{Fingerprint: "fp", Class: "auth_required", Reply: "530 5.7.0 Authentication required"}}
+		Class: "auth_required", Reply: "530 5.7.0 Authentication required for <other.person@example.com>"}
 	if _, err := st.Apply(ctx, []suppress.Change{h, s1, s2, s3, inc}); err != nil {
 		t.Fatal(err)
 	}

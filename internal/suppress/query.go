@@ -53,25 +53,6 @@ type RecipientState struct {
 	History     []HistoryEntry `json:"history"`
 }
 
-// Incident is a sender-side incident as the API and the notifier see it.
-type Incident struct {
-	Fingerprint     string    `json:"fingerprint"`
-	Tenant          string    `json:"tenant"`
-	Class           string    `json:"class"`
-	SendingDomain   string    `json:"sending_domain,omitempty"`
-	ReceivingDomain string    `json:"receiving_domain,omitempty"`
-	SendingIP       string    `json:"sending_ip,omitempty"`
-	Code            string    `json:"code,omitempty"`
-	Rule            string    `json:"rule,omitempty"`
-	ESP             string    `json:"esp,omitempty"`
-	Count           int       `json:"count"`
-	FirstSeen       time.Time `json:"first_seen"`
-	LastSeen        time.Time `json:"last_seen"`
-	ExampleReply    string    `json:"example_reply"`
-	Fix             []string  `json:"fix"`
-	Notified        bool      `json:"notified"`
-}
-
 // Suppression returns the recipient's suppression in one namespace (tenant "" is the
 // global one), or nil when there is none.
 func (s *Store) Suppression(ctx context.Context, tenant, addr string) (*Record, error) {
@@ -200,85 +181,6 @@ func (s *Store) ListSuppressions(ctx context.Context, tenant string, offset, lim
 	return out, nil
 }
 
-// OpenIncidents returns the open sender-side incidents, most recent first.
-func (s *Store) OpenIncidents(ctx context.Context, limit int) ([]Incident, error) {
-	fps, err := s.rdb.ZRevRange(ctx, s.keys.OpenIncidents(), 0, int64(limit-1)).Result()
-	if err != nil {
-		return nil, fmt.Errorf("list incidents: %w", err)
-	}
-	incs, missing, err := s.incidents(ctx, fps)
-	if err != nil {
-		return nil, err
-	}
-	if len(missing) > 0 {
-		// Expired incidents (quiet for the incident TTL) leave the index here.
-		s.rdb.ZRem(ctx, s.keys.OpenIncidents(), missing...)
-	}
-	return incs, nil
-}
-
-func (s *Store) incidents(ctx context.Context, fps []string) ([]Incident, []any, error) {
-	if len(fps) == 0 {
-		return []Incident{}, nil, nil
-	}
-	pipe := s.rdb.Pipeline()
-	cmds := make([]*redis.MapStringStringCmd, len(fps))
-	for i, fp := range fps {
-		cmds[i] = pipe.HGetAll(ctx, s.keys.Incident(fp))
-	}
-	if _, err := pipe.Exec(ctx); err != nil {
-		return nil, nil, fmt.Errorf("read incidents: %w", err)
-	}
-	out := make([]Incident, 0, len(fps))
-	var missing []any
-	for i, c := range cmds {
-		m := c.Val()
-		if len(m) == 0 {
-			missing = append(missing, fps[i])
-			continue
-		}
-		out = append(out, incidentFromHash(m))
-	}
-	return out, missing, nil
-}
-
-// PendingNotifications returns up to n incidents whose alert has not been sent.
-func (s *Store) PendingNotifications(ctx context.Context, n int) ([]Incident, error) {
-	fps, err := s.rdb.ZRange(ctx, s.keys.PendingNotify(), 0, int64(n-1)).Result()
-	if err != nil {
-		return nil, fmt.Errorf("list pending notifications: %w", err)
-	}
-	incs, missing, err := s.incidents(ctx, fps)
-	if err != nil {
-		return nil, err
-	}
-	if len(missing) > 0 {
-		s.rdb.ZRem(ctx, s.keys.PendingNotify(), missing...)
-	}
-	return incs, nil
-}
-
-// ClaimNotification takes a short lock on the incident's alert so that two notifier
-// replicas do not both send it. It returns false when another replica holds it.
-func (s *Store) ClaimNotification(ctx context.Context, fingerprint string, hold time.Duration) (bool, error) {
-	ok, err := s.rdb.SetNX(ctx, s.keys.IncidentClaim(fingerprint), "1", hold).Result()
-	if err != nil {
-		return false, fmt.Errorf("claim notification %s: %w", fingerprint, err)
-	}
-	return ok, nil
-}
-
-// MarkNotified records that the incident's alert was sent.
-func (s *Store) MarkNotified(ctx context.Context, fingerprint string) error {
-	if err := s.rdb.HSet(ctx, s.keys.Incident(fingerprint), "notified", 1).Err(); err != nil {
-		return fmt.Errorf("mark %s notified: %w", fingerprint, err)
-	}
-	if err := s.rdb.ZRem(ctx, s.keys.PendingNotify(), fingerprint).Err(); err != nil {
-		return fmt.Errorf("unqueue %s notification: %w", fingerprint, err)
-	}
-	return nil
-}
-
 func recordFromHash(m map[string]string) *Record {
 	if len(m) == 0 || m["reason"] == "" {
 		return nil
@@ -300,18 +202,3 @@ func recordFromHash(m map[string]string) *Record {
 	return r
 }
 
-func incidentFromHash(m map[string]string) Incident {
-	count, _ := strconv.Atoi(m["count"])
-	inc := Incident{
-		Fingerprint: m["fingerprint"], Tenant: m["tenant"], Class: m["class"],
-		SendingDomain: m["sending_domain"], ReceivingDomain: m["receiving_domain"], SendingIP: m["sending_ip"], Code: m["code"],
-		Rule: m["rule"], ESP: m["esp"], Count: count,
-		FirstSeen: ms(m["first_seen"]), LastSeen: ms(m["last_seen"]),
-		ExampleReply: m["example_reply"], Notified: m["notified"] == "1",
-	}
-	_ = json.Unmarshal([]byte(m["fix"]), &inc.Fix)
-	if inc.Fix == nil {
-		inc.Fix = []string{}
-	}
-	return inc
-}

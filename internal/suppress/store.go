@@ -2,7 +2,6 @@ package suppress
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -43,24 +42,8 @@ type Change struct {
 	SoftThreshold int
 	SoftTTL       time.Duration // TTL of a suppression caused by the soft threshold
 
-	Incident *IncidentChange // set for sender-side events
-
 	// Protected marks a change whose Address is already in its Redis form (see addrKey).
 	Protected bool `json:",omitempty"`
-}
-
-// IncidentChange counts an event into a sender-side incident.
-type IncidentChange struct {
-	Fingerprint     string
-	Tenant          string
-	Class           string
-	ReceivingDomain string // for incidents about a receiving domain (mass-bounce guard)
-	SendingDomain   string
-	SendingIP       string
-	Code            string
-	Reply           string
-	Rule            string
-	Fix             []string
 }
 
 // Outcome is what the store did with one Change.
@@ -72,12 +55,7 @@ type Outcome struct {
 	ExpiresAt  time.Time // … until then (zero when permanent or not suppressed)
 	SoftCount  int       // soft bounces in the current window
 	Lifted     bool      // a soft-threshold suppression was lifted (delivered)
-
-	IncidentCreated bool // this event opened a new incident
-	IncidentCount   int
-	Err             error // this change failed; the event must be retried
-
-	incidentNotify bool // the incident's alert has not been sent yet
+	Err        error     // this change failed; the event must be retried
 }
 
 // Options tune the store. Zero values take the defaults.
@@ -90,7 +68,6 @@ type Options struct {
 	// history shows the newest HistoryLen, and an event ID is recognised as a
 	// redelivery while it is among them (and within the TTL).
 	LogKeep     int
-	IncidentTTL time.Duration // an incident with no new event expires after (default 7 days)
 	Now         func() time.Time
 	// AddressHashKey, when set, makes every address a keyed hash in Redis
 	// (REBOUND_ADDRESS_HASH_KEY). Changing it orphans the existing state.
@@ -143,9 +120,6 @@ func New(rdb redis.UniversalClient, opt Options) *Store {
 	if opt.LogKeep < opt.HistoryLen {
 		opt.LogKeep = max(200, opt.HistoryLen)
 	}
-	if opt.IncidentTTL <= 0 {
-		opt.IncidentTTL = 7 * 24 * time.Hour
-	}
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
@@ -177,7 +151,7 @@ func (s *Store) Load(ctx context.Context) error {
 		// JSON. Anything else is a real failure.
 		return fmt.Errorf("probe Lua libraries: %w", err)
 	}
-	for name, sc := range map[string]*redis.Script{"recipient": s.scripts.recipient, "recipient batch": s.scripts.batchd, "incident": incidentScript, "guard": guardScript} {
+	for name, sc := range map[string]*redis.Script{"recipient": s.scripts.recipient, "recipient batch": s.scripts.batchd, "guard": guardScript} {
 		if err := sc.Load(ctx, s.rdb).Err(); err != nil {
 			return fmt.Errorf("load %s script: %w", name, err)
 		}
@@ -186,7 +160,7 @@ func (s *Store) Load(ctx context.Context) error {
 }
 
 // Apply applies a batch of changes in one pipelined round trip (plus one more for the
-// listing indexes when the batch changed a suppression or an incident). The returned
+// listing indexes when the batch changed a suppression). The returned
 // error is set when the round trip itself failed: then nothing may be acknowledged.
 // Otherwise each Outcome carries its own Err.
 func (s *Store) Apply(ctx context.Context, changes []Change) ([]Outcome, error) {
@@ -199,16 +173,16 @@ func (s *Store) Apply(ctx context.Context, changes []Change) ([]Outcome, error) 
 	}
 	now := s.opt.Now()
 	nowMS := now.UnixMilli()
-	rec, inc, err := s.run(ctx, changes, nowMS, true, s.batch)
+	rec, err := s.run(ctx, changes, nowMS, true, s.batch)
 	if err != nil && isNoScript(err) {
 		// Redis restarted or failed over and lost its script cache. The scripts are
 		// idempotent, so running the whole batch again with EVAL is safe.
-		rec, inc, err = s.run(ctx, changes, nowMS, false, s.batch)
+		rec, err = s.run(ctx, changes, nowMS, false, s.batch)
 	}
 	if err != nil && s.batch && isCmdError(err) {
 		// One event's script failed and took the batch call with it (the events before
 		// it were applied and now show as duplicates): run per event to isolate it.
-		rec, inc, err = s.run(ctx, changes, nowMS, false, false)
+		rec, err = s.run(ctx, changes, nowMS, false, false)
 	}
 	if err != nil && !isCmdError(err) {
 		return nil, fmt.Errorf("apply batch of %d: %w", len(changes), err)
@@ -216,12 +190,6 @@ func (s *Store) Apply(ctx context.Context, changes []Change) ([]Outcome, error) 
 	for i := range changes {
 		if e := rec(i, &out[i]); e != nil {
 			out[i].Err = fmt.Errorf("event %s: %w", changes[i].EventID, e)
-			continue
-		}
-		if inc[i].cmd != nil {
-			if e := readIncident(inc[i], &out[i]); e != nil {
-				out[i].Err = fmt.Errorf("event %s incident: %w", changes[i].EventID, e)
-			}
 		}
 	}
 	if err := s.updateIndexes(ctx, changes, out, nowMS); err != nil {
@@ -230,22 +198,13 @@ func (s *Store) Apply(ctx context.Context, changes []Change) ([]Outcome, error) 
 	return out, nil
 }
 
-// incidentResult is change k's place in its incident's script result.
-type incidentResult struct {
-	cmd *redis.Cmd
-	k   int
-}
-
 // recipientResult reads change i's recipient outcome after the round trip.
 type recipientResult func(i int, o *Outcome) error
 
 // run sends one batch in one round trip. With batch, the recipient script runs once
 // for every event (single Redis or Sentinel); otherwise once per event (Cluster).
-func (s *Store) run(ctx context.Context, changes []Change, nowMS int64, sha, batch bool) (recipientResult, []incidentResult, error) {
+func (s *Store) run(ctx context.Context, changes []Change, nowMS int64, sha, batch bool) (recipientResult, error) {
 	sc := s.scripts
-	inc := make([]incidentResult, len(changes))
-	byIncident := map[string][]int{}
-	var incOrder []string
 	pipe := s.rdb.Pipeline()
 	eval := func(sc *redis.Script, keys []string, args ...any) *redis.Cmd {
 		if sha {
@@ -253,7 +212,6 @@ func (s *Store) run(ctx context.Context, changes []Change, nowMS int64, sha, bat
 		}
 		return sc.Eval(ctx, pipe, keys, args...)
 	}
-	idem := s.opt.IdempotencyTTL.Milliseconds()
 	// The log serves both idempotency and history: it lives as long as the longer of the two.
 	logTTL := max(s.opt.IdempotencyTTL, s.opt.HistoryTTL).Milliseconds()
 	var (
@@ -291,29 +249,6 @@ func (s *Store) run(ctx context.Context, changes []Change, nowMS int64, sha, bat
 			// for permanent) when the script keeps an existing record.
 			pipe.ZAddGT(ctx, s.keys.SuppressionIndex(c.Tenant), redis.Z{Score: indexScore(nowMS, c.SuppressTTL), Member: c.Address})
 		}
-		if in := c.Incident; in != nil {
-			if _, ok := byIncident[in.Fingerprint]; !ok {
-				incOrder = append(incOrder, in.Fingerprint)
-			}
-			byIncident[in.Fingerprint] = append(byIncident[in.Fingerprint], i)
-		}
-	}
-	for _, fp := range incOrder {
-		idx := byIncident[fp]
-		last := changes[idx[len(idx)-1]]
-		in := last.Incident
-		fix, _ := json.Marshal(in.Fix)
-		args := []any{nowMS, idem, s.opt.IncidentTTL.Milliseconds(),
-			in.Fingerprint, in.Tenant, in.Class, in.SendingDomain, in.SendingIP,
-			in.Code, in.Reply, fix, in.Rule, last.ESP, in.ReceivingDomain}
-		for _, i := range idx {
-			args = append(args, changes[i].EventID)
-		}
-		cmd := eval(incidentScript, []string{s.keys.Incident(fp), s.keys.IncidentSeen(fp)}, args...)
-		for k, i := range idx {
-			inc[i] = incidentResult{cmd: cmd, k: k}
-		}
-		pipe.ZAdd(ctx, s.keys.OpenIncidents(), redis.Z{Score: float64(nowMS), Member: fp})
 	}
 	var batchCmd *redis.Cmd
 	if batch {
@@ -321,7 +256,7 @@ func (s *Store) run(ctx context.Context, changes []Change, nowMS int64, sha, bat
 	}
 	_, err := pipe.Exec(ctx)
 	if !batch {
-		return func(i int, o *Outcome) error { return readRecipient(rec[i], o) }, inc, err
+		return func(i int, o *Outcome) error { return readRecipient(rec[i], o) }, err
 	}
 	all, _ := batchCmd.Slice()
 	return func(i int, o *Outcome) error {
@@ -333,13 +268,12 @@ func (s *Store) run(ctx context.Context, changes []Change, nowMS int64, sha, bat
 		}
 		raw, _ := all[i].([]any)
 		return readInts(raw, 5, o, setRecipient)
-	}, inc, err
+	}, err
 }
 
 // updateIndexes brings the listing indexes in step with what the scripts did that
 // the first round trip could not know: a soft bounce that reached the threshold, a
-// lifted suppression, a duplicate whose earlier run crashed before its index update,
-// an incident whose alert is not sent. Most batches need none of it and skip the
+// lifted suppression, a duplicate whose earlier run crashed before its index update. Most batches need none of it and skip the
 // second round trip.
 func (s *Store) updateIndexes(ctx context.Context, changes []Change, out []Outcome, nowMS int64) error {
 	pipe := s.rdb.Pipeline()
@@ -359,10 +293,6 @@ func (s *Store) updateIndexes(ctx context.Context, changes []Change, out []Outco
 				score = float64(o.ExpiresAt.UnixMilli())
 			}
 			pipe.ZAddGT(ctx, s.keys.SuppressionIndex(c.Tenant), redis.Z{Score: score, Member: c.Address})
-			n++
-		}
-		if c.Incident != nil && o.incidentNotify {
-			pipe.ZAddNX(ctx, s.keys.PendingNotify(), redis.Z{Score: float64(nowMS), Member: c.Incident.Fingerprint})
 			n++
 		}
 	}
@@ -422,21 +352,6 @@ func setRecipient(v []int64, o *Outcome) {
 	o.Lifted = v[4] == 1
 }
 
-func readIncident(r incidentResult, o *Outcome) error {
-	all, err := r.cmd.Slice()
-	if err != nil {
-		return err
-	}
-	if r.k >= len(all) {
-		return fmt.Errorf("incident script returned %d results, want more than %d", len(all), r.k)
-	}
-	raw, _ := all[r.k].([]any)
-	return readInts(raw, 4, o, func(v []int64, o *Outcome) {
-		o.IncidentCreated = v[1] == 1
-		o.incidentNotify = v[2] == 1
-		o.IncidentCount = int(v[3])
-	})
-}
 
 func isNoScript(err error) bool { return err != nil && strings.Contains(err.Error(), "NOSCRIPT") }
 

@@ -165,44 +165,6 @@ func TestPermanentIsNotShortenedBySoftThreshold(t *testing.T) {
 	}
 }
 
-func TestIncidentOpensOnceAndQueuesOneNotification(t *testing.T) {
-	t.Parallel()
-	b := setup(t)
-	inc := &suppress.IncidentChange{Fingerprint: "fp1", Class: "auth_required", SendingDomain: "mail.example.org", Code: "530", Reply: "530 5.7.0 Authentication required", Fix: []string{"check credentials"}}
-	mk := func(id, addr string) suppress.Change {
-		return suppress.Change{EventID: id, ESP: "generic", Address: addr, Action: suppress.ActionRecord, Class: "auth_required", Incident: inc}
-	}
-	out := apply(t, b, mk("generic:a1", "r1@example.com"), mk("generic:a2", "r2@example.com"))
-	if !out[0].IncidentCreated || out[1].IncidentCreated || out[1].IncidentCount != 2 {
-		t.Fatalf("outcomes = %+v, want one creation and a count of 2", out)
-	}
-	if out[0].Suppressed || out[1].Suppressed {
-		t.Fatal("a sender-side event suppressed its recipient")
-	}
-	apply(t, b, mk("generic:a1", "r1@example.com")) // redelivery
-	incs, err := b.store.OpenIncidents(b.ctx, 10)
-	if err != nil || len(incs) != 1 || incs[0].Count != 2 || incs[0].Fix[0] != "check credentials" {
-		t.Fatalf("incidents = %+v, %v; want one with count 2", incs, err)
-	}
-	pending, _ := b.store.PendingNotifications(b.ctx, 10)
-	if len(pending) != 1 {
-		t.Fatalf("pending notifications = %d, want 1", len(pending))
-	}
-	if ok, _ := b.store.ClaimNotification(b.ctx, "fp1", time.Minute); !ok {
-		t.Fatal("first claim refused")
-	}
-	if ok, _ := b.store.ClaimNotification(b.ctx, "fp1", time.Minute); ok {
-		t.Fatal("second claim granted: two notifiers could both send")
-	}
-	if err := b.store.MarkNotified(b.ctx, "fp1"); err != nil {
-		t.Fatal(err)
-	}
-	apply(t, b, mk("generic:a3", "r3@example.com"))
-	if pending, _ := b.store.PendingNotifications(b.ctx, 10); len(pending) != 0 {
-		t.Fatalf("a notified incident was queued again: %+v", pending)
-	}
-}
-
 func TestRecoversFromFlushedScriptCache(t *testing.T) {
 	t.Parallel()
 	// A private server: SCRIPT FLUSH would disturb tests sharing the common one.

@@ -170,10 +170,7 @@ func Check(resp *http.Response, answer []byte) error {
 	if code/100 == 2 {
 		return nil
 	}
-	msg := strings.TrimSpace(string(answer))
-	if len(msg) > 200 {
-		msg = msg[:200] + "…"
-	}
+	msg := Truncate(strings.TrimSpace(string(answer)), 200)
 	if msg == "" {
 		msg = http.StatusText(code)
 	}
@@ -220,7 +217,14 @@ func scrub(err error) error {
 
 // DefaultClient is the HTTP client receivers use when none is given: a bounded
 // timeout so a receiver that hangs cannot hold a delivery forever.
-func DefaultClient() *http.Client { return &http.Client{Timeout: 10 * time.Second} }
+// Redirects are not followed: a receiver's endpoint does not move, and a redirect would
+// carry custom auth headers to another host; a 3xx is reported as a client error.
+func DefaultClient() *http.Client {
+	return &http.Client{
+		Timeout:       10 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+}
 
 // Secret returns a receiver setting that may come inline or from a file (the
 // `<key>_file` twin, for Kubernetes Secrets mounted as files). key names the setting
@@ -264,6 +268,9 @@ func Truncate(s string, n int) string {
 		return s
 	}
 	cut := n - len("…")
+	if cut <= 0 {
+		return s[:0]
+	}
 	for cut > 0 && !utf8RuneStart(s[cut]) {
 		cut--
 	}

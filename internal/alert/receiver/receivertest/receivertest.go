@@ -162,7 +162,7 @@ func NoSecretInErrors(t *testing.T, build func(url string) receiver.Receiver, se
 			if s != "" && strings.Contains(err.Error(), s) {
 				t.Errorf("error %q leaks a secret", err)
 			}
-			for e := errors.Unwrap(err); e != nil; e = errors.Unwrap(e) {
+			for e := errors.Unwrap(err); e != nil && s != ""; e = errors.Unwrap(e) {
 				if strings.Contains(e.Error(), s) {
 					t.Errorf("wrapped error %q leaks a secret", e)
 				}
