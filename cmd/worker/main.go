@@ -45,6 +45,9 @@ const usage = `Usage: worker [serve] [flags]      run the roles in REBOUND_ROLES
                                      what FILE would decide differently on the retained events
        worker mass-bounce list|apply DOMAIN|discard DOMAIN
                                      suppressions held by the mass-bounce guard
+       worker alerts list [--state open] [--class C] [--tenant T]
+       worker alerts show|ack|resolve ID   sender-side incidents: read one, acknowledge, resolve
+       worker alerts check FILE      validate an alerting file (REBOUND_ALERT_CONFIG)
        worker deadletter list [--from SEQ] [--limit N]
        worker deadletter replay SEQ...
                                      input that could not be processed, with the reason; put it back
@@ -58,7 +61,9 @@ func main() {
 
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
 	cmd := "serve"
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+	if len(args) == 1 && (args[0] == "-h" || args[0] == "--help" || args[0] == "-help") {
+		cmd, args = "help", nil // the sub-commands, not only serve's flags
+	} else if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		cmd, args = args[0], args[1:]
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
@@ -79,6 +84,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(s
 		err = massBounceCmd(ctx, args, stdout, stderr, getenv)
 	case "deadletter":
 		err = deadLetterCmd(ctx, args, stdout, stderr, getenv)
+	case "alerts":
+		err = alertsCmd(ctx, args, stdout, stderr, getenv)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -10,6 +10,7 @@ import (
 
 	"go.uber.org/zap/zaptest"
 
+	"github.com/reboundhq/rebound/internal/alert"
 	"github.com/reboundhq/rebound/internal/api"
 	"github.com/reboundhq/rebound/internal/catalog"
 	"github.com/reboundhq/rebound/internal/policy"
@@ -18,9 +19,10 @@ import (
 )
 
 type client struct {
-	t     *testing.T
-	base  string
-	token string
+	t      *testing.T
+	base   string
+	token  string
+	alerts *alert.Store
 }
 
 func (c client) do(method, path, body string) (int, map[string]any) {
@@ -43,16 +45,18 @@ func (c client) do(method, path, body string) (int, map[string]any) {
 func setup(t *testing.T, token string) client {
 	t.Helper()
 	rdb := testsvc.RedisClient(t)
-	store := suppress.New(rdb, suppress.Options{Prefix: testsvc.Prefix(t, rdb)})
+	prefix := testsvc.Prefix(t, rdb)
+	store := suppress.New(rdb, suppress.Options{Prefix: prefix})
+	alerts := alert.NewStore(rdb, alert.StoreOptions{Prefix: prefix})
 	cat, err := catalog.Default()
 	if err != nil {
 		t.Fatal(err)
 	}
 	mux := http.NewServeMux()
-	(&api.API{Store: store, Catalog: cat, Policy: policy.Default, Log: zaptest.NewLogger(t), Token: token}).Register(mux)
+	(&api.API{Store: store, Alerts: alerts, Catalog: cat, Policy: policy.Default, Log: zaptest.NewLogger(t), Token: token}).Register(mux)
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
-	return client{t: t, base: srv.URL, token: token}
+	return client{t: t, base: srv.URL, token: token, alerts: alerts}
 }
 
 func TestWithoutTokenReadsAreOpenAndChangesRefused(t *testing.T) {

@@ -410,8 +410,8 @@ func build(f *fileSpec, name string, cat *catalog.Catalog) (*Policy, error) {
 	}
 	if in := f.Incidents; in != nil {
 		if in.ResolveAfter.set {
-			if in.ResolveAfter.d < time.Minute {
-				return nil, fmt.Errorf("line %d: incidents.resolve_after: %s (want at least 1m)", in.ResolveAfter.line, in.ResolveAfter.d)
+			if in.ResolveAfter.d < time.Second {
+				return nil, fmt.Errorf("line %d: incidents.resolve_after: %s (want at least 1s)", in.ResolveAfter.line, in.ResolveAfter.d)
 			}
 			p.Incidents.DefaultResolveAfter = in.ResolveAfter.d
 		}
@@ -452,8 +452,8 @@ func build(f *fileSpec, name string, cat *catalog.Catalog) (*Policy, error) {
 		}
 		p.classes[c] = s
 		if n.ResolveAfter.set {
-			if n.ResolveAfter.d < time.Minute {
-				return nil, fmt.Errorf("line %d: classes.%s.resolve_after: %s (want at least 1m)", n.line, cls, n.ResolveAfter.d)
+			if n.ResolveAfter.d < time.Second {
+				return nil, fmt.Errorf("line %d: classes.%s.resolve_after: %s (want at least 1s)", n.line, cls, n.ResolveAfter.d)
 			}
 			p.Incidents.resolveAfter[cls] = n.ResolveAfter.d
 		}
