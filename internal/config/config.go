@@ -64,11 +64,11 @@ type Config struct {
 	// AlertWebhookSecret signs the REBOUND_ALERT_WEBHOOK_URL shortcut's requests.
 	AlertWebhookSecret string // secret
 	AlertConfig        string // REBOUND_ALERT_CONFIG: receivers and routes (YAML)
-	CatalogRules    string
-	PolicyFile      string
-	ShadowPolicy    string
-	LogLevel        string
-	LogFormat       string
+	CatalogRules       string
+	PolicyFile         string
+	ShadowPolicy       string
+	LogLevel           string
+	LogFormat          string
 
 	// Getenv is where the settings came from; ESP adapters read their own
 	// REBOUND_<ESP>_* settings and secrets through it.

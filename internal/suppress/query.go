@@ -201,4 +201,3 @@ func recordFromHash(m map[string]string) *Record {
 	}
 	return r
 }
-

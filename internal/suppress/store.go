@@ -67,8 +67,8 @@ type Options struct {
 	// LogKeep is how many recent events a recipient's log keeps (default 200): the
 	// history shows the newest HistoryLen, and an event ID is recognised as a
 	// redelivery while it is among them (and within the TTL).
-	LogKeep     int
-	Now         func() time.Time
+	LogKeep int
+	Now     func() time.Time
 	// AddressHashKey, when set, makes every address a keyed hash in Redis
 	// (REBOUND_ADDRESS_HASH_KEY). Changing it orphans the existing state.
 	AddressHashKey []byte
@@ -351,7 +351,6 @@ func setRecipient(v []int64, o *Outcome) {
 	}
 	o.Lifted = v[4] == 1
 }
-
 
 func isNoScript(err error) bool { return err != nil && strings.Contains(err.Error(), "NOSCRIPT") }
 
