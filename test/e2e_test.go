@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/reboundhq/rebound/internal/events"
 	"github.com/reboundhq/rebound/internal/testsvc"
 )
 
@@ -46,13 +47,30 @@ type worker struct {
 	exit  chan error
 }
 
+// deployment is what worker replicas of one installation share: stream, consumer,
+// subjects and Redis key prefix, all private to the test.
+type deployment struct {
+	names  events.Names
+	prefix string
+}
+
+func newDeployment(t *testing.T) deployment {
+	t.Helper()
+	_, js := testsvc.JetStream(t)
+	rdb := testsvc.RedisClient(t)
+	return deployment{names: testsvc.Names(t, js), prefix: testsvc.Prefix(t, rdb)}
+}
+
 // startWorker starts the binary with a private stream, consumer, subject and key prefix.
 func startWorker(t *testing.T, extraEnv ...string) *worker {
 	t.Helper()
-	_, js := testsvc.JetStream(t)
-	names := testsvc.Names(t, js)
-	rdb := testsvc.RedisClient(t)
-	prefix := testsvc.Prefix(t, rdb)
+	return newDeployment(t).start(t, extraEnv...)
+}
+
+// start starts one replica of the deployment.
+func (d deployment) start(t *testing.T, extraEnv ...string) *worker {
+	t.Helper()
+	names, prefix := d.names, d.prefix
 	port, err := testsvc.FreePort()
 	if err != nil {
 		t.Fatal(err)
@@ -169,7 +187,7 @@ func TestEndToEnd530AndUserUnknown(t *testing.T) {
 		return len(alerts) == 1
 	})
 	inc := alerts[0].(map[string]any)
-	if inc["class"] != "auth_required" || inc["count"] != float64(1) || len(inc["fix"].([]any)) == 0 {
+	if inc["class"] != "auth_required" || inc["messages"] != float64(1) || len(inc["fix"].([]any)) == 0 {
 		t.Fatalf("incident = %v, want auth_required, count 1, with fix steps", inc)
 	}
 	if code, _ := w.get(t, "/v1/suppressions/ok-"+id+"@example.com"); code != http.StatusNotFound {
@@ -191,7 +209,7 @@ func TestEndToEnd530AndUserUnknown(t *testing.T) {
 	}
 	_, body := w.get(t, "/v1/alerts")
 	alerts = body["alerts"].([]any)
-	if len(alerts) != 1 || alerts[0].(map[string]any)["count"] != float64(1) {
+	if len(alerts) != 1 || alerts[0].(map[string]any)["messages"] != float64(1) {
 		t.Fatalf("after re-posting, alerts = %v, want one incident with count 1", alerts)
 	}
 	_, rcpt := w.get(t, "/v1/recipients/ok-"+id+"@example.com")

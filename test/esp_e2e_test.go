@@ -402,7 +402,7 @@ func TestESPEndToEnd(t *testing.T) {
 		_, body := w.get(t, "/v1/alerts")
 		total := 0
 		for _, a := range body["alerts"].([]any) {
-			total += int(a.(map[string]any)["count"].(float64))
+			total += int(a.(map[string]any)["messages"].(float64))
 		}
 		if total != len(espCases) {
 			t.Errorf("open incidents count %d events in all, want %d (one per ESP): %v", total, len(espCases), body["alerts"])

@@ -64,7 +64,7 @@ func sampleLabels() map[string]string {
 	}
 }
 
-func TestSendTrigger(t *testing.T) {
+func TestAlertmanagerSendTrigger(t *testing.T) {
 	note := receivertest.Sample()
 	req, a := sent(t, Config{}, note)
 
@@ -105,7 +105,7 @@ func TestSendTrigger(t *testing.T) {
 	}
 }
 
-func TestSendReminderRefreshesEndsAt(t *testing.T) {
+func TestAlertmanagerSendReminderRefreshesEndsAt(t *testing.T) {
 	note := receivertest.Sample()
 	note.Kind, note.Seq, note.State = receiver.KindReminder, 2, "notified"
 	note.At = note.FirstSeen.Add(time.Hour)
@@ -125,7 +125,7 @@ func TestSendReminderRefreshesEndsAt(t *testing.T) {
 	}
 }
 
-func TestSendResolve(t *testing.T) {
+func TestAlertmanagerSendResolve(t *testing.T) {
 	note := receivertest.Resolved()
 	_, a := sent(t, Config{}, note)
 	if !maps.Equal(a.Labels, sampleLabels()) {
@@ -156,7 +156,7 @@ func TestSendResolve(t *testing.T) {
 	}
 }
 
-func TestAckSendsNothing(t *testing.T) {
+func TestAlertmanagerAckSendsNothing(t *testing.T) {
 	srv := receivertest.NewServer(t)
 	note := receivertest.Sample()
 	note.Kind, note.AckedBy = receiver.KindAck, "oncall@example.com"
@@ -168,7 +168,7 @@ func TestAckSendsNothing(t *testing.T) {
 	}
 }
 
-func TestUnknownKindIsNotRetried(t *testing.T) {
+func TestAlertmanagerUnknownKindIsNotRetried(t *testing.T) {
 	srv := receivertest.NewServer(t)
 	note := receivertest.Sample()
 	note.Kind = "escalate"
@@ -181,7 +181,7 @@ func TestUnknownKindIsNotRetried(t *testing.T) {
 	}
 }
 
-func TestMassBounceAndOptionalLabels(t *testing.T) {
+func TestAlertmanagerMassBounceAndOptionalLabels(t *testing.T) {
 	note := receivertest.Sample()
 	note.Class, note.Severity = "mass_bounce", "high"
 	note.Tenant, note.SendingDomain, note.SendingIP = "", "", ""
@@ -204,7 +204,7 @@ func TestMassBounceAndOptionalLabels(t *testing.T) {
 	}
 }
 
-func TestConfiguredLabelsNeverOverride(t *testing.T) {
+func TestAlertmanagerConfiguredLabelsNeverOverride(t *testing.T) {
 	c := Config{Labels: map[string]string{"team": "mail", "tenant": "default-tenant"}}
 	_, a := sent(t, c, receivertest.Sample())
 	if a.Labels["team"] != "mail" {
@@ -220,7 +220,7 @@ func TestConfiguredLabelsNeverOverride(t *testing.T) {
 	}
 }
 
-func TestLongAnnotationsAreCut(t *testing.T) {
+func TestAlertmanagerLongAnnotationsAreCut(t *testing.T) {
 	note := receivertest.Sample()
 	note.Summary = strings.Repeat("é", 2000)
 	note.Examples = []string{strings.Repeat("x", 5000)}
@@ -230,7 +230,7 @@ func TestLongAnnotationsAreCut(t *testing.T) {
 	}
 }
 
-func TestEndpoint(t *testing.T) {
+func TestAlertmanagerEndpoint(t *testing.T) {
 	for in, want := range map[string]string{
 		"http://am:9093":                             "http://am:9093/api/v2/alerts",
 		"http://am:9093/":                            "http://am:9093/api/v2/alerts",
@@ -250,7 +250,7 @@ func TestEndpoint(t *testing.T) {
 	}
 }
 
-func TestAuthHeaders(t *testing.T) {
+func TestAlertmanagerAuthHeaders(t *testing.T) {
 	req, _ := sent(t, Config{BearerToken: "tok-123"}, receivertest.Sample())
 	if h := req.Header.Get("Authorization"); h != "Bearer tok-123" {
 		t.Errorf("bearer: Authorization = %q", h)
@@ -262,13 +262,13 @@ func TestAuthHeaders(t *testing.T) {
 	}
 }
 
-func TestRetryCases(t *testing.T) {
+func TestAlertmanagerRetryCases(t *testing.T) {
 	receivertest.RetryCases(t, func(url string) receiver.Receiver {
 		return prepared(t, Config{URL: url})
 	})
 }
 
-func TestNoSecretInErrors(t *testing.T) {
+func TestAlertmanagerNoSecretInErrors(t *testing.T) {
 	const token = "bearer-9f8e7d6c5b4a"
 	receivertest.NoSecretInErrors(t, func(url string) receiver.Receiver {
 		return prepared(t, Config{URL: url, BearerToken: token})
@@ -282,7 +282,7 @@ func TestNoSecretInErrors(t *testing.T) {
 
 // An endpoint (or proxy) that echoes the request headers in its error answer must not
 // get the credentials into Rebound's logs.
-func TestEchoedCredentialsAreRedacted(t *testing.T) {
+func TestAlertmanagerEchoedCredentialsAreRedacted(t *testing.T) {
 	for _, c := range []Config{
 		{BearerToken: "bearer-echo-1234567"},
 		{Username: "rebound", Password: "pw-echo-7654321"},
@@ -306,7 +306,7 @@ func TestEchoedCredentialsAreRedacted(t *testing.T) {
 	}
 }
 
-func TestPrepare(t *testing.T) {
+func TestAlertmanagerPrepare(t *testing.T) {
 	dir := t.TempDir()
 	write := func(name, content string) {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600); err != nil {
