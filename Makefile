@@ -4,7 +4,7 @@ PKGS      := ./...
 FUZZTIME  ?= 10s
 BIN       := bin/worker
 
-.PHONY: demo demo-serve test test-short fuzz bench build lint docker help
+.PHONY: demo demo-serve test test-short tools fuzz bench build lint docker help
 
 help:
 	@echo "make demo        whole pipeline on embedded services, prints what it decided, exits"
@@ -14,6 +14,7 @@ help:
 	@echo "make bench       benchmarks of the hot path"
 	@echo "make build       static binary in $(BIN)"
 	@echo "make lint        gofmt and go vet"
+	@echo "make tools       build the test tools once (a real Alertmanager), cached in ~/.cache/rebound"
 
 demo:
 	$(GO) run ./cmd/worker demo --exit
@@ -24,8 +25,14 @@ demo-serve:
 # Integration tests find NATS and Redis through REBOUND_NATS_URL / REBOUND_REDIS_URL,
 # then 127.0.0.1:4222 / 127.0.0.1:6379, else start their own (nats-server embedded from
 # its Go module, redis-server from PATH); they fail, never skip, when neither works.
-test: lint
+test: lint tools
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+
+# Tools the tests run, built from their Go modules once and cached under
+# $$HOME/.cache/rebound (REBOUND_CACHE_DIR): a real Alertmanager for the alerting tests.
+# The first build takes about 4 minutes on 2 cores; later runs find it at once.
+tools:
+	@bash scripts/install-alertmanager.sh >/dev/null
 
 test-short:
 	$(GO) test -count=1 -short $(PKGS)
