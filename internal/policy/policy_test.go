@@ -176,6 +176,12 @@ func TestParseErrorsNameTheLine(t *testing.T) {
 		{"override without class suppresses", head + "overrides:\n  - when: {esp: sendgrid}\n    action: suppress\n", "line 4: overrides[0]: suppress needs when.class"},
 		{"override naming nothing", head + "overrides:\n  - when: {}\n    action: record\n", "names nothing to match"},
 		{"bad allowlist address", head + "allowlist: {addresses: [nobody]}\n", "allowlist.addresses"},
+		{"bad severity", head + "classes:\n  auth_required: {action: incident, severity: urgent}\n", `line 4: classes.auth_required.severity: "urgent"`},
+		{"resolve_after on a suppress class", head + "classes:\n  recipient_unknown: {action: suppress, resolve_after: 1h}\n", "line 4: classes.recipient_unknown: resolve_after and severity apply only to action incident"},
+		{"severity outside classes", head + "scopes:\n  sender: {action: incident, severity: info}\n", "line 4: scopes.sender: resolve_after and severity belong under classes"},
+		{"resolve_after too short", head + "incidents: {resolve_after: 10ms}\n", "line 3: incidents.resolve_after"},
+		{"remind_every too short", head + "incidents: {remind_every: 1m}\n", "line 3: incidents.remind_every"},
+		{"unknown incidents key", head + "incidents: {resolve_afer: 1h}\n", "line 3"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -268,4 +274,36 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("a valid policy suppressed for a sender-side fault: %+v", d)
 		}
 	})
+}
+
+func TestIncidentLifecycle(t *testing.T) {
+	t.Parallel()
+	def := Default().Incidents
+	for class, want := range map[string]string{"auth_required": "critical", "auth_failed": "critical", "rate_limited": "warning", "reputation_block": "high", "mass_bounce": "high", "some_new_class": "high"} {
+		if got := def.Severity(class); got != want {
+			t.Errorf("built-in severity of %s = %s, want %s", class, got, want)
+		}
+	}
+	if def.ResolveAfter("auth_required") != 30*time.Minute || def.ResolveAfter("rate_limited") != 15*time.Minute || def.RemindEvery() != 4*time.Hour {
+		t.Errorf("built-in lifecycle = %v / %v / %v, want 30m, 15m for rate_limited, reminders every 4h",
+			def.ResolveAfter("auth_required"), def.ResolveAfter("rate_limited"), def.RemindEvery())
+	}
+	cat, err := catalog.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := Parse([]byte(`version: 1
+soft: {threshold: 3, window: 7d, ttl: 30d}
+classes:
+  auth_required: {action: incident, resolve_after: 2h, severity: high}
+  rate_limited: incident
+incidents: {resolve_after: 45m, remind_every: 0}
+`), "p.yaml", cat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := p.Incidents
+	if in.ResolveAfter("auth_required") != 2*time.Hour || in.ResolveAfter("rate_limited") != 45*time.Minute || in.RemindEvery() != 0 || in.Severity("auth_required") != "high" || in.Severity("auth_failed") != "critical" {
+		t.Errorf("lifecycle = %+v, want auth_required 2h high, others 45m, no reminders, defaults kept for other severities", in)
+	}
 }
