@@ -5,6 +5,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -187,6 +189,9 @@ func TestCommands(t *testing.T) {
 		{name: "default command is serve", env: map[string]string{"REBOUND_ROLES": "bogus"}, code: 1, stderrIn: []string{"worker serve", "REBOUND_ROLES"}},
 		{name: "serve with an unknown flag", args: []string{"serve", "--no-such-flag"}, code: 1, stderrIn: []string{"no-such-flag"}},
 		{name: "serve -h", args: []string{"serve", "-h"}, code: 0, stderrIn: []string{"REBOUND_ROLES"}},
+		{name: "-h lists the sub-commands", args: []string{"-h"}, code: 0, stdoutIn: "worker alerts"},
+		{name: "alerts without a command", args: []string{"alerts"}, code: 1, stderrIn: []string{"alerts list"}},
+		{name: "alerts check a missing file", args: []string{"alerts", "check", "/nonexistent/alerts.yaml"}, code: 1, stderrIn: []string{"no such file"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -204,5 +209,47 @@ func TestCommands(t *testing.T) {
 				t.Errorf("stdout lacks %q:\n%s", tt.stdoutIn, r.stdout)
 			}
 		})
+	}
+}
+
+func TestAlertsCheck(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	if err := os.WriteFile(filepath.Join(dir, "pd.key"), []byte("0123456789abcdef0123456789abcdef\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	good := write("good.yaml", `receivers:
+  - name: oncall
+    pagerduty: {routing_key_file: pd.key}
+  - name: chat
+    slack: {url: "https://hooks.slack.com/services/T000/B000/XXXX"}
+routes:
+  - match: {severity: critical}
+    receivers: [oncall, chat]
+`)
+	bad := write("bad.yaml", `receivers:
+  - name: chat
+    slack: {url: "https://hooks.slack.com/services/T000/B000/SECRETPART"}
+routes:
+  - match: {severity: critical}
+    receivers: [pager]
+`)
+	run := setup(t, nil)
+	if r := run(nil, "alerts", "check", good); r.code != 0 || !strings.Contains(r.stdout, "valid: 2 receiver(s), 1 route(s)") {
+		t.Fatalf("check good = %d %q %q", r.code, r.stdout, r.stderr)
+	}
+	r := run(nil, "alerts", "check", bad)
+	if r.code != 1 || !strings.Contains(r.stderr, "line 5") || !strings.Contains(r.stderr, `"pager" is not a receiver`) {
+		t.Fatalf("check bad = %d %q, want the line and the unknown receiver named", r.code, r.stderr)
+	}
+	if strings.Contains(r.stderr, "SECRETPART") {
+		t.Fatalf("the error shows a secret: %s", r.stderr)
 	}
 }
