@@ -13,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
+	"github.com/reboundhq/rebound/internal/alert"
 	"github.com/reboundhq/rebound/internal/catalog"
 	"github.com/reboundhq/rebound/internal/events"
 	"github.com/reboundhq/rebound/internal/metrics"
@@ -89,7 +90,8 @@ func BenchmarkProcessThroughput(b *testing.B) {
 	var done atomic.Int64
 	finished := make(chan struct{})
 	p := process.New(process.Config{
-		Consumer: cons, Store: suppress.New(rdb, suppress.Options{Prefix: prefix}), Catalog: cat, Policy: policy.Default,
+		Consumer: cons, Store: suppress.New(rdb, suppress.Options{Prefix: prefix}), Alerts: alert.NewStore(rdb, alert.StoreOptions{Prefix: prefix}),
+		Catalog: cat, Policy: policy.Default,
 		Publisher: stream.NewPublisher(js, events.Names{}, time.Second), Metrics: metrics.New(), Log: zap.NewNop(),
 		BatchSize: batch, Concurrency: par, MaxDeliver: 10,
 		OnProcessed: func(process.Result) {
