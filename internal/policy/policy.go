@@ -189,7 +189,13 @@ func (p *Policy) Decide(e *events.Event, c catalog.Classification) Decision {
 		} else if e.Type == events.TypeDeferral {
 			// The ESP is still retrying: not a bounce yet, whatever the reply says.
 			d = Decision{Action: ActionNone, Rule: d.Rule + "+deferral"}
-		} else if d.Action == ActionSoft && e.ProviderSuppressed {
+		} else if d.Action == ActionSuppress && !c.Permanent {
+			// A transient reply (4xx: "address verification in progress", "too many
+			// recent messages" with 4.1.1) is never a permanent verdict on the address:
+			// at most it counts in the soft window, which suppresses with an expiry.
+			d = Decision{Action: ActionSoft, Global: p.scopes["recipient_transient"].Global, Rule: d.Rule + "+transient"}
+		}
+		if d.Action == ActionSoft && e.ProviderSuppressed {
 			// Not a fresh observation: the ESP did not even try.
 			d = Decision{Action: ActionNone, Rule: d.Rule + "+provider_suppressed"}
 		}

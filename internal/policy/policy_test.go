@@ -20,6 +20,9 @@ var (
 	tooLarge         = catalog.Classification{Class: catalog.ClassMessageTooLarge, Scope: catalog.ScopeMessage, Permanent: true, Code: "5.3.4", Rule: "enhanced.5.3.4"}
 	networkError     = catalog.Classification{Class: catalog.ClassNetworkError, Scope: catalog.ScopeInfrastructure, Permanent: false, Code: "4.4.1", Rule: "enhanced.4.4.1"}
 	expired          = catalog.Classification{Class: catalog.ClassExpired, Scope: catalog.ScopeInfrastructure, Permanent: true, Code: "5.4.7", Rule: "enhanced.5.4.7"}
+	// A 4xx carrying 4.1.1 ("address verification in progress"): a recipient class,
+	// but not a permanent verdict.
+	transientUnknown = catalog.Classification{Class: catalog.ClassRecipientUnknown, Scope: catalog.ScopeRecipient, Permanent: false, Code: "4.1.1", Rule: "enhanced.4.1.1"}
 	unknownFallback  = catalog.Classification{Class: catalog.ClassUnknown, Scope: catalog.ScopeUnknown, Permanent: true, Rule: "fallback.unknown"}
 	// A class the catalog could not name must never suppress, even if a caller
 	// (an operator rule, a bug) gave it a recipient scope and permanence.
@@ -81,6 +84,8 @@ func TestDecide(t *testing.T) {
 		{"recipient permanent dropped suppresses", events.TypeDropped, false, recipientUnknown, Decision{Action: ActionSuppress, Reason: "recipient_unknown", SuppressTTL: hardTTL}},
 		{"recipient permanent provider-suppressed still suppresses", events.TypeBounce, true, recipientUnknown, Decision{Action: ActionSuppress, Reason: "recipient_unknown", SuppressTTL: hardTTL}},
 		{"recipient permanent but deferral", events.TypeDeferral, false, recipientUnknown, Decision{Action: ActionNone}},
+		{"recipient class from a transient reply only counts", events.TypeBounce, false, transientUnknown, Decision{Action: ActionSoft}},
+		{"recipient class from a transient reply, provider-suppressed", events.TypeBounce, true, transientUnknown, Decision{Action: ActionNone}},
 		{"recipient transient bounce is soft", events.TypeBounce, false, mailboxFull, Decision{Action: ActionSoft}},
 		{"recipient transient provider-suppressed", events.TypeBounce, true, mailboxFull, Decision{Action: ActionNone}},
 		{"recipient transient dropped provider-suppressed", events.TypeDropped, true, mailboxFull, Decision{Action: ActionNone}},
@@ -305,5 +310,32 @@ incidents: {resolve_after: 45m, remind_every: 0}
 	in := p.Incidents
 	if in.ResolveAfter("auth_required") != 2*time.Hour || in.ResolveAfter("rate_limited") != 45*time.Minute || in.RemindEvery() != 0 || in.Severity("auth_required") != "high" || in.Severity("auth_failed") != "critical" {
 		t.Errorf("lifecycle = %+v, want auth_required 2h high, others 45m, no reminders, defaults kept for other severities", in)
+	}
+}
+
+// TestDecideTransientNeverSuppressesForGood holds whatever the policy file says: even a
+// file that suppresses recipient_unknown forever cannot make a 4xx do it.
+func TestDecideTransientNeverSuppressesForGood(t *testing.T) {
+	t.Parallel()
+	cat, err := catalog.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := Parse([]byte(`version: 1
+soft: {threshold: 3, window: 7d, ttl: 30d}
+classes: {recipient_unknown: {action: suppress}}
+scopes: {recipient_transient: suppress}
+overrides:
+  - when: {class: recipient_unknown, esp: generic}
+    action: suppress
+`), "strict.yaml", cat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, typ := range []events.Type{events.TypeBounce, events.TypeDropped} {
+		d := p.Decide(event(typ, false), transientUnknown)
+		if d.Action == ActionSuppress {
+			t.Errorf("%s with a transient 4.1.1 = %+v, want no permanent suppression", typ, d)
+		}
 	}
 }
