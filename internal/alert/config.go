@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -45,7 +47,8 @@ type Config struct {
 	ControlSignal *bool            `yaml:"control_signal"`
 	Delivery      DeliverySettings `yaml:"delivery"`
 
-	dir string // the file's folder: relative *_file paths are read from it
+	dir   string         // the file's folder: relative *_file paths are read from it
+	lines map[string]int // line of each top-level key ("delivery.timeout" one level down), for errors
 }
 
 // DeliverySettings tunes retries. Durations are Go durations or days ("1d").
@@ -129,6 +132,10 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 		var x time.Duration
 		x, err = time.ParseDuration(days + "h")
 		d.D = x * 24
+		if x > math.MaxInt64/24 {
+			// x*24 wrapped around: "500000d" would have been read as some 73 years.
+			d.D = -1
+		}
 	} else {
 		d.D, err = time.ParseDuration(s)
 	}
@@ -142,21 +149,73 @@ func decodeStrict(n *yaml.Node, v any) error {
 	// Node.Decode does not take KnownFields, so re-encode the node and decode strictly.
 	b, err := yaml.Marshal(n)
 	if err != nil {
-		return err
+		return fmt.Errorf("line %d: %v", n.Line, err)
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
 	if err := dec.Decode(v); err != nil {
-		return fmt.Errorf("line %d: %w", n.Line, stripLine(err))
+		// yaml numbers the lines of the re-encoded node, not of the file: translate them
+		// through the same node parsed back, so the error points at the offending key
+		// rather than at the start of the receiver or route.
+		lines := map[int]int{}
+		var doc yaml.Node
+		if yaml.Unmarshal(b, &doc) == nil && len(doc.Content) == 1 {
+			mapLines(doc.Content[0], n, lines)
+		}
+		return yamlError(err, func(l int) int {
+			if fl, ok := lines[l]; ok {
+				return fl
+			}
+			return n.Line
+		}, n.Line)
 	}
 	return nil
 }
 
-// stripLine drops yaml's own "line N:" that counts from the re-encoded node, not the file.
-var lineRe = regexp.MustCompile(`line \d+: `)
+// mapLines records, for each node of re-encoded, the line of its twin in orig.
+func mapLines(re, orig *yaml.Node, lines map[int]int) {
+	if _, ok := lines[re.Line]; !ok {
+		lines[re.Line] = orig.Line
+	}
+	if len(re.Content) != len(orig.Content) {
+		return
+	}
+	for i := range re.Content {
+		mapLines(re.Content[i], orig.Content[i], lines)
+	}
+}
 
-func stripLine(err error) error {
-	return errors.New(lineRe.ReplaceAllString(strings.TrimPrefix(err.Error(), "yaml: "), ""))
+var (
+	lineRe = regexp.MustCompile(`^line (\d+): `)
+	// yaml quotes (the start of) a value it cannot decode, e.g. headers: "Bearer s3cr3t"
+	// → "cannot unmarshal !!str `Bearer ...`": a value may be a secret, so it goes.
+	valueRe   = regexp.MustCompile(" `[^`]*`")
+	unknownRe = regexp.MustCompile(`^field (\S+) not found in type \S+$`)
+)
+
+// yamlError rewrites a yaml error for the operator: one "line N: what" per problem,
+// with lines translated by line (the identity for the file itself; def when yaml gave
+// none), no value quoted (it may be a secret) and no Go type names.
+func yamlError(err error, line func(int) int, def int) error {
+	msgs := []string{strings.TrimPrefix(err.Error(), "yaml: ")}
+	var te *yaml.TypeError
+	if errors.As(err, &te) {
+		msgs = te.Errors
+	}
+	for i, m := range msgs {
+		l := def
+		if sub := lineRe.FindStringSubmatch(m); sub != nil {
+			n, _ := strconv.Atoi(sub[1])
+			l, m = line(n), m[len(sub[0]):]
+		}
+		m = valueRe.ReplaceAllString(m, "")
+		m = unknownRe.ReplaceAllString(m, `unknown key "$1"`)
+		if l > 0 {
+			m = fmt.Sprintf("line %d: %s", l, m)
+		}
+		msgs[i] = m
+	}
+	return errors.New(strings.Join(msgs, "; "))
 }
 
 // The labels a route may match on.
@@ -191,9 +250,10 @@ func Parse(b []byte, baseDir string) (*Config, error) {
 	dec.KnownFields(true)
 	// An empty file decodes to io.EOF: it means "no receivers".
 	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
-		return nil, errors.New(strings.TrimPrefix(err.Error(), "yaml: "))
+		return nil, yamlError(err, func(l int) int { return l }, 0)
 	}
 	c.dir = baseDir
+	c.lines = keyLines(b)
 	if err := c.validate(); err != nil {
 		return nil, err
 	}
@@ -205,6 +265,37 @@ func Default() *Config {
 	c := &Config{}
 	_ = c.validate()
 	return c
+}
+
+// keyLines finds the line of each top-level key, and of the keys of a mapping below
+// one ("delivery.timeout"), for the errors that check a value after decoding.
+func keyLines(b []byte) map[string]int {
+	lines := map[string]int{}
+	var doc yaml.Node
+	if yaml.Unmarshal(b, &doc) != nil || len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
+		return lines
+	}
+	top := doc.Content[0].Content
+	for i := 0; i+1 < len(top); i += 2 {
+		lines[top[i].Value] = top[i].Line
+		if sub := top[i+1]; sub.Kind == yaml.MappingNode {
+			for j := 0; j+1 < len(sub.Content); j += 2 {
+				lines[top[i].Value+"."+sub.Content[j].Value] = sub.Content[j].Line
+			}
+		}
+	}
+	return lines
+}
+
+// at prefixes an error with the line of the first of keys the file has ("line 7: "),
+// or nothing when none is (no file, or the value is a default).
+func (c *Config) at(keys ...string) string {
+	for _, k := range keys {
+		if l := c.lines[k]; l > 0 {
+			return fmt.Sprintf("line %d: ", l)
+		}
+	}
+	return ""
 }
 
 func (c *Config) validate() error {
@@ -222,11 +313,11 @@ func (c *Config) validate() error {
 		d.Timeout.D = 10 * time.Second
 	}
 	if d.MaxBackoff.D < d.InitialBackoff.D {
-		return fmt.Errorf("delivery.max_backoff: %s is shorter than initial_backoff %s", d.MaxBackoff.D, d.InitialBackoff.D)
+		return fmt.Errorf("%sdelivery.max_backoff: %s is shorter than initial_backoff %s", c.at("delivery.max_backoff", "delivery.initial_backoff"), d.MaxBackoff.D, d.InitialBackoff.D)
 	}
 	if c.ExternalURL != "" {
 		if err := receiver.CheckURL("external_url", c.ExternalURL); err != nil {
-			return err
+			return fmt.Errorf("%s%w", c.at("external_url"), err)
 		}
 		c.ExternalURL = strings.TrimRight(c.ExternalURL, "/")
 	}
@@ -295,7 +386,7 @@ func (c *Config) validate() error {
 	}
 	for _, n := range c.DefaultReceivers {
 		if !names[n] {
-			return fmt.Errorf("default_receivers: %q is not a defined receiver", n)
+			return fmt.Errorf("%sdefault_receivers: %q is not a defined receiver", c.at("default_receivers"), n)
 		}
 	}
 	return nil
@@ -370,8 +461,20 @@ type Target struct {
 
 // Route returns the names of the configured receivers an incident goes to.
 func (c *Config) Route(inc *Incident) []string {
-	if len(c.Routes) == 0 {
+	names, everyone := c.route(inc)
+	if everyone {
 		return c.allNames()
+	}
+	return names
+}
+
+// route is Route, with everyone set instead of a list when the incident goes to every
+// receiver (no routes; no route matched and no default_receivers). The notifier needs
+// the difference: "every receiver" is every target it runs, also one the file does
+// not name, or an incident could reach nobody.
+func (c *Config) route(inc *Incident) (names []string, everyone bool) {
+	if len(c.Routes) == 0 {
+		return nil, true
 	}
 	labels := map[string]string{"severity": inc.Severity, "class": inc.Class, "tenant": inc.Tenant,
 		"sending_domain": inc.SendingDomain, "receiving_domain": inc.ReceivingDomain}
@@ -384,13 +487,13 @@ func (c *Config) Route(inc *Incident) []string {
 			}
 		}
 		if ok {
-			return rt.Receivers
+			return rt.Receivers, false
 		}
 	}
 	if len(c.DefaultReceivers) > 0 {
-		return c.DefaultReceivers
+		return c.DefaultReceivers, false
 	}
-	return c.allNames()
+	return nil, true
 }
 
 func (c *Config) allNames() []string {

@@ -103,10 +103,11 @@ func kinds(ts []alert.Transition) []string {
 // with scripted errors, so the delivery machinery is tested without any network.
 type fakeReceiver struct {
 	mu       sync.Mutex
-	got      []receiver.Notification // accepted sends, in order
-	attempts []receiver.Notification // every call, accepted or not
-	script   []error                 // answers for the next calls, in order; then down, then nil
-	down     error                   // answer while set (after the script is used up)
+	got      []receiver.Notification     // accepted sends, in order
+	attempts []receiver.Notification     // every call, accepted or not
+	script   []error                     // answers for the next calls, in order; then down, then nil
+	down     error                       // answer while set (after the script is used up)
+	onSend   func(receiver.Notification) // runs inside Send, e.g. to cancel the caller's context
 }
 
 var _ receiver.Receiver = (*fakeReceiver)(nil)
@@ -115,6 +116,9 @@ func (f *fakeReceiver) Send(_ context.Context, n receiver.Notification) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.attempts = append(f.attempts, n)
+	if f.onSend != nil {
+		f.onSend(n)
+	}
 	var err error
 	switch {
 	case len(f.script) > 0:
@@ -131,12 +135,20 @@ func (f *fakeReceiver) Send(_ context.Context, n receiver.Notification) error {
 // setDown makes every later send fail with err (nil: the receiver is back).
 func (f *fakeReceiver) setDown(err error) { f.mu.Lock(); f.down = err; f.mu.Unlock() }
 
-func (f *fakeReceiver) answer(errs ...error) { f.mu.Lock(); f.script = append(f.script, errs...); f.mu.Unlock() }
+func (f *fakeReceiver) answer(errs ...error) {
+	f.mu.Lock()
+	f.script = append(f.script, errs...)
+	f.mu.Unlock()
+}
 
 // sent returns "kind:id:seq" for each accepted notification, in order.
 func (f *fakeReceiver) sent() []string { f.mu.Lock(); defer f.mu.Unlock(); return describe(f.got) }
 
-func (f *fakeReceiver) tried() []string { f.mu.Lock(); defer f.mu.Unlock(); return describe(f.attempts) }
+func (f *fakeReceiver) tried() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return describe(f.attempts)
+}
 
 func (f *fakeReceiver) notes() []receiver.Notification {
 	f.mu.Lock()

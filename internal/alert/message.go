@@ -31,10 +31,13 @@ func (c *Config) Notification(inc *Incident, t Transition, cat Describer) receiv
 			n.CodeTitle, n.Meaning = e.Title, e.Meaning
 		}
 	}
-	if n.Kind == receiver.KindResolve && n.ResolvedAt.IsZero() {
-		n.ResolvedAt = t.At
-	}
-	if n.Kind == receiver.KindAck && n.AckedBy == "" {
+	// A resolve or an ack is reported as the transition recorded it: the incident may
+	// have moved on since (a late resolve of a reopened incident has no resolved_at or
+	// resolved_by any more, or those of a later resolve).
+	switch n.Kind {
+	case receiver.KindResolve:
+		n.ResolvedAt, n.ResolvedBy = t.At, t.By
+	case receiver.KindAck:
 		n.AckedBy = t.By
 	}
 	n.Summary = Summary(inc, n.CodeTitle)

@@ -43,6 +43,15 @@ type Notifier struct {
 	warned sync.Map // receiver → last logged failure text, so a down receiver logs on change
 }
 
+// now is Notifier.Now, or the wall clock when it is not set: DeliverDue and SweepOnce
+// are called without Run too (tests, one-off deliveries), and a nil Now panicked there.
+func (n *Notifier) now() time.Time {
+	if n.Now != nil {
+		return n.Now()
+	}
+	return time.Now()
+}
+
 // leaseFor is how long a claimed delivery is held: longer than one send may take, so
 // two replicas never send the same transition while the first is still trying.
 func (n *Notifier) leaseFor() time.Duration { return 3*n.Config.Delivery.Timeout.D + 5*time.Second }
@@ -55,9 +64,6 @@ func (n *Notifier) Run(ctx context.Context) error {
 	}
 	if n.Sweep <= 0 {
 		n.Sweep = 5 * time.Second
-	}
-	if n.Now == nil {
-		n.Now = time.Now
 	}
 	var wg sync.WaitGroup
 	for _, t := range n.Targets {
@@ -109,7 +115,7 @@ func (n *Notifier) SweepOnce(ctx context.Context) {
 		n.warn("sweep", err)
 		return
 	}
-	now := n.Now()
+	now := n.now()
 	for i, z := range active {
 		quiet := lc.ResolveAfter(classes[i])
 		last := time.UnixMilli(int64(z.Score))
@@ -173,10 +179,13 @@ func (n *Notifier) DeliverDue(ctx context.Context, t Target) {
 
 // routed is every target the incident goes to.
 func (n *Notifier) routed(inc *Incident) []Target {
-	names := n.Config.Route(inc)
+	// "Every receiver" (no routes, or no route matched and no default_receivers) is
+	// every target: matching the config's names only silently skipped a target the
+	// file does not name, and settle then took the incident off the due set.
+	names, everyone := n.Config.route(inc)
 	var out []Target
 	for _, t := range n.Targets {
-		if t.All || contains(names, t.Name) {
+		if t.All || everyone || contains(names, t.Name) {
 			out = append(out, t)
 		}
 	}
@@ -206,7 +215,7 @@ func (n *Notifier) deliver(ctx context.Context, t Target, inc *Incident) {
 			return
 		}
 		note := n.Config.Notification(inc, c.Transition, n.Describe)
-		now := n.Now()
+		now := n.now()
 		if now.Sub(c.Transition.At) > d.GiveUpAfter.D {
 			n.count(t.Name, "dropped", "expired", note.Kind)
 			n.Log.Warn("alert notification expired undelivered", zap.String("receiver", t.Name), zap.String("id", inc.ID),
@@ -226,7 +235,7 @@ func (n *Notifier) deliver(ctx context.Context, t Target, inc *Incident) {
 		}
 		if err == nil {
 			n.warned.Delete(t.Name)
-			if _, err := n.Store.finish(ctx, c, "done", time.Time{}, ""); err != nil {
+			if err := n.finish(ctx, c, "done", time.Time{}, ""); err != nil {
 				n.warn(t.Name, err)
 				return
 			}
@@ -244,7 +253,7 @@ func (n *Notifier) deliver(ctx context.Context, t Target, inc *Incident) {
 			n.count(t.Name, "dropped", reason, note.Kind)
 			n.Log.Error("alert notification refused by the receiver; not retried", zap.String("receiver", t.Name),
 				zap.String("id", inc.ID), zap.String("kind", string(note.Kind)), zap.Error(err))
-			if _, err2 := n.Store.finish(ctx, c, "drop", time.Time{}, err.Error()); err2 != nil {
+			if err2 := n.finish(ctx, c, "drop", time.Time{}, err.Error()); err2 != nil {
 				n.warn(t.Name, err2)
 			}
 			return
@@ -256,21 +265,31 @@ func (n *Notifier) deliver(ctx context.Context, t Target, inc *Incident) {
 		}
 		n.count(t.Name, "retried", "", note.Kind)
 		n.warnf(t.Name, "alert notification failed; will retry", err, zap.String("id", inc.ID), zap.Duration("retry_in", wait), zap.Int64("tries", c.Tries+1))
-		if _, err := n.Store.finish(ctx, c, "retry", n.Now().Add(wait), err.Error()); err != nil {
+		if err := n.finish(ctx, c, "retry", n.now().Add(wait), err.Error()); err != nil {
 			n.warn(t.Name, err)
 		}
 		return
 	}
 }
 
+// finish records how a claimed send ended, also when ctx was cancelled during the send
+// (the role stopping): a send the receiver accepted but that stays unrecorded is sent
+// again by the next replica once the lease runs out, a second page.
+func (n *Notifier) finish(ctx context.Context, c Claim, outcome string, next time.Time, errText string) error {
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	_, err := n.Store.finish(fctx, c, outcome, next, errText)
+	return err
+}
+
 // Backoff is the delay before retry tries+1: initial·2^tries capped at max, with ±20 %
 // jitter so replicas and receivers do not retry in lockstep.
 func Backoff(tries int64, initial, maxDelay time.Duration) time.Duration {
 	d := maxDelay
-	if tries < 30 {
-		if x := initial << tries; x > 0 && x < maxDelay {
-			d = x
-		}
+	// Compare before shifting: initial<<tries can overflow, and "x > 0" does not catch
+	// every overflow (34.359738369s<<29 wraps to 0.54s).
+	if tries >= 0 && tries < 63 && initial > 0 && initial <= maxDelay>>tries {
+		d = initial << tries
 	}
 	jitter := time.Duration(rand.Int64N(int64(d)/5*2+1)) - d/5
 	return max(d+jitter, time.Millisecond)

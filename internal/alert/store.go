@@ -143,9 +143,14 @@ func (s *Store) Observe(ctx context.Context, obs []Observation) ([]Outcome, erro
 	_, err := pipe.Exec(ctx)
 	if err != nil && isNoScript(err) {
 		// Redis restarted or failed over and lost its script cache; the script counts
-		// each event once, so sending the batch again with EVAL is safe.
+		// each event once, so sending the batch again with EVAL is safe. Only the calls
+		// that found no script go again: the cache can go between two commands of the
+		// pipeline, and a call that already ran would report its opening as duplicates.
 		pipe = s.rdb.Pipeline()
 		for k, c := range cmds {
+			if !isNoScript(c.Err()) {
+				continue
+			}
 			args := c.Args()
 			keys := make([]string, 7)
 			for j := range keys {
