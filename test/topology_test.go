@@ -16,6 +16,8 @@ import (
 
 	"github.com/reboundhq/rebound/internal/alert"
 	"github.com/reboundhq/rebound/internal/alert/receiver"
+	"github.com/reboundhq/rebound/internal/guard"
+	"github.com/reboundhq/rebound/internal/policy"
 	"github.com/reboundhq/rebound/internal/suppress"
 	"github.com/reboundhq/rebound/internal/testsvc"
 )
@@ -72,7 +74,12 @@ func TestTopology(t *testing.T) {
 		rdb := c.Client(t)
 		// Load must put the scripts on every master, not only on the one a keyless
 		// command happens to reach.
-		if err := suppress.New(rdb, suppress.Options{Prefix: testsvc.Prefix(t, rdb)}).Load(context.Background()); err != nil {
+		prefix := testsvc.Prefix(t, rdb)
+		st := suppress.New(rdb, suppress.Options{Prefix: prefix})
+		if err := st.Load(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if err := guard.New(guard.Config{Redis: rdb, Prefix: prefix, Store: st}).Load(context.Background()); err != nil {
 			t.Fatal(err)
 		}
 		for _, addr := range c.Addrs {
@@ -81,7 +88,7 @@ func TestTopology(t *testing.T) {
 				t.Fatal(err)
 			}
 			if n, _ := strconv.Atoi(infoField(info, "number_of_cached_scripts")); n < 3 {
-				t.Fatalf("master %s has %d cached scripts after Store.Load, want the 3 of suppress", addr, n)
+				t.Fatalf("master %s has %d cached scripts after Store.Load and Guard.Load, want the 2 of suppress and the guard's", addr, n)
 			}
 		}
 		stateSuite(t, rdb, func(t *testing.T) {
@@ -110,6 +117,11 @@ func stateSuite(t *testing.T, rdb redis.UniversalClient, mid func(t *testing.T))
 	// run on every topology too.
 	as := alert.NewStore(rdb, alert.StoreOptions{Prefix: prefix, Now: clk.Now})
 	if err := as.Load(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// The mass-bounce guard's keys share one slot per receiving domain.
+	gd := guard.New(guard.Config{Redis: rdb, Prefix: prefix, Store: st, Alerts: as, Now: clk.Now})
+	if err := gd.Load(ctx); err != nil {
 		t.Fatal(err)
 	}
 	const (
@@ -155,11 +167,12 @@ func stateSuite(t *testing.T, rdb redis.UniversalClient, mid func(t *testing.T))
 	}
 
 	// The mass-bounce guard: the third distinct recipient of one domain within the
-	// window holds the domain; from then on its suppressions are pending, not written.
-	g := suppress.GuardSettings{Window: 10 * time.Minute, Threshold: 3, HoldFor: time.Hour}
+	// window holds the domain; from then on its suppressions are pending, not written,
+	// and each counts into the domain's mass_bounce incident (as the process role does).
+	mb := policy.MassBounce{Enabled: true, Window: 10 * time.Minute, Threshold: 3, HoldFor: time.Hour, OnRecovery: "hold"}
 	for i := 1; i <= 5; i++ {
 		c := hardChange(fmt.Sprintf("generic:g%d", i), fmt.Sprintf("u%d@%s", i, outage))
-		res, err := st.Guard(ctx, g, map[string][]suppress.Change{outage: {c}})
+		res, err := gd.Hold(ctx, mb, map[string][]suppress.Change{outage: {c}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -170,6 +183,12 @@ func stateSuite(t *testing.T, rdb redis.UniversalClient, mid func(t *testing.T))
 		if !r.Held {
 			applyAll(t, st, c)
 			before = append(before, c)
+			continue
+		}
+		o, err := as.Observe(ctx, []alert.Observation{{EventID: c.EventID, Class: alert.ClassMassBounce, Severity: "high",
+			ReceivingDomain: outage, Recipient: c.Address, Code: c.Code, Rule: "mass_bounce_guard", Fix: guard.FixSteps(outage)}})
+		if err != nil || o[0].Err != nil || o[0].Opened != (i == 3) {
+			t.Fatalf("mass-bounce observation %d = %+v, %v, want the incident opened by the first held", i, o, err)
 		}
 	}
 
@@ -213,26 +232,34 @@ func stateSuite(t *testing.T, rdb redis.UniversalClient, mid func(t *testing.T))
 		t.Fatalf("incident replay = %+v, %v, want duplicates", o, err)
 	}
 	rec := &recordingReceiver{}
-	nt := &alert.Notifier{Store: as, Config: alert.Default(), Targets: []alert.Target{{Name: "pager", Receiver: rec}},
+	nt := &alert.Notifier{Store: as, Config: alert.Default(), Targets: []alert.Target{{Name: "pager", Receiver: rec, All: true}},
 		Log: zap.NewNop(), Now: clk.Now}
 	nt.DeliverDue(ctx, nt.Targets[0])
 	nt.DeliverDue(ctx, nt.Targets[0])
-	incs, err := as.List(ctx, alert.Filter{State: "open"})
-	if err != nil || len(incs) != 1 || incs[0].Messages != 2 || incs[0].Class != "auth_required" || incs[0].State != alert.StateNotified || incs[0].Recipients != 2 {
-		t.Fatalf("open incidents = %+v, %v, want one notified auth_required incident of 2 events to 2 recipients", incs, err)
+	incs, err := as.List(ctx, alert.Filter{State: "open", Class: "auth_required"})
+	if err != nil || len(incs) != 1 || incs[0].Messages != 2 || incs[0].State != alert.StateNotified || incs[0].Recipients != 2 {
+		t.Fatalf("open auth_required incidents = %+v, %v, want one notified incident of 2 events to 2 recipients", incs, err)
 	}
-	if got := rec.kinds(); len(got) != 1 || got[0] != "trigger" {
-		t.Fatalf("notifications = %v, want one trigger", got)
+	mbInc, err := as.Get(ctx, guard.IncidentID(outage))
+	if err != nil || mbInc.State != alert.StateNotified || mbInc.Messages != 3 || mbInc.ReceivingDomain != outage {
+		t.Fatalf("mass_bounce incident = %+v, %v, want notified, 3 held events of %s", mbInc, err, outage)
+	}
+	if got := rec.kinds(); len(got) != 2 || got[0] != "trigger" || got[1] != "trigger" {
+		t.Fatalf("notifications = %v, want one trigger per incident", got)
 	}
 
-	// Releasing the hold with apply writes the three held suppressions.
-	held, err := st.HeldDomains(ctx)
+	// Releasing the hold with apply writes the three held suppressions and resolves the
+	// domain's incident.
+	held, err := gd.Held(ctx)
 	if err != nil || len(held) != 1 || held[0].Domain != outage || held[0].Pending != 3 {
-		t.Fatalf("HeldDomains = %+v, %v, want %s with 3 pending", held, err, outage)
+		t.Fatalf("Held = %+v, %v, want %s with 3 pending", held, err, outage)
 	}
-	n, err := st.ReleaseHeld(ctx, outage, true)
+	n, err := gd.Release(ctx, outage, true)
 	if err != nil || n != 3 {
-		t.Fatalf("ReleaseHeld(apply) = %d, %v, want 3", n, err)
+		t.Fatalf("Release(apply) = %d, %v, want 3", n, err)
+	}
+	if inc, err := as.Get(ctx, guard.IncidentID(outage)); err != nil || inc.State != alert.StateResolved || inc.ResolvedBy != "mass-bounce apply" {
+		t.Fatalf("mass_bounce incident after release = %+v, %v, want resolved by mass-bounce apply", inc, err)
 	}
 	for i := 3; i <= 5; i++ {
 		addr := fmt.Sprintf("u%d@%s", i, outage)
@@ -242,11 +269,11 @@ func stateSuite(t *testing.T, rdb redis.UniversalClient, mid func(t *testing.T))
 		wantListed = append(wantListed, addr)
 	}
 	assertListed(t, st, wantListed)
-	if held, err := st.HeldDomains(ctx); err != nil || len(held) != 0 {
-		t.Fatalf("HeldDomains after release = %+v, %v, want none", held, err)
+	if held, err := gd.Held(ctx); err != nil || len(held) != 0 {
+		t.Fatalf("Held after release = %+v, %v, want none", held, err)
 	}
-	if _, err := st.ReleaseHeld(ctx, outage, true); !errors.Is(err, suppress.ErrNotHeld) {
-		t.Fatalf("second ReleaseHeld = %v, want ErrNotHeld", err)
+	if _, err := gd.Release(ctx, outage, true); !errors.Is(err, guard.ErrNotHeld) {
+		t.Fatalf("second Release = %v, want ErrNotHeld", err)
 	}
 
 	// Soft bounces older than the window no longer count (the injected clock moves).

@@ -24,12 +24,14 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/reboundhq/rebound/internal/alert"
 	"github.com/reboundhq/rebound/internal/api"
 	"github.com/reboundhq/rebound/internal/app"
 	"github.com/reboundhq/rebound/internal/catalog"
 	"github.com/reboundhq/rebound/internal/config"
 	"github.com/reboundhq/rebound/internal/deadletter"
 	"github.com/reboundhq/rebound/internal/demo"
+	"github.com/reboundhq/rebound/internal/guard"
 	"github.com/reboundhq/rebound/internal/policy"
 	"github.com/reboundhq/rebound/internal/replay"
 	"github.com/reboundhq/rebound/internal/suppress"
@@ -349,9 +351,16 @@ func massBounceCmd(ctx context.Context, args []string, stdout, stderr io.Writer,
 	}
 	defer rdb.Close()
 	store := suppress.New(rdb, cfg.StoreOptions())
+	// Warnings only (an incident that could not be resolved); the result goes to stdout.
+	log, err := newLogger("warn", cfg.LogFormat, stderr)
+	if err != nil {
+		return err
+	}
+	g := guard.New(guard.Config{Redis: rdb, Prefix: cfg.RedisPrefix, Store: store, Log: log,
+		Alerts: alert.NewStore(rdb, alert.StoreOptions{Prefix: cfg.RedisPrefix, RecipientKey: []byte(cfg.AddressHashKey)})})
 	switch {
 	case rest[0] == "list" && len(rest) == 1:
-		held, err := store.HeldDomains(ctx)
+		held, err := g.Held(ctx)
 		if err != nil {
 			return err
 		}
@@ -369,7 +378,7 @@ func massBounceCmd(ctx context.Context, args []string, stdout, stderr io.Writer,
 		if err := store.Load(ctx); err != nil {
 			return err
 		}
-		n, err := store.ReleaseHeld(ctx, strings.ToLower(rest[1]), rest[0] == "apply")
+		n, err := g.Release(ctx, strings.ToLower(rest[1]), rest[0] == "apply")
 		if err != nil {
 			return err
 		}

@@ -21,6 +21,7 @@ import (
 	"github.com/reboundhq/rebound/internal/alert"
 	"github.com/reboundhq/rebound/internal/catalog"
 	"github.com/reboundhq/rebound/internal/events"
+	"github.com/reboundhq/rebound/internal/guard"
 	"github.com/reboundhq/rebound/internal/metrics"
 	"github.com/reboundhq/rebound/internal/policy"
 	"github.com/reboundhq/rebound/internal/suppress"
@@ -30,6 +31,7 @@ import (
 type API struct {
 	Store   *suppress.Store
 	Alerts  *alert.Store
+	Guard   *guard.Guard     // the mass-bounce guard's holds
 	Metrics *metrics.Metrics // optional
 	Catalog *catalog.Catalog
 	Policy  func() *policy.Policy
@@ -212,7 +214,7 @@ func (a *API) checkSuppressions(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) listHeld(w http.ResponseWriter, r *http.Request) {
-	held, err := a.Store.HeldDomains(r.Context())
+	held, err := a.Guard.Held(r.Context())
 	if err != nil {
 		a.unavailable(w, err)
 		return
@@ -223,8 +225,8 @@ func (a *API) listHeld(w http.ResponseWriter, r *http.Request) {
 func (a *API) releaseHeld(apply bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		domain := strings.ToLower(r.PathValue("domain"))
-		n, err := a.Store.ReleaseHeld(r.Context(), domain, apply)
-		if errors.Is(err, suppress.ErrNotHeld) {
+		n, err := a.Guard.Release(r.Context(), domain, apply)
+		if errors.Is(err, guard.ErrNotHeld) {
 			WriteError(w, http.StatusNotFound, "no held suppressions for "+strconv.Quote(domain))
 			return
 		}

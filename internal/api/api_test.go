@@ -1,18 +1,21 @@
 package api_test
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"go.uber.org/zap/zaptest"
 
 	"github.com/reboundhq/rebound/internal/alert"
 	"github.com/reboundhq/rebound/internal/api"
 	"github.com/reboundhq/rebound/internal/catalog"
+	"github.com/reboundhq/rebound/internal/guard"
 	"github.com/reboundhq/rebound/internal/policy"
 	"github.com/reboundhq/rebound/internal/suppress"
 	"github.com/reboundhq/rebound/internal/testsvc"
@@ -23,6 +26,7 @@ type client struct {
 	base   string
 	token  string
 	alerts *alert.Store
+	guard  *guard.Guard
 }
 
 func (c client) do(method, path, body string) (int, map[string]any) {
@@ -48,15 +52,16 @@ func setup(t *testing.T, token string) client {
 	prefix := testsvc.Prefix(t, rdb)
 	store := suppress.New(rdb, suppress.Options{Prefix: prefix})
 	alerts := alert.NewStore(rdb, alert.StoreOptions{Prefix: prefix})
+	g := guard.New(guard.Config{Redis: rdb, Prefix: prefix, Store: store, Alerts: alerts, Log: zaptest.NewLogger(t)})
 	cat, err := catalog.Default()
 	if err != nil {
 		t.Fatal(err)
 	}
 	mux := http.NewServeMux()
-	(&api.API{Store: store, Alerts: alerts, Catalog: cat, Policy: policy.Default, Log: zaptest.NewLogger(t), Token: token}).Register(mux)
+	(&api.API{Store: store, Alerts: alerts, Guard: g, Catalog: cat, Policy: policy.Default, Log: zaptest.NewLogger(t), Token: token}).Register(mux)
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
-	return client{t: t, base: srv.URL, token: token, alerts: alerts}
+	return client{t: t, base: srv.URL, token: token, alerts: alerts, guard: g}
 }
 
 func TestWithoutTokenReadsAreOpenAndChangesRefused(t *testing.T) {
@@ -156,5 +161,65 @@ func TestCatalogClassifyMassBounce(t *testing.T) {
 	}
 	if code, body := c.do("GET", "/v1/policy/shadow", ""); code != http.StatusOK || body["enabled"] != false {
 		t.Fatalf("shadow = %d %v", code, body)
+	}
+}
+
+func TestMassBounceListApplyDiscard(t *testing.T) {
+	t.Parallel()
+	c := setup(t, "s3cret")
+	ctx := context.Background()
+	mb := policy.MassBounce{Enabled: true, Window: 10 * time.Minute, Threshold: 2, HoldFor: time.Hour}
+	hold := func(domain string, ids ...string) {
+		t.Helper()
+		var cs []suppress.Change
+		var obs []alert.Observation
+		for _, id := range ids {
+			cs = append(cs, suppress.Change{EventID: "generic:" + id, ESP: "generic", Address: id + "@" + domain, Action: suppress.ActionSuppress,
+				Reason: "recipient_unknown", Class: "recipient_unknown", Code: "5.1.1"})
+			obs = append(obs, alert.Observation{EventID: "generic:" + id, Class: alert.ClassMassBounce, Severity: "high", ReceivingDomain: domain, Recipient: id + "@" + domain})
+		}
+		if r, err := c.guard.Hold(ctx, mb, map[string][]suppress.Change{domain: cs}); err != nil || !r[domain].Held {
+			t.Fatalf("Hold = %+v, %v", r, err)
+		}
+		if _, err := c.alerts.Observe(ctx, obs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hold("outage.example", "a", "b", "c")
+	hold("other.example", "x", "y")
+
+	code, body := c.do("GET", "/v1/mass-bounce", "")
+	list, _ := body["held"].([]any)
+	if code != http.StatusOK || len(list) != 2 {
+		t.Fatalf("mass-bounce list = %d %v, want two held domains", code, body)
+	}
+	for _, h := range list {
+		m := h.(map[string]any)
+		for _, field := range []string{"domain", "since", "last_seen", "recipients_in_window", "pending"} {
+			if _, ok := m[field]; !ok {
+				t.Errorf("held domain %v has no %q", m, field)
+			}
+		}
+	}
+	if code, body := c.do("POST", "/v1/mass-bounce/Outage.Example/apply", ""); code != http.StatusOK || body["domain"] != "outage.example" || body["applied"] != 3.0 {
+		t.Fatalf("apply = %d %v, want 3 applied", code, body)
+	}
+	if code, body := c.do("POST", "/v1/mass-bounce/other.example/discard", ""); code != http.StatusOK || body["discarded"] != 2.0 {
+		t.Fatalf("discard = %d %v, want 2 discarded", code, body)
+	}
+	if code, _ := c.do("GET", "/v1/suppressions/c@outage.example", ""); code != http.StatusOK {
+		t.Fatalf("applied suppression = %d, want 200", code)
+	}
+	if code, _ := c.do("GET", "/v1/suppressions/x@other.example", ""); code != http.StatusNotFound {
+		t.Fatalf("discarded suppression = %d, want 404", code)
+	}
+	for domain, by := range map[string]string{"outage.example": "mass-bounce apply", "other.example": "mass-bounce discard"} {
+		code, inc := c.do("GET", "/v1/alerts/"+guard.IncidentID(domain), "")
+		if code != http.StatusOK || inc["state"] != "resolved" || inc["resolved_by"] != by {
+			t.Errorf("incident of %s = %d %v, want resolved by %s", domain, code, inc, by)
+		}
+	}
+	if code, _ := c.do("POST", "/v1/mass-bounce/outage.example/apply", ""); code != http.StatusNotFound {
+		t.Fatalf("second apply = %d, want 404", code)
 	}
 }

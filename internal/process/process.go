@@ -13,6 +13,7 @@ import (
 	"github.com/reboundhq/rebound/internal/alert"
 	"github.com/reboundhq/rebound/internal/catalog"
 	"github.com/reboundhq/rebound/internal/events"
+	"github.com/reboundhq/rebound/internal/guard"
 	"github.com/reboundhq/rebound/internal/metrics"
 	"github.com/reboundhq/rebound/internal/policy"
 	"github.com/reboundhq/rebound/internal/stream"
@@ -24,8 +25,11 @@ type Config struct {
 	Consumer jetstream.Consumer
 	Store    *suppress.Store
 	Alerts   *alert.Store // sender-side incidents
-	Catalog  *catalog.Catalog
-	Policy   func() *policy.Policy // read per batch so a reloaded policy applies at once
+	// Guard is the mass-bounce guard (the policy's mass_bounce settings apply per
+	// batch); nil runs without one.
+	Guard   *guard.Guard
+	Catalog *catalog.Catalog
+	Policy  func() *policy.Policy // read per batch so a reloaded policy applies at once
 	// Shadow, if set, returns a second policy that is evaluated on every event but never
 	// applied; where it disagrees with the live one, the disagreement is recorded.
 	Shadow    func() *policy.Policy
@@ -249,41 +253,26 @@ func (p *Processor) processBatch(ctx context.Context, batch []jetstream.Msg) {
 	}
 }
 
-// guard runs the mass-bounce guard over the batch's new hard suppressions: where a
-// receiving domain is held, the suppression becomes a pending one (the recipient's
-// history records it) and, when the hold starts, an incident is opened.
+// guard runs the mass-bounce guard over the batch (package guard decides; complaints
+// are never held). A held suppression becomes a history-only change whose entry reads
+// "held" (the pending suppression is the guard's), and every held event counts into
+// its domain's mass_bounce incident, which its first one opens.
 func (p *Processor) guard(ctx context.Context, pol *policy.Policy, work []pending, changes []suppress.Change, obs *[]alert.Observation) error {
-	mb := pol.MassBounce
-	if !mb.Enabled {
+	if p.cfg.Guard == nil {
 		return nil
 	}
-	byDomain := map[string][]suppress.Change{}
-	for i := range changes {
-		if changes[i].Action == suppress.ActionSuppress && work[i].res.Event.Type != events.TypeComplaint {
-			d := events.Domain(changes[i].Address)
-			byDomain[d] = append(byDomain[d], changes[i])
-		}
-	}
-	if len(byDomain) == 0 {
-		return nil
-	}
-	res, err := p.cfg.Store.Guard(ctx, suppress.GuardSettings{Window: mb.Window, Threshold: mb.Threshold, HoldFor: mb.HoldFor}, byDomain)
+	verdicts, err := p.cfg.Guard.Check(ctx, pol.MassBounce, changes, func(i int) bool {
+		return work[i].res.Event.Type != events.TypeComplaint
+	})
 	if err != nil {
 		return err
 	}
-	opened := map[string]bool{}
-	for i := range changes {
+	for i, v := range verdicts {
+		if !v.Held {
+			continue
+		}
 		c := &changes[i]
-		if c.Action != suppress.ActionSuppress || work[i].res.Event.Type == events.TypeComplaint {
-			continue
-		}
-		domain := events.Domain(c.Address)
-		r := res[domain]
-		if !r.Held {
-			continue
-		}
-		c.Action = suppress.ActionRecord
-		c.Class += " (held: mass bounce)"
+		c.Action = suppress.ActionHeld
 		work[i].res.Held = true
 		// Every held suppression counts into the domain's incident, so it shows how many
 		// recipients the hold is protecting.
@@ -291,27 +280,18 @@ func (p *Processor) guard(ctx context.Context, pol *policy.Policy, work []pendin
 		work[i].obs = len(*obs)
 		*obs = append(*obs, alert.Observation{
 			EventID: ev.ID, Class: alert.ClassMassBounce, Severity: pol.Incidents.Severity(alert.ClassMassBounce),
-			ReceivingDomain: domain, Recipient: ev.Recipient, Code: c.Code, Rule: "mass_bounce_guard", ESP: ev.ESP,
-			Reply: events.RedactAddresses(c.Reply), Fix: massBounceFix(domain),
+			ReceivingDomain: v.Domain, Recipient: ev.Recipient, Code: c.Code, Rule: "mass_bounce_guard", ESP: ev.ESP,
+			Reply: events.RedactAddresses(c.Reply), Fix: guard.FixSteps(v.Domain),
 		})
-		if r.NewlyHeld && !opened[domain] {
-			opened[domain] = true
+		if v.NewlyHeld {
 			p.cfg.Log.Warn("mass-bounce guard: holding new suppressions", zap.String("class", alert.ClassMassBounce),
-				zap.String("receiving_domain", domain), zap.Int("recipients_in_window", r.Count))
+				zap.String("receiving_domain", v.Domain), zap.Int("recipients_in_window", v.Count))
 		}
 		if m := p.cfg.Metrics; m != nil {
 			m.SuppressionsHeld.Inc()
 		}
 	}
 	return nil
-}
-
-func massBounceFix(domain string) []string {
-	return []string{
-		"Check whether " + domain + " has an outage (its status page, other senders, a test to a known-good address there): a directory outage answers 'user unknown' for everyone.",
-		"If the bounces are real (a bad list import, a dead domain), apply the held suppressions: POST /v1/mass-bounce/" + domain + "/apply or `worker mass-bounce apply " + domain + "`.",
-		"If the domain was having trouble, discard them: POST /v1/mass-bounce/" + domain + "/discard or `worker mass-bounce discard " + domain + "`.",
-	}
 }
 
 // recordShadow stores the batch's disagreements with the shadow policy and logs one

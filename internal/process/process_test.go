@@ -9,12 +9,15 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap/zaptest"
 
 	"github.com/reboundhq/rebound/internal/alert"
 	"github.com/reboundhq/rebound/internal/catalog"
 	"github.com/reboundhq/rebound/internal/events"
+	"github.com/reboundhq/rebound/internal/guard"
 	"github.com/reboundhq/rebound/internal/metrics"
 	"github.com/reboundhq/rebound/internal/policy"
 	"github.com/reboundhq/rebound/internal/process"
@@ -28,6 +31,8 @@ type bundle struct {
 	names   events.Names
 	store   *suppress.Store
 	alerts  *alert.Store
+	guard   *guard.Guard
+	metrics *metrics.Metrics
 	results chan process.Result
 	cancel  context.CancelFunc
 	done    chan error
@@ -68,10 +73,12 @@ func setupWith(t *testing.T, rdb redis.UniversalClient, maxDeliver int, pol func
 	}
 	store := suppress.New(rdb, suppress.Options{Prefix: prefix})
 	alerts := alert.NewStore(rdb, alert.StoreOptions{Prefix: prefix})
-	b := &bundle{js: js, names: names, store: store, alerts: alerts, results: make(chan process.Result, 1000), done: make(chan error, 1)}
+	m := metrics.New()
+	g := guard.New(guard.Config{Redis: rdb, Prefix: prefix, Store: store, Alerts: alerts, Metrics: m, Log: zaptest.NewLogger(t)})
+	b := &bundle{js: js, names: names, store: store, alerts: alerts, guard: g, metrics: m, results: make(chan process.Result, 1000), done: make(chan error, 1)}
 	p := process.New(process.Config{
-		Consumer: cons, Store: store, Alerts: alerts, Catalog: defaultCatalog(t), Policy: pol,
-		Publisher: stream.NewPublisher(js, names, 5*time.Second), Metrics: metrics.New(),
+		Consumer: cons, Store: store, Alerts: alerts, Guard: g, Catalog: defaultCatalog(t), Policy: pol,
+		Publisher: stream.NewPublisher(js, names, 5*time.Second), Metrics: m,
 		Log: zaptest.NewLogger(t), BatchSize: 64, MaxDeliver: maxDeliver, MaxBackoff: 2 * time.Second,
 		OnProcessed: func(r process.Result) { b.results <- r },
 	})
@@ -347,15 +354,36 @@ func TestMassBounceGuardHoldsSuppressions(t *testing.T) {
 	if len(incs) != 1 || incs[0].Class != "mass_bounce" || incs[0].ReceivingDomain != "outage.example" || len(incs[0].Fix) == 0 || incs[0].Messages != 3 {
 		t.Fatalf("incidents = %+v, want one mass_bounce incident for outage.example", incs)
 	}
+	// The held events' history keeps their real class; the action says they were held.
+	st, err := b.store.Recipient(ctx, "", "u4@outage.example")
+	if err != nil || len(st.History) != 1 || st.History[0].Action != string(suppress.ActionHeld) || st.History[0].Class != "recipient_unknown" || st.Suppression != nil {
+		t.Fatalf("held recipient = %+v, %v; want one history entry, action held, class recipient_unknown, no suppression", st, err)
+	}
 	// Other domains are not held.
 	b.publish(t, event("other", "x@fine.example", "550 5.1.1 user unknown"))
 	if r := b.wait(t, 1, 15*time.Second)[0]; r.Held || !r.Outcome.Suppressed {
 		t.Fatalf("other domain = %+v, want suppressed", r)
 	}
-	if n, err := b.store.ReleaseHeld(ctx, "outage.example", true); err != nil || n != 3 {
+	before := counter(t, b.metrics.Suppressions.WithLabelValues("recipient_unknown"))
+	if n, err := b.guard.Release(ctx, "outage.example", true); err != nil || n != 3 {
 		t.Fatalf("apply held = %d, %v; want 3", n, err)
 	}
-	if rec, _ := b.store.Suppression(ctx, "", "u4@outage.example"); rec == nil {
-		t.Fatal("held suppression not written after apply")
+	if rec, _ := b.store.Suppression(ctx, "", "u4@outage.example"); rec == nil || rec.Class != "recipient_unknown" || rec.Reason != "recipient_unknown" {
+		t.Fatalf("held suppression after apply = %+v, want written with its class and reason", rec)
 	}
+	if got := counter(t, b.metrics.Suppressions.WithLabelValues("recipient_unknown")) - before; got != 3 {
+		t.Errorf("rebound_suppressions_total{reason=recipient_unknown} grew by %v on apply, want 3", got)
+	}
+	if inc, err := b.alerts.Get(ctx, guard.IncidentID("outage.example")); err != nil || inc.State != alert.StateResolved || inc.ResolvedBy != "mass-bounce apply" {
+		t.Fatalf("incident after apply = %+v, %v; want resolved by mass-bounce apply", inc, err)
+	}
+}
+
+func counter(t *testing.T, c prometheus.Counter) float64 {
+	t.Helper()
+	var m dto.Metric
+	if err := c.Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	return m.GetCounter().GetValue()
 }

@@ -3,8 +3,6 @@ package suppress_test
 import (
 	"testing"
 	"time"
-
-	"github.com/reboundhq/rebound/internal/suppress"
 )
 
 func TestRemoveKeepsAnAuditRecord(t *testing.T) {
@@ -59,70 +57,5 @@ func TestCheckManyLooksAtGlobalAndTenant(t *testing.T) {
 	}
 	if rec, _ := b.store.Lookup(b.ctx, "acme", "g@example.com"); rec == nil {
 		t.Fatal("Lookup for a tenant does not see the global suppression")
-	}
-}
-
-func TestGuardHoldsPastTheThresholdAndReleases(t *testing.T) {
-	t.Parallel()
-	b := setup(t)
-	g := suppress.GuardSettings{Window: 10 * time.Minute, Threshold: 3, HoldFor: time.Hour}
-	batch := func(ids ...string) map[string]suppress.Change {
-		out := map[string]suppress.Change{}
-		for _, id := range ids {
-			out[id] = hard("generic:"+id, id+"@outage.example")
-		}
-		return out
-	}
-	run := func(ids ...string) suppress.GuardResult {
-		t.Helper()
-		var cs []suppress.Change
-		for _, c := range batch(ids...) {
-			cs = append(cs, c)
-		}
-		res, err := b.store.Guard(b.ctx, g, map[string][]suppress.Change{"outage.example": cs})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return res["outage.example"]
-	}
-	if r := run("a", "b"); r.Held || r.Count != 2 {
-		t.Fatalf("two recipients = %+v, want not held", r)
-	}
-	if r := run("a"); r.Held || r.Count != 2 {
-		t.Fatalf("a repeated recipient = %+v, want it counted once", r)
-	}
-	r := run("c", "d")
-	if !r.Held || !r.NewlyHeld || r.Count != 4 {
-		t.Fatalf("past the threshold = %+v, want newly held", r)
-	}
-	if r := run("e"); !r.Held || r.NewlyHeld {
-		t.Fatalf("while held = %+v, want held, not newly", r)
-	}
-	held, err := b.store.HeldDomains(b.ctx)
-	if err != nil || len(held) != 1 || held[0].Pending != 3 {
-		t.Fatalf("held domains = %+v, %v; want one with 3 pending (c, d, e)", held, err)
-	}
-	n, err := b.store.ReleaseHeld(b.ctx, "outage.example", true)
-	if err != nil || n != 3 {
-		t.Fatalf("ReleaseHeld(apply) = %d, %v", n, err)
-	}
-	for _, addr := range []string{"c@outage.example", "d@outage.example", "e@outage.example"} {
-		if rec, _ := b.store.Suppression(b.ctx, "", addr); rec == nil || rec.Reason != "recipient_unknown" {
-			t.Errorf("%s after apply = %+v, want suppressed with its original reason", addr, rec)
-		}
-	}
-	if _, err := b.store.ReleaseHeld(b.ctx, "outage.example", false); err != suppress.ErrNotHeld {
-		t.Fatalf("second release = %v, want ErrNotHeld", err)
-	}
-	if held, _ := b.store.HeldDomains(b.ctx); len(held) != 0 {
-		t.Fatalf("still held after release: %+v", held)
-	}
-	// Discard: hold again, then drop what is held.
-	run("f", "g", "h")
-	if n, err := b.store.ReleaseHeld(b.ctx, "outage.example", false); err != nil || n != 3 {
-		t.Fatalf("ReleaseHeld(discard) = %d, %v", n, err)
-	}
-	if rec, _ := b.store.Suppression(b.ctx, "", "f@outage.example"); rec != nil {
-		t.Fatalf("discarded suppression was written: %+v", rec)
 	}
 }

@@ -4,7 +4,8 @@ import "strings"
 
 // Keys builds every Redis key Rebound uses. All of them start with the configured
 // prefix. Keys of one recipient share the hash tag {<tenant>:<address>}, so each Lua
-// script touches exactly one Cluster slot. (Incident keys are the alert package's.)
+// script touches exactly one Cluster slot. (Incident keys are the alert package's, the
+// mass-bounce guard's the guard package's.)
 type Keys struct{ prefix string }
 
 // NewKeys returns the key builder for a prefix such as "rebound:".
@@ -44,20 +45,6 @@ func (k Keys) ShadowCounts() string { return k.prefix + "shadow:counts" }
 
 // ShadowSamples is the capped list of recent disagreements (JSON, newest first).
 func (k Keys) ShadowSamples() string { return k.prefix + "shadow:samples" }
-
-// Guard keys: the mass-bounce guard of one receiving domain shares the tag {g:<domain>}.
-
-// GuardRecipients is the sorted set of recipients of the domain suppressed recently, by time.
-func (k Keys) GuardRecipients(domain string) string { return k.prefix + "g{" + domain + "}:rcpts" }
-
-// GuardState is the hash of the domain's guard: held, since, count.
-func (k Keys) GuardState(domain string) string { return k.prefix + "g{" + domain + "}" }
-
-// GuardPending is the hash of suppressions held for the domain: field namespace|address.
-func (k Keys) GuardPending(domain string) string { return k.prefix + "g{" + domain + "}:pending" }
-
-// HeldDomains is the set of domains whose guard is holding suppressions.
-func (k Keys) HeldDomains() string { return k.prefix + "idx:held" }
 
 // RemovalLog is the capped list of suppressions lifted by hand (the audit record).
 func (k Keys) RemovalLog() string { return k.prefix + "audit:removals" }

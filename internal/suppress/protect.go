@@ -20,10 +20,12 @@ func (s *Store) addrKey(addr string) string {
 	return "h:" + hex.EncodeToString(mac.Sum(nil)[:20])
 }
 
-// protect turns a change's address into its Redis form and, when addresses are
-// hashed, removes addresses from the reply text too. It is idempotent, because a held
-// change is protected once when held and again when it is applied.
-func (s *Store) protect(c *Change) {
+// Protect turns a change's address into its Redis form and, when addresses are
+// hashed, removes addresses from the reply text too. Apply calls it; the mass-bounce
+// guard calls it on the changes it keeps pending, so Redis holds no clear address there
+// either. It is idempotent (Protected marks a protected change), because a held change
+// is protected once when held and again when it is applied.
+func (s *Store) Protect(c *Change) {
 	if c.Protected {
 		return
 	}

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/reboundhq/rebound/internal/guard"
+	"github.com/reboundhq/rebound/internal/policy"
 	"github.com/reboundhq/rebound/internal/suppress"
 	"github.com/reboundhq/rebound/internal/testsvc"
 )
@@ -29,9 +31,21 @@ func TestAddressHashKeyLeavesNoClearAddressInRedis(t *testing.T) {
 	if _, err := st.Apply(ctx, []suppress.Change{h, s1, s2, s3, inc}); err != nil {
 		t.Fatal(err)
 	}
-	held := hard("generic:x6", "held.person@outage.example")
-	if _, err := st.Guard(ctx, suppress.GuardSettings{Window: time.Minute, Threshold: 1, HoldFor: time.Hour}, map[string][]suppress.Change{"outage.example": {held}}); err != nil {
+	// Held suppressions are protected too: one stays pending, one is held and applied
+	// (protected when held and again when applied: Protect is idempotent).
+	g := guard.New(guard.Config{Redis: rdb, Prefix: prefix, Store: st})
+	mb := policy.MassBounce{Enabled: true, Window: time.Minute, Threshold: 1, HoldFor: time.Hour}
+	if _, err := g.Hold(ctx, mb, map[string][]suppress.Change{
+		"outage.example":   {hard("generic:x6", "held.person@outage.example")},
+		"released.example": {hard("generic:x7", "released.person@released.example")},
+	}); err != nil {
 		t.Fatal(err)
+	}
+	if n, err := g.Release(ctx, "released.example", true); err != nil || n != 1 {
+		t.Fatalf("Release(apply) = %d, %v", n, err)
+	}
+	if rec, err := st.Suppression(ctx, "", "released.person@released.example"); err != nil || rec == nil {
+		t.Fatalf("released suppression by clear address = %v, %v", rec, err)
 	}
 	if _, err := st.Remove(ctx, "", "full.person@example.com", "ops", ""); err != nil {
 		t.Fatal(err)

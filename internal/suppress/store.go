@@ -21,6 +21,10 @@ const (
 	ActionSoft     Action = "soft"     // count into the soft-bounce window; suppress at the threshold
 	ActionReset    Action = "reset"    // delivered: clear the window, lift a soft-threshold suppression
 	ActionRecord   Action = "record"   // history only
+	// ActionHeld is history only, like ActionRecord, for a suppression the mass-bounce
+	// guard held (package guard keeps it pending): the entry's action reads "held" and
+	// its class stays the event's own.
+	ActionHeld Action = "held"
 )
 
 // Change is one event's effect, as decided by the policy.
@@ -151,7 +155,7 @@ func (s *Store) Load(ctx context.Context) error {
 		// JSON. Anything else is a real failure.
 		return fmt.Errorf("probe Lua libraries: %w", err)
 	}
-	for name, sc := range map[string]*redis.Script{"recipient": s.scripts.recipient, "recipient batch": s.scripts.batchd, "guard": guardScript} {
+	for name, sc := range map[string]*redis.Script{"recipient": s.scripts.recipient, "recipient batch": s.scripts.batchd} {
 		if err := sc.Load(ctx, s.rdb).Err(); err != nil {
 			return fmt.Errorf("load %s script: %w", name, err)
 		}
@@ -169,7 +173,7 @@ func (s *Store) Apply(ctx context.Context, changes []Change) ([]Outcome, error) 
 		return out, nil
 	}
 	for i := range changes {
-		s.protect(&changes[i])
+		s.Protect(&changes[i])
 	}
 	now := s.opt.Now()
 	nowMS := now.UnixMilli()
@@ -233,8 +237,12 @@ func (s *Store) run(ctx context.Context, changes []Change, nowMS int64, sha, bat
 		hist := entry.appendJSON(make([]byte, 0, 160+len(c.Reply)))
 		logKey := s.keys.Log(c.Tenant, c.Address)
 		keys := []string{logKey, s.keys.Suppression(c.Tenant, c.Address), s.keys.SoftWindow(c.Tenant, c.Address), logKey}
-		args := []any{c.EventID, string(c.Action), nowMS, logTTL, hist, s.opt.LogKeep, 0}
-		if c.Action != ActionRecord {
+		action := c.Action
+		if action == ActionHeld {
+			action = ActionRecord // to the script, a held suppression is history only
+		}
+		args := []any{c.EventID, string(action), nowMS, logTTL, hist, s.opt.LogKeep, 0}
+		if action != ActionRecord {
 			args = append(args, c.SuppressTTL.Milliseconds(), c.SoftWindow.Milliseconds(), c.SoftThreshold, c.SoftTTL.Milliseconds(),
 				c.Reason, c.Class, c.Rule, c.Code, c.Reply, c.ESP, c.Address, c.Tenant)
 		}
