@@ -11,8 +11,10 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -116,8 +118,8 @@ func (a *API) addSuppression(w http.ResponseWriter, r *http.Request) {
 	if req.Reason == "" {
 		req.Reason = "manual"
 	}
-	if strings.ContainsAny(req.Tenant, "{}") {
-		WriteError(w, http.StatusBadRequest, "tenant: must not contain { or }")
+	if err := events.ValidateTenant(req.Tenant); err != nil {
+		WriteError(w, http.StatusBadRequest, "tenant: "+err.Error())
 		return
 	}
 	id := make([]byte, 8)
@@ -151,13 +153,17 @@ func (a *API) removeSuppression(w http.ResponseWriter, r *http.Request) {
 	if by == "" {
 		by = "api"
 	}
-	rem, err := a.Store.Remove(r.Context(), q.Get("tenant"), addr, by, q.Get("note"))
+	tenant, ok := tenantParam(w, r)
+	if !ok {
+		return
+	}
+	rem, err := a.Store.Remove(r.Context(), tenant, addr, by, q.Get("note"))
 	if err != nil {
 		a.unavailable(w, err)
 		return
 	}
 	if rem == nil {
-		WriteError(w, http.StatusNotFound, "not suppressed in this namespace (tenant="+strconv.Quote(q.Get("tenant"))+")")
+		WriteError(w, http.StatusNotFound, "not suppressed in this namespace (tenant="+strconv.Quote(tenant)+")")
 		return
 	}
 	a.Log.Info("suppression removed by hand", zap.String("tenant", rem.Tenant), zap.String("by", by))
@@ -204,6 +210,10 @@ func (a *API) checkSuppressions(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		norm[i] = n
+	}
+	if err := events.ValidateTenant(req.Tenant); err != nil {
+		WriteError(w, http.StatusBadRequest, "tenant: "+err.Error())
+		return
 	}
 	res, err := a.Store.CheckMany(r.Context(), req.Tenant, norm)
 	if err != nil {
@@ -276,7 +286,11 @@ func (a *API) getSuppression(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	rec, err := a.Store.Lookup(r.Context(), r.URL.Query().Get("tenant"), addr)
+	tenant, ok := tenantParam(w, r)
+	if !ok {
+		return
+	}
+	rec, err := a.Store.Lookup(r.Context(), tenant, addr)
 	if err != nil {
 		a.unavailable(w, err)
 		return
@@ -300,7 +314,11 @@ func (a *API) listSuppressions(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, http.StatusBadRequest, "offset: "+err.Error())
 		return
 	}
-	recs, err := a.Store.ListSuppressions(r.Context(), q.Get("tenant"), offset, limit)
+	tenant, ok := tenantParam(w, r)
+	if !ok {
+		return
+	}
+	recs, err := a.Store.ListSuppressions(r.Context(), tenant, offset, limit)
 	if err != nil {
 		a.unavailable(w, err)
 		return
@@ -314,7 +332,11 @@ func (a *API) getRecipient(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	pol := a.Policy()
-	st, err := a.Store.RecipientWindow(r.Context(), r.URL.Query().Get("tenant"), addr, pol.SoftWindow)
+	tenant, ok := tenantParam(w, r)
+	if !ok {
+		return
+	}
+	st, err := a.Store.RecipientWindow(r.Context(), tenant, addr, pol.SoftWindow)
 	if err != nil {
 		a.unavailable(w, err)
 		return
@@ -343,7 +365,11 @@ func (a *API) listAlerts(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, http.StatusBadRequest, "state: want open (every state but resolved), notified, resolved or reopened")
 		return
 	}
-	incs, err := a.Alerts.List(r.Context(), alert.Filter{State: state, Class: q.Get("class"), Tenant: q.Get("tenant"), Limit: limit})
+	tenant, ok := tenantParam(w, r)
+	if !ok {
+		return
+	}
+	incs, err := a.Alerts.List(r.Context(), alert.Filter{State: state, Class: q.Get("class"), Tenant: tenant, Limit: limit})
 	if err != nil {
 		a.unavailable(w, err)
 		return
@@ -416,6 +442,13 @@ func (a *API) getCatalogEntry(w http.ResponseWriter, r *http.Request) {
 	WriteJSON(w, http.StatusOK, e)
 }
 
+// Bounds of one POST /v1/classify: each reply is classified on the request's goroutine,
+// so the work a caller can ask for at once is capped (the body is capped at 1 MiB too).
+const (
+	maxClassify   = 1000
+	maxReplyBytes = 16 << 10
+)
+
 // ClassifyRequest is the body of POST /v1/classify.
 type ClassifyRequest struct {
 	Reply   string   `json:"reply"`
@@ -451,6 +484,16 @@ func (a *API) classify(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, http.StatusBadRequest, "reply: required")
 		return
 	}
+	if len(req.Replies) > maxClassify {
+		WriteError(w, http.StatusBadRequest, "replies: at most "+strconv.Itoa(maxClassify)+" per request")
+		return
+	}
+	for i, s := range req.Replies {
+		if len(s) > maxReplyBytes {
+			WriteError(w, http.StatusBadRequest, "replies["+strconv.Itoa(i)+"]: longer than "+strconv.Itoa(maxReplyBytes)+" bytes")
+			return
+		}
+	}
 	pol := a.Policy()
 	out := make([]Classified, len(req.Replies))
 	for i, s := range req.Replies {
@@ -462,6 +505,17 @@ func (a *API) classify(w http.ResponseWriter, r *http.Request) {
 func (a *API) unavailable(w http.ResponseWriter, err error) {
 	a.Log.Warn("api: state unavailable", zap.Error(err))
 	WriteError(w, http.StatusServiceUnavailable, "state store unavailable")
+}
+
+// tenantParam reads ?tenant= and answers 400 for a name outside the tenant character
+// set (events.ValidateTenant): such a name could address another tenant's keys.
+func tenantParam(w http.ResponseWriter, r *http.Request) (string, bool) {
+	t := r.URL.Query().Get("tenant")
+	if err := events.ValidateTenant(t); err != nil {
+		WriteError(w, http.StatusBadRequest, "tenant: "+err.Error())
+		return "", false
+	}
+	return t, true
 }
 
 func intParam(s string, def, min, max int) (int, error) {
@@ -486,6 +540,12 @@ type Probes struct {
 	// Checks run on /readyz; each names what it checks (nats, redis, streams).
 	Checks  map[string]func(context.Context) error
 	Metrics *metrics.Metrics
+	// Log receives a failed check's detail: /readyz answers anyone who can reach the
+	// port, so it says only "ok" or "unavailable" per check.
+	Log *zap.Logger
+
+	mu   sync.Mutex
+	last map[string]string // the last failure logged per check, to log changes only
 }
 
 // Register adds the probe routes to mux.
@@ -502,8 +562,10 @@ func (p *Probes) ready(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	status, failed := map[string]string{}, []string{}
 	for name, check := range p.Checks {
-		if err := check(ctx); err != nil {
-			status[name] = err.Error()
+		err := check(ctx)
+		p.logChange(name, err)
+		if err != nil {
+			status[name] = "unavailable"
 			failed = append(failed, name)
 			continue
 		}
@@ -512,9 +574,32 @@ func (p *Probes) ready(w http.ResponseWriter, r *http.Request) {
 	code := http.StatusOK
 	if len(failed) > 0 {
 		code = http.StatusServiceUnavailable
+		slices.Sort(failed)
 		status["error"] = "not ready: " + strings.Join(failed, ", ")
 	}
 	WriteJSON(w, code, status)
+}
+
+// logChange logs a check's failure when it starts or its text changes, and its
+// recovery, rather than on every probe.
+func (p *Probes) logChange(name string, err error) {
+	if p.Log == nil {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.last == nil {
+		p.last = map[string]string{}
+	}
+	prev, had := p.last[name]
+	switch {
+	case err == nil && had:
+		delete(p.last, name)
+		p.Log.Info("readiness check passes again", zap.String("check", name))
+	case err != nil && prev != err.Error():
+		p.last[name] = err.Error()
+		p.Log.Warn("readiness check failed", zap.String("check", name), zap.Error(err))
+	}
 }
 
 // WriteJSON writes v as a JSON response.

@@ -175,9 +175,29 @@ func (e *Event) validate() error {
 			return &FieldError{f.name, fmt.Sprintf("longer than %d bytes", maxShortLen)}
 		}
 	}
-	if strings.ContainsAny(e.Tenant, "{}") {
-		// Braces would break the Redis Cluster hash tag built from tenant and address.
-		return &FieldError{"tenant", "must not contain { or }"}
+	if err := ValidateTenant(e.Tenant); err != nil {
+		return &FieldError{"tenant", err.Error()}
+	}
+	return nil
+}
+
+// MaxTenantLen is the longest tenant name.
+const MaxTenantLen = 64
+
+// ValidateTenant checks a tenant name: "" (the default tenant) or 1 to 64 of
+// A-Z a-z 0-9 . _ -. The tenant is part of every recipient key, r{<tenant>:<address>}:
+// a ':' or a quote in it would let two different (tenant, address) pairs share a key
+// (tenant `acme:"` with `"x"@d.example`, and tenant `acme` with `":"x"@d.example`), and a
+// brace would break the Cluster hash tag, so the set is closed rather than escaped.
+func ValidateTenant(t string) error {
+	if len(t) > MaxTenantLen {
+		return fmt.Errorf("longer than %d characters", MaxTenantLen)
+	}
+	for i := 0; i < len(t); i++ {
+		c := t[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return fmt.Errorf("%q: only letters, digits, '.', '_' and '-' (at most %d)", t, MaxTenantLen)
+		}
 	}
 	return nil
 }

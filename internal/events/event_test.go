@@ -56,6 +56,10 @@ func TestNormalizeNamesTheField(t *testing.T) {
 		{"bad sender", func(e *Event) { e.Sender = "x@" }, "sender"},
 		{"reply code out of range", func(e *Event) { e.Reply.Code = 999 }, "reply.code"},
 		{"tenant with brace", func(e *Event) { e.Tenant = "a}b" }, "tenant"},
+		// The pair that shared one Redis key before tenants were a closed set.
+		{"tenant with colon and quote", func(e *Event) { e.Tenant = `acme:"` }, "tenant"},
+		{"tenant with space", func(e *Event) { e.Tenant = "ac me" }, "tenant"},
+		{"tenant too long", func(e *Event) { e.Tenant = strings.Repeat("t", MaxTenantLen+1) }, "tenant"},
 		{"huge text", func(e *Event) { e.Reply.Text = strings.Repeat("x", maxTextLen+1) }, "reply.text"},
 	}
 	for _, tt := range tests {
