@@ -193,6 +193,9 @@ func (p *Processor) processBatch(ctx context.Context, batch []jetstream.Msg) {
 			p.poison(ctx, msg, "decode", err)
 			continue
 		}
+		// From here on the ID is in its stored form: with addresses hashed, no part of
+		// it names the recipient (SES and Resend IDs do).
+		ev.ID = p.cfg.Store.EventID(ev.ID)
 		reply := ev.Reply.String()
 		cl := p.cfg.Catalog.Classify(reply, catalog.Hints{Code: ev.Reply.Code, Enhanced: ev.Reply.Enhanced, RemoteHost: ev.MTA})
 		d := pol.Decide(&ev, cl)

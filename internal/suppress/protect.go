@@ -4,6 +4,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
+	"strings"
 
 	"github.com/reboundhq/rebound/internal/events"
 )
@@ -34,4 +35,24 @@ func (s *Store) Protect(c *Change) {
 		c.Reply = events.RedactAddresses(c.Reply)
 	}
 	c.Protected = true
+}
+
+// EventID returns the form of an event ID that may be stored and logged. Some ESPs'
+// IDs carry the recipient (SES "ses:<feedback id>:<recipient>", Resend's per-recipient
+// IDs, a generic sender's own): with an address hash key configured, every part of the
+// ID that holds an '@' becomes a keyed hash of it, so the recipient log, the soft-bounce
+// window, the incident's counted events, held suppressions and info logs hold no clear
+// address. The result is stable, so redeliveries still match, and distinct addresses
+// stay distinct. Without a key, the ID is returned as it is.
+func (s *Store) EventID(id string) string {
+	if len(s.opt.AddressHashKey) == 0 || !strings.Contains(id, "@") {
+		return id
+	}
+	parts := strings.Split(id, ":")
+	for i, p := range parts {
+		if strings.Contains(p, "@") {
+			parts[i] = s.addrKey(strings.ToLower(p))
+		}
+	}
+	return strings.Join(parts, ":")
 }

@@ -88,3 +88,28 @@ func TestAddressHashKeyLeavesNoClearAddressInRedis(t *testing.T) {
 		}
 	}
 }
+
+func TestEventIDHidesAddressesWhenHashing(t *testing.T) {
+	t.Parallel()
+	rdb := testsvc.RedisClient(t)
+	plain := suppress.New(rdb, suppress.Options{Prefix: "unused:"})
+	hashed := suppress.New(rdb, suppress.Options{Prefix: "unused:", AddressHashKey: []byte("0123456789abcdef0123456789abcdef")})
+	for _, id := range []string{"ses:0100018c-feedback:Ana.Person@Example.com", "resend:msg_123:ana@example.com", "generic:abc"} {
+		if got := plain.EventID(id); got != id {
+			t.Errorf("without a key EventID(%q) = %q, want it unchanged", id, got)
+		}
+		got := hashed.EventID(id)
+		if strings.Contains(strings.ToLower(got), "example.com") || strings.Contains(got, "Person") {
+			t.Errorf("EventID(%q) = %q still names the address", id, got)
+		}
+		if hashed.EventID(id) != got {
+			t.Errorf("EventID(%q) is not stable", id)
+		}
+	}
+	if hashed.EventID("ses:f1:a@example.com") == hashed.EventID("ses:f1:b@example.com") {
+		t.Error("two recipients of one SES notification got one ID")
+	}
+	if got := hashed.EventID("ses:f1:a@example.com"); !strings.HasPrefix(got, "ses:f1:h:") {
+		t.Errorf("EventID keeps the ESP and its own ID visible: got %q", got)
+	}
+}
