@@ -249,7 +249,7 @@ func (n *Notifier) Send(ctx context.Context, note receiver.Notification) error {
 	if err != nil {
 		return &receiver.Error{Reason: "encode", Err: err}
 	}
-	return redact(receiver.Post(ctx, n.client, n.endpoint, n.header, body), n.secrets...)
+	return receiver.Redact(receiver.Post(ctx, n.client, n.endpoint, n.header, body), n.secrets...)
 }
 
 // postableAlert is one element of the body of POST /api/v2/alerts.
@@ -371,25 +371,4 @@ func description(note receiver.Notification) string {
 		fmt.Fprintf(&b, "\n%d. %s", steps, f)
 	}
 	return b.String()
-}
-
-// redact removes secrets from the answer text Post copies into its error: a proxy that
-// echoes the request (headers included) must not put a password or token into logs.
-// The error chain is kept whenever there is nothing to remove.
-func redact(err error, secrets ...string) error {
-	var e *receiver.Error
-	if !errors.As(err, &e) || e.Err == nil {
-		return err
-	}
-	msg := e.Err.Error()
-	clean := msg
-	for _, s := range secrets {
-		if s != "" {
-			clean = strings.ReplaceAll(clean, s, "[redacted]")
-		}
-	}
-	if clean != msg {
-		e.Err = errors.New(clean)
-	}
-	return err
 }

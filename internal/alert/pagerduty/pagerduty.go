@@ -96,7 +96,7 @@ func (n *Notifier) Send(ctx context.Context, note receiver.Notification) error {
 	if err != nil {
 		return &receiver.Error{Reason: "encode", Err: err}
 	}
-	return redact(receiver.Post(ctx, n.client, n.cfg.URL, nil, body), n.cfg.RoutingKey)
+	return receiver.Redact(receiver.Post(ctx, n.client, n.cfg.URL, nil, body), n.cfg.RoutingKey)
 }
 
 // event is an Events API v2 request body.
@@ -226,25 +226,4 @@ func stamp(t time.Time) string {
 		return ""
 	}
 	return t.UTC().Format(time.RFC3339)
-}
-
-// redact removes the routing key from the answer text Post copies into its error: a
-// proxy or a misbehaving endpoint that echoes the request must not put the key into
-// logs. The error chain is kept whenever there is nothing to remove.
-func redact(err error, secrets ...string) error {
-	var e *receiver.Error
-	if !errors.As(err, &e) || e.Err == nil {
-		return err
-	}
-	msg := e.Err.Error()
-	clean := msg
-	for _, s := range secrets {
-		if s != "" {
-			clean = strings.ReplaceAll(clean, s, "[redacted]")
-		}
-	}
-	if clean != msg {
-		e.Err = errors.New(clean)
-	}
-	return err
 }

@@ -278,3 +278,25 @@ func Truncate(s string, n int) string {
 }
 
 func utf8RuneStart(b byte) bool { return b&0xC0 != 0x80 }
+
+// Redact removes secrets from the answer text Post copies into its error: a proxy or an
+// endpoint that echoes the request (its URL, its headers) must not put a key or a
+// webhook token into logs. Secrets of one character or none are ignored (they would
+// blank everything). The error chain is kept whenever there is nothing to remove.
+func Redact(err error, secrets ...string) error {
+	var e *Error
+	if !errors.As(err, &e) || e.Err == nil {
+		return err
+	}
+	msg := e.Err.Error()
+	clean := msg
+	for _, s := range secrets {
+		if len(s) > 1 {
+			clean = strings.ReplaceAll(clean, s, "[redacted]")
+		}
+	}
+	if clean != msg {
+		e.Err = errors.New(clean)
+	}
+	return err
+}

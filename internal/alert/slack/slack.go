@@ -8,7 +8,6 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -88,7 +87,7 @@ func (n *Notifier) Send(ctx context.Context, note receiver.Notification) error {
 	if err != nil {
 		return &receiver.Error{Reason: "encode", Err: err}
 	}
-	return redact(receiver.Post(ctx, n.client, n.cfg.URL, nil, body), n.secrets)
+	return receiver.Redact(receiver.Post(ctx, n.client, n.cfg.URL, nil, body), n.secrets...)
 }
 
 type message struct {
@@ -281,25 +280,4 @@ func urlSecrets(raw string) []string {
 		}
 	}
 	return out
-}
-
-// redact removes the webhook's secret parts from the answer text Post copies into its
-// error: a proxy error page may quote the URL it failed to reach, and that text ends
-// up in logs. The error chain is kept whenever there is nothing to remove.
-func redact(err error, secrets []string) error {
-	var e *receiver.Error
-	if !errors.As(err, &e) || e.Err == nil {
-		return err
-	}
-	msg := e.Err.Error()
-	clean := msg
-	for _, s := range secrets {
-		if len(s) > 1 {
-			clean = strings.ReplaceAll(clean, s, "[redacted]")
-		}
-	}
-	if clean != msg {
-		e.Err = errors.New(clean)
-	}
-	return err
 }
