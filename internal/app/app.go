@@ -25,6 +25,7 @@ import (
 	"github.com/reboundhq/rebound/internal/api"
 	"github.com/reboundhq/rebound/internal/catalog"
 	"github.com/reboundhq/rebound/internal/config"
+	"github.com/reboundhq/rebound/internal/guard"
 	"github.com/reboundhq/rebound/internal/ingest"
 	_ "github.com/reboundhq/rebound/internal/ingest/all" // every ESP adapter
 	"github.com/reboundhq/rebound/internal/metrics"
@@ -53,6 +54,7 @@ type App struct {
 	rdb     redis.UniversalClient
 	store   *suppress.Store
 	alerts  *alert.Store
+	guard   *guard.Guard
 	alertCf *alert.Config
 	catalog *catalog.Catalog
 	metrics *metrics.Metrics
@@ -82,7 +84,11 @@ func New(ctx context.Context, cfg config.Config, log *zap.Logger, hooks Hooks) (
 		return nil, err
 	}
 
-	a.nc, err = nats.Connect(cfg.NATSURL,
+	creds, err := natsCredentials(cfg)
+	if err != nil {
+		return nil, err
+	}
+	a.nc, err = nats.Connect(cfg.NATSURL, append(creds,
 		nats.Name("rebound"),
 		nats.MaxReconnects(-1), // ride out a NATS restart; /readyz reports it meanwhile
 		nats.ReconnectWait(time.Second),
@@ -92,7 +98,7 @@ func New(ctx context.Context, cfg config.Config, log *zap.Logger, hooks Hooks) (
 			}
 		}),
 		nats.ReconnectHandler(func(c *nats.Conn) { log.Info("nats reconnected", zap.String("server", c.ConnectedUrlRedacted())) }),
-	)
+	)...)
 	if err != nil {
 		return nil, fmt.Errorf("connect NATS (REBOUND_NATS_URL): %w", err)
 	}
@@ -108,6 +114,7 @@ func New(ctx context.Context, cfg config.Config, log *zap.Logger, hooks Hooks) (
 	}
 	a.store = suppress.New(a.rdb, cfg.StoreOptions())
 	a.alerts = alert.NewStore(a.rdb, alert.StoreOptions{Prefix: cfg.RedisPrefix, RecipientKey: []byte(cfg.AddressHashKey)})
+	a.guard = guard.New(guard.Config{Redis: a.rdb, Prefix: cfg.RedisPrefix, Store: a.store, Alerts: a.alerts, Metrics: a.metrics, Log: log})
 
 	pctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
@@ -120,6 +127,10 @@ func New(ctx context.Context, cfg config.Config, log *zap.Logger, hooks Hooks) (
 		return nil, err
 	}
 	if err := a.alerts.Load(pctx); err != nil {
+		a.Close()
+		return nil, err
+	}
+	if err := a.guard.Load(pctx); err != nil {
 		a.Close()
 		return nil, err
 	}
@@ -141,6 +152,14 @@ func RedisClient(cfg config.Config) (redis.UniversalClient, error) {
 	opt, err := redis.ParseURL(cfg.RedisURL)
 	if err != nil {
 		return nil, fmt.Errorf("REBOUND_REDIS_URL: %w", err)
+	}
+	if cfg.RedisPassword != "" {
+		opt.Password = cfg.RedisPassword
+	}
+	if cfg.RedisCAFile != "" && opt.TLSConfig != nil { // Validate requires rediss:// with it
+		if opt.TLSConfig.RootCAs, err = redisCAPool(cfg.RedisCAFile); err != nil {
+			return nil, err
+		}
 	}
 	switch {
 	case len(cfg.RedisSentinelAddrs) > 0:
@@ -177,6 +196,9 @@ func LoadAlertConfig(cfg config.Config) (*alert.Config, error) {
 // Alerts exposes the incident store.
 func (a *App) Alerts() *alert.Store { return a.alerts }
 
+// Guard exposes the mass-bounce guard.
+func (a *App) Guard() *guard.Guard { return a.guard }
+
 // Store exposes the Redis state (the demo reads it for its summary).
 func (a *App) Store() *suppress.Store { return a.store }
 
@@ -203,7 +225,7 @@ func (a *App) Run(ctx context.Context) error {
 	pub := stream.NewPublisher(a.js, cfg.Names, 5*time.Second)
 	pol := a.policy.Get
 	mux := http.NewServeMux()
-	(&api.Probes{Metrics: a.metrics, Checks: map[string]func(context.Context) error{
+	(&api.Probes{Metrics: a.metrics, Log: a.log, Checks: map[string]func(context.Context) error{
 		"nats": func(context.Context) error {
 			if !a.nc.IsConnected() {
 				return errors.New("not connected")
@@ -221,20 +243,23 @@ func (a *App) Run(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		adapters = append(adapters, ingest.NewGeneric(cfg.GenericToken))
+		adapters = append(adapters, ingest.NewGeneric(cfg.GenericToken).AllowRelay(cfg.GenericAllowRelay))
 		h := ingest.NewHandler(pub, a.metrics, a.log, cfg.MaxBodyBytes, adapters...)
 		limits, err := ingest.BodyLimits(cfg.Getenv, adapters)
 		if err != nil {
 			return err
 		}
 		h.SetLimits(limits)
+		h.SetConcurrency(cfg.WebhookConcurrency, cfg.WebhookConcurrencyPerESP)
+		// One-time tokens (Mailgun, Svix) are shared by every replica and survive restarts.
+		h.SetReplayStore(ingest.NewRedisReplayStore(a.rdb, cfg.RedisPrefix))
 		h.Register(mux)
 	}
 	if cfg.Has(config.RoleAPI) {
 		if cfg.APIToken == "" {
 			a.log.Warn("REBOUND_API_TOKEN is not set: /v1 reads are open and changes (add, remove, mass-bounce decisions) are refused")
 		}
-		(&api.API{Store: a.store, Alerts: a.alerts, Metrics: a.metrics, Catalog: a.catalog, Policy: pol, Log: a.log, PolicySource: a.policy.Path, Shadow: a.shadow != nil, Token: cfg.APIToken}).Register(mux)
+		(&api.API{Store: a.store, Alerts: a.alerts, Guard: a.guard, Metrics: a.metrics, Catalog: a.catalog, Policy: pol, Log: a.log, PolicySource: a.policy.Path, Shadow: a.shadow != nil, Token: cfg.APIToken}).Register(mux)
 	}
 
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
@@ -258,7 +283,7 @@ func (a *App) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	if cfg.Has(config.RoleProcess) {
 		pc := process.Config{
-			Consumer: a.cons, Store: a.store, Alerts: a.alerts, Catalog: a.catalog, Policy: pol, Publisher: pub,
+			Consumer: a.cons, Store: a.store, Alerts: a.alerts, Guard: a.guard, Catalog: a.catalog, Policy: pol, Publisher: pub,
 			Metrics: a.metrics, Log: a.log, BatchSize: cfg.BatchSize, Concurrency: cfg.Concurrency, MaxDeliver: cfg.MaxDeliver,
 			OnProcessed: a.hooks.OnProcessed,
 		}
@@ -271,7 +296,7 @@ func (a *App) Run(ctx context.Context) error {
 		go func() { defer wg.Done(); a.watchLag(roleCtx) }()
 		go func() {
 			defer wg.Done()
-			process.RunGuardSweeper(roleCtx, a.store, pol, a.log, 30*time.Second)
+			a.guard.RunSweeper(roleCtx, pol, 30*time.Second)
 		}()
 	}
 	if cfg.Has(config.RoleNotify) {

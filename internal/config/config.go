@@ -1,6 +1,7 @@
 package config
 
 import (
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -34,8 +35,23 @@ var AllRoles = []Role{RoleIngest, RoleProcess, RoleAPI, RoleNotify}
 // Config is the whole configuration of one worker process.
 type Config struct {
 	NATSURL string
+	// NATS authentication beyond the URL, at most one of: a credentials file (JWT and
+	// nkey seed), an nkey seed file, or a user with a password. NATSPassword is a secret.
+	NATSCredsFile string
+	NATSNkeyFile  string
+	NATSUser      string
+	NATSPassword  string // secret
+	// NATS TLS: a CA bundle to trust, and a client certificate with its key (mTLS).
+	NATSCAFile   string
+	NATSCertFile string
+	NATSKeyFile  string
 
-	RedisURL            string
+	RedisURL string
+	// RedisPassword replaces the password of REBOUND_REDIS_URL, so that the URL can
+	// live in a ConfigMap and the password in a Secret.
+	RedisPassword string // secret
+	// RedisCAFile is a CA bundle to trust for rediss://, instead of the system roots.
+	RedisCAFile         string
 	RedisSentinelAddrs  []string
 	RedisSentinelMaster string
 	RedisClusterAddrs   []string
@@ -56,6 +72,16 @@ type Config struct {
 	IdempotencyTTL  time.Duration
 	MaxBodyBytes    int64
 	ShutdownTimeout time.Duration
+
+	// WebhookConcurrency and WebhookConcurrencyPerESP bound the webhook requests whose
+	// body is read and processed at once, in total and for each ESP: together with the
+	// body caps they bound the memory senders can make one process hold.
+	WebhookConcurrency       int
+	WebhookConcurrencyPerESP int
+	// GenericAllowRelay lets POST /webhooks/generic carry other ESPs' canonical events
+	// (esp "sendgrid", IDs "sendgrid:…"); off, it takes esp "generic" only, so a holder
+	// of the generic token cannot write events in an ESP's ID space.
+	GenericAllowRelay bool
 
 	GenericToken    string // secret
 	APIToken        string // secret
@@ -95,9 +121,13 @@ func Default() Config {
 		IdempotencyTTL:  7 * 24 * time.Hour,
 		MaxBodyBytes:    5 << 20,
 		ShutdownTimeout: 25 * time.Second,
-		LogLevel:        "info",
-		LogFormat:       "json",
-		Getenv:          func(string) string { return "" },
+		// 128 requests of at most 5 MiB is the most the default configuration holds in
+		// memory for webhook bodies; a request typically holds its slot for milliseconds.
+		WebhookConcurrency:       128,
+		WebhookConcurrencyPerESP: 32,
+		LogLevel:                 "info",
+		LogFormat:                "json",
+		Getenv:                   func(string) string { return "" },
 	}
 }
 
@@ -154,8 +184,26 @@ func Parse(fs *flag.FlagSet, args []string, getenv func(string) string) (Config,
 		}
 		fs.IntVar(p, flagName, *p, usage+" ($"+env+")")
 	}
+	boolean := func(p *bool, flagName, env, usage string) {
+		if v := getenv(env); v != "" {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				envErrs[flagName] = fmt.Errorf("%s: %q is not true or false", env, v)
+			} else {
+				*p = b
+			}
+		}
+		fs.BoolVar(p, flagName, *p, usage+" ($"+env+")")
+	}
 	str(&c.NATSURL, "nats-url", "REBOUND_NATS_URL", "NATS server URL(s), comma-separated")
+	str(&c.NATSCredsFile, "nats-creds-file", "REBOUND_NATS_CREDS_FILE", "NATS credentials file (user JWT and nkey seed)")
+	str(&c.NATSNkeyFile, "nats-nkey-file", "REBOUND_NATS_NKEY_FILE", "file holding a NATS nkey seed")
+	str(&c.NATSUser, "nats-user", "REBOUND_NATS_USER", "NATS user, with the secret REBOUND_NATS_PASSWORD")
+	str(&c.NATSCAFile, "nats-ca-file", "REBOUND_NATS_CA_FILE", "CA bundle (PEM) to trust for NATS TLS")
+	str(&c.NATSCertFile, "nats-cert-file", "REBOUND_NATS_CERT_FILE", "client certificate (PEM) for NATS mutual TLS")
+	str(&c.NATSKeyFile, "nats-key-file", "REBOUND_NATS_KEY_FILE", "key of the client certificate for NATS mutual TLS")
 	str(&c.RedisURL, "redis-url", "REBOUND_REDIS_URL", "Redis URL (redis:// or rediss://, ACL user and password in the URL)")
+	str(&c.RedisCAFile, "redis-ca-file", "REBOUND_REDIS_CA_FILE", "CA bundle (PEM) to trust for rediss://")
 	str(&sentinel, "redis-sentinel-addrs", "REBOUND_REDIS_SENTINEL_ADDRS", "Redis Sentinel addresses, comma-separated")
 	str(&c.RedisSentinelMaster, "redis-sentinel-master", "REBOUND_REDIS_SENTINEL_MASTER", "Redis Sentinel master name")
 	str(&cluster, "redis-cluster-addrs", "REBOUND_REDIS_CLUSTER_ADDRS", "Redis Cluster seed addresses, comma-separated")
@@ -184,6 +232,9 @@ func Parse(fs *flag.FlagSet, args []string, getenv func(string) string) (Config,
 	str(&c.LogFormat, "log-format", "REBOUND_LOG_FORMAT", "json or console")
 	maxBody := int(c.MaxBodyBytes)
 	num(&maxBody, "max-body-bytes", "REBOUND_MAX_BODY_BYTES", "largest webhook body accepted")
+	num(&c.WebhookConcurrency, "webhook-concurrency", "REBOUND_WEBHOOK_CONCURRENCY", "webhook requests read and processed at once; more get 503 with Retry-After")
+	num(&c.WebhookConcurrencyPerESP, "webhook-concurrency-per-esp", "REBOUND_WEBHOOK_CONCURRENCY_PER_ESP", "webhook requests read and processed at once for one ESP")
+	boolean(&c.GenericAllowRelay, "generic-allow-relay", "REBOUND_GENERIC_ALLOW_RELAY", "let POST /webhooks/generic carry other ESPs' canonical events, not only esp \"generic\"")
 
 	// Secrets: environment or file only.
 	for _, s := range []struct {
@@ -195,6 +246,8 @@ func Parse(fs *flag.FlagSet, args []string, getenv func(string) string) (Config,
 		{&c.AddressHashKey, "REBOUND_ADDRESS_HASH_KEY"},
 		{&c.AlertWebhookURL, "REBOUND_ALERT_WEBHOOK_URL"},
 		{&c.AlertWebhookSecret, "REBOUND_ALERT_WEBHOOK_SECRET"},
+		{&c.NATSPassword, "REBOUND_NATS_PASSWORD"},
+		{&c.RedisPassword, "REBOUND_REDIS_PASSWORD"},
 	} {
 		v, err := Secret(getenv, s.env)
 		if err != nil {
@@ -242,6 +295,10 @@ func Secret(getenv func(string) string, env string) (string, error) {
 	return v, nil
 }
 
+// maxWebhookConcurrency keeps REBOUND_WEBHOOK_CONCURRENCY a bound: beyond it the
+// number of connections, not this setting, decides what the process holds.
+const maxWebhookConcurrency = 100000
+
 // Validate checks every setting and names the first one that is wrong.
 func (c *Config) Validate() error {
 	if len(c.Roles) == 0 {
@@ -253,6 +310,9 @@ func (c *Config) Validate() error {
 		}
 	}
 	if err := checkURLs("REBOUND_NATS_URL", c.NATSURL, "nats", "tls", "ws", "wss"); err != nil {
+		return err
+	}
+	if err := c.validateCredentials(); err != nil {
 		return err
 	}
 	if len(c.RedisSentinelAddrs) > 0 && c.RedisSentinelMaster == "" {
@@ -294,6 +354,12 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("REBOUND_MAX_ACK_PENDING: %d is below (REBOUND_PROCESS_CONCURRENCY+1) x REBOUND_BATCH_SIZE = %d", c.MaxAckPending, (c.Concurrency+1)*c.BatchSize)
 	case c.MaxBodyBytes < 1024:
 		return fmt.Errorf("REBOUND_MAX_BODY_BYTES: %d (want at least 1024)", c.MaxBodyBytes)
+	case c.WebhookConcurrency < 1 || c.WebhookConcurrency > maxWebhookConcurrency:
+		return fmt.Errorf("REBOUND_WEBHOOK_CONCURRENCY: %d (want 1 to %d)", c.WebhookConcurrency, maxWebhookConcurrency)
+	case c.WebhookConcurrencyPerESP < 1 || c.WebhookConcurrencyPerESP > maxWebhookConcurrency:
+		// Above REBOUND_WEBHOOK_CONCURRENCY it is allowed, and the total bounds it, so
+		// lowering the total alone is enough.
+		return fmt.Errorf("REBOUND_WEBHOOK_CONCURRENCY_PER_ESP: %d (want 1 to %d)", c.WebhookConcurrencyPerESP, maxWebhookConcurrency)
 	case c.DedupWindow > c.StreamMaxAge:
 		return fmt.Errorf("REBOUND_DEDUP_WINDOW: %s is longer than REBOUND_STREAM_MAX_AGE %s", c.DedupWindow, c.StreamMaxAge)
 	}
@@ -316,6 +382,45 @@ func (c *Config) Validate() error {
 	case "json", "console":
 	default:
 		return fmt.Errorf("REBOUND_LOG_FORMAT: %q (want json or console)", c.LogFormat)
+	}
+	return nil
+}
+
+// validateCredentials checks the NATS and Redis authentication and TLS settings: one
+// way to authenticate to NATS, pairs set together, and every named file readable (a
+// CA bundle holding a certificate), so a wrong mount fails at start, naming its setting.
+func (c *Config) validateCredentials() error {
+	auth := 0
+	for _, v := range []string{c.NATSCredsFile, c.NATSNkeyFile, c.NATSUser} {
+		if v != "" {
+			auth++
+		}
+	}
+	switch {
+	case auth > 1:
+		return errors.New("REBOUND_NATS_CREDS_FILE, REBOUND_NATS_NKEY_FILE, REBOUND_NATS_USER: set only one way to authenticate")
+	case c.NATSPassword != "" && c.NATSUser == "":
+		return errors.New("REBOUND_NATS_PASSWORD: needs REBOUND_NATS_USER")
+	case (c.NATSCertFile == "") != (c.NATSKeyFile == ""):
+		return errors.New("REBOUND_NATS_CERT_FILE and REBOUND_NATS_KEY_FILE: set both or neither")
+	case c.RedisCAFile != "" && !strings.HasPrefix(c.RedisURL, "rediss://"):
+		return errors.New("REBOUND_REDIS_CA_FILE: needs TLS, a rediss:// REBOUND_REDIS_URL")
+	}
+	for _, f := range []struct{ setting, path string }{
+		{"REBOUND_NATS_CREDS_FILE", c.NATSCredsFile}, {"REBOUND_NATS_NKEY_FILE", c.NATSNkeyFile},
+		{"REBOUND_NATS_CERT_FILE", c.NATSCertFile}, {"REBOUND_NATS_KEY_FILE", c.NATSKeyFile},
+		{"REBOUND_NATS_CA_FILE", c.NATSCAFile}, {"REBOUND_REDIS_CA_FILE", c.RedisCAFile},
+	} {
+		if f.path == "" {
+			continue
+		}
+		b, err := os.ReadFile(f.path)
+		if err != nil {
+			return fmt.Errorf("%s: %w", f.setting, err)
+		}
+		if strings.HasSuffix(f.setting, "_CA_FILE") && !x509.NewCertPool().AppendCertsFromPEM(b) {
+			return fmt.Errorf("%s: %s holds no PEM certificate", f.setting, f.path)
+		}
 	}
 	return nil
 }

@@ -1,8 +1,15 @@
 package config
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"flag"
 	"io"
+	"math/big"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -295,5 +302,157 @@ func TestFlagReplacesABadVariable(t *testing.T) {
 	c, err := Parse(flag.NewFlagSet("t", flag.ContinueOnError), []string{"--ack-wait=1m"}, getenv)
 	if err != nil || c.AckWait != time.Minute {
 		t.Fatalf("with --ack-wait=1m: %v, %v; want the flag to replace the bad variable", c.AckWait, err)
+	}
+}
+
+// testCAFile writes a self-signed CA certificate in PEM to dir and returns its path.
+func testCAFile(t *testing.T, dir string) string {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "rebound test CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "ca.crt")
+	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestParseNATSAndRedisCredentials(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	ca := testCAFile(t, dir)
+	file := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	creds, nkey := file("nats.creds", "-----BEGIN NATS USER JWT-----\n"), file("nkey.seed", "SUA...\n")
+	cert, key := file("tls.crt", "cert"), file("tls.key", "key")
+	redisPW, natsPW := file("redis-password", "r3dis-pw\n"), file("nats-password", "n4ts-pw\n")
+
+	got, err := Parse(setup(t), nil, env{
+		"REBOUND_NATS_CREDS_FILE":     creds,
+		"REBOUND_NATS_CA_FILE":        ca,
+		"REBOUND_NATS_CERT_FILE":      cert,
+		"REBOUND_NATS_KEY_FILE":       key,
+		"REBOUND_REDIS_URL":           "rediss://rebound@redis:6380/0",
+		"REBOUND_REDIS_PASSWORD_FILE": redisPW,
+		"REBOUND_REDIS_CA_FILE":       ca,
+	}.get)
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	for _, c := range []struct{ name, got, want string }{
+		{"NATSCredsFile", got.NATSCredsFile, creds}, {"NATSCAFile", got.NATSCAFile, ca},
+		{"NATSCertFile", got.NATSCertFile, cert}, {"NATSKeyFile", got.NATSKeyFile, key},
+		{"RedisPassword", got.RedisPassword, "r3dis-pw"}, {"RedisCAFile", got.RedisCAFile, ca},
+	} {
+		if c.got != c.want {
+			t.Errorf("%s = %q, want %q", c.name, c.got, c.want)
+		}
+	}
+
+	got, err = Parse(setup(t), nil, env{"REBOUND_NATS_USER": "rebound", "REBOUND_NATS_PASSWORD_FILE": natsPW}.get)
+	if err != nil || got.NATSUser != "rebound" || got.NATSPassword != "n4ts-pw" {
+		t.Errorf("user and password file: user %q password %q err %v", got.NATSUser, got.NATSPassword, err)
+	}
+	if _, err := Parse(setup(t), []string{"--nats-password=x"}, env{}.get); err == nil {
+		t.Error("--nats-password accepted: the password is a secret, environment or file only")
+	}
+
+	notPEM := file("not-a-ca.crt", "hello")
+	tests := []struct {
+		name    string
+		env     env
+		setting string
+	}{
+		{"creds and nkey", env{"REBOUND_NATS_CREDS_FILE": creds, "REBOUND_NATS_NKEY_FILE": nkey}, "REBOUND_NATS_NKEY_FILE"},
+		{"nkey and user", env{"REBOUND_NATS_NKEY_FILE": nkey, "REBOUND_NATS_USER": "u"}, "REBOUND_NATS_USER"},
+		{"password without user", env{"REBOUND_NATS_PASSWORD": "n4ts-pw"}, "REBOUND_NATS_PASSWORD"},
+		{"cert without key", env{"REBOUND_NATS_CERT_FILE": cert}, "REBOUND_NATS_KEY_FILE"},
+		{"key without cert", env{"REBOUND_NATS_KEY_FILE": key}, "REBOUND_NATS_CERT_FILE"},
+		{"creds file missing", env{"REBOUND_NATS_CREDS_FILE": filepath.Join(dir, "nope")}, "REBOUND_NATS_CREDS_FILE"},
+		{"nats ca not PEM", env{"REBOUND_NATS_CA_FILE": notPEM}, "REBOUND_NATS_CA_FILE"},
+		{"redis ca without TLS", env{"REBOUND_REDIS_CA_FILE": ca}, "REBOUND_REDIS_CA_FILE"},
+		{"redis ca missing", env{"REBOUND_REDIS_URL": "rediss://redis:6380", "REBOUND_REDIS_CA_FILE": filepath.Join(dir, "nope")}, "REBOUND_REDIS_CA_FILE"},
+		{"redis password twice", env{"REBOUND_REDIS_PASSWORD": "r3dis-pw", "REBOUND_REDIS_PASSWORD_FILE": redisPW}, "REBOUND_REDIS_PASSWORD_FILE"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := Parse(setup(t), nil, tt.env.get)
+			if err == nil {
+				t.Fatalf("Parse(%v) succeeded, want an error naming %s", tt.env, tt.setting)
+			}
+			if !strings.Contains(err.Error(), tt.setting) {
+				t.Errorf("error %q does not name %s", err, tt.setting)
+			}
+			for _, secret := range []string{"n4ts-pw", "r3dis-pw"} {
+				if strings.Contains(err.Error(), secret) {
+					t.Errorf("error %q leaks a password", err)
+				}
+			}
+		})
+	}
+}
+
+// TestParseWebhookEdgeSettings: the in-flight bounds of webhook requests and the
+// generic endpoint's relay switch, from the environment or a flag, each bad value
+// refused with an error that names its setting.
+func TestParseWebhookEdgeSettings(t *testing.T) {
+	t.Parallel()
+	d := Default()
+	if d.WebhookConcurrency != 128 || d.WebhookConcurrencyPerESP != 32 || d.GenericAllowRelay {
+		t.Errorf("defaults %d, %d, %v; want 128, 32 and no relay", d.WebhookConcurrency, d.WebhookConcurrencyPerESP, d.GenericAllowRelay)
+	}
+	got, err := Parse(setup(t), nil, env{
+		"REBOUND_WEBHOOK_CONCURRENCY": "64", "REBOUND_WEBHOOK_CONCURRENCY_PER_ESP": "8", "REBOUND_GENERIC_ALLOW_RELAY": "true",
+	}.get)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.WebhookConcurrency != 64 || got.WebhookConcurrencyPerESP != 8 || !got.GenericAllowRelay {
+		t.Errorf("from the environment: %d, %d, %v; want 64, 8, true", got.WebhookConcurrency, got.WebhookConcurrencyPerESP, got.GenericAllowRelay)
+	}
+	// Lowering the total alone is enough: the per-ESP default above it is bounded by it.
+	if _, err := Parse(setup(t), nil, env{"REBOUND_WEBHOOK_CONCURRENCY": "8"}.get); err != nil {
+		t.Errorf("a total below the per-ESP default: %v", err)
+	}
+	got, err = Parse(setup(t), []string{"--webhook-concurrency=16", "--webhook-concurrency-per-esp=16", "--generic-allow-relay=false"},
+		env{"REBOUND_WEBHOOK_CONCURRENCY": "64", "REBOUND_GENERIC_ALLOW_RELAY": "maybe"}.get)
+	if err != nil {
+		t.Fatalf("flags replace bad or other variables: %v", err)
+	}
+	if got.WebhookConcurrency != 16 || got.WebhookConcurrencyPerESP != 16 || got.GenericAllowRelay {
+		t.Errorf("from flags: %d, %d, %v; want 16, 16, false", got.WebhookConcurrency, got.WebhookConcurrencyPerESP, got.GenericAllowRelay)
+	}
+	for _, tt := range []struct {
+		env     env
+		setting string
+	}{
+		{env{"REBOUND_WEBHOOK_CONCURRENCY": "0"}, "REBOUND_WEBHOOK_CONCURRENCY"},
+		{env{"REBOUND_WEBHOOK_CONCURRENCY": "1000001"}, "REBOUND_WEBHOOK_CONCURRENCY"},
+		{env{"REBOUND_WEBHOOK_CONCURRENCY": "many"}, "REBOUND_WEBHOOK_CONCURRENCY"},
+		{env{"REBOUND_WEBHOOK_CONCURRENCY_PER_ESP": "0"}, "REBOUND_WEBHOOK_CONCURRENCY_PER_ESP"},
+		{env{"REBOUND_WEBHOOK_CONCURRENCY_PER_ESP": "1000001"}, "REBOUND_WEBHOOK_CONCURRENCY_PER_ESP"},
+		{env{"REBOUND_GENERIC_ALLOW_RELAY": "yes please"}, "REBOUND_GENERIC_ALLOW_RELAY"},
+	} {
+		_, err := Parse(setup(t), nil, tt.env.get)
+		if err == nil || !strings.Contains(err.Error(), tt.setting) {
+			t.Errorf("Parse(%v) = %v, want an error naming %s", tt.env, err, tt.setting)
+		}
 	}
 }

@@ -3,6 +3,7 @@ package ingest
 import (
 	"errors"
 	"net/http"
+	"time"
 
 	"github.com/reboundhq/rebound/internal/events"
 )
@@ -45,4 +46,26 @@ var ErrUnauthenticated = errors.New("unauthenticated")
 type Challenger interface {
 	// Challenge is the WWW-Authenticate value of a 401, "" for none.
 	Challenge() string
+}
+
+// HeaderAuthenticator is implemented by adapters whose check can be made, in whole or
+// in part, from the request's headers. The handler calls it before it reads a byte of
+// the body, so a request without the credentials its scheme requires is refused
+// without costing a read buffer or an in-flight slot: basic auth and bearer tokens are
+// checked in full, signature schemes have their signature and timestamp headers
+// checked for presence, form and the replay window. Authenticate still runs on the
+// body afterwards and remains the authority.
+type HeaderAuthenticator interface {
+	AuthenticateHeaders(r *http.Request) error
+}
+
+// Replayable is implemented by adapters whose ESP signs a one-time token (Mailgun's
+// signature.token, Svix's svix-id). The handler keeps the tokens in its ReplayStore,
+// shared by every replica, and refuses a token already used; an adapter does not
+// remember tokens itself.
+type Replayable interface {
+	// ReplayToken returns the one-time token of a request Authenticate accepted and how
+	// long it must be remembered; "" when there is none to remember (the request was
+	// accepted unchecked, under REBOUND_<ESP>_INSECURE_SKIP_VERIFY).
+	ReplayToken(r *http.Request, body []byte) (token string, ttl time.Duration)
 }

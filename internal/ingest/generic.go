@@ -14,10 +14,23 @@ import (
 // in-house MTAs and relays, authenticated by a bearer token.
 type Generic struct {
 	token []byte // empty: every request is refused
+	// relay lets items name another ESP (REBOUND_GENERIC_ALLOW_RELAY). Off, an item
+	// must be esp "generic": its ID then lives in generic:…, and a holder of the
+	// generic token cannot publish "sendgrid:<id>" first and so have the real SendGrid
+	// event with that ID dropped as a duplicate.
+	relay bool
 }
 
-// NewGeneric returns the generic adapter. An empty token disables the endpoint.
+// NewGeneric returns the generic adapter, taking esp "generic" events only. An empty
+// token disables the endpoint.
 func NewGeneric(token string) *Generic { return &Generic{token: []byte(token)} }
+
+// AllowRelay sets whether items may carry another ESP's canonical events
+// (REBOUND_GENERIC_ALLOW_RELAY) and returns g.
+func (g *Generic) AllowRelay(allow bool) *Generic {
+	g.relay = allow
+	return g
+}
 
 // ESP implements Adapter.
 func (g *Generic) ESP() string { return "generic" }
@@ -29,6 +42,10 @@ func (g *Generic) Authenticate(r *http.Request, _ []byte) error {
 	}
 	return BearerToken(r, string(g.token))
 }
+
+// AuthenticateHeaders implements HeaderAuthenticator: the bearer token is the whole
+// check, made before the body is read.
+func (g *Generic) AuthenticateHeaders(r *http.Request) error { return g.Authenticate(r, nil) }
 
 // Parse implements Adapter. A body that is not JSON is a 400; an item that is JSON
 // but not a valid event is a reject with the field it got wrong.
@@ -55,6 +72,11 @@ func (g *Generic) Parse(body []byte) (Batch, error) {
 		e, err := events.DecodeStrict(raw)
 		if err != nil {
 			b.Rejects = append(b.Rejects, Reject{Index: i, Reason: strings.TrimPrefix(err.Error(), events.ErrUndecodable.Error()+": "), Raw: raw})
+			continue
+		}
+		if !g.relay && e.ESP != g.ESP() {
+			b.Rejects = append(b.Rejects, Reject{Index: i, Raw: raw,
+				Reason: fmt.Sprintf("esp: %q is not accepted here: this endpoint takes esp \"generic\" only (REBOUND_GENERIC_ALLOW_RELAY=true relays other ESPs' events)", e.ESP)})
 			continue
 		}
 		b.Events = append(b.Events, e)

@@ -250,6 +250,7 @@ func FuzzGenericParse(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	g := NewGeneric(testToken)
+	f.Add([]byte(`{"id":"sendgrid:1","esp":"sendgrid","type":"bounce","occurred_at":"2026-01-01T00:00:00Z","recipient":"a@example.com"}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		b, err := g.Parse(body)
 		if err != nil {
@@ -272,9 +273,36 @@ func FuzzGenericParse(f *testing.F) {
 			}
 		}
 		for _, e := range b.Events {
+			if e.ESP != "generic" || !strings.HasPrefix(e.ID, "generic:") {
+				t.Fatalf("accepted %s event %q without REBOUND_GENERIC_ALLOW_RELAY", e.ESP, e.ID)
+			}
 			if err := roundTrip(e); err != nil {
 				t.Fatalf("accepted event fails the round trip: %v", err)
 			}
 		}
 	})
+}
+
+// TestGenericRelay: a holder of the generic token writes esp "generic" events only,
+// unless REBOUND_GENERIC_ALLOW_RELAY lets it relay other ESPs' canonical events: it
+// cannot otherwise publish "sendgrid:<id>" first and have SendGrid's own event with
+// that ID dropped as a duplicate.
+func TestGenericRelay(t *testing.T) {
+	t.Parallel()
+	body := []byte(`[{"id":"sendgrid:real-event-id","esp":"sendgrid","type":"bounce","occurred_at":"2026-01-01T00:00:00Z","recipient":"a@example.com"},` +
+		`{"id":"generic:1","esp":"generic","type":"bounce","occurred_at":"2026-01-01T00:00:00Z","recipient":"b@example.com"}]`)
+	b, err := NewGeneric(testToken).Parse(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b.Events) != 1 || b.Events[0].ID != "generic:1" {
+		t.Errorf("events %+v, want only generic:1", b.Events)
+	}
+	if len(b.Rejects) != 1 || b.Rejects[0].Index != 0 || !strings.Contains(b.Rejects[0].Reason, "REBOUND_GENERIC_ALLOW_RELAY") || len(b.Rejects[0].Raw) == 0 {
+		t.Errorf("rejects %+v, want item 0 with a reason naming REBOUND_GENERIC_ALLOW_RELAY", b.Rejects)
+	}
+	b, err = NewGeneric(testToken).AllowRelay(true).Parse(body)
+	if err != nil || len(b.Events) != 2 || b.Events[0].ID != "sendgrid:real-event-id" || len(b.Rejects) != 0 {
+		t.Errorf("with relay allowed: %+v, %v; want both events", b, err)
+	}
 }

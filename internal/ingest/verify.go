@@ -70,3 +70,7 @@ func (v Verifier) Authenticate(check func() error) error {
 // Unchecked reports whether requests are accepted without the ESP's check (no secret,
 // explicit opt-out).
 func (v Verifier) Unchecked() bool { return v.mode == modeSkip }
+
+// Checks reports whether requests are checked against a configured secret: only then
+// is a one-time token in them the ESP's (see Replayable).
+func (v Verifier) Checks() bool { return v.mode == modeCheck }

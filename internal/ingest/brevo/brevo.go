@@ -77,6 +77,12 @@ func (a *Adapter) Authenticate(r *http.Request, _ []byte) error {
 	return a.verify.Authenticate(func() error { return a.checkToken(r) })
 }
 
+// AuthenticateHeaders implements ingest.HeaderAuthenticator: the whole check is in the
+// Authorization header, so it is made before the body is read.
+func (a *Adapter) AuthenticateHeaders(r *http.Request) error {
+	return a.verify.Authenticate(func() error { return a.checkToken(r) })
+}
+
 func (a *Adapter) checkToken(r *http.Request) error {
 	h := r.Header.Get("Authorization")
 	if strings.Contains(a.token, ":") && len(h) > 6 && strings.EqualFold(h[:6], "basic ") {

@@ -300,7 +300,8 @@ func AssertRegistered(t testing.TB, esp string) {
 	t.Fatalf("%s adapter not registered", esp)
 }
 
-// VerifyRule checks one adapter against the rule every ESP shares (ingest.Verifier):
+// VerifyRule checks one adapter against the rule every ESP shares (ingest.Verifier),
+// in Authenticate and, where the adapter has one, in AuthenticateHeaders:
 //   - no secret: every request is refused, with an error naming setting;
 //   - no secret and REBOUND_<ESP>_INSECURE_SKIP_VERIFY=true: accepted unchecked;
 //   - secret: a request without valid credentials is refused;
@@ -334,6 +335,15 @@ func VerifyRule(t *testing.T, f ingest.Factory, setting string, configured map[s
 			AssertAuth(t, err, tt.ok, slices.Collect(maps.Values(configured))...)
 			if tt.vars == nil && (err == nil || !strings.Contains(err.Error(), setting)) {
 				t.Errorf("disabled error %v does not name %s", err, setting)
+			}
+			// The check made before the body is read follows the same rule: a disabled
+			// endpoint refuses there already, an opted-out one lets the request on.
+			if ha, ok := a.(ingest.HeaderAuthenticator); ok && (tt.vars == nil || tt.ok) {
+				herr := ha.AuthenticateHeaders(r)
+				AssertAuth(t, herr, tt.ok, slices.Collect(maps.Values(configured))...)
+				if tt.vars == nil && (herr == nil || !strings.Contains(herr.Error(), setting)) {
+					t.Errorf("disabled AuthenticateHeaders error %v does not name %s", herr, setting)
+				}
 			}
 			warns := logs.All()
 			switch {

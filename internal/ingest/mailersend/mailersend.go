@@ -73,6 +73,17 @@ func (a *Adapter) Authenticate(r *http.Request, body []byte) error {
 	return a.verify.Authenticate(func() error { return a.verifySignature(r, body) })
 }
 
+// AuthenticateHeaders implements ingest.HeaderAuthenticator: the Signature header
+// must be there before the body is read (MailerSend signs the body alone).
+func (a *Adapter) AuthenticateHeaders(r *http.Request) error {
+	return a.verify.Authenticate(func() error {
+		if strings.TrimSpace(r.Header.Get("Signature")) == "" {
+			return fmt.Errorf("%w: no Signature header", ingest.ErrUnauthenticated)
+		}
+		return nil
+	})
+}
+
 func (a *Adapter) verifySignature(r *http.Request, body []byte) error {
 	got := strings.TrimSpace(r.Header.Get("Signature"))
 	if got == "" {

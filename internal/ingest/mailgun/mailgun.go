@@ -69,22 +69,54 @@ type signature struct {
 // Authenticate implements ingest.Adapter: HMAC-SHA256(signing key, timestamp‖token)
 // in hex must equal `signature` or, for a subaccount's event verified with the
 // parent account's key, `parent-signature`. Then the timestamp must be within the
-// replay window and the token unseen. Mailgun does not sign the body itself.
+// replay window. Mailgun does not sign the body itself, so a captured signature could
+// carry any event-data: the token is the one-time value that stops that, and the
+// handler refuses one already used (ReplayToken), across replicas.
 func (a *Adapter) Authenticate(_ *http.Request, body []byte) error {
 	return a.verify.Authenticate(func() error { return a.verifySignature(body) })
 }
 
-func (a *Adapter) verifySignature(body []byte) error {
+// AuthenticateHeaders implements ingest.HeaderAuthenticator. Mailgun's signature is in
+// the body, so only the shared rule can be applied first: an endpoint without a key
+// refuses before reading anything.
+func (a *Adapter) AuthenticateHeaders(*http.Request) error {
+	return a.verify.Authenticate(func() error { return nil })
+}
+
+// ReplayToken implements ingest.Replayable: signature.token, once the signature has
+// been checked against the configured key.
+func (a *Adapter) ReplayToken(_ *http.Request, body []byte) (string, time.Duration) {
+	if !a.verify.Checks() {
+		return "", 0
+	}
+	s, _, err := parseSignature(body)
+	if err != nil {
+		return "", 0
+	}
+	return s.Token, a.guard.TokenTTL()
+}
+
+// parseSignature reads the signature object of a webhook body and the timestamp as
+// text (it is signed as sent). It runs before anything is verified, on any bytes.
+func parseSignature(body []byte) (signature, string, error) {
 	var env struct {
 		Signature signature `json:"signature"`
 	}
 	if err := json.Unmarshal(body, &env); err != nil {
-		return fmt.Errorf("%w: body is not a JSON object with a signature", ingest.ErrUnauthenticated)
+		return signature{}, "", fmt.Errorf("%w: body is not a JSON object with a signature", ingest.ErrUnauthenticated)
 	}
 	s := env.Signature
 	ts := ingest.JSONScalar(s.Timestamp)
 	if ts == "" || s.Token == "" || s.Signature == "" {
-		return fmt.Errorf("%w: signature.timestamp, .token or .signature missing", ingest.ErrUnauthenticated)
+		return signature{}, "", fmt.Errorf("%w: signature.timestamp, .token or .signature missing", ingest.ErrUnauthenticated)
+	}
+	return s, ts, nil
+}
+
+func (a *Adapter) verifySignature(body []byte) error {
+	s, ts, err := parseSignature(body)
+	if err != nil {
+		return err
 	}
 	mac := hmac.New(sha256.New, a.key)
 	mac.Write([]byte(ts))
@@ -102,10 +134,7 @@ func (a *Adapter) verifySignature(body []byte) error {
 	if err != nil {
 		return fmt.Errorf("%w: signature.timestamp %q is not unix seconds", ingest.ErrUnauthenticated, ts)
 	}
-	if err := a.guard.CheckTime(time.Unix(sec, 0)); err != nil {
-		return err
-	}
-	return a.guard.CheckToken(s.Token)
+	return a.guard.CheckTime(time.Unix(sec, 0))
 }
 
 // eventData is the part of `event-data` Rebound maps.

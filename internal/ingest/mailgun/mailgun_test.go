@@ -1,6 +1,8 @@
 package mailgun
 
 import (
+	"bytes"
+	"context"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -14,9 +16,13 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/reboundhq/rebound/internal/events"
 	"github.com/reboundhq/rebound/internal/ingest"
 	"github.com/reboundhq/rebound/internal/ingest/ingesttest"
+	"github.com/reboundhq/rebound/internal/metrics"
+	"github.com/reboundhq/rebound/internal/stream"
 )
 
 var now = time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
@@ -133,23 +139,70 @@ func TestAuthenticate(t *testing.T) {
 	}
 }
 
-func TestReplayedToken(t *testing.T) {
+// TestReplayToken: the token the handler remembers is signature.token, and only for a
+// request checked against the key (an unchecked one's token proves nothing).
+func TestReplayToken(t *testing.T) {
 	t.Parallel()
 	a := setup(t, nil)
 	body := signed(t, ingesttest.Fixture(t, "failed-permanent.json"), testKey, now)
-	if err := a.Authenticate(req(), body); err != nil {
-		t.Fatalf("first delivery: %v", err)
+	s, _, err := parseSignature(body)
+	if err != nil {
+		t.Fatal(err)
 	}
-	err := a.Authenticate(req(), body)
-	if !errors.Is(err, ingest.ErrUnauthenticated) || !strings.Contains(err.Error(), "replayed") {
-		t.Fatalf("replay: Authenticate = %v, want a replayed-token error", err)
+	tok, ttl := a.ReplayToken(req(), body)
+	if tok != s.Token || ttl != 2*ingest.DefaultReplayWindow {
+		t.Errorf("ReplayToken = %q, %s; want the signature token for %s", tok, ttl, 2*ingest.DefaultReplayWindow)
 	}
-	// A forged request with a fresh token must not be recorded (and must fail).
-	forged := signed(t, ingesttest.Fixture(t, "failed-permanent.json"), "not-the-key", now)
-	if err := a.Authenticate(req(), forged); err == nil {
-		t.Fatal("forged request accepted")
+	unchecked := mustNew(t, map[string]string{"REBOUND_MAILGUN_INSECURE_SKIP_VERIFY": "true"})
+	if tok, _ := unchecked.ReplayToken(req(), body); tok != "" {
+		t.Errorf("unchecked ReplayToken = %q, want none", tok)
 	}
 }
+
+// TestReplayThroughHandler: a signed request replayed with made-up event-data (Mailgun
+// does not sign it) is refused by the handler; a forged one does not burn the token.
+func TestReplayThroughHandler(t *testing.T) {
+	t.Parallel()
+	a := setup(t, nil)
+	mux := http.NewServeMux()
+	ingest.NewHandler(nopPublisher{}, metrics.New(), zap.NewNop(), 1<<20, a).Register(mux)
+	post := func(body []byte) int {
+		w := httptest.NewRecorder()
+		mux.ServeHTTP(w, httptest.NewRequest(http.MethodPost, "/webhooks/mailgun", bytes.NewReader(body)))
+		return w.Code
+	}
+	body := signed(t, ingesttest.Fixture(t, "failed-permanent.json"), testKey, now)
+	var sig map[string]json.RawMessage
+	if err := json.Unmarshal(body, &sig); err != nil {
+		t.Fatal(err)
+	}
+	forged := sign(t, ingesttest.Fixture(t, "failed-permanent.json"), signature{Timestamp: json.RawMessage(`"1"`), Token: "x", Signature: "00"})
+	var forgedMap map[string]json.RawMessage
+	if err := json.Unmarshal(forged, &forgedMap); err != nil {
+		t.Fatal(err)
+	}
+	// The captured signature with other event-data.
+	forgedMap["signature"] = sig["signature"]
+	forgedMap["event-data"] = json.RawMessage(`{"id":"made-up","event":"failed","severity":"permanent","timestamp":1767225600,"recipient":"victim@example.net"}`)
+	replay, err := json.Marshal(forgedMap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code := post(signed(t, ingesttest.Fixture(t, "failed-permanent.json"), "not-the-key", now)); code != http.StatusUnauthorized {
+		t.Fatalf("forged request = %d, want 401", code)
+	}
+	if code := post(body); code != http.StatusOK {
+		t.Fatalf("first delivery = %d, want 200", code)
+	}
+	if code := post(replay); code != http.StatusUnauthorized {
+		t.Fatalf("replay with made-up event-data = %d, want 401", code)
+	}
+}
+
+type nopPublisher struct{}
+
+func (nopPublisher) Publish(context.Context, []events.Event) error       { return nil }
+func (nopPublisher) DeadLetter(context.Context, stream.DeadLetter) error { return nil }
 
 func mustNew(t testing.TB, vars map[string]string) *Adapter {
 	t.Helper()
@@ -316,4 +369,35 @@ func BenchmarkIngest(b *testing.B) {
 			b.Fatal(got, err)
 		}
 	}
+}
+
+// FuzzSignature fuzzes what runs on a Mailgun request before it is authenticated: the
+// signature object is read out of any body, checked, and its token taken. It must never
+// panic, and a body it accepts has a token for the handler to remember.
+func FuzzSignature(f *testing.F) {
+	a := setup(f, nil)
+	for _, name := range []string{"failed-permanent.json", "subaccount.json", "malformed.json"} {
+		f.Add(ingesttest.Fixture(f, name))
+	}
+	f.Add(signed(f, ingesttest.Fixture(f, "failed-permanent.json"), testKey, now))
+	stamp := strconv.FormatInt(now.Unix(), 10)
+	for _, s := range []string{
+		`{"signature":{"timestamp":` + stamp + `,"token":"t","signature":"` + mac(testKey, stamp, "t") + `"}}`,
+		`{"signature":{"timestamp":"` + stamp + `","token":"t","signature":"` + mac(testKey, stamp, "t") + `","parent-signature":"00"}}`,
+		`{"signature":{"timestamp":1e3,"token":"t","signature":"x"}}`,
+		`{"signature":{"timestamp":"1.5","token":"t","signature":"x"}}`,
+		`{"signature":null}`, `{"signature":[]}`, `{"signature":{"timestamp":{}}}`, `[]`, `null`, ``,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		err := a.Authenticate(req(), body)
+		if err != nil && !errors.Is(err, ingest.ErrUnauthenticated) {
+			t.Fatalf("Authenticate = %v, want nil or ErrUnauthenticated", err)
+		}
+		tok, _ := a.ReplayToken(req(), body)
+		if err == nil && tok == "" {
+			t.Fatalf("accepted %q without a token to remember", body)
+		}
+	})
 }

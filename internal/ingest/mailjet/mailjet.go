@@ -70,6 +70,10 @@ func (a *Adapter) ESP() string { return esp }
 // URL (https://user:password@host/webhooks/mailjet); Mailjet signs nothing.
 func (a *Adapter) Authenticate(r *http.Request, _ []byte) error { return a.auth.Authenticate(r) }
 
+// AuthenticateHeaders implements ingest.HeaderAuthenticator: basic auth is all there
+// is to check, so it is checked before the body is read.
+func (a *Adapter) AuthenticateHeaders(r *http.Request) error { return a.auth.Authenticate(r) }
+
 // item is one Mailjet event.
 type item struct {
 	Event          string          `json:"event"`

@@ -87,6 +87,17 @@ func (a *Adapter) Authenticate(r *http.Request, body []byte) error {
 	return a.verify.Authenticate(func() error { return a.verifySignature(r, body) })
 }
 
+// AuthenticateHeaders implements ingest.HeaderAuthenticator: X-Mandrill-Signature must
+// be there before the body is read (what it signs is in the body).
+func (a *Adapter) AuthenticateHeaders(r *http.Request) error {
+	return a.verify.Authenticate(func() error {
+		if strings.TrimSpace(r.Header.Get("X-Mandrill-Signature")) == "" {
+			return fmt.Errorf("%w: no X-Mandrill-Signature header", ingest.ErrUnauthenticated)
+		}
+		return nil
+	})
+}
+
 func (a *Adapter) verifySignature(r *http.Request, body []byte) error {
 	got := strings.TrimSpace(r.Header.Get("X-Mandrill-Signature"))
 	if got == "" {

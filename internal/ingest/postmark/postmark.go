@@ -51,6 +51,10 @@ func (a *Adapter) ESP() string { return esp }
 // can send (in the webhook URL or its HttpAuth setting).
 func (a *Adapter) Authenticate(r *http.Request, _ []byte) error { return a.auth.Authenticate(r) }
 
+// AuthenticateHeaders implements ingest.HeaderAuthenticator: basic auth is all there
+// is to check, so it is checked before the body is read.
+func (a *Adapter) AuthenticateHeaders(r *http.Request) error { return a.auth.Authenticate(r) }
+
 // record is one Postmark webhook body; Bounce, SpamComplaint and Delivery share it.
 type record struct {
 	RecordType  string                     `json:"RecordType"`

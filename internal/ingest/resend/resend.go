@@ -74,9 +74,9 @@ func header(r *http.Request, name string) string {
 }
 
 // Authenticate implements ingest.Adapter: any v1 entry of svix-signature must equal
-// base64(HMAC-SHA256(key, svix-id "." svix-timestamp "." body)); the timestamp must be
-// within five minutes and the svix-id unseen. Several entries arrive while a secret is
-// rotated, so one match is enough.
+// base64(HMAC-SHA256(key, svix-id "." svix-timestamp "." body)) and the timestamp must
+// be within five minutes. Several entries arrive while a secret is rotated, so one
+// match is enough. The handler refuses an svix-id already used (ReplayToken).
 func (a *Adapter) Authenticate(r *http.Request, body []byte) error {
 	id := header(r, "id")
 	if err := a.verify.Authenticate(func() error { return a.verifySignature(r, id, body) }); err != nil {
@@ -87,16 +87,71 @@ func (a *Adapter) Authenticate(r *http.Request, body []byte) error {
 	return nil
 }
 
-func (a *Adapter) verifySignature(r *http.Request, id string, body []byte) error {
-	ts, sigs := header(r, "timestamp"), header(r, "signature")
+// AuthenticateHeaders implements ingest.HeaderAuthenticator: the three Svix headers,
+// the timestamp inside the window and at least one v1 entry, before the body is read.
+func (a *Adapter) AuthenticateHeaders(r *http.Request) error {
+	return a.verify.Authenticate(func() error {
+		_, _, err := a.checkHeaders(r)
+		return err
+	})
+}
+
+// ReplayToken implements ingest.Replayable: the svix-id, once the signature over it
+// has been checked.
+func (a *Adapter) ReplayToken(r *http.Request, _ []byte) (string, time.Duration) {
+	if !a.verify.Checks() {
+		return "", 0
+	}
+	return header(r, "id"), a.guard.TokenTTL()
+}
+
+// checkHeaders returns svix-timestamp and the v1 signatures of svix-signature, or
+// why the headers cannot carry a valid signature.
+func (a *Adapter) checkHeaders(r *http.Request) (string, [][]byte, error) {
+	id, ts, sigs := header(r, "id"), header(r, "timestamp"), header(r, "signature")
 	if id == "" || ts == "" || sigs == "" {
-		return fmt.Errorf("%w: svix-id, svix-timestamp and svix-signature are required", ingest.ErrUnauthenticated)
+		return "", nil, fmt.Errorf("%w: svix-id, svix-timestamp and svix-signature are required", ingest.ErrUnauthenticated)
 	}
 	secs, err := strconv.ParseInt(ts, 10, 64)
 	if err != nil {
-		return fmt.Errorf("%w: svix-timestamp is not unix seconds", ingest.ErrUnauthenticated)
+		return "", nil, fmt.Errorf("%w: svix-timestamp is not unix seconds", ingest.ErrUnauthenticated)
 	}
 	if err := a.guard.CheckTime(time.Unix(secs, 0)); err != nil {
+		return "", nil, err
+	}
+	v1 := v1Signatures(sigs)
+	if len(v1) == 0 {
+		return "", nil, fmt.Errorf("%w: svix-signature has no v1 entry", ingest.ErrUnauthenticated)
+	}
+	return ts, v1, nil
+}
+
+// maxSignatures bounds the entries of svix-signature compared: Svix sends one per
+// active secret, two while one is rotated; a header of thousands costs a comparison
+// each and is not Svix's.
+const maxSignatures = 8
+
+// v1Signatures splits svix-signature, space-separated "<version>,<base64>" entries,
+// and returns the v1 signatures, at most maxSignatures of them. Other versions (v1a,
+// asymmetric) and malformed entries are skipped.
+func v1Signatures(h string) [][]byte {
+	var out [][]byte
+	for entry := range strings.FieldsSeq(h) {
+		version, sig, ok := strings.Cut(entry, ",")
+		if !ok || version != "v1" || sig == "" {
+			continue
+		}
+		out = append(out, []byte(sig))
+		if len(out) == maxSignatures {
+			break
+		}
+	}
+	return out
+}
+
+func (a *Adapter) verifySignature(r *http.Request, id string, body []byte) error {
+	ts, sigs, err := a.checkHeaders(r)
+	if err != nil {
 		return err
 	}
 	mac := hmac.New(sha256.New, a.key)
@@ -108,17 +163,13 @@ func (a *Adapter) verifySignature(r *http.Request, id string, body []byte) error
 	want := make([]byte, base64.StdEncoding.EncodedLen(sha256.Size))
 	base64.StdEncoding.Encode(want, mac.Sum(nil))
 	ok := false
-	for _, entry := range strings.Fields(sigs) {
-		version, sig, _ := strings.Cut(entry, ",")
-		if version == "v1" && ingest.Equal([]byte(sig), want) {
+	for _, sig := range sigs {
+		if ingest.Equal(sig, want) {
 			ok = true // keep comparing: the loop's time must not tell which entry matched
 		}
 	}
 	if !ok {
 		return fmt.Errorf("%w: no svix-signature entry matches", ingest.ErrUnauthenticated)
-	}
-	if err := a.guard.CheckToken(id); err != nil {
-		return fmt.Errorf("svix-id %s: %w", id, err)
 	}
 	return nil
 }

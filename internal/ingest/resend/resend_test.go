@@ -1,11 +1,11 @@
 package resend
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
-	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -13,10 +13,14 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/reboundhq/rebound/internal/events"
 	"github.com/reboundhq/rebound/internal/ingest"
 	"github.com/reboundhq/rebound/internal/ingest/ingesttest"
+	"github.com/reboundhq/rebound/internal/metrics"
 	"github.com/reboundhq/rebound/internal/policy"
+	"github.com/reboundhq/rebound/internal/stream"
 )
 
 // now is the fixed clock of every test.
@@ -248,27 +252,42 @@ func TestOptOutKeepsSvixID(t *testing.T) {
 	}
 }
 
+// TestReplayedSvixID: the handler refuses an svix-id already used; only a verified
+// request's id is remembered, so a forged one cannot burn a genuine id.
 func TestReplayedSvixID(t *testing.T) {
 	t.Parallel()
 	s := setup(t, nil)
+	mux := http.NewServeMux()
+	ingest.NewHandler(nopPublisher{}, metrics.New(), zap.NewNop(), 1<<20, s.a).Register(mux)
+	post := func(r *http.Request) int {
+		w := httptest.NewRecorder()
+		mux.ServeHTTP(w, r)
+		return w.Code
+	}
 	body := ingesttest.Fixture(t, "delivered.json")
-	sig := sign(s.key, "msg_replay", now, body)
-	if err := s.a.Authenticate(request("msg_replay", now, sig, body), body); err != nil {
-		t.Fatalf("first delivery: %v", err)
+	if code := post(request("msg_x", now, "v1,AAAA", body)); code != http.StatusUnauthorized {
+		t.Fatalf("forged request = %d, want 401", code)
 	}
-	if _, err := s.a.Parse(body); err != nil {
-		t.Fatal(err)
+	sig := sign(s.key, "msg_x", now, body)
+	if code := post(request("msg_x", now, sig, body)); code != http.StatusOK {
+		t.Fatalf("genuine request after a forged one with its id = %d, want 200", code)
 	}
-	if err := s.a.Authenticate(request("msg_replay", now, sig, body), body); !errors.Is(err, ingest.ErrUnauthenticated) {
-		t.Fatalf("replay: Authenticate = %v, want ErrUnauthenticated", err)
+	if code := post(request("msg_x", now, sig, body)); code != http.StatusUnauthorized {
+		t.Fatalf("replay = %d, want 401", code)
 	}
-	// A forged request must not burn the id: only verified ids are recorded.
-	s2 := setup(t, nil)
-	_ = s2.a.Authenticate(request("msg_x", now, "v1,AAAA", body), body)
-	if err := s2.a.Authenticate(request("msg_x", now, sign(s2.key, "msg_x", now, body), body), body); err != nil {
-		t.Fatalf("genuine request after a forged one with its id: %v", err)
+	if tok, ttl := s.a.ReplayToken(request("msg_x", now, sig, body), body); tok != "msg_x" || ttl != 2*ingest.DefaultReplayWindow {
+		t.Errorf("ReplayToken = %q, %s; want the svix-id for two windows", tok, ttl)
+	}
+	unchecked := setup(t, map[string]string{"REBOUND_RESEND_SIGNING_SECRET": "", "REBOUND_RESEND_INSECURE_SKIP_VERIFY": "true"})
+	if tok, _ := unchecked.a.ReplayToken(request("msg_y", now, "", body), body); tok != "" {
+		t.Errorf("unchecked ReplayToken = %q, want none", tok)
 	}
 }
+
+type nopPublisher struct{}
+
+func (nopPublisher) Publish(context.Context, []events.Event) error       { return nil }
+func (nopPublisher) DeadLetter(context.Context, stream.DeadLetter) error { return nil }
 
 func TestNewErrors(t *testing.T) {
 	t.Parallel()
@@ -336,4 +355,44 @@ func BenchmarkIngest(b *testing.B) {
 			b.Fatal(batch, err)
 		}
 	}
+}
+
+// FuzzSvixHeaders fuzzes what runs on a Resend request before it is authenticated: the
+// Svix headers are split and checked, then the signature over the body. It must never
+// panic; svix-signature yields at most maxSignatures non-empty v1 entries; and nothing
+// is accepted that the headers check alone refuses.
+func FuzzSvixHeaders(f *testing.F) {
+	s := setup(f, nil)
+	body := ingesttest.Fixture(f, "delivered.json")
+	ts := strconv.FormatInt(now.Unix(), 10)
+	f.Add("msg_1", ts, sign(s.key, "msg_1", now, body), body)
+	f.Add("msg_1", ts, "v1,AAAA v1a,BBBB "+sign(s.key, "msg_1", now, body), body)
+	f.Add("msg_1", ts, "v1, v1,, ,v1 v2,x v1,=", body)
+	f.Add("msg_1", "-1", "v1,x", body)
+	f.Add("msg_1", "99999999999999999999", "v1,x", body)
+	f.Add("", "", "", []byte(nil))
+	f.Add("msg_1", ts, strings.Repeat("v1,x ", 100), body)
+	f.Fuzz(func(t *testing.T, id, ts, sig string, body []byte) {
+		v1 := v1Signatures(sig)
+		if len(v1) > maxSignatures {
+			t.Fatalf("%d v1 signatures kept, want at most %d", len(v1), maxSignatures)
+		}
+		for _, e := range v1 {
+			if len(e) == 0 {
+				t.Fatalf("empty v1 signature from %q", sig)
+			}
+		}
+		r := httptest.NewRequest(http.MethodPost, "/webhooks/resend", nil)
+		r.Header["Svix-Id"] = []string{id}
+		r.Header["Svix-Timestamp"] = []string{ts}
+		r.Header["Svix-Signature"] = []string{sig}
+		herr := s.a.AuthenticateHeaders(r)
+		err := s.a.Authenticate(r, body)
+		if herr != nil && err == nil {
+			t.Fatalf("Authenticate accepted what AuthenticateHeaders refused: %v", herr)
+		}
+		if err == nil {
+			s.a.ids.take(body)
+		}
+	})
 }

@@ -103,15 +103,42 @@ func (a *Adapter) Authenticate(r *http.Request, body []byte) error {
 	return a.verify.Authenticate(func() error { return a.verifySignature(r, body) })
 }
 
-func (a *Adapter) verifySignature(r *http.Request, body []byte) error {
+// AuthenticateHeaders implements ingest.HeaderAuthenticator: the signature and
+// timestamp headers must be there, the signature base64 and the timestamp inside the
+// replay window, before the body is read.
+func (a *Adapter) AuthenticateHeaders(r *http.Request) error {
+	return a.verify.Authenticate(func() error {
+		_, _, err := a.checkHeaders(r)
+		return err
+	})
+}
+
+// checkHeaders returns the timestamp header as signed and the decoded signature.
+func (a *Adapter) checkHeaders(r *http.Request) (string, []byte, error) {
 	sigB64 := strings.TrimSpace(r.Header.Get(HeaderSignature))
 	ts := strings.TrimSpace(r.Header.Get(HeaderTimestamp))
 	if sigB64 == "" || ts == "" {
-		return fmt.Errorf("%w: missing %s or %s", ingest.ErrUnauthenticated, HeaderSignature, HeaderTimestamp)
+		return "", nil, fmt.Errorf("%w: missing %s or %s", ingest.ErrUnauthenticated, HeaderSignature, HeaderTimestamp)
 	}
 	sig, err := base64.StdEncoding.DecodeString(sigB64)
 	if err != nil {
-		return fmt.Errorf("%w: signature is not base64", ingest.ErrUnauthenticated)
+		return "", nil, fmt.Errorf("%w: signature is not base64", ingest.ErrUnauthenticated)
+	}
+	sec, err := strconv.ParseInt(ts, 10, 64)
+	if err != nil {
+		// The value is not echoed: nothing about it is verified yet.
+		return "", nil, fmt.Errorf("%w: %s is not unix seconds", ingest.ErrUnauthenticated, HeaderTimestamp)
+	}
+	if err := a.guard.CheckTime(time.Unix(sec, 0)); err != nil {
+		return "", nil, err
+	}
+	return ts, sig, nil
+}
+
+func (a *Adapter) verifySignature(r *http.Request, body []byte) error {
+	ts, sig, err := a.checkHeaders(r)
+	if err != nil {
+		return err
 	}
 	h := sha256.New()
 	h.Write([]byte(ts))
@@ -119,11 +146,7 @@ func (a *Adapter) verifySignature(r *http.Request, body []byte) error {
 	if !ecdsa.VerifyASN1(a.key, h.Sum(nil), sig) {
 		return fmt.Errorf("%w: signature does not verify", ingest.ErrUnauthenticated)
 	}
-	sec, err := strconv.ParseInt(ts, 10, 64)
-	if err != nil {
-		return fmt.Errorf("%w: timestamp %q is not unix seconds", ingest.ErrUnauthenticated, ts)
-	}
-	return a.guard.CheckTime(time.Unix(sec, 0))
+	return nil
 }
 
 // item is one element of the posted array; only the fields Rebound maps.

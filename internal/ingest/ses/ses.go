@@ -21,6 +21,8 @@ import (
 	"sync"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/reboundhq/rebound/internal/catalog"
 	"github.com/reboundhq/rebound/internal/events"
 	"github.com/reboundhq/rebound/internal/ingest"
@@ -45,7 +47,20 @@ const timestampWindow = time.Hour
 const (
 	maxCertBytes = 64 << 10
 	maxCerts     = 32 // certificates cached; SNS rotates rarely and uses one per region
+	// certRetry is how long a failed certificate fetch is remembered: a forged message
+	// naming an allow-listed topic costs at most one outbound fetch per certificate URL
+	// in this period, however many copies of it arrive. It is shorter than the 20 s x 3
+	// of SNS's default HTTP retry policy, so a passing network failure on our side
+	// does not outlast the retries of a genuine message.
+	certRetry = 30 * time.Second
+	// maxCertFailures bounds the failures remembered: past it the expired ones are
+	// dropped, and all of them if none has expired.
+	maxCertFailures = 1024
 )
+
+// errRedirect refuses every redirect of a certificate or subscription fetch: AWS
+// serves both directly, and following one would leave the SNS hosts checkURL allows.
+var errRedirect = errors.New("redirect refused")
 
 func init() { ingest.Register(esp, New) }
 
@@ -58,6 +73,7 @@ type Adapter struct {
 	client   *http.Client
 	guard    *ingest.ReplayGuard
 	certs    *certCache
+	log      *zap.Logger
 
 	// hostOK decides whether a certificate or subscribe URL may be fetched from host
 	// (host[:port] as in the URL). Production keeps the SNS pattern; tests in this
@@ -77,14 +93,21 @@ type tenantFrom struct {
 func New(env ingest.Env) (ingest.Adapter, error) {
 	a := &Adapter{
 		topics: map[string]bool{},
-		client: env.HTTPClient,
 		guard:  ingest.NewReplayGuard(timestampWindow, env.Now),
-		certs:  &certCache{m: map[string]*rsa.PublicKey{}},
+		certs:  newCertCache(env.Now),
 		hostOK: snsHost.MatchString,
+		log:    env.Log,
 	}
-	if a.client == nil {
-		a.client = &http.Client{Timeout: 5 * time.Second}
+	if a.log == nil {
+		a.log = zap.NewNop()
 	}
+	// A copy of the shared client (its transport is kept) that follows no redirect.
+	client := http.Client{Timeout: 5 * time.Second}
+	if env.HTTPClient != nil {
+		client = *env.HTTPClient
+	}
+	client.CheckRedirect = func(*http.Request, []*http.Request) error { return errRedirect }
+	a.client = &client
 	for arn := range strings.SplitSeq(env.Var(esp, "TOPIC_ARNS"), ",") {
 		if arn = strings.TrimSpace(arn); arn == "" {
 			continue
@@ -177,6 +200,21 @@ func (a *Adapter) Authenticate(r *http.Request, body []byte) error {
 	return a.verifier.Authenticate(func() error { return a.verifyRequest(r, body) })
 }
 
+// AuthenticateHeaders implements ingest.HeaderAuthenticator: the configured basic auth
+// (which SNS sends in the header) is checked before the body is read, and an endpoint
+// without topics refuses at once; the signature is in the body.
+func (a *Adapter) AuthenticateHeaders(r *http.Request) error {
+	if a.verifier.Unchecked() && a.basic != "" {
+		return ingest.BasicAuth(r, a.basic)
+	}
+	return a.verifier.Authenticate(func() error {
+		if a.basic != "" {
+			return ingest.BasicAuth(r, a.basic)
+		}
+		return nil
+	})
+}
+
 func (a *Adapter) verifyRequest(r *http.Request, body []byte) error {
 	if a.basic != "" {
 		if err := ingest.BasicAuth(r, a.basic); err != nil {
@@ -194,11 +232,24 @@ func (a *Adapter) verifyRequest(r *http.Request, body []byte) error {
 		return err
 	}
 	if m.Type == "SubscriptionConfirmation" {
+		// The SubscribeURL carries the confirmation token: the error and the log name the
+		// topic and the URL's host, never the URL.
 		if err := a.confirm(r.Context(), *m.SubscribeURL); err != nil {
-			return fmt.Errorf("confirm the subscription to %s: %w", m.TopicArn, err)
+			return fmt.Errorf("confirm the subscription to %s at %s: %w", m.TopicArn, redactedHost(*m.SubscribeURL), err)
 		}
+		a.log.Info("SNS subscription confirmed", zap.String("topic_arn", m.TopicArn), zap.String("host", redactedHost(*m.SubscribeURL)))
 	}
 	return nil
+}
+
+// redactedHost is the host of a URL for a log line, without its path, query or
+// credentials; "(not a URL)" when there is none.
+func redactedHost(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return "(not a URL)"
+	}
+	return u.Host
 }
 
 func (a *Adapter) verify(ctx context.Context, h http.Header, m *envelope) error {
@@ -320,19 +371,91 @@ func (a *Adapter) checkURL(raw string, pemFile bool) error {
 	return nil
 }
 
-// certCache keeps the public keys of SNS signing certificates by URL.
+// certCache keeps the public keys of SNS signing certificates by URL, and the failed
+// fetches for certRetry. One fetch per URL is in flight at a time: the requests that
+// name a URL being fetched wait for its outcome instead of fetching it again.
 type certCache struct {
-	mu sync.Mutex
-	m  map[string]*rsa.PublicKey
+	now func() time.Time
+
+	mu       sync.Mutex
+	keys     map[string]*rsa.PublicKey
+	failed   map[string]certFailure
+	inflight map[string]*certFetch
+}
+
+type certFailure struct {
+	err   error
+	until time.Time
+}
+
+type certFetch struct {
+	done chan struct{}
+	pub  *rsa.PublicKey
+	err  error
+}
+
+func newCertCache(now func() time.Time) *certCache {
+	if now == nil {
+		now = time.Now
+	}
+	return &certCache{now: now, keys: map[string]*rsa.PublicKey{}, failed: map[string]certFailure{}, inflight: map[string]*certFetch{}}
 }
 
 func (a *Adapter) cert(ctx context.Context, certURL string) (*rsa.PublicKey, error) {
-	a.certs.mu.Lock()
-	pub := a.certs.m[certURL]
-	a.certs.mu.Unlock()
-	if pub != nil {
+	c := a.certs
+	c.mu.Lock()
+	if pub := c.keys[certURL]; pub != nil {
+		c.mu.Unlock()
 		return pub, nil
 	}
+	now := c.now()
+	if f, ok := c.failed[certURL]; ok && now.Before(f.until) {
+		c.mu.Unlock()
+		return nil, fmt.Errorf("%w (failed less than %s ago, not fetched again yet)", f.err, certRetry)
+	}
+	if f := c.inflight[certURL]; f != nil {
+		c.mu.Unlock()
+		select {
+		case <-f.done:
+			return f.pub, f.err
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	f := &certFetch{done: make(chan struct{})}
+	c.inflight[certURL] = f
+	c.mu.Unlock()
+
+	// The fetch is not bound to this request: the requests waiting on it must not fail
+	// because the first one's caller went away. The client's timeout bounds it.
+	f.pub, f.err = a.fetchCert(context.WithoutCancel(ctx), certURL)
+
+	c.mu.Lock()
+	delete(c.inflight, certURL)
+	if f.err == nil {
+		if len(c.keys) >= maxCerts {
+			clear(c.keys) // rare: SNS rotates certificates every few years
+		}
+		c.keys[certURL] = f.pub
+	} else {
+		if len(c.failed) >= maxCertFailures {
+			for u, old := range c.failed {
+				if !now.Before(old.until) {
+					delete(c.failed, u)
+				}
+			}
+			if len(c.failed) >= maxCertFailures {
+				clear(c.failed)
+			}
+		}
+		c.failed[certURL] = certFailure{err: f.err, until: c.now().Add(certRetry)}
+	}
+	c.mu.Unlock()
+	close(f.done)
+	return f.pub, f.err
+}
+
+func (a *Adapter) fetchCert(ctx context.Context, certURL string) (*rsa.PublicKey, error) {
 	body, err := a.get(ctx, certURL, maxCertBytes)
 	if err != nil {
 		return nil, err
@@ -349,35 +472,36 @@ func (a *Adapter) cert(ctx context.Context, certURL string) (*rsa.PublicKey, err
 	if !ok {
 		return nil, errors.New("not an RSA key")
 	}
-	a.certs.mu.Lock()
-	if len(a.certs.m) >= maxCerts {
-		clear(a.certs.m) // rare: SNS rotates certificates every few years
-	}
-	a.certs.m[certURL] = pub
-	a.certs.mu.Unlock()
 	return pub, nil
 }
 
-// get fetches a URL already checked by checkURL, reading at most limit bytes.
+// get fetches a URL already checked by checkURL, reading at most limit bytes. Its
+// errors name the host only: a SubscribeURL's query is a confirmation token.
 func (a *Adapter) get(ctx context.Context, u string, limit int64) ([]byte, error) {
+	host := redactedHost(u)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("GET %s: bad request", host)
 	}
 	resp, err := a.client.Do(req)
 	if err != nil {
-		return nil, err
+		// A *url.Error quotes the whole URL; keep only what went wrong.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return nil, fmt.Errorf("GET %s: %w", host, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET %s: status %d", u, resp.StatusCode)
+		return nil, fmt.Errorf("GET %s: status %d", host, resp.StatusCode)
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("GET %s: %w", host, err)
 	}
 	if int64(len(body)) > limit {
-		return nil, fmt.Errorf("GET %s: larger than %d bytes", u, limit)
+		return nil, fmt.Errorf("GET %s: larger than %d bytes", host, limit)
 	}
 	return body, nil
 }

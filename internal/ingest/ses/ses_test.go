@@ -2,6 +2,7 @@ package ses
 
 import (
 	"bytes"
+	"context"
 	"crypto"
 	"crypto/rand"
 	"crypto/rsa"
@@ -13,6 +14,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"math/big"
 	"net/http"
 	"net/http/httptest"
@@ -23,10 +25,15 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+
 	"github.com/reboundhq/rebound/internal/events"
 	"github.com/reboundhq/rebound/internal/ingest"
 	"github.com/reboundhq/rebound/internal/ingest/ingesttest"
+	"github.com/reboundhq/rebound/internal/metrics"
 	"github.com/reboundhq/rebound/internal/policy"
+	"github.com/reboundhq/rebound/internal/stream"
 )
 
 const (
@@ -66,6 +73,7 @@ type bundle struct {
 	certHits  atomic.Int32
 	confirms  atomic.Int32
 	otherHits atomic.Int32
+	redirects atomic.Int32
 }
 
 // setup starts a TLS server that serves the certificate and the subscribe URL, and an
@@ -81,6 +89,14 @@ func setup(t testing.TB, extra map[string]string) *bundle {
 		case "/confirm":
 			b.confirms.Add(1)
 			w.Write([]byte("<ConfirmSubscriptionResponse/>"))
+		case "/moved.pem", "/moved-confirm":
+			// Where a redirect points is never fetched: the hop is not re-checked.
+			b.redirects.Add(1)
+			target := "/SimpleNotificationService-test.pem"
+			if r.URL.Path == "/moved-confirm" {
+				target = "/confirm"
+			}
+			http.Redirect(w, r, target, http.StatusFound)
 		default:
 			b.otherHits.Add(1)
 			http.NotFound(w, r)
@@ -555,4 +571,198 @@ func BenchmarkIngest(bm *testing.B) {
 		bm.Fatal(err)
 	}
 	ingesttest.BenchIngest(bm, b.a, r, raw, 2)
+}
+
+// TestConfirmationFailureRedacted: a SubscribeURL carries the subscription's token, so
+// a failed confirmation is logged with the topic ARN and the host, never the URL.
+func TestConfirmationFailureRedacted(t *testing.T) {
+	t.Parallel()
+	const secretToken = "2336412f37fb687f5d51e6e2-confirmation-token"
+	for name, path := range map[string]string{"status 404": "/not-there", "redirect": "/moved-confirm"} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			b := setup(t, nil)
+			core, logs := observer.New(zap.DebugLevel)
+			mux := http.NewServeMux()
+			ingest.NewHandler(nopPublisher{}, metrics.New(), zap.New(core), 1<<20, b.a).Register(mux)
+			m := b.confirmation(topic, b.srv.URL+path+"?Action=ConfirmSubscription&TopicArn="+url.QueryEscape(topic)+"&Token="+secretToken).sign(t, "2")
+			raw := m.body(t)
+			w := httptest.NewRecorder()
+			mux.ServeHTTP(w, request(raw, m))
+			if w.Code != http.StatusUnauthorized {
+				t.Fatalf("status %d, want 401", w.Code)
+			}
+			if b.confirms.Load() != 0 {
+				t.Fatal("the subscription was confirmed through a redirect")
+			}
+			entries := logs.FilterMessage("webhook authentication failed").All()
+			if len(entries) != 1 {
+				t.Fatalf("logged %d authentication failures, want 1", len(entries))
+			}
+			line := fmt.Sprint(entries[0].ContextMap())
+			host := strings.TrimPrefix(b.srv.URL, "https://")
+			if strings.Contains(line, secretToken) || strings.Contains(line, path) || !strings.Contains(line, topic) || !strings.Contains(line, host) {
+				t.Errorf("log line %s: want the topic ARN and host %s, without the SubscribeURL's path or token", line, host)
+			}
+		})
+	}
+}
+
+// TestCertificateRedirectRefused: a redirect from an allowed host is not followed, so
+// it cannot lead the fetch to a host the allow-list refuses.
+func TestCertificateRedirectRefused(t *testing.T) {
+	t.Parallel()
+	b := setup(t, nil)
+	m := b.notification(t, ingesttest.Fixture(t, "bounce-hard.json"))
+	m["SigningCertURL"] = b.srv.URL + "/moved.pem"
+	m.sign(t, "2")
+	raw := m.body(t)
+	err := b.a.Authenticate(request(raw, m), raw)
+	ingesttest.AssertAuth(t, err, false)
+	if !strings.Contains(err.Error(), "redirect refused") {
+		t.Errorf("error %v does not say the redirect was refused", err)
+	}
+	if b.redirects.Load() != 1 || b.certHits.Load() != 0 {
+		t.Errorf("redirect served %d times, its target %d times; want 1 and 0", b.redirects.Load(), b.certHits.Load())
+	}
+}
+
+// TestCertificateFailureCached: copies of a forged message that names an allow-listed
+// topic and a certificate URL that fails cost one fetch per certRetry, concurrent or not.
+func TestCertificateFailureCached(t *testing.T) {
+	t.Parallel()
+	b := setup(t, nil)
+	var mu sync.Mutex
+	clock := now
+	b.a.certs.now = func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
+	m := b.notification(t, ingesttest.Fixture(t, "bounce-hard.json"))
+	m["SigningCertURL"] = b.srv.URL + "/SimpleNotificationService-forged.pem"
+	m.sign(t, "2")
+	raw := m.body(t)
+	attempt := func() {
+		if err := b.a.Authenticate(request(raw, m), raw); err == nil {
+			t.Error("a message with an unreachable certificate was accepted")
+		}
+	}
+	var wg sync.WaitGroup
+	for range 20 {
+		wg.Go(attempt)
+	}
+	wg.Wait()
+	attempt()
+	if n := b.otherHits.Load(); n != 1 {
+		t.Fatalf("certificate URL fetched %d times, want once", n)
+	}
+	mu.Lock()
+	clock = clock.Add(certRetry + time.Second)
+	mu.Unlock()
+	attempt()
+	if n := b.otherHits.Load(); n != 2 {
+		t.Fatalf("after %s the URL was fetched %d times in all, want twice", certRetry, n)
+	}
+	// The genuine certificate is unaffected, and cached once fetched.
+	good := b.notification(t, ingesttest.Fixture(t, "bounce-hard.json")).sign(t, "2")
+	graw := good.body(t)
+	for range 2 {
+		if err := b.a.Authenticate(request(graw, good), graw); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := b.certHits.Load(); n != 1 {
+		t.Errorf("genuine certificate fetched %d times, want once", n)
+	}
+}
+
+// TestHeadersBeforeBody: configured basic auth is checked before the body is read.
+func TestHeadersBeforeBody(t *testing.T) {
+	t.Parallel()
+	b := setup(t, map[string]string{"REBOUND_SES_BASIC_AUTH": "sns:pa55"})
+	r := request(nil, message{"Type": "Notification"})
+	ingesttest.AssertAuth(t, b.a.AuthenticateHeaders(r), false, "pa55")
+	r.Header.Set("Authorization", ingesttest.Basic("sns:pa55"))
+	ingesttest.AssertAuth(t, b.a.AuthenticateHeaders(r), true)
+	if b.a.Challenge() == "" {
+		t.Error("no WWW-Authenticate challenge with basic auth configured")
+	}
+}
+
+type nopPublisher struct{}
+
+func (nopPublisher) Publish(context.Context, []events.Event) error       { return nil }
+func (nopPublisher) DeadLetter(context.Context, stream.DeadLetter) error { return nil }
+
+// failingTransport answers every request with an error, so fuzzing never leaves the
+// machine whatever URL passes the checks.
+type failingTransport struct{}
+
+func (failingTransport) RoundTrip(*http.Request) (*http.Response, error) {
+	return nil, errors.New("no network in fuzzing")
+}
+
+// FuzzEnvelope fuzzes what runs on an SNS request before its signature is verified:
+// the envelope, the header cross-checks, the topic, the timestamp and the certificate
+// URL, with the production host pattern and no network.
+func FuzzEnvelope(f *testing.F) {
+	b := setup(f, nil)
+	for _, name := range []string{"bounce-hard.json", "complaint.json"} {
+		m := b.notification(f, ingesttest.Fixture(f, name)).sign(f, "2")
+		f.Add(m.body(f), "Notification")
+	}
+	f.Add(b.confirmation(topic, "https://sns.eu-west-1.amazonaws.com/?Action=ConfirmSubscription&Token=x").sign(f, "1").body(f), "SubscriptionConfirmation")
+	f.Add([]byte(`{"Type":"Notification","TopicArn":"`+topic+`","SignatureVersion":"2","Timestamp":"2026-03-04T12:00:00Z","Signature":"AAAA","SigningCertURL":"https://sns.eu-west-1.amazonaws.com/x.pem"}`), "")
+	f.Add([]byte(`{"Type":"SubscriptionConfirmation","TopicArn":"`+topic+`"}`), "SubscriptionConfirmation")
+	f.Add([]byte(`{"SubscribeURL":null,"Token":null,"Subject":null}`), "")
+	f.Add([]byte(`[]`), "")
+	a := ingesttest.New[*Adapter](f, New, ingesttest.EnvAt(map[string]string{"REBOUND_SES_TOPIC_ARNS": topic}, now))
+	a.client = &http.Client{Transport: failingTransport{}, CheckRedirect: a.client.CheckRedirect}
+	f.Fuzz(func(t *testing.T, body []byte, msgType string) {
+		r := httptest.NewRequest(http.MethodPost, "/webhooks/ses", nil)
+		r.Header.Set("x-amz-sns-message-type", msgType)
+		if err := a.AuthenticateHeaders(r); err != nil {
+			t.Fatalf("AuthenticateHeaders without basic auth configured = %v", err)
+		}
+		// No message can verify (the certificate is never fetched), whatever the bytes.
+		if err := a.Authenticate(r, body); err == nil {
+			t.Fatalf("accepted without a certificate: %q", body)
+		}
+	})
+}
+
+// FuzzCheckURL fuzzes the SigningCertURL and SubscribeURL check: whatever it lets
+// through is https on an SNS host, without credentials, and a .pem when asked.
+func FuzzCheckURL(f *testing.F) {
+	for _, s := range []string{
+		"https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-abc.pem",
+		"https://sns.cn-north-1.amazonaws.com.cn/x.pem",
+		"https://sns.eu-west-1.amazonaws.com.evil.example/x.pem",
+		"https://user:pw@sns.eu-west-1.amazonaws.com/x.pem",
+		"http://sns.eu-west-1.amazonaws.com/x.pem",
+		"https://s3.amazonaws.com/bucket/x.pem",
+		"https://sns.eu-west-1.amazonaws.com:443/x.pem",
+		"https://sns.eu-west-1.amazonaws.com/?Action=ConfirmSubscription&Token=t",
+		"https://[::1]/x.pem", "%zz", "", "https://", "//sns.eu-west-1.amazonaws.com/x.pem",
+	} {
+		f.Add(s)
+	}
+	a := &Adapter{hostOK: snsHost.MatchString}
+	f.Fuzz(func(t *testing.T, raw string) {
+		_ = redactedHost(raw)
+		for _, pemFile := range []bool{true, false} {
+			if a.checkURL(raw, pemFile) != nil {
+				continue
+			}
+			u, err := url.Parse(raw)
+			switch {
+			case err != nil:
+				t.Fatalf("%q passed but does not parse: %v", raw, err)
+			case u.Scheme != "https" || u.User != nil || !snsHost.MatchString(u.Host):
+				t.Fatalf("%q passed: scheme %q, user %v, host %q", raw, u.Scheme, u.User, u.Host)
+			case pemFile && !strings.HasSuffix(u.Path, ".pem"):
+				t.Fatalf("%q passed as a certificate URL without a .pem path", raw)
+			}
+			if h := redactedHost(raw); h != u.Host {
+				t.Fatalf("redactedHost(%q) = %q, want %q", raw, h, u.Host)
+			}
+		}
+	})
 }

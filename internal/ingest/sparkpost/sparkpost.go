@@ -54,6 +54,10 @@ func (a *Adapter) ESP() string { return esp }
 // Authenticate implements ingest.Adapter: HTTP basic auth (webhook auth_type "basic").
 func (a *Adapter) Authenticate(r *http.Request, _ []byte) error { return a.auth.Authenticate(r) }
 
+// AuthenticateHeaders implements ingest.HeaderAuthenticator: basic auth is all there
+// is to check, so it is checked before the body is read.
+func (a *Adapter) AuthenticateHeaders(r *http.Request) error { return a.auth.Authenticate(r) }
+
 // msysEvent is the inner event object, whatever its class key.
 type msysEvent struct {
 	Type         string                     `json:"type"`
