@@ -8,7 +8,9 @@ RUN CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o /out/worker ./cmd/worke
 
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/worker /worker
-USER nonroot:nonroot
+# Numeric, so that Kubernetes can check runAsNonRoot without a runAsUser (65532 is
+# distroless' nonroot).
+USER 65532:65532
 # Inside a container the service must listen beyond loopback.
 ENV REBOUND_HTTP_ADDR=0.0.0.0:8080
 EXPOSE 8080

@@ -14,7 +14,7 @@ help:
 	@echo "make bench       benchmarks of the hot path"
 	@echo "make build       static binary in $(BIN)"
 	@echo "make lint        gofmt and go vet"
-	@echo "make tools       build the test tools once (a real Alertmanager), cached in ~/.cache/rebound"
+	@echo "make tools       build the test tools once (a real Alertmanager, helm), cached in ~/.cache/rebound"
 
 demo:
 	$(GO) run ./cmd/worker demo --exit
@@ -29,10 +29,12 @@ test: lint tools
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
 
 # Tools the tests run, built from their Go modules once and cached under
-# $$HOME/.cache/rebound (REBOUND_CACHE_DIR): a real Alertmanager for the alerting tests.
-# The first build takes about 4 minutes on 2 cores; later runs find it at once.
+# $$HOME/.cache/rebound (REBOUND_CACHE_DIR): a real Alertmanager for the alerting tests,
+# helm for the chart's checks (deploy/helm). The first builds take about 4 and 8 minutes
+# on 2 cores; later runs find them at once.
 tools:
 	@bash scripts/install-alertmanager.sh >/dev/null
+	@bash scripts/install-helm.sh >/dev/null
 
 test-short:
 	$(GO) test -count=1 -short $(PKGS)
