@@ -69,6 +69,10 @@ type Classification struct {
 	Code       string  `json:"code"`       // catalog entry it resolved to: "5.1.1", "530", "" if none
 	Rule       string  `json:"rule"`       // ID of the deciding rule: "yahoo.tss04", "enhanced.5.1.1", "basic.530", "fallback.unknown"
 	Confidence float64 `json:"confidence"` // 0..1, how specific the evidence was
+	// Reason says, in one sentence, which rule or code decided and why: the
+	// phrase a text rule matched and the code it agreed with or overrode,
+	// or the code entry that decided, and whether a 4xx removed permanence.
+	Reason string `json:"reason"`
 }
 
 // Suppressible reports whether the recipient may be suppressed on this
@@ -120,6 +124,8 @@ type Catalog struct {
 	patRules [][]int32
 	nwords   int // bitset words needed for all patterns
 	nrwords  int // bitset words needed for all rules
+	// reasons caches "rule over code" reason sentences (see reason.go).
+	reasons reasonCache
 }
 
 // Entry returns the catalog entry for a code. It accepts a basic code

@@ -52,10 +52,12 @@ func (c *Catalog) Classify(reply string, h Hints) Classification {
 	switch {
 	case w.stage == stageMailFrom && cl.Scope == ScopeRecipient:
 		cl.Class, cl.Scope, cl.Rule = ClassSenderAddressRejected, ScopeSender, "stage.mail_from"
+		cl.Reason = reasonStageMailFrom
 	case w.stage == stageConnect:
 		// Refused before any recipient was named: the server does not want
 		// to talk to us (blocklist, policy, bad HELO), whatever the words.
 		cl.Class, cl.Scope, cl.Rule = ClassPolicyRejected, ScopeSender, "stage.connect"
+		cl.Reason = reasonStageConnect
 	}
 	return cl
 }
@@ -154,51 +156,64 @@ func (c *Catalog) classify(r Reply, h Hints, pre string) Classification {
 		r.Enhanced = h.Enhanced
 	}
 	enh, hasEnh := splitEnhanced(r.Enhanced)
+	e, kind := c.codeDecision(r.Code, enh, hasEnh)
 
-	if rl := c.matchRule(r, pre, enh, hasEnh, h.RemoteHost); rl != nil {
+	if rl, pos, andPos := c.matchRule(r, pre, enh, hasEnh, h.RemoteHost); rl != nil {
 		cl := Classification{Class: rl.class, Scope: rl.scope, Rule: rl.id, Confidence: rl.confidence}
 		cl.Code = c.resolveCode(r, enh, hasEnh)
-		cl.Permanent = c.permanence(rl.class, rl.permanent, r.Code, enh, hasEnh, nil)
+		var capped bool
+		cl.Permanent, capped = c.permanence(rl.class, rl.permanent, r.Code, enh, hasEnh, nil)
+		cl.Reason = c.ruleReason(rl, pos, andPos, e, kind, capped)
 		return cl
 	}
-
-	basic := c.basicEntry(r.Code)
-	var exact *entrySpec
-	if hasEnh {
-		exact = c.enhByCode[enh]
-	}
-	switch {
-	case exact != nil && enh[2] != 0:
-		return c.fromEntry(exact, "enhanced.", confEnhanced, r.Code, enh, hasEnh)
-	case basic != nil && !basic.generic:
-		return c.fromEntry(basic, "basic.", confBasic, r.Code, enh, hasEnh)
-	case exact != nil:
-		return c.fromEntry(exact, "enhanced.", confEnhancedSubject, r.Code, enh, hasEnh)
-	}
-	if hasEnh {
-		// An unregistered detail (5.7.509, 4.7.650) still tells us its
-		// class and subject: fall back to the X.Y.0 entry.
-		if e := c.enhByCode[[3]int{enh[0], enh[1], 0}]; e != nil {
-			return c.fromEntry(e, "enhanced.", confEnhancedSubject, r.Code, enh, hasEnh)
-		}
-	}
-	if basic != nil {
-		return c.fromEntry(basic, "basic.", confGenericBasic, r.Code, enh, hasEnh)
+	if e != nil {
+		return c.fromEntry(e, kind, r.Code, enh, hasEnh)
 	}
 
 	digit := classDigit(r.Code, enh, hasEnh)
 	switch digit {
 	case 4:
 		return Classification{Class: ClassRemoteError, Scope: c.classes[ClassRemoteError].scope,
-			Rule: "fallback.transient", Confidence: confFallback}
+			Rule: "fallback.transient", Confidence: confFallback, Reason: reasonFallbackTransient}
 	case 5:
 		return Classification{Class: ClassUnknown, Scope: ScopeUnknown, Permanent: true,
-			Rule: "fallback.unknown", Confidence: confFallback}
+			Rule: "fallback.unknown", Confidence: confFallback, Reason: reasonFallbackUnknown}
 	case 2:
 		// A success code in a bounce event: nothing failed that we can name.
-		return Classification{Class: ClassUnknown, Scope: ScopeUnknown, Rule: "fallback.success"}
+		return Classification{Class: ClassUnknown, Scope: ScopeUnknown, Rule: "fallback.success", Reason: reasonFallbackSuccess}
 	}
-	return Classification{Class: ClassUnknown, Scope: ScopeUnknown, Rule: "fallback.unknown"}
+	return Classification{Class: ClassUnknown, Scope: ScopeUnknown, Rule: "fallback.unknown", Reason: reasonFallbackUnknown}
+}
+
+// codeDecision is the catalog entry the reply's codes alone decide for, and
+// how: a specific enhanced code, then a specific basic code, then the
+// generic X.Y.0 or subject-level enhanced entry, then a catch-all basic code.
+// A text rule that matches outranks it; the reason then names it.
+func (c *Catalog) codeDecision(code int, enh [3]int, hasEnh bool) (*entrySpec, codeKind) {
+	basic := c.basicEntry(code)
+	var exact *entrySpec
+	if hasEnh {
+		exact = c.enhByCode[enh]
+	}
+	switch {
+	case exact != nil && enh[2] != 0:
+		return exact, kindEnhanced
+	case basic != nil && !basic.generic:
+		return basic, kindBasic
+	case exact != nil:
+		return exact, kindSubject
+	}
+	if hasEnh {
+		// An unregistered detail (5.7.509, 4.7.650) still tells us its
+		// class and subject: fall back to the X.Y.0 entry.
+		if e := c.enhByCode[[3]int{enh[0], enh[1], 0}]; e != nil {
+			return e, kindSubjectOfUnreg
+		}
+	}
+	if basic != nil {
+		return basic, kindGenericBasic
+	}
+	return nil, kindNone
 }
 
 // matchRule runs the multi-pattern scan once and returns the first rule,
@@ -206,9 +221,9 @@ func (c *Catalog) classify(r Reply, h Hints, pre string) Classification {
 // come first; only when they decide nothing is the prose before the reply
 // scanned too, so a DSN preamble ("the address couldn't be found") never
 // outvotes the reply it introduces ("501 5.1.8 Sender address rejected").
-func (c *Catalog) matchRule(r Reply, pre string, enh [3]int, hasEnh bool, host string) *rule {
+func (c *Catalog) matchRule(r Reply, pre string, enh [3]int, hasEnh bool, host string) (*rule, int, int) {
 	if len(c.rules) == 0 || (r.Text == "" && pre == "") {
-		return nil
+		return nil, 0, -1
 	}
 	var pbuf [stackPatWords]uint64
 	var rbuf [stackRuleWords]uint64
@@ -220,19 +235,21 @@ func (c *Catalog) matchRule(r Reply, pre string, enh [3]int, hasEnh bool, host s
 		rset = make([]uint64, c.nrwords)
 	}
 	c.m.scan(r.Text, pset)
-	if rl := c.firstRule(pset, rset, r.Code, enh, hasEnh, host); rl != nil {
-		return rl
+	if rl, pos, andPos := c.firstRule(pset, rset, r.Code, enh, hasEnh, host); rl != nil {
+		return rl, pos, andPos
 	}
 	if pre == "" {
-		return nil
+		return nil, 0, -1
 	}
 	c.m.scan(pre, pset)
 	return c.firstRule(pset, rset, r.Code, enh, hasEnh, host)
 }
 
 // firstRule evaluates, in order, the rules that have a seen pattern under
-// match. rset is scratch space.
-func (c *Catalog) firstRule(pset, rset []uint64, code int, enh [3]int, hasEnh bool, host string) *rule {
+// match, and returns the first that applies with the positions of its first
+// match pattern and first and_any pattern that were seen (for the reason;
+// -1 when the rule has no and_any). rset is scratch space.
+func (c *Catalog) firstRule(pset, rset []uint64, code int, enh [3]int, hasEnh bool, host string) (*rule, int, int) {
 	clear(rset)
 	seen := false
 	for w, word := range pset {
@@ -246,7 +263,7 @@ func (c *Catalog) firstRule(pset, rset []uint64, code int, enh [3]int, hasEnh bo
 		}
 	}
 	if !seen {
-		return nil
+		return nil, 0, -1
 	}
 	for w, word := range rset {
 		for word != 0 {
@@ -254,11 +271,24 @@ func (c *Catalog) firstRule(pset, rset []uint64, code int, enh [3]int, hasEnh bo
 			word ^= bit
 			rl := c.rules[w*64+bits.TrailingZeros64(bit)]
 			if rl.applies(pset, code, enh, hasEnh, host) {
-				return rl
+				pos, andPos := 0, -1
+				for i, id := range rl.match {
+					if hasBit(pset, id) {
+						pos = i
+						break
+					}
+				}
+				for i, id := range rl.andAny {
+					if hasBit(pset, id) {
+						andPos = i
+						break
+					}
+				}
+				return rl, pos, andPos
 			}
 		}
 	}
-	return nil
+	return nil, 0, -1
 }
 
 func (rl *rule) applies(pset []uint64, code int, enh [3]int, hasEnh bool, host string) bool {
@@ -267,8 +297,20 @@ func (rl *rule) applies(pset []uint64, code int, enh [3]int, hasEnh bool, host s
 			return false
 		}
 	}
-	for _, id := range rl.unless {
-		if hasBit(pset, id) {
+	if len(rl.andMask) > 0 {
+		ok := false
+		for _, wm := range rl.andMask {
+			if pset[wm.w]&wm.m != 0 {
+				ok = true
+				break
+			}
+		}
+		if !ok {
+			return false
+		}
+	}
+	for _, wm := range rl.unlessMask {
+		if pset[wm.w]&wm.m != 0 {
 			return false
 		}
 	}
@@ -323,19 +365,37 @@ func (cp codePat) matches(code int, enh [3]int, hasEnh bool) bool {
 	return true
 }
 
-// fromEntry turns a code entry into a classification.
-func (c *Catalog) fromEntry(e *entrySpec, prefix string, conf float64, code int, enh [3]int, hasEnh bool) Classification {
+// codeConfidence is how much a code decision of each kind is worth.
+var codeConfidence = [numCodeKinds]float64{
+	kindEnhanced:       confEnhanced,
+	kindBasic:          confBasic,
+	kindSubject:        confEnhancedSubject,
+	kindSubjectOfUnreg: confEnhancedSubject,
+	kindGenericBasic:   confGenericBasic,
+}
+
+// fromEntry turns a code entry into a classification. Rule ID and reason
+// are strings prepared at load.
+func (c *Catalog) fromEntry(e *entrySpec, kind codeKind, code int, enh [3]int, hasEnh bool) Classification {
 	perm := e.Permanent
-	cl := Classification{Class: e.Class, Scope: e.Scope, Code: e.Code, Rule: prefix + e.Code, Confidence: conf}
-	cl.Permanent = c.permanence(e.Class, nil, code, enh, hasEnh, &perm)
+	cl := Classification{Class: e.Class, Scope: e.Scope, Code: e.Code, Rule: e.ruleID, Confidence: codeConfidence[kind]}
+	var capped bool
+	cl.Permanent, capped = c.permanence(e.Class, nil, code, enh, hasEnh, &perm)
+	if capped {
+		cl.Reason = e.reasons[kind][1]
+	} else {
+		cl.Reason = e.reasons[kind][0]
+	}
 	return cl
 }
 
 // permanence decides Permanent. Order: a rule's explicit override, classes
 // that are transient by nature (a full mailbox empties, a throttle lifts),
 // the entry's own reading, the reply's class digit, the class default. A 4xx
-// anywhere in the reply caps it: the server itself said "try again".
-func (c *Catalog) permanence(cl Class, override *bool, code int, enh [3]int, hasEnh bool, entry *bool) bool {
+// anywhere in the reply caps it: the server itself said "try again", so no
+// class, rule or entry can make a 4xx permanent. capped reports that the cap
+// changed the answer.
+func (c *Catalog) permanence(cl Class, override *bool, code int, enh [3]int, hasEnh bool, entry *bool) (perm, capped bool) {
 	ci := c.classes[cl]
 	var p bool
 	switch d := classDigit(code, enh, hasEnh); {
@@ -352,10 +412,10 @@ func (c *Catalog) permanence(cl Class, override *bool, code int, enh [3]int, has
 	default:
 		p = ci.permanent
 	}
-	if code/100 == 4 || (hasEnh && enh[0] == 4) {
-		p = false
+	if p && (code/100 == 4 || (hasEnh && enh[0] == 4)) {
+		return false, true
 	}
-	return p
+	return p, false
 }
 
 // resolveCode names the catalog entry a rule decision belongs to, so

@@ -196,6 +196,13 @@ type entrySpec struct {
 	// generic marks catch-all basic codes (550, 554, 421 …) that say less
 	// than any enhanced code written beside them.
 	generic bool
+	idx     int // position in Catalog.order, for the reason cache
+
+	// Built once at load so a code decision costs no allocation: the rule
+	// IDs ("enhanced.5.1.1", "basic.550") and the reason sentences, one per
+	// way the entry can decide (see codeKind), without and with the 4xx cap.
+	ruleID  string
+	reasons [numCodeKinds][2]string
 }
 
 // variant overrides fields of an X.y.z entry for one class digit: 5.4.4 is
@@ -299,6 +306,19 @@ func (c *Catalog) loadCodes(file string, b []byte) error {
 	sort.Strings(basicCodes)
 	sort.Slice(enhCodes, func(i, j int) bool { return enhLess(enhCodes[i], enhCodes[j]) })
 	c.order = append(basicCodes, enhCodes...)
+	for i, code := range c.order {
+		e := c.entries[code]
+		e.idx = i
+		e.ruleID = "enhanced." + code
+		if !strings.Contains(code, ".") {
+			e.ruleID = "basic." + code
+		}
+		for k := codeKind(1); k < numCodeKinds; k++ {
+			base := k.describe(e)
+			e.reasons[k][0] = base
+			e.reasons[k][1] = base + capNote
+		}
+	}
 	return nil
 }
 
@@ -383,6 +403,7 @@ type ruleSpec struct {
 	Confidence  float64  `yaml:"confidence"`
 	Match       []string `yaml:"match"`
 	All         []string `yaml:"all"`
+	AndAny      []string `yaml:"and_any"`
 	Unless      []string `yaml:"unless"`
 	Codes       []string `yaml:"codes"`
 	Hosts       []string `yaml:"hosts"`
@@ -396,7 +417,7 @@ type ruleSpec struct {
 	keyLines map[string]int // line of each field, so errors point at it
 }
 
-const ruleFields = "id class scope permanent confidence match all unless codes hosts fix note examples not_examples"
+const ruleFields = "id class scope permanent confidence match all and_any unless codes hosts fix note examples not_examples"
 
 func parseRules(file string, b []byte) ([]ruleSpec, error) {
 	items, err := topList(file, b, "rules")
@@ -474,19 +495,33 @@ type rule struct {
 	scope      Scope
 	permanent  *bool
 	confidence float64
+	index      int     // position in Catalog.rules
+	match      []int32 // pattern IDs of match:, in file order (one is enough)
 	all        []int32 // pattern IDs that must all occur
+	andAny     []int32 // at least one of these must occur too (when set)
 	unless     []int32 // pattern IDs that must not occur
-	codes      []codePat
-	hosts      []string // lower-cased host suffixes
-	fix        []string
-	spec       ruleSpec // kept for tests (examples) and explain output
+	// andMask and unlessMask are andAny and unless as bitset words, so a
+	// long list costs a few AND operations instead of one test per pattern.
+	andMask, unlessMask []wordMask
+	// matched[i] is the reason prefix when match[i] is the pattern seen:
+	// `text rule <id> matched "<pattern>"`, built once at load.
+	matched []string
+	// andWords are the and_any patterns as written, for the reason.
+	andWords []string
+	codes    []codePat
+	hosts    []string // lower-cased host suffixes
+	fix      []string
+	spec     ruleSpec // kept for tests (examples) and explain output
 }
 
 func (c *Catalog) compileRules(specs []ruleSpec) error {
 	patID := map[string]int32{}
 	var patterns []string
 	intern := func(p string) int32 {
-		p = strings.ToLower(p)
+		// ASCII folding only, as the matcher folds only ASCII: a pattern
+		// written with a capital Cyrillic or Greek letter matches text
+		// written that way, and a lower-case one lower-case text.
+		p = asciiLower(p)
 		if id, ok := patID[p]; ok {
 			return id
 		}
@@ -525,7 +560,7 @@ func (c *Catalog) compileRules(specs []ruleSpec) error {
 		if len(s.Match) == 0 {
 			return bad("match", "match must list at least one pattern")
 		}
-		for field, list := range map[string][]string{"match": s.Match, "all": s.All, "unless": s.Unless, "hosts": s.Hosts} {
+		for field, list := range map[string][]string{"match": s.Match, "all": s.All, "and_any": s.AndAny, "unless": s.Unless, "hosts": s.Hosts} {
 			for _, p := range list {
 				if strings.TrimSpace(p) == "" {
 					return bad(field, "empty pattern in %s", field)
@@ -555,14 +590,23 @@ func (c *Catalog) compileRules(specs []ruleSpec) error {
 		var ids []int32
 		for _, p := range s.Match {
 			ids = append(ids, intern(p))
+			r.matched = append(r.matched, fmt.Sprintf("text rule %s matched %q", s.ID, asciiLower(p)))
 		}
+		r.match = ids
 		for _, p := range s.All {
 			r.all = append(r.all, intern(p))
+		}
+		for _, p := range s.AndAny {
+			r.andAny = append(r.andAny, intern(p))
+			r.andWords = append(r.andWords, asciiLower(p))
 		}
 		for _, p := range s.Unless {
 			r.unless = append(r.unless, intern(p))
 		}
+		r.andMask = masksOf(r.andAny)
+		r.unlessMask = masksOf(r.unless)
 		matchIDs = append(matchIDs, ids)
+		r.index = len(c.rules)
 		c.byID[s.ID] = r
 		c.rules = append(c.rules, r)
 	}
@@ -576,4 +620,39 @@ func (c *Catalog) compileRules(specs []ruleSpec) error {
 	c.nwords = (len(patterns) + 63) / 64
 	c.nrwords = (len(c.rules) + 63) / 64
 	return nil
+}
+
+// wordMask is one word of a pattern bitset: the patterns of a list that
+// fall in word w.
+type wordMask struct {
+	w int32
+	m uint64
+}
+
+// masksOf groups pattern IDs by bitset word, in word order.
+func masksOf(ids []int32) []wordMask {
+	var out []wordMask
+	for _, id := range ids {
+		w := id >> 6
+		i := 0
+		for i < len(out) && out[i].w < w {
+			i++
+		}
+		if i == len(out) || out[i].w != w {
+			out = append(out, wordMask{})
+			copy(out[i+1:], out[i:])
+			out[i] = wordMask{w: w}
+		}
+		out[i].m |= 1 << (uint(id) & 63)
+	}
+	return out
+}
+
+// asciiLower folds A-Z and leaves every other byte alone.
+func asciiLower(s string) string {
+	b := []byte(s)
+	for i := range b {
+		b[i] = lowerASCII(b[i])
+	}
+	return string(b)
 }

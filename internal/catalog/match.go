@@ -9,17 +9,33 @@ package catalog
 //
 // The automaton is a hybrid so that it stays in the L1/L2 cache. The shallow
 // states, where a scan of ordinary prose spends nearly all its steps, get a
-// full DFA row each. The deep states (thousands of them, one per byte of a
+// DFA row each over the ASCII classes. The deep states (thousands of them, one per byte of a
 // long pattern, almost all with a single child) keep only their children and
 // a failure link; a miss there follows the link back towards the shallow
 // rows. A fully dense table for the embedded rules would be about 2 MB.
+//
+// Multilingual patterns bring many non-ASCII bytes (UTF-8 lead and
+// continuation bytes) into the alphabet. Giving each of them a column in
+// every dense row would more than double the row width and push the dense
+// levels out of the budget, although English replies almost never contain
+// such bytes. So classes are numbered ASCII first: dense rows cover the
+// classes below nrow, and a non-ASCII class in a dense state is looked up in
+// hiRoot (the root's transitions) and the state's few exceptions to it.
 type matcher struct {
 	classes [256]uint8 // input byte -> alphabet class; upper and lower case share one
 	nclass  int32      // number of alphabet classes, class 0 = "not in any pattern"
+	nrow    int32      // classes [0, nrow) are ASCII and have a dense column
 	ndense  int32      // states [0, ndense) have a dense row; state 0 is the root
-	// dense[s*nclass+class] is the transition of dense state s, encoded as
-	// a transition value (see deepBit).
+	// dense[s*nrow+class] is the transition of dense state s on an ASCII
+	// class, encoded as a transition value (see deepBit).
 	dense []int32
+	// hiRoot[class-nrow] is the root's transition on a non-ASCII class;
+	// hiStart/hiEnd[s] is dense state s's range in hiClass/hiNext of
+	// non-ASCII transitions that differ from the root's.
+	hiRoot         []int32
+	hiStart, hiEnd []int32
+	hiClass        []uint8
+	hiNext         []int32
 	// Deep state s (s >= ndense) is deep[s-ndense]: its children are
 	// edgeClass/edgeNext[first:end] (edgeNext holds transition values), and
 	// fail is its Aho–Corasick failure link (a plain state number).
@@ -37,14 +53,17 @@ type deepState struct {
 	fail       int32
 }
 
-// denseBudget bounds the dense rows (in table cells) to about 32 KiB, which
-// covers the root and the first two or three trie levels of the embedded
-// rules and leaves room in L1 for the rest of the scan.
-const denseBudget = 64 << 10
+// denseBudget bounds the dense rows, in table cells (4 bytes each: 512 KiB
+// at most). For the embedded rules (about 1,500 patterns) it covers some
+// 2,400 ASCII states, the first three trie levels and most of the fourth,
+// so that a scan of the sisimai corpus takes about as many deep steps as
+// the 700-pattern catalog did with 64 Ki cells. The rows a scan of prose
+// actually visits are a small, hot part of the table.
+const denseBudget = 128 << 10
 
 // A transition value names the next state so that the scan loop needs no
 // multiplication on the common path: a dense target is stored as the offset
-// of its row (state*nclass); a deep target as its state number with deepBit
+// of its row (state*nrow); a deep target as its state number with deepBit
 // set. outFlag (the sign bit) marks targets that complete a pattern.
 const (
 	outFlag = -1 << 31
@@ -68,23 +87,30 @@ func newMatcher(patterns []string) *matcher {
 
 	// Alphabet compression: only bytes that occur in some pattern get their
 	// own class; every other byte is class 0 and sends the scan to the root.
+	// ASCII bytes are numbered first so that they alone have dense columns.
 	next := 1
-	for _, p := range patterns {
-		for i := 0; i < len(p); i++ {
-			b := lowerASCII(p[i])
-			if m.classes[b] == 0 {
-				m.classes[b] = uint8(next)
-				next++
+	for _, ascii := range []bool{true, false} {
+		for _, p := range patterns {
+			for i := 0; i < len(p); i++ {
+				b := lowerASCII(p[i])
+				if (b < 0x80) == ascii && m.classes[b] == 0 {
+					m.classes[b] = uint8(next)
+					next++
+				}
 			}
+		}
+		if ascii {
+			m.nrow = int32(next)
 		}
 	}
 	if next > 255 {
 		// More than 254 distinct bytes cannot happen with sane patterns, but
-		// stay correct anyway by giving up compression.
+		// stay correct anyway by giving up compression (every class dense).
 		for i := range m.classes {
 			m.classes[i] = uint8(i)
 		}
 		next = 256
+		m.nrow = 256
 	}
 	m.nclass = int32(next)
 
@@ -143,26 +169,25 @@ func newMatcher(patterns []string) *matcher {
 		}
 	}
 
-	// Number the states: the shallowest levels that fit the budget first
-	// (whole levels, so a dense state's row is cheap to reason about), then
-	// the deep states depth-first, so that following one long pattern walks
-	// through neighbouring memory.
-	perDepth := map[int]int{}
-	for _, n := range nodes {
-		perDepth[n.depth]++
-	}
-	maxDepth, total := 0, perDepth[0]
-	for d := 1; perDepth[d] > 0; d++ {
-		total += perDepth[d]
-		if int64(total)*int64(m.nclass) > denseBudget {
-			break
+	// Number the states: dense rows first, for the shallowest states whose
+	// path is all ASCII, in breadth-first order until the budget is spent
+	// (the last level may be partly dense); then the deep states
+	// depth-first, so that following one long pattern walks through
+	// neighbouring memory. States reached only through non-ASCII bytes stay
+	// deep: English text never visits them, so they would waste dense rows.
+	isDense := make([]bool, len(nodes))
+	asciiPath := make([]bool, len(nodes))
+	asciiPath[0] = true
+	for _, s := range bfs {
+		for c, n := range nodes[s].next {
+			asciiPath[n] = asciiPath[s] && int32(c) < m.nrow
 		}
-		maxDepth = d
 	}
 	newID := make([]int32, len(nodes))
 	order := make([]int32, 0, len(nodes))
 	for _, s := range bfs {
-		if nodes[s].depth <= maxDepth {
+		if asciiPath[s] && int64(len(order)+1)*int64(m.nrow) <= denseBudget {
+			isDense[s] = true
 			newID[s] = int32(len(order))
 			order = append(order, s)
 		}
@@ -170,7 +195,7 @@ func newMatcher(patterns []string) *matcher {
 	m.ndense = int32(len(order))
 	var dfs func(s int32)
 	dfs = func(s int32) {
-		if nodes[s].depth > maxDepth {
+		if !isDense[s] {
 			newID[s] = int32(len(order))
 			order = append(order, s)
 		}
@@ -187,19 +212,33 @@ func newMatcher(patterns []string) *matcher {
 		if v >= m.ndense {
 			v |= deepBit
 		} else {
-			v *= m.nclass
+			v *= m.nrow
 		}
 		if len(nodes[old].outs) > 0 {
 			v |= outFlag
 		}
 		return v
 	}
-	m.dense = make([]int32, int(m.ndense)*int(m.nclass))
+	m.dense = make([]int32, int(m.ndense)*int(m.nrow))
+	m.hiRoot = make([]int32, m.nclass-m.nrow)
+	for c := m.nrow; c < m.nclass; c++ {
+		m.hiRoot[c-m.nrow] = flagged(goTo(0, uint8(c)))
+	}
+	m.hiStart = make([]int32, m.ndense)
+	m.hiEnd = make([]int32, m.ndense)
 	for i, old := range order[:m.ndense] {
-		row := m.dense[i*int(m.nclass) : (i+1)*int(m.nclass)]
+		row := m.dense[i*int(m.nrow) : (i+1)*int(m.nrow)]
 		for c := range row {
 			row[c] = flagged(goTo(old, uint8(c)))
 		}
+		m.hiStart[i] = int32(len(m.hiClass))
+		for c := m.nrow; c < m.nclass; c++ {
+			if v := flagged(goTo(old, uint8(c))); v != m.hiRoot[c-m.nrow] {
+				m.hiClass = append(m.hiClass, uint8(c))
+				m.hiNext = append(m.hiNext, v)
+			}
+		}
+		m.hiEnd[i] = int32(len(m.hiClass))
 	}
 	m.deep = make([]deepState, 0, len(order)-int(m.ndense))
 	for _, old := range order[m.ndense:] {
@@ -240,33 +279,40 @@ func (m *matcher) deepStep(s int32, c uint8) int32 {
 			}
 		}
 		if s = ds.fail; s < m.ndense {
-			return m.dense[s*m.nclass+int32(c)]
+			if int32(c) < m.nrow {
+				return m.dense[s*m.nrow+int32(c)]
+			}
+			return m.hiStep(s, c)
 		}
 	}
+}
+
+// hiStep is the transition value from dense state s on a non-ASCII class c
+// (c >= nrow): the state's exception if it has one, else the root's.
+func (m *matcher) hiStep(s int32, c uint8) int32 {
+	for e := m.hiStart[s]; e < m.hiEnd[s]; e++ {
+		if m.hiClass[e] == c {
+			return m.hiNext[e]
+		}
+	}
+	return m.hiRoot[int32(c)-m.nrow]
 }
 
 // scan marks in set (a bitset with at least npat bits) every pattern that
 // occurs in s.
 func (m *matcher) scan(s string, set []uint64) {
-	m.run(s, func(id int32, _ int) { set[id>>6] |= 1 << (uint(id) & 63) })
-}
-
-// run calls hit with the ID of every pattern occurrence in s and the index
-// just past it, in text order; hit must not retain anything. The loop
-// state is a transition value: a dense row offset, or a deep state with
-// deepBit set.
-func (m *matcher) run(s string, hit func(id int32, end int)) {
-	cur := int32(0) // the root's row
-	dense, classes := m.dense, &m.classes
+	// The loop of run, with the bit set inline: the hot path of every
+	// classification, where a call per hit would show.
+	cur := int32(0)
+	dense, classes, nrow := m.dense, &m.classes, m.nrow
 	for i := 0; i < len(s); i++ {
 		c := classes[s[i]]
 		var v int32
 		switch {
-		case cur&deepBit == 0:
-			// Dense rows send class 0 (a byte no pattern contains) to the
-			// root themselves, so the common path has no data-dependent
-			// branch.
+		case cur&deepBit == 0 && int32(c) < nrow:
 			v = dense[cur+int32(c)]
+		case cur&deepBit == 0:
+			v = m.hiStep(cur/nrow, c)
 		case c == 0:
 			v = 0
 		default:
@@ -276,7 +322,43 @@ func (m *matcher) run(s string, hit func(id int32, end int)) {
 		if v < 0 {
 			st := cur & valMask
 			if cur&deepBit == 0 {
-				st /= m.nclass
+				st /= nrow
+			}
+			for _, id := range m.outs[m.outStart[st]:m.outEnd[st]] {
+				set[id>>6] |= 1 << (uint(id) & 63)
+			}
+		}
+	}
+}
+
+// run calls hit with the ID of every pattern occurrence in s and the index
+// just past it, in text order; hit must not retain anything. The loop
+// state is a transition value: a dense row offset, or a deep state with
+// deepBit set.
+func (m *matcher) run(s string, hit func(id int32, end int)) {
+	cur := int32(0) // the root's row
+	dense, classes, nrow := m.dense, &m.classes, m.nrow
+	for i := 0; i < len(s); i++ {
+		c := classes[s[i]]
+		var v int32
+		switch {
+		case cur&deepBit == 0 && int32(c) < nrow:
+			// Dense rows send class 0 (a byte no pattern contains) to the
+			// root themselves, so the common path has no data-dependent
+			// branch.
+			v = dense[cur+int32(c)]
+		case cur&deepBit == 0:
+			v = m.hiStep(cur/nrow, c)
+		case c == 0:
+			v = 0
+		default:
+			v = m.deepStep(cur&valMask, c)
+		}
+		cur = v &^ outFlag
+		if v < 0 {
+			st := cur & valMask
+			if cur&deepBit == 0 {
+				st /= nrow
 			}
 			for _, id := range m.outs[m.outStart[st]:m.outEnd[st]] {
 				hit(id, i+1)

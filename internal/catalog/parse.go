@@ -163,7 +163,11 @@ func stripWrappers(s string) string {
 		off = q + 1
 	}
 	// Postfix: host mx.example.com[192.0.2.1] said: 550 …
-	for off := 0; ; {
+	// Not when the text already starts with a reply of its own: in
+	// "450 4.1.1 <x>: Recipient address rejected: unverified address: host
+	// mx[…] said: 550 5.1.1 …" the outer 450 is the answer and the inner
+	// 550 only a quoted verification result.
+	for off := 0; !startsWithReply(s); {
 		c := strings.IndexByte(s[off:], ':')
 		if c < 0 {
 			break
@@ -176,6 +180,13 @@ func stripWrappers(s string) string {
 		off = c + 1
 	}
 	return s
+}
+
+// startsWithReply reports whether s begins with a 4xx or 5xx reply code
+// ("450 …", "550-…").
+func startsWithReply(s string) bool {
+	return len(s) >= 4 && (s[0] == '4' || s[0] == '5') && isDigit(s[1]) && isDigit(s[2]) &&
+		(s[3] == ' ' || s[3] == '-')
 }
 
 // findCodes records up to len(out) basic reply codes in s, in order.

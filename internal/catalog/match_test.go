@@ -1,0 +1,62 @@
+package catalog
+
+import (
+	"math/rand"
+	"strings"
+	"testing"
+)
+
+// TestMatcherAgainstNaive checks the automaton against a plain substring
+// search on texts mixing ASCII and multilingual (UTF-8) patterns, so that
+// the dense ASCII rows and the non-ASCII side tables agree with the truth.
+func TestMatcherAgainstNaive(t *testing.T) {
+	c := setup(t)
+	seen := map[string]bool{}
+	var patterns []string
+	for _, rl := range c.rules {
+		for _, list := range [][]string{rl.spec.Match, rl.spec.All, rl.spec.AndAny, rl.spec.Unless} {
+			for _, p := range list {
+				if p = asciiLower(p); !seen[p] {
+					seen[p] = true
+					patterns = append(patterns, p)
+				}
+			}
+		}
+	}
+	m := newMatcher(patterns)
+	if m.nrow == m.nclass {
+		t.Fatalf("no non-ASCII classes among %d patterns; the test would not cover the side tables", len(patterns))
+	}
+	rng := rand.New(rand.NewSource(9))
+	texts := []string{
+		"550 5.1.1 Benutzer unbekannt / utilisateur inconnu / destinatario desconocido",
+		"550 Пользователь не найден; 用户不存在; ユーザーが見つかりません; skrzynka pełna",
+	}
+	for range 400 {
+		var b strings.Builder
+		for range 1 + rng.Intn(8) {
+			p := patterns[rng.Intn(len(patterns))]
+			if rng.Intn(3) == 0 && len(p) > 1 {
+				p = p[:1+rng.Intn(len(p)-1)] // a near miss
+			}
+			if rng.Intn(2) == 0 {
+				p = strings.ToUpper(p)
+			}
+			b.WriteString(p)
+			b.WriteString([]string{" ", "", "é", "ж", "的", "x"}[rng.Intn(6)])
+		}
+		texts = append(texts, b.String())
+	}
+	set := make([]uint64, (len(patterns)+63)/64)
+	for _, text := range texts {
+		clear(set)
+		m.scan(text, set)
+		low := asciiLower(text)
+		for id, p := range patterns {
+			want := strings.Contains(low, p)
+			if got := hasBit(set, int32(id)); got != want {
+				t.Fatalf("text %q pattern %q: matcher says %v, substring search %v", text, p, got, want)
+			}
+		}
+	}
+}

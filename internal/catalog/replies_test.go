@@ -1,0 +1,202 @@
+package catalog
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"testing"
+)
+
+// testdata/replies.tsv is the catalog's own corpus: real SMTP replies from
+// public postmaster pages, MTA sources and bounce-parser test corpora, one
+// source named per row (licences in testdata/NOTICE-replies), each labelled
+// with the action the default policy should take. Labelling rules and the
+// scores are in docs/classification.md.
+//
+// The split column was decided once, by a seeded shuffle, before any rule
+// was tuned: "dev" rows may be looked at while changing rules, "test" rows
+// may not. This test therefore prints the individual misses of dev rows
+// only; for the test part it prints the aggregate figures, and fails when
+// they fall below the floor measured when the corpus was frozen.
+
+type replyRow struct {
+	id, split, source, family, action, reply string
+}
+
+func readReplies(t testing.TB) []replyRow {
+	t.Helper()
+	f, err := os.Open("testdata/replies.tsv")
+	if err != nil {
+		t.Fatalf("open replies corpus: %v", err)
+	}
+	defer f.Close()
+	var rows []replyRow
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	ids := map[string]bool{}
+	for line := 0; sc.Scan(); line++ {
+		if line == 0 {
+			if sc.Text() != "id\tsplit\tsource\tfamily\texpected_action\treply" {
+				t.Fatalf("replies.tsv: unexpected header %q", sc.Text())
+			}
+			continue
+		}
+		p := strings.Split(sc.Text(), "\t")
+		if len(p) != 6 {
+			t.Fatalf("replies.tsv:%d: %d columns, want 6", line+1, len(p))
+		}
+		r := replyRow{p[0], p[1], p[2], p[3], p[4], p[5]}
+		switch {
+		case ids[r.id]:
+			t.Fatalf("replies.tsv:%d: duplicate id %s", line+1, r.id)
+		case r.split != "dev" && r.split != "test":
+			t.Fatalf("replies.tsv:%d: split %q", line+1, r.split)
+		case r.action != "suppress" && r.action != "soft" && r.action != "alert" && r.action != "none":
+			t.Fatalf("replies.tsv:%d: action %q", line+1, r.action)
+		case r.source == "" || r.reply == "":
+			t.Fatalf("replies.tsv:%d: empty source or reply", line+1)
+		}
+		ids[r.id] = true
+		rows = append(rows, r)
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatalf("read replies corpus: %v", err)
+	}
+	return rows
+}
+
+// replyScore is the figures issue #9 asks for, for one part of the corpus.
+type replyScore struct {
+	rows, right          int
+	falseSupp            int // expected anything but suppress, got suppress
+	hard, hardMissed     int // expected suppress / not suppressed
+	transientPerm        int // a 4xx reply (basic or enhanced) suppressed
+	alerts, alertsCaught int // expected alert / alerted
+	famRows, famRight    map[string]int
+	confusion            map[[2]string]int // [expected, got]
+}
+
+func (s *replyScore) add(r replyRow, got string, transient bool) {
+	if s.famRows == nil {
+		s.famRows, s.famRight, s.confusion = map[string]int{}, map[string]int{}, map[[2]string]int{}
+	}
+	s.rows++
+	s.famRows[r.family]++
+	s.confusion[[2]string{r.action, got}]++
+	if got == r.action {
+		s.right++
+		s.famRight[r.family]++
+	}
+	if got == "suppress" && r.action != "suppress" {
+		s.falseSupp++
+	}
+	if r.action == "suppress" {
+		s.hard++
+		if got != "suppress" {
+			s.hardMissed++
+		}
+	}
+	if got == "suppress" && transient {
+		s.transientPerm++
+	}
+	if r.action == "alert" {
+		s.alerts++
+		if got == "alert" {
+			s.alertsCaught++
+		}
+	}
+}
+
+func pct(a, b int) float64 {
+	if b == 0 {
+		return 100
+	}
+	return 100 * float64(a) / float64(b)
+}
+
+func (s *replyScore) report(name string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s: %d rows\n", name, s.rows)
+	fmt.Fprintf(&b, "  action accuracy      %4d/%-4d = %6.2f%%\n", s.right, s.rows, pct(s.right, s.rows))
+	fmt.Fprintf(&b, "  false suppressions   %4d\n", s.falseSupp)
+	fmt.Fprintf(&b, "  missed hard bounces  %4d/%-4d (recall %6.2f%%)\n", s.hardMissed, s.hard, pct(s.hard-s.hardMissed, s.hard))
+	fmt.Fprintf(&b, "  4xx suppressed       %4d\n", s.transientPerm)
+	fmt.Fprintf(&b, "  sender-side recall   %4d/%-4d = %6.2f%%\n", s.alertsCaught, s.alerts, pct(s.alertsCaught, s.alerts))
+	fams := make([]string, 0, len(s.famRows))
+	for f := range s.famRows {
+		fams = append(fams, f)
+	}
+	sort.Strings(fams)
+	for _, f := range fams {
+		fmt.Fprintf(&b, "  %-20s %4d/%-4d = %6.2f%%\n", f, s.famRight[f], s.famRows[f], pct(s.famRight[f], s.famRows[f]))
+	}
+	fmt.Fprintf(&b, "  confusion (expected → got):")
+	for _, e := range []string{"suppress", "soft", "alert", "none"} {
+		fmt.Fprintf(&b, "\n    %-8s", e)
+		for _, g := range []string{"suppress", "soft", "alert", "none"} {
+			fmt.Fprintf(&b, " %s=%d", g, s.confusion[[2]string{e, g}])
+		}
+	}
+	return b.String()
+}
+
+// isTransientReply: the reply carries a 4xx basic code or a 4.x.x enhanced
+// code, so the server itself said "try again".
+func isTransientReply(reply string) bool {
+	r := ParseReply(reply)
+	return r.Code/100 == 4 || strings.HasPrefix(r.Enhanced, "4.")
+}
+
+func TestCorpusReplies(t *testing.T) {
+	t.Parallel()
+	c := setup(t)
+	rows := readReplies(t)
+	if len(rows) < 1500 {
+		t.Fatalf("replies corpus has %d rows, want at least 1500", len(rows))
+	}
+	var dev, test replyScore
+	for _, r := range rows {
+		cl := c.Classify(r.reply, Hints{})
+		got := corpusAction(cl)
+		transient := isTransientReply(r.reply)
+		if r.split == "dev" {
+			dev.add(r, got, transient)
+			if got != r.action && testing.Verbose() {
+				t.Logf("dev miss %s [%s] want %s got %s (%s/%s): %s", r.id, r.family, r.action, got, cl.Class, cl.Rule, trunc(r.reply))
+			}
+			continue
+		}
+		test.add(r, got, transient)
+	}
+	t.Logf("\n%s\n%s", dev.report("dev"), test.report("test"))
+
+	// Issue #9's target on replies never looked at while tuning is ≥ 95 % right action
+	// and no false suppression; the rules do not reach it yet (docs/classification.md
+	// has the figures). The test holds the floor measured when the corpus was frozen,
+	// so a change that loses ground fails, and says where the target stands.
+	const (
+		testFloor      = 91.0 // % right action on the test part
+		testMaxFalse   = 2    // false suppressions on the test part
+		devFloor       = 97.5 // % right action on the dev part
+		targetAccuracy = 95.0
+	)
+	a := pct(test.right, test.rows)
+	if a < targetAccuracy || test.falseSupp > 0 {
+		t.Logf("issue #9 target not met on the test part: %.2f%% right (target %.0f%%), %d false suppressions (target 0)", a, targetAccuracy, test.falseSupp)
+	}
+	if a < testFloor {
+		t.Errorf("test action accuracy %.2f%% < the %.1f%% floor", a, testFloor)
+	}
+	if test.falseSupp > testMaxFalse {
+		t.Errorf("test: %d false suppressions, more than the %d measured when the corpus was frozen", test.falseSupp, testMaxFalse)
+	}
+	if d := pct(dev.right, dev.rows); d < devFloor || dev.falseSupp > 0 {
+		t.Errorf("dev: %.2f%% right (floor %.1f%%), %d false suppressions (want 0)", d, devFloor, dev.falseSupp)
+	}
+	if dev.transientPerm+test.transientPerm > 0 {
+		t.Errorf("%d replies with a 4xx code were suppressed (dev %d, test %d), want 0",
+			dev.transientPerm+test.transientPerm, dev.transientPerm, test.transientPerm)
+	}
+}
