@@ -13,6 +13,7 @@ import (
 	"github.com/reboundhq/rebound/internal/alert"
 	"github.com/reboundhq/rebound/internal/app"
 	"github.com/reboundhq/rebound/internal/config"
+	"github.com/reboundhq/rebound/internal/suppress"
 )
 
 const alertsUsage = "want `alerts list [--state open|notified|resolved|reopened] [--class C] [--tenant T]`, `alerts show ID`, `alerts ack ID`, `alerts resolve ID` or `alerts check FILE`"
@@ -160,4 +161,37 @@ func printIncident(w io.Writer, inc *alert.Incident, getenv func(string) string)
 		}
 		_ = tw.Flush()
 	}
+}
+
+// unknownCmd lists the replies no rule recognised, so the rules can grow from traffic.
+func unknownCmd(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	fs := flag.NewFlagSet("worker unknown", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	limit := fs.Int("limit", 50, "how many, most frequent first (at most 1000)")
+	cfg, err := config.Parse(fs, args, getenv)
+	if err != nil {
+		return err
+	}
+	if *limit < 1 || *limit > 1000 {
+		return errors.New("--limit: want 1 to 1000")
+	}
+	rdb, err := app.RedisClient(cfg)
+	if err != nil {
+		return err
+	}
+	defer rdb.Close()
+	list, err := suppress.New(rdb, cfg.StoreOptions()).UnknownReplies(ctx, *limit)
+	if err != nil {
+		return err
+	}
+	if len(list) == 0 {
+		fmt.Fprintln(stdout, "No unrecognised reply recorded.")
+		return nil
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "COUNT\tLAST SEEN\tESP\tREPLY")
+	for _, u := range list {
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", u.Count, u.LastSeen.Format(time.RFC3339), u.ESP, u.Reply)
+	}
+	return tw.Flush()
 }

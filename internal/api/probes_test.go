@@ -90,3 +90,26 @@ func TestTenantOutsideTheCharacterSetIsRefused(t *testing.T) {
 		t.Errorf("a valid tenant = %d, want 200", code)
 	}
 }
+
+func TestUnknownRepliesList(t *testing.T) {
+	t.Parallel()
+	c := setup(t, "")
+	if code, body := c.do("GET", "/v1/unknown-replies", ""); code != http.StatusOK || len(body["unknown_replies"].([]any)) != 0 {
+		t.Fatalf("empty list = %d %v", code, body)
+	}
+	if err := c.store.RecordUnknown(context.Background(), []string{"599 odd <a@b.example>", "599 odd <a@b.example>", "421 weird"}, []string{"generic", "sendgrid", "mailgun"}); err != nil {
+		t.Fatal(err)
+	}
+	code, body := c.do("GET", "/v1/unknown-replies?limit=1", "")
+	list, _ := body["unknown_replies"].([]any)
+	if code != http.StatusOK || len(list) != 1 {
+		t.Fatalf("GET /v1/unknown-replies?limit=1 = %d %v", code, body)
+	}
+	top := list[0].(map[string]any)
+	if top["count"] != 2.0 || top["esp"] != "sendgrid" || strings.Contains(top["reply"].(string), "a@b") {
+		t.Errorf("top unknown reply = %v, want the redacted text seen twice, last from sendgrid", top)
+	}
+	if code, _ := c.do("GET", "/v1/unknown-replies?limit=0", ""); code != http.StatusBadRequest {
+		t.Errorf("limit=0 = %d, want 400", code)
+	}
+}

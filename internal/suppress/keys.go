@@ -40,6 +40,13 @@ func (k Keys) Log(tenant, addr string) string { return k.recipient(tenant, addr,
 // score without reading them.
 func (k Keys) SuppressionIndex(tenant string) string { return k.prefix + "idx:sup:" + tenant }
 
+// UnknownReplies is the sorted set of replies no rule recognised (addresses redacted),
+// scored by how often they were seen.
+func (k Keys) UnknownReplies() string { return k.prefix + "unknown:replies" }
+
+// UnknownSeen is the hash of those replies' last sighting: "<ms>|<esp>".
+func (k Keys) UnknownSeen() string { return k.prefix + "unknown:seen" }
+
 // ShadowCounts is the hash of shadow-policy disagreements: field "class|live|shadow".
 func (k Keys) ShadowCounts() string { return k.prefix + "shadow:counts" }
 
