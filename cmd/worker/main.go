@@ -31,6 +31,7 @@ import (
 	"github.com/reboundhq/rebound/internal/config"
 	"github.com/reboundhq/rebound/internal/deadletter"
 	"github.com/reboundhq/rebound/internal/demo"
+	"github.com/reboundhq/rebound/internal/events"
 	"github.com/reboundhq/rebound/internal/guard"
 	"github.com/reboundhq/rebound/internal/policy"
 	"github.com/reboundhq/rebound/internal/replay"
@@ -45,8 +46,9 @@ const usage = `Usage: worker [serve] [flags]      run the roles in REBOUND_ROLES
        worker policy show            print the built-in policy file
        worker policy replay --since 24h --policy FILE
                                      what FILE would decide differently on the retained events
-       worker mass-bounce list|apply DOMAIN|discard DOMAIN
+       worker mass-bounce list|apply DOMAIN|discard DOMAIN [--tenant T]
                                      suppressions held by the mass-bounce guard
+       worker unknown [--limit N]    replies no rule recognised, most frequent first
        worker alerts list [--state open] [--class C] [--tenant T]
        worker alerts show|ack|resolve ID   sender-side incidents: read one, acknowledge, resolve
        worker alerts check FILE      validate an alerting file (REBOUND_ALERT_CONFIG)
@@ -88,6 +90,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(s
 		err = deadLetterCmd(ctx, args, stdout, stderr, getenv)
 	case "alerts":
 		err = alertsCmd(ctx, args, stdout, stderr, getenv)
+	case "unknown":
+		err = unknownCmd(ctx, args, stdout, stderr, getenv)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
@@ -337,13 +341,36 @@ func policyCmd(ctx context.Context, args []string, stdout, stderr io.Writer, get
 func massBounceCmd(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
 	fs := flag.NewFlagSet("worker mass-bounce", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	var tenant *string
+	fs.Func("tenant", "apply or discard only this tenant's hold of the domain (\"\" is the default tenant)", func(v string) error {
+		tenant = &v
+		return nil
+	})
 	cfg, err := config.Parse(fs, args, getenv)
 	if err != nil {
 		return err
 	}
-	rest := fs.Args()
+	// The flag may also follow the domain: `mass-bounce apply gmail.com --tenant acme`.
+	var rest []string
+	for a := fs.Args(); len(a) > 0; a = a[1:] {
+		switch v := a[0]; {
+		case (v == "--tenant" || v == "-tenant") && len(a) > 1:
+			t := a[1]
+			tenant, a = &t, a[1:]
+		case strings.HasPrefix(v, "--tenant=") || strings.HasPrefix(v, "-tenant="):
+			t := v[strings.IndexByte(v, '=')+1:]
+			tenant = &t
+		default:
+			rest = append(rest, v)
+		}
+	}
 	if len(rest) == 0 {
-		return errors.New("want `mass-bounce list`, `mass-bounce apply DOMAIN` or `mass-bounce discard DOMAIN`")
+		return errors.New("want `mass-bounce list`, `mass-bounce apply DOMAIN [--tenant T]` or `mass-bounce discard DOMAIN [--tenant T]`")
+	}
+	if tenant != nil {
+		if err := events.ValidateTenant(*tenant); err != nil {
+			return fmt.Errorf("--tenant: %w", err)
+		}
 	}
 	rdb, err := app.RedisClient(cfg)
 	if err != nil {
@@ -356,6 +383,7 @@ func massBounceCmd(ctx context.Context, args []string, stdout, stderr io.Writer,
 	if err != nil {
 		return err
 	}
+	app.SetRedisLogger(log)
 	g := guard.New(guard.Config{Redis: rdb, Prefix: cfg.RedisPrefix, Store: store, Log: log,
 		Alerts: alert.NewStore(rdb, alert.StoreOptions{Prefix: cfg.RedisPrefix, RecipientKey: []byte(cfg.AddressHashKey)})})
 	switch {
@@ -368,21 +396,42 @@ func massBounceCmd(ctx context.Context, args []string, stdout, stderr io.Writer,
 			fmt.Fprintln(stdout, "No domain is held.")
 			return nil
 		}
+		// One line per hold: a domain-wide hold (every tenant's suppressions for the
+		// domain, TENANT "*") or one tenant's. RECIPIENTS IN WINDOW is the number the
+		// hold's log line gave.
 		tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "DOMAIN\tSINCE\tRECIPIENTS IN WINDOW\tPENDING")
+		fmt.Fprintln(tw, "DOMAIN\tSCOPE\tTENANT\tSINCE\tRECIPIENTS IN WINDOW\tPENDING")
 		for _, h := range held {
-			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\n", h.Domain, h.Since.Format(time.RFC3339), h.Count, h.Pending)
+			t := h.Tenant
+			switch {
+			case h.Scope == guard.ScopeDomain:
+				t = "*"
+			case t == "":
+				t = "(default)"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\n", h.Domain, h.Scope, t, h.Since.Format(time.RFC3339), h.Count, h.Pending)
 		}
 		return tw.Flush()
 	case (rest[0] == "apply" || rest[0] == "discard") && len(rest) == 2:
 		if err := store.Load(ctx); err != nil {
 			return err
 		}
-		n, err := g.Release(ctx, strings.ToLower(rest[1]), rest[0] == "apply")
+		apply := rest[0] == "apply"
+		domain := strings.ToLower(rest[1])
+		var n int
+		if tenant != nil {
+			n, err = g.ReleaseTenant(ctx, domain, *tenant, apply)
+		} else {
+			n, err = g.Release(ctx, domain, apply)
+		}
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "%s: %s %d held suppression(s)\n", rest[1], map[bool]string{true: "applied", false: "discarded"}[rest[0] == "apply"], n)
+		what := rest[1]
+		if tenant != nil {
+			what += " (tenant " + strconv.Quote(*tenant) + ")"
+		}
+		fmt.Fprintf(stdout, "%s: %s %d held suppression(s)\n", what, map[bool]string{true: "applied", false: "discarded"}[apply], n)
 		return nil
 	}
 	return fmt.Errorf("unknown mass-bounce command %q", strings.Join(rest, " "))
@@ -432,7 +481,7 @@ func deadLetterCmd(ctx context.Context, args []string, stdout, stderr io.Writer,
 			if err != nil {
 				return fmt.Errorf("%q is not a sequence number", a)
 			}
-			if err := deadletter.Replay(ctx, js, cfg.Names, seq); err != nil {
+			if err := deadletter.Replay(ctx, js, cfg.Names, seq, deadletter.Options{AllowRelay: cfg.GenericAllowRelay}); err != nil {
 				failed++
 				fmt.Fprintf(stdout, "%d: %v\n", seq, err)
 				continue

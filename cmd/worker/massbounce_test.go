@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -25,7 +26,7 @@ func TestMassBounceCommand(t *testing.T) {
 	g := guard.New(guard.Config{Redis: rdb, Prefix: prefix, Store: st, Alerts: as})
 	mb := policy.MassBounce{Enabled: true, Window: 10 * time.Minute, Threshold: 2, HoldFor: time.Hour}
 	var cs []suppress.Change
-	for _, id := range []string{"a", "b"} {
+	for _, id := range []string{"a", "b", "c"} { // held from the threshold on: b and c
 		cs = append(cs, suppress.Change{EventID: "generic:" + id, ESP: "generic", Address: id + "@outage.example", Action: suppress.ActionSuppress,
 			Reason: "recipient_unknown", Class: "recipient_unknown"})
 		if _, err := as.Observe(ctx, []alert.Observation{{EventID: "generic:" + id, Class: alert.ClassMassBounce, ReceivingDomain: "outage.example", Recipient: id + "@outage.example"}}); err != nil {
@@ -39,6 +40,26 @@ func TestMassBounceCommand(t *testing.T) {
 
 	if r := run(nil, "mass-bounce", "list"); r.code != 0 || !strings.Contains(r.stdout, "outage.example") || !strings.Contains(r.stdout, "PENDING") {
 		t.Fatalf("list = %d %q %q, want the held domain", r.code, r.stdout, r.stderr)
+	}
+	// A tenant's hold of another domain, decided alone with --tenant.
+	acme := suppress.Change{EventID: "generic:t", ESP: "generic", EventTenant: "acme", Action: suppress.ActionSuppress, Reason: "recipient_unknown", Class: "recipient_unknown"}
+	var ts []suppress.Change
+	for _, l := range []string{"p", "q"} {
+		c := acme
+		c.EventID, c.Address = "generic:"+l, l+"@gmail.example"
+		ts = append(ts, c)
+	}
+	if _, err := g.Hold(ctx, mb, map[string][]suppress.Change{"gmail.example": ts}); err != nil {
+		t.Fatal(err)
+	}
+	if r := run(nil, "mass-bounce", "list"); r.code != 0 || !strings.Contains(r.stdout, "TENANT") || !regexp.MustCompile(`gmail\.example\s+tenant\s+acme\s+\S+\s+2\s+1\n`).MatchString(r.stdout) {
+		t.Fatalf("list = %d %q %q, want acme's hold of gmail.example: 2 recipients, 1 pending", r.code, r.stdout, r.stderr)
+	}
+	if r := run(nil, "mass-bounce", "discard", "gmail.example", "--tenant", "beta"); r.code != 1 || !strings.Contains(r.stderr, "not held") {
+		t.Fatalf("discard of a tenant not held = %d %q", r.code, r.stderr)
+	}
+	if r := run(nil, "mass-bounce", "discard", "gmail.example", "--tenant", "acme"); r.code != 0 || r.stdout != "gmail.example (tenant \"acme\"): discarded 1 held suppression(s)\n" {
+		t.Fatalf("discard --tenant acme = %d %q %q", r.code, r.stdout, r.stderr)
 	}
 	if r := run(nil, "mass-bounce", "apply", "Outage.Example"); r.code != 0 || r.stdout != "Outage.Example: applied 2 held suppression(s)\n" {
 		t.Fatalf("apply = %d %q %q", r.code, r.stdout, r.stderr)

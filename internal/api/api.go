@@ -65,6 +65,7 @@ func (a *API) Register(mux *http.ServeMux) {
 	read("GET /v1/catalog/{code}", a.getCatalogEntry)
 	read("POST /v1/classify", a.classify)
 	read("GET /v1/policy/shadow", a.shadowReport)
+	read("GET /v1/unknown-replies", a.unknownReplies)
 	read("GET /v1/mass-bounce", a.listHeld)
 	write("POST /v1/mass-bounce/{domain}/apply", a.releaseHeld(true))
 	write("POST /v1/mass-bounce/{domain}/discard", a.releaseHeld(false))
@@ -140,6 +141,11 @@ func (a *API) addSuppression(w http.ResponseWriter, r *http.Request) {
 		a.unavailable(w, err)
 		return
 	}
+	if rec != nil {
+		// The record holds the address in its Redis form ("h:…" with
+		// REBOUND_ADDRESS_HASH_KEY): answer with the address the caller sent, normalised.
+		rec.Address = addr
+	}
 	WriteJSON(w, http.StatusCreated, rec)
 }
 
@@ -167,7 +173,16 @@ func (a *API) removeSuppression(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.Log.Info("suppression removed by hand", zap.String("tenant", rem.Tenant), zap.String("by", by))
-	WriteJSON(w, http.StatusOK, rem)
+	// The removal (and the audit log) keep the address in its Redis form ("h:…" with
+	// REBOUND_ADDRESS_HASH_KEY); the answer names the address the caller sent, normalised.
+	out := *rem
+	out.Address = addr
+	if out.Record != nil {
+		recCopy := *out.Record
+		recCopy.Address = addr
+		out.Record = &recCopy
+	}
+	WriteJSON(w, http.StatusOK, out)
 }
 
 func (a *API) listRemovals(w http.ResponseWriter, r *http.Request) {
@@ -232,12 +247,31 @@ func (a *API) listHeld(w http.ResponseWriter, r *http.Request) {
 	WriteJSON(w, http.StatusOK, map[string]any{"held": held})
 }
 
+// releaseHeld applies or discards what the guard holds for a domain: every hold of it,
+// or with ?tenant=T only that tenant's hold (T may be "" for the default tenant).
 func (a *API) releaseHeld(apply bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		domain := strings.ToLower(r.PathValue("domain"))
-		n, err := a.Guard.Release(r.Context(), domain, apply)
+		q := r.URL.Query()
+		oneTenant := q.Has("tenant")
+		tenant := q.Get("tenant")
+		if err := events.ValidateTenant(tenant); err != nil {
+			WriteError(w, http.StatusBadRequest, "tenant: "+err.Error())
+			return
+		}
+		var n int
+		var err error
+		if oneTenant {
+			n, err = a.Guard.ReleaseTenant(r.Context(), domain, tenant, apply)
+		} else {
+			n, err = a.Guard.Release(r.Context(), domain, apply)
+		}
 		if errors.Is(err, guard.ErrNotHeld) {
-			WriteError(w, http.StatusNotFound, "no held suppressions for "+strconv.Quote(domain))
+			what := "no held suppressions for " + strconv.Quote(domain)
+			if oneTenant {
+				what += " of tenant " + strconv.Quote(tenant)
+			}
+			WriteError(w, http.StatusNotFound, what)
 			return
 		}
 		if err != nil {
@@ -248,8 +282,14 @@ func (a *API) releaseHeld(apply bool) http.HandlerFunc {
 		if apply {
 			verb = "applied"
 		}
-		a.Log.Info("mass-bounce hold released", zap.String("domain", domain), zap.String("result", verb), zap.Int("suppressions", n))
-		WriteJSON(w, http.StatusOK, map[string]any{"domain": domain, verb: n})
+		body := map[string]any{"domain": domain, verb: n}
+		fields := []zap.Field{zap.String("domain", domain), zap.String("result", verb), zap.Int("suppressions", n)}
+		if oneTenant {
+			body["tenant"] = tenant
+			fields = append(fields, zap.String("tenant", tenant))
+		}
+		a.Log.Info("mass-bounce hold released", fields...)
+		WriteJSON(w, http.StatusOK, body)
 	}
 }
 
@@ -261,6 +301,22 @@ func decode(w http.ResponseWriter, r *http.Request, v any) bool {
 		return false
 	}
 	return true
+}
+
+// unknownReplies lists the replies no rule recognised, most frequent first: what the
+// catalog's rules (or REBOUND_CATALOG_RULES) should learn next.
+func (a *API) unknownReplies(w http.ResponseWriter, r *http.Request) {
+	limit, err := intParam(r.URL.Query().Get("limit"), 100, 1, 1000)
+	if err != nil {
+		WriteError(w, http.StatusBadRequest, "limit: "+err.Error())
+		return
+	}
+	list, err := a.Store.UnknownReplies(r.Context(), limit)
+	if err != nil {
+		a.unavailable(w, err)
+		return
+	}
+	WriteJSON(w, http.StatusOK, map[string]any{"unknown_replies": list})
 }
 
 func (a *API) shadowReport(w http.ResponseWriter, r *http.Request) {

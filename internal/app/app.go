@@ -107,6 +107,7 @@ func New(ctx context.Context, cfg config.Config, log *zap.Logger, hooks Hooks) (
 		a.Close()
 		return nil, fmt.Errorf("jetstream: %w", err)
 	}
+	SetRedisLogger(log) // go-redis's own lines into the JSON log, at debug (redislog.go)
 	a.rdb, err = RedisClient(cfg)
 	if err != nil {
 		a.Close()

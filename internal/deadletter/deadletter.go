@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -66,12 +67,23 @@ func letter(m *jetstream.RawStreamMsg) Letter {
 // sent again.
 var ErrNotReplayable = errors.New("not replayable as it is")
 
+// Options are the ingest settings a replay checks a letter against.
+type Options struct {
+	// AllowRelay: the generic webhook takes other ESPs' canonical events
+	// (REBOUND_GENERIC_ALLOW_RELAY). Without it, an ingest-stage letter of the generic
+	// webhook must be an esp "generic" event, as ingest requires.
+	AllowRelay bool
+}
+
 // Replay puts one letter back into the events stream and removes it from the
-// dead-letter stream. A letter of the process stage goes back to its original
-// subject; one of the ingest stage must be a valid canonical event (the generic
-// webhook's items; an ESP's raw item has no signature left to verify). The event's own
-// ID is its Nats-Msg-Id, so replaying twice stores it once.
-func Replay(ctx context.Context, js jetstream.JetStream, n events.Names, seq uint64) error {
+// dead-letter stream. The letter's bytes must pass what ingest checks of a generic
+// webhook item — a canonical event, unknown fields refused, every field valid
+// (events.DecodeStrict) — whatever its stage: an ESP's raw item has no signature left to
+// verify, and a letter ingest refused (`json: unknown field "foo"`) must not get in by
+// the back door with the field silently dropped. A refused letter's error wraps
+// ErrNotReplayable and says why. The event's own ID keeps its effect exactly-once; the
+// message gets a new ID, since the original may still be inside the duplicate window.
+func Replay(ctx context.Context, js jetstream.JetStream, n events.Names, seq uint64, opt Options) error {
 	s, err := js.Stream(ctx, n.DeadStream)
 	if err != nil {
 		return fmt.Errorf("dead-letter stream %s: %w", n.DeadStream, err)
@@ -83,18 +95,16 @@ func Replay(ctx context.Context, js jetstream.JetStream, n events.Names, seq uin
 	l := letter(m)
 	ev, err := events.DecodeStrict(l.Raw)
 	if err != nil {
-		ev, err = events.Decode(l.Raw)
+		return fmt.Errorf("dead letter %d: %w: %s", seq, ErrNotReplayable, strings.TrimPrefix(err.Error(), events.ErrUndecodable.Error()+": "))
 	}
-	if err != nil {
-		return fmt.Errorf("dead letter %d: %w: %v", seq, ErrNotReplayable, err)
+	if l.Stage == "ingest" && l.ESP == "generic" && ev.ESP != "generic" && !opt.AllowRelay {
+		return fmt.Errorf("dead letter %d: %w: esp: %q is not accepted by the generic webhook (REBOUND_GENERIC_ALLOW_RELAY=true relays other ESPs' events)", seq, ErrNotReplayable, ev.ESP)
 	}
-	subject := n.EventSubject(ev.ESP)
 	data, err := events.Marshal(&ev)
 	if err != nil {
 		return err
 	}
-	msg := &nats.Msg{Subject: subject, Data: data, Header: nats.Header{}}
-	// A new message ID: the original one may still be inside the duplicate window.
+	msg := &nats.Msg{Subject: n.EventSubject(ev.ESP), Data: data, Header: nats.Header{}}
 	msg.Header.Set(jetstream.MsgIDHeader, ev.ID+":replay:"+strconv.FormatUint(seq, 10))
 	if _, err := js.PublishMsg(ctx, msg); err != nil {
 		return fmt.Errorf("replay dead letter %d: %w", seq, err)

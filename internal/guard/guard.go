@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -42,6 +44,9 @@ type Guard struct {
 	metrics *metrics.Metrics
 	log     *zap.Logger
 	now     func() time.Time
+
+	mu     sync.Mutex
+	warned map[string]string // the sweeper's last failure logged, per step
 }
 
 // New returns the guard described by cfg. Redis and Store are required.
@@ -55,7 +60,7 @@ func New(cfg Config) *Guard {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Guard{rdb: cfg.Redis, keys: NewKeys(cfg.Prefix), store: cfg.Store, alerts: cfg.Alerts, metrics: cfg.Metrics, log: cfg.Log, now: cfg.Now}
+	return &Guard{rdb: cfg.Redis, keys: NewKeys(cfg.Prefix), store: cfg.Store, alerts: cfg.Alerts, metrics: cfg.Metrics, log: cfg.Log, now: cfg.Now, warned: map[string]string{}}
 }
 
 // Keys exposes the key builder (tests and tooling).
@@ -70,48 +75,101 @@ func (g *Guard) Load(ctx context.Context) error {
 	return nil
 }
 
+// KeyGrace is how much longer than hold_for a hold's keys live in Redis. The sweeper
+// discards a hold nobody decided on once hold_for has passed since it started; the
+// grace makes sure it gets there (a pass every 30 s, replicas restarting) before Redis
+// would drop the keys silently.
+const KeyGrace = 24 * time.Hour
+
+// HeldBy says which hold, if any, holds one change of a batch.
+type HeldBy uint8
+
+// The verdicts of Hold for one change.
+const (
+	NotHeld      HeldBy = iota // applied: the caller writes it
+	HeldByDomain               // held by the domain-wide hold
+	HeldByTenant               // held by its tenant's hold of the domain
+)
+
 // Result is the guard's answer for one domain of a batch.
 type Result struct {
-	Held      bool // the domain is held: the batch's suppressions for it are pending
-	NewlyHeld bool // … and this batch started the hold
-	Count     int  // distinct recipients suppressed or held within the window
+	Held      bool // the domain-wide hold is on after the batch
+	NewlyHeld bool // … and this batch started it
+	Count     int  // distinct recipients of the domain within the window (held tenants' excluded)
+	// Tenants is the state of each tenant of the batch for the domain.
+	Tenants map[string]TenantResult
+	// Changes is the verdict on each change given for the domain, in order.
+	Changes []HeldBy
 }
 
-// Hold counts the batch's new suppressions per receiving domain and holds them where a
-// domain reached mb.Threshold distinct recipients within mb.Window. changes maps each
-// domain to the suppressions the batch would write for it (clear addresses: Hold
-// protects its copies as the store would); held ones are stored as pending for
-// mb.HoldFor, to be released later. One pipelined round trip for the batch, plus one
-// for the held-domains index when a domain is held. Hold does not look at mb.Enabled
-// or mb.OnRecovery: Check does.
+// TenantResult is one tenant's hold of a domain after a batch.
+type TenantResult struct {
+	Held      bool // the tenant's hold of the domain is on
+	NewlyHeld bool // … and this batch started it
+	Count     int  // distinct recipients of the tenant for the domain within the window
+}
+
+// Hold counts the batch's new suppressions per receiving domain, per tenant and across
+// tenants, one after the other in the order given, and holds those that come once a
+// threshold is crossed (see holdScript): mb.PerTenant() distinct recipients of one
+// tenant within mb.Window hold that tenant's suppressions for the domain, mb.Threshold
+// across tenants hold every tenant's. The verdicts do not depend on how the events were
+// cut into batches. changes maps each domain to the suppressions the batch would write
+// for it, in event order (clear addresses: Hold protects its copies as the store
+// would); held ones are stored as pending, with the time they were held, to be
+// released later. One pipelined round trip for the batch, plus one for the
+// held-domains index when something is held. Hold does not look at mb.Enabled or
+// mb.OnRecovery: Check and the sweeper do.
 func (g *Guard) Hold(ctx context.Context, mb policy.MassBounce, changes map[string][]suppress.Change) (map[string]Result, error) {
 	if len(changes) == 0 {
 		return nil, nil
 	}
 	now := g.now().UnixMilli()
-	argsByDomain := make(map[string][]any, len(changes))
+	type call struct {
+		keys    []string
+		args    []any
+		tenants []string
+	}
+	calls := make(map[string]*call, len(changes))
 	for domain, cs := range changes {
-		args := make([]any, 0, 4+2*len(cs))
-		args = append(args, now, mb.Window.Milliseconds(), mb.Threshold, mb.HoldFor.Milliseconds())
+		idx := map[string]int{}
+		var tenants []string
+		for i := range cs {
+			t := TenantOf(&cs[i])
+			if _, ok := idx[t]; !ok {
+				tenants = append(tenants, t)
+				idx[t] = len(tenants)
+			}
+		}
+		keys := []string{g.keys.Recipients(domain), g.keys.State(domain), g.keys.Pending(domain), g.keys.Tenants(domain)}
+		args := make([]any, 0, 6+len(tenants)+3*len(cs))
+		args = append(args, now, mb.Window.Milliseconds(), mb.Threshold, mb.PerTenant(), (mb.HoldFor + KeyGrace).Milliseconds(), len(tenants))
+		for _, t := range tenants {
+			keys = append(keys, g.keys.TenantRecipients(domain, t), g.keys.TenantPending(domain, t))
+			args = append(args, t)
+		}
 		for _, c := range cs {
+			c.EventTenant = TenantOf(&c)
+			if c.At == 0 {
+				c.At = now
+			}
 			g.store.Protect(&c)
 			b, err := json.Marshal(c)
 			if err != nil {
 				return nil, fmt.Errorf("encode held change: %w", err)
 			}
-			args = append(args, pendingField(&c), b)
+			args = append(args, idx[c.EventTenant], pendingField(&c), b)
 		}
-		argsByDomain[domain] = args
+		calls[domain] = &call{keys: keys, args: args, tenants: tenants}
 	}
 	run := func(sha bool) (map[string]*redis.Cmd, error) {
 		pipe := g.rdb.Pipeline()
-		cmds := make(map[string]*redis.Cmd, len(argsByDomain))
-		for domain, args := range argsByDomain {
-			keys := []string{g.keys.Recipients(domain), g.keys.State(domain), g.keys.Pending(domain)}
+		cmds := make(map[string]*redis.Cmd, len(calls))
+		for domain, c := range calls {
 			if sha {
-				cmds[domain] = holdScript.EvalSha(ctx, pipe, keys, args...)
+				cmds[domain] = holdScript.EvalSha(ctx, pipe, c.keys, c.args...)
 			} else {
-				cmds[domain] = holdScript.Eval(ctx, pipe, keys, args...)
+				cmds[domain] = holdScript.Eval(ctx, pipe, c.keys, c.args...)
 			}
 		}
 		_, err := pipe.Exec(ctx)
@@ -127,18 +185,28 @@ func (g *Guard) Hold(ctx context.Context, mb policy.MassBounce, changes map[stri
 	out := make(map[string]Result, len(cmds))
 	var held []any
 	for domain, cmd := range cmds {
+		c := calls[domain]
 		v, err := cmd.Int64Slice()
-		if err == nil && len(v) != 3 {
-			err = fmt.Errorf("script returned %d values, want 3", len(v))
+		if want := 4 + 3*len(c.tenants) + len(changes[domain]); err == nil && len(v) != want {
+			err = fmt.Errorf("script returned %d values, want %d", len(v), want)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("mass-bounce guard %s: %w", domain, err)
 		}
-		r := Result{Held: v[0] == 1, Count: int(v[1]), NewlyHeld: v[2] == 1}
+		r := Result{Held: v[0] == 1, Count: int(v[1]), NewlyHeld: v[2] == 1, Tenants: make(map[string]TenantResult, len(c.tenants))}
+		anyHeld := r.Held
+		for j, t := range c.tenants {
+			tr := TenantResult{Held: v[4+3*j] == 1, Count: int(v[5+3*j]), NewlyHeld: v[6+3*j] == 1}
+			r.Tenants[t] = tr
+			anyHeld = anyHeld || tr.Held
+		}
+		for _, x := range v[4+3*len(c.tenants):] {
+			r.Changes = append(r.Changes, HeldBy(x))
+		}
 		out[domain] = r
-		if r.Held {
+		if anyHeld {
 			// Every held batch, not only the one that started the hold: the index is
-			// repaired if a release raced with a new hold (see Release).
+			// repaired if a release raced with a new hold (see settle).
 			held = append(held, domain)
 		}
 	}
@@ -150,31 +218,41 @@ func (g *Guard) Hold(ctx context.Context, mb policy.MassBounce, changes map[stri
 	return out, nil
 }
 
-// pendingField is a held change's field in the pending hash, and its member in the
-// recipients set: one entry per recipient and namespace.
+// pendingField is a held change's field in a pending hash, and its member in the
+// recipients sets: one entry per recipient and namespace.
 func pendingField(c *suppress.Change) string { return c.Tenant + "|" + c.Address }
 
-// HeldDomain is a receiving domain whose guard holds suppressions.
+// HeldDomain is one hold: a receiving domain's domain-wide hold, or one tenant's hold
+// of it.
 type HeldDomain struct {
-	Domain   string    `json:"domain"`
+	Domain string `json:"domain"`
+	// Scope is "domain" (every tenant's new suppressions for the domain are held) or
+	// "tenant" (only Tenant's: its own count crossed mass_bounce.tenant_threshold).
+	Scope    string    `json:"scope"`
+	Tenant   string    `json:"tenant"` // the held tenant (scope tenant); "" is the default tenant
 	Since    time.Time `json:"since"`
 	LastSeen time.Time `json:"last_seen"`
-	Count    int       `json:"recipients_in_window"`
-	Pending  int64     `json:"pending"`
+	// Count is the hold's distinct recipients within the window as of its last held
+	// suppression: the number the hold's log line gave.
+	Count   int   `json:"recipients_in_window"`
+	Pending int64 `json:"pending"`
 }
 
-// Held lists the domains whose suppressions are held. A domain whose hold expired
-// (hold_for passed with no decision) leaves the index here.
+// Held lists the holds, by domain (the domain-wide hold first, then the tenants'). A
+// domain with no hold left (released, or its keys expired) leaves the index here.
 func (g *Guard) Held(ctx context.Context) ([]HeldDomain, error) {
 	domains, err := g.rdb.SMembers(ctx, g.keys.HeldDomains()).Result()
 	if err != nil {
 		return nil, fmt.Errorf("list held domains: %w", err)
 	}
+	sort.Strings(domains)
 	pipe := g.rdb.Pipeline()
 	states := make([]*redis.MapStringStringCmd, len(domains))
+	tenants := make([]*redis.MapStringStringCmd, len(domains))
 	pend := make([]*redis.IntCmd, len(domains))
 	for i, d := range domains {
 		states[i] = pipe.HGetAll(ctx, g.keys.State(d))
+		tenants[i] = pipe.HGetAll(ctx, g.keys.Tenants(d))
 		pend[i] = pipe.HLen(ctx, g.keys.Pending(d))
 	}
 	if len(domains) > 0 {
@@ -183,67 +261,197 @@ func (g *Guard) Held(ctx context.Context) ([]HeldDomain, error) {
 		}
 	}
 	out := []HeldDomain{}
+	var tpend []*redis.IntCmd
+	pipe = g.rdb.Pipeline()
 	for i, d := range domains {
 		m := states[i].Val()
-		if m["held"] != "1" {
-			// Expired (hold_for passed) or released elsewhere: drop it from the index.
-			g.rdb.SRem(ctx, g.keys.HeldDomains(), d)
-			continue
+		held := false
+		if m["held"] == "1" {
+			held = true
+			n, _ := strconv.Atoi(m["count"])
+			out = append(out, HeldDomain{Domain: d, Scope: ScopeDomain, Since: msTime(m["since"]), LastSeen: msTime(m["last_seen"]), Count: n, Pending: pend[i].Val()})
 		}
-		n, _ := strconv.Atoi(m["count"])
-		out = append(out, HeldDomain{Domain: d, Since: msTime(m["since"]), LastSeen: msTime(m["last_seen"]), Count: n, Pending: pend[i].Val()})
+		tm := tenants[i].Val()
+		for _, t := range heldTenants(tm) {
+			held = true
+			n, _ := strconv.Atoi(tm[t+"|count"])
+			out = append(out, HeldDomain{Domain: d, Scope: ScopeTenant, Tenant: t, Since: msTime(tm[t]), LastSeen: msTime(tm[t+"|last"]), Count: n})
+			tpend = append(tpend, pipe.HLen(ctx, g.keys.TenantPending(d, t)))
+		}
+		if !held {
+			// Released elsewhere, or expired: drop it from the index.
+			g.rdb.SRem(ctx, g.keys.HeldDomains(), d)
+		}
+	}
+	if len(tpend) > 0 {
+		if _, err := pipe.Exec(ctx); err != nil {
+			return nil, fmt.Errorf("read held tenants: %w", err)
+		}
+		k := 0
+		for i := range out {
+			if out[i].Scope == ScopeTenant {
+				out[i].Pending = tpend[k].Val()
+				k++
+			}
+		}
 	}
 	return out, nil
 }
 
-// ErrNotHeld is returned when a domain has no held suppressions to decide on.
+// heldTenants are the tenants a tenant-holds hash holds, sorted.
+func heldTenants(m map[string]string) []string {
+	var out []string
+	for f := range m {
+		if !strings.Contains(f, "|") {
+			out = append(out, f)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// ErrNotHeld is returned when a domain (or tenant) has no held suppressions to decide on.
 var ErrNotHeld = errors.New("domain is not held")
 
-// Release ends a domain's hold by hand. With apply, the pending suppressions are
-// written (each keeps its original event, reason and TTL, under the event ID
-// "<id>:released"); otherwise they are discarded. It returns how many there were, and
+// Release ends every hold of a domain by hand: the domain-wide hold and each tenant's.
+// With apply, the pending suppressions are written (each keeps its original event ID,
+// reason, TTL and the time it was held; the recipient's log records the release as its
+// own entry); otherwise they are discarded. It returns how many there were, and
 // ErrNotHeld when the domain has nothing held. The domain's mass_bounce incident is
 // resolved by "mass-bounce apply" or "mass-bounce discard".
 func (g *Guard) Release(ctx context.Context, domain string, apply bool) (int, error) {
-	by := "mass-bounce discard"
-	if apply {
-		by = "mass-bounce apply"
+	by, how := manual(apply)
+	var n int
+	found := false
+	if k, err := g.releaseOne(ctx, hold{domain: domain, whole: true}, apply); err == nil {
+		n, found = n+k, true
+	} else if !errors.Is(err, ErrNotHeld) {
+		return n, err
 	}
-	return g.release(ctx, domain, apply, by, "manual")
+	tenants, err := g.rdb.HGetAll(ctx, g.keys.Tenants(domain)).Result()
+	if err != nil {
+		return n, fmt.Errorf("read tenant holds of %s: %w", domain, err)
+	}
+	for _, t := range heldTenants(tenants) {
+		k, err := g.releaseOne(ctx, hold{domain: domain, tenant: t}, apply)
+		if errors.Is(err, ErrNotHeld) {
+			continue
+		}
+		if err != nil {
+			return n, err
+		}
+		n, found = n+k, true
+	}
+	if !found {
+		return 0, ErrNotHeld
+	}
+	g.settle(ctx, domain, by, how)
+	return n, nil
 }
 
-// release is Release with who resolves the incident (by) and how it counts (the
-// rebound_incidents_resolved_total "how" label).
+// ReleaseTenant ends one tenant's hold of a domain by hand, as Release does for every
+// hold of it; the domain-wide hold and the other tenants' stay. The domain's incident is
+// resolved when no hold of the domain is left.
+func (g *Guard) ReleaseTenant(ctx context.Context, domain, tenant string, apply bool) (int, error) {
+	by, how := manual(apply)
+	n, err := g.releaseOne(ctx, hold{domain: domain, tenant: tenant}, apply)
+	if err != nil {
+		return 0, err
+	}
+	g.settle(ctx, domain, by, how)
+	return n, nil
+}
+
+func manual(apply bool) (by, how string) {
+	if apply {
+		return "mass-bounce apply", "manual"
+	}
+	return "mass-bounce discard", "manual"
+}
+
+// hold names one hold: a domain's domain-wide hold (whole) or one tenant's of it.
+type hold struct {
+	domain, tenant string
+	whole          bool
+}
+
+func (g *Guard) pendingKey(h hold) string {
+	if h.whole {
+		return g.keys.Pending(h.domain)
+	}
+	return g.keys.TenantPending(h.domain, h.tenant)
+}
+
+// isHeld reports whether the hold is on.
+func (g *Guard) isHeld(ctx context.Context, h hold) (bool, error) {
+	if h.whole {
+		v, err := g.rdb.HGet(ctx, g.keys.State(h.domain), "held").Result()
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return false, fmt.Errorf("read guard %s: %w", h.domain, err)
+		}
+		return v == "1", nil
+	}
+	ok, err := g.rdb.HExists(ctx, g.keys.Tenants(h.domain), h.tenant).Result()
+	if err != nil {
+		return false, fmt.Errorf("read guard %s: %w", h.domain, err)
+	}
+	return ok, nil
+}
+
+// releaseOne ends one hold, applying or discarding what it keeps, and returns how many
+// suppressions that was (ErrNotHeld: nothing to decide). It does not resolve the
+// incident: the caller settles the domain once its holds are decided.
 //
 // Each step can be repeated after a failure: writing a released change twice is a
 // duplicate, and the hold ends only after everything read was written. Suppressions
 // held while the release runs are not lost: ending the hold returns what the pending
 // hash holds at that moment, and those are decided too.
-func (g *Guard) release(ctx context.Context, domain string, apply bool, by, how string) (int, error) {
-	pendingKey := g.keys.Pending(domain)
+func (g *Guard) releaseOne(ctx context.Context, h hold, apply bool) (int, error) {
+	pendingKey := g.pendingKey(h)
 	pending, err := g.rdb.HGetAll(ctx, pendingKey).Result()
 	if err != nil {
-		return 0, fmt.Errorf("read pending %s: %w", domain, err)
+		return 0, fmt.Errorf("read pending %s: %w", h.domain, err)
 	}
-	state, err := g.rdb.HGet(ctx, g.keys.State(domain), "held").Result()
-	if err != nil && !errors.Is(err, redis.Nil) {
-		return 0, fmt.Errorf("read guard %s: %w", domain, err)
+	held, err := g.isHeld(ctx, h)
+	if err != nil {
+		return 0, err
 	}
-	if state != "1" && len(pending) == 0 {
+	if !held && len(pending) == 0 {
 		return 0, ErrNotHeld
 	}
 	if apply {
-		if err := g.apply(ctx, domain, pending); err != nil {
+		if err := g.apply(ctx, h.domain, pending); err != nil {
 			return 0, err
 		}
 	}
-	// End the hold: new suppressions of the domain are counted afresh from here. What
-	// was held since the read above is decided like the rest.
+	// End the hold: new suppressions count afresh from here. What was held since the
+	// read above is decided like the rest.
+	var counted []string
+	if !h.whole {
+		// The tenant's recipients from before its hold counted toward the domain too;
+		// they leave it with the tenant's count, or the tenant's next bounces after the
+		// release would add to them and hold the whole domain.
+		if counted, err = g.rdb.ZRange(ctx, g.keys.TenantRecipients(h.domain, h.tenant), 0, -1).Result(); err != nil {
+			return 0, fmt.Errorf("end hold of %s: %w", h.domain, err)
+		}
+	}
 	pipe := g.rdb.TxPipeline()
-	pipe.Del(ctx, g.keys.State(domain), g.keys.Recipients(domain))
+	if h.whole {
+		pipe.Del(ctx, g.keys.State(h.domain), g.keys.Recipients(h.domain))
+	} else {
+		pipe.HDel(ctx, g.keys.Tenants(h.domain), h.tenant, h.tenant+"|count", h.tenant+"|last")
+		pipe.Del(ctx, g.keys.TenantRecipients(h.domain, h.tenant))
+		for i := 0; i < len(counted); i += 1000 {
+			members := make([]any, 0, 1000)
+			for _, m := range counted[i:min(i+1000, len(counted))] {
+				members = append(members, m)
+			}
+			pipe.ZRem(ctx, g.keys.Recipients(h.domain), members...)
+		}
+	}
 	left := pipe.HGetAll(ctx, pendingKey)
 	if _, err := pipe.Exec(ctx); err != nil {
-		return 0, fmt.Errorf("end hold of %s: %w", domain, err)
+		return 0, fmt.Errorf("end hold of %s: %w", h.domain, err)
 	}
 	late := map[string]string{}
 	for f, v := range left.Val() {
@@ -252,7 +460,7 @@ func (g *Guard) release(ctx context.Context, domain string, apply bool, by, how 
 		}
 	}
 	if apply && len(late) > 0 {
-		if err := g.apply(ctx, domain, late); err != nil {
+		if err := g.apply(ctx, h.domain, late); err != nil {
 			return 0, err
 		}
 	}
@@ -266,30 +474,57 @@ func (g *Guard) release(ctx context.Context, domain string, apply bool, by, how 
 	}
 	for i := 0; i < len(fields); i += 1000 {
 		if err := g.rdb.HDel(ctx, pendingKey, fields[i:min(i+1000, len(fields))]...).Err(); err != nil {
-			return 0, fmt.Errorf("end hold of %s: %w", domain, err)
+			return 0, fmt.Errorf("end hold of %s: %w", h.domain, err)
 		}
 	}
-	// Leave the index, then look again: a hold that started after the transaction is put
-	// back (Hold adds it on its every batch too, so none is left out of the index).
-	if err := g.rdb.SRem(ctx, g.keys.HeldDomains(), domain).Err(); err != nil {
-		return 0, fmt.Errorf("end hold of %s: %w", domain, err)
+	return len(pending) + len(late), nil
+}
+
+// holds counts the domain's holds that are on (domain-wide and tenants').
+func (g *Guard) holds(ctx context.Context, domain string) (int, error) {
+	pipe := g.rdb.Pipeline()
+	st := pipe.HGet(ctx, g.keys.State(domain), "held")
+	ts := pipe.HGetAll(ctx, g.keys.Tenants(domain))
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return 0, fmt.Errorf("read holds of %s: %w", domain, err)
 	}
-	again, err := g.rdb.HGet(ctx, g.keys.State(domain), "held").Result()
-	if err != nil && !errors.Is(err, redis.Nil) {
-		return 0, fmt.Errorf("end hold of %s: %w", domain, err)
+	n := len(heldTenants(ts.Val()))
+	if st.Val() == "1" {
+		n++
 	}
-	n := len(pending) + len(late)
-	if again == "1" {
-		g.rdb.SAdd(ctx, g.keys.HeldDomains(), domain)
-		g.log.Warn("mass-bounce guard: the domain was held again while its hold was released; its incident stays open",
-			zap.String("receiving_domain", domain))
-		return n, nil
-	}
-	g.resolve(ctx, domain, by, how)
 	return n, nil
 }
 
-// apply writes held changes, in batches of 256, and counts the new suppressions.
+// settle runs after holds of a domain were released: when none is left, the domain
+// leaves the index and its mass_bounce incident is resolved by `by`; while another
+// hold of it is on, the incident stays open.
+func (g *Guard) settle(ctx context.Context, domain, by, how string) {
+	n, err := g.holds(ctx, domain)
+	if err != nil {
+		g.log.Warn("mass-bounce guard: holds not read after a release; the incident resolves when quiet", zap.String("receiving_domain", domain), zap.Error(err))
+		return
+	}
+	if n > 0 {
+		g.log.Info("mass-bounce guard: other holds of the domain remain; its incident stays open", zap.String("receiving_domain", domain), zap.Int("holds", n))
+		return
+	}
+	// Leave the index, then look again: a hold that started meanwhile is put back (Hold
+	// adds it on its every held batch too, so none is left out of the index).
+	if err := g.rdb.SRem(ctx, g.keys.HeldDomains(), domain).Err(); err != nil {
+		g.log.Warn("mass-bounce guard: index not updated", zap.String("receiving_domain", domain), zap.Error(err))
+	}
+	if again, err := g.holds(ctx, domain); err == nil && again > 0 {
+		g.rdb.SAdd(ctx, g.keys.HeldDomains(), domain)
+		g.log.Warn("mass-bounce guard: the domain was held again while its hold was released; its incident stays open",
+			zap.String("receiving_domain", domain))
+		return
+	}
+	g.resolve(ctx, domain, by, how)
+}
+
+// apply writes held changes, in batches of 256, and counts the new suppressions into
+// rebound_suppressions_total. Each is written as a release: it keeps its event ID and
+// the time it was held, and the recipient's log gets an entry of its own.
 func (g *Guard) apply(ctx context.Context, domain string, pending map[string]string) error {
 	changes := make([]suppress.Change, 0, len(pending))
 	for f, raw := range pending {
@@ -299,8 +534,7 @@ func (g *Guard) apply(ctx context.Context, domain string, pending map[string]str
 				zap.String("field", redactField(f)), zap.Error(err))
 			continue
 		}
-		// A new effect ID: the original event was already recorded as held.
-		c.EventID += ":released"
+		c.Released = true
 		changes = append(changes, c)
 	}
 	for i := 0; i < len(changes); i += 256 {
@@ -357,11 +591,21 @@ func (g *Guard) resolve(ctx context.Context, domain, by, how string) {
 	}
 }
 
-// Count returns how many distinct recipients of the domain were suppressed (or held)
-// within the window ending now; the recovery check compares it with the threshold.
+// Count returns how many distinct recipients of the domain were suppressed (or held by
+// the domain-wide hold) within the window ending now, across tenants; the recovery
+// check compares it with the threshold.
 func (g *Guard) Count(ctx context.Context, domain string, window time.Duration) (int, error) {
+	return g.count(ctx, g.keys.Recipients(domain), domain, window)
+}
+
+// TenantCount is Count for one tenant's recipients of the domain.
+func (g *Guard) TenantCount(ctx context.Context, domain, tenant string, window time.Duration) (int, error) {
+	return g.count(ctx, g.keys.TenantRecipients(domain, tenant), domain, window)
+}
+
+func (g *Guard) count(ctx context.Context, key, domain string, window time.Duration) (int, error) {
 	now := g.now().UnixMilli()
-	n, err := g.rdb.ZCount(ctx, g.keys.Recipients(domain), strconv.FormatInt(now-window.Milliseconds(), 10), "+inf").Result()
+	n, err := g.rdb.ZCount(ctx, key, "("+strconv.FormatInt(now-window.Milliseconds(), 10), "+inf").Result()
 	if err != nil {
 		return 0, fmt.Errorf("guard count %s: %w", domain, err)
 	}

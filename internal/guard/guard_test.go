@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"sync"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
 	"github.com/reboundhq/rebound/internal/alert"
@@ -45,6 +47,11 @@ type bundle struct {
 
 func setup(t *testing.T) *bundle {
 	t.Helper()
+	return setupLog(t, zaptest.NewLogger(t))
+}
+
+func setupLog(t *testing.T, log *zap.Logger) *bundle {
+	t.Helper()
 	rdb := testsvc.RedisClient(t)
 	prefix := testsvc.Prefix(t, rdb)
 	clk := &clock{t: time.Now().Truncate(time.Millisecond)}
@@ -55,7 +62,7 @@ func setup(t *testing.T) *bundle {
 	}
 	as := alert.NewStore(rdb, alert.StoreOptions{Prefix: prefix, Now: clk.Now})
 	m := metrics.New()
-	g := guard.New(guard.Config{Redis: rdb, Prefix: prefix, Store: st, Alerts: as, Metrics: m, Log: zaptest.NewLogger(t), Now: clk.Now})
+	g := guard.New(guard.Config{Redis: rdb, Prefix: prefix, Store: st, Alerts: as, Metrics: m, Log: log, Now: clk.Now})
 	if err := g.Load(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -81,12 +88,12 @@ func (b *bundle) batch(t *testing.T, domain string, ids ...string) []guard.Verdi
 		t.Fatal(err)
 	}
 	var obs []alert.Observation
-	var write []suppress.Change
+	write := changes
 	for i, v := range vs {
 		if !v.Held {
-			write = append(write, changes[i])
 			continue
 		}
+		write[i].Action = suppress.ActionHeld // history only: the guard keeps it pending
 		obs = append(obs, alert.Observation{EventID: changes[i].EventID, Class: alert.ClassMassBounce, Severity: "high",
 			ReceivingDomain: v.Domain, Recipient: changes[i].Address, Code: "5.1.1", Rule: "mass_bounce_guard", Fix: guard.FixSteps(v.Domain)})
 	}
@@ -134,6 +141,10 @@ func TestKeysKeepTheirStrings(t *testing.T) {
 		k.State("x.example"):      "rebound:g{x.example}",
 		k.Pending("x.example"):    "rebound:g{x.example}:pending",
 		k.HeldDomains():           "rebound:idx:held",
+		// Added with per-tenant holds; the domain-wide keys above are unchanged.
+		k.Tenants("x.example"):                  "rebound:g{x.example}:tenants",
+		k.TenantRecipients("x.example", "acme"): "rebound:g{x.example}:t:acme:rcpts",
+		k.TenantPending("x.example", "acme"):    "rebound:g{x.example}:t:acme:pending",
 	} {
 		if got != want {
 			t.Errorf("key %q, want %q (existing holds must stay readable)", got, want)
@@ -143,28 +154,37 @@ func TestKeysKeepTheirStrings(t *testing.T) {
 
 func TestDecideIsOneVerdictPerChange(t *testing.T) {
 	t.Parallel()
+	acme := func(c suppress.Change) suppress.Change { c.EventTenant = "acme"; return c }
 	changes := []suppress.Change{
 		hard("1", "a@held.example"),
 		{EventID: "generic:2", Address: "b@held.example", Action: suppress.ActionSoft},
 		hard("3", "c@held.example"),
 		hard("4", "d@fine.example"),
 		hard("5", "e@held.example"), // a complaint, say: not eligible
+		acme(hard("6", "f@held.example")),
+		hard("7", "g@held.example"),
+		acme(hard("8", "h@held.example")),
 	}
 	eligible := func(i int) bool { return i != 4 }
 	by := guard.Group(changes, eligible)
-	if len(by) != 2 || len(by["held.example"]) != 2 || len(by["fine.example"]) != 1 {
-		t.Fatalf("Group = %+v, want a and c for held.example, d for fine.example", by)
+	if len(by) != 2 || len(by["held.example"]) != 5 || len(by["fine.example"]) != 1 || by["held.example"][2].EventID != "generic:6" {
+		t.Fatalf("Group = %+v, want a, c, f, g, h in order for held.example, d for fine.example", by)
 	}
 	vs := guard.Decide(changes, eligible, map[string]guard.Result{
-		"held.example": {Held: true, NewlyHeld: true, Count: 7},
-		"fine.example": {Count: 1},
+		"held.example": {Held: true, NewlyHeld: true, Count: 7,
+			Tenants: map[string]guard.TenantResult{"": {Count: 2}, "acme": {Held: true, NewlyHeld: true, Count: 3}},
+			Changes: []guard.HeldBy{guard.NotHeld, guard.HeldByDomain, guard.HeldByTenant, guard.HeldByDomain, guard.HeldByTenant}},
+		"fine.example": {Count: 1, Changes: []guard.HeldBy{guard.NotHeld}},
 	})
 	want := []guard.Verdict{
-		{Domain: "held.example", Held: true, NewlyHeld: true, Count: 7},
+		{Domain: "held.example", Count: 7}, // before the threshold: applied
 		{},
-		{Domain: "held.example", Held: true, Count: 7}, // the hold is announced once
+		{Domain: "held.example", Held: true, Scope: guard.ScopeDomain, NewlyHeld: true, Count: 7},
 		{Domain: "fine.example", Count: 1},
 		{},
+		{Domain: "held.example", Tenant: "acme", Held: true, Scope: guard.ScopeTenant, NewlyHeld: true, Count: 3},
+		{Domain: "held.example", Held: true, Scope: guard.ScopeDomain, Count: 7}, // each hold announced once
+		{Domain: "held.example", Tenant: "acme", Held: true, Scope: guard.ScopeTenant, Count: 3},
 	}
 	if len(vs) != len(want) {
 		t.Fatalf("Decide = %+v, want %d verdicts", vs, len(want))
@@ -203,10 +223,12 @@ func TestHoldsAtTheThresholdAndAppliesOnRelease(t *testing.T) {
 	if vs := b.batch(t, outage, "a"); vs[0].Held || vs[0].Count != 2 {
 		t.Fatalf("a repeated recipient = %+v, want it counted once", vs)
 	}
+	heldAt := b.clock.Now()
 	vs := b.batch(t, outage, "c", "d")
 	if !vs[0].Held || !vs[0].NewlyHeld || vs[1].NewlyHeld || !vs[1].Held || vs[0].Count != 4 {
 		t.Fatalf("at the threshold = %+v, want both held, the hold announced once", vs)
 	}
+	b.clock.Add(time.Minute)
 	if vs := b.batch(t, outage, "e"); !vs[0].Held || vs[0].NewlyHeld {
 		t.Fatalf("while held = %+v, want held, not newly", vs)
 	}
@@ -214,8 +236,8 @@ func TestHoldsAtTheThresholdAndAppliesOnRelease(t *testing.T) {
 		t.Fatalf("held suppression written: %+v", rec)
 	}
 	held, err := b.guard.Held(b.ctx)
-	if err != nil || len(held) != 1 || held[0].Domain != outage || held[0].Pending != 3 || held[0].Count != 5 || held[0].Since.IsZero() {
-		t.Fatalf("Held = %+v, %v; want %s with 3 pending (c, d, e) of 5 recipients", held, err, outage)
+	if err != nil || len(held) != 1 || held[0].Domain != outage || held[0].Pending != 3 || held[0].Count != 5 || !held[0].Since.Equal(heldAt) {
+		t.Fatalf("Held = %+v, %v; want %s with 3 pending (c, d, e) of 5 recipients, since %s", held, err, outage, heldAt)
 	}
 	if inc := b.incident(t, outage); !inc.State.Firing() || inc.Messages != 3 {
 		t.Fatalf("incident = %+v, want open with the 3 held events", inc)
@@ -223,14 +245,25 @@ func TestHoldsAtTheThresholdAndAppliesOnRelease(t *testing.T) {
 
 	label := b.metrics.Suppressions.WithLabelValues("recipient_unknown")
 	before := counter(t, label)
+	b.clock.Add(time.Hour)
+	releasedAt := b.clock.Now()
 	n, err := b.guard.Release(b.ctx, outage, true)
 	if err != nil || n != 3 {
 		t.Fatalf("Release(apply) = %d, %v, want 3", n, err)
 	}
 	for _, id := range []string{"c", "d", "e"} {
 		rec := b.suppressed(t, id+"@"+outage)
-		if rec == nil || rec.Reason != "recipient_unknown" || rec.Class != "recipient_unknown" || rec.EventID != "generic:"+id+":released" || rec.ExpiresAt != nil {
-			t.Errorf("%s after apply = %+v, want the held permanent suppression with its reason", id, rec)
+		// The record is the held one as it would have been written then: the event's
+		// own ID and the time it was held, not the release's.
+		if rec == nil || rec.Reason != "recipient_unknown" || rec.Class != "recipient_unknown" || rec.EventID != "generic:"+id || rec.ExpiresAt != nil ||
+			rec.FirstSeen.After(heldAt.Add(time.Minute)) || rec.FirstSeen.Before(heldAt) {
+			t.Errorf("%s after apply = %+v, want the held permanent suppression with its reason, event ID and the time it was held", id, rec)
+		}
+		// The recipient's log keeps both: held, then released, as entries of their own.
+		st, err := b.store.Recipient(b.ctx, "", id+"@"+outage)
+		if err != nil || len(st.History) != 2 || st.History[0].Action != "released" || st.History[0].EventID != "generic:"+id+":released" ||
+			!st.History[0].At.Equal(releasedAt) || st.History[1].Action != string(suppress.ActionHeld) {
+			t.Errorf("history of %s = %+v, %v, want the hold and then the release", id, st.History, err)
 		}
 	}
 	if got := counter(t, label) - before; got != 3 {
@@ -248,6 +281,10 @@ func TestHoldsAtTheThresholdAndAppliesOnRelease(t *testing.T) {
 	if _, err := b.guard.Release(b.ctx, outage, true); !errors.Is(err, guard.ErrNotHeld) {
 		t.Fatalf("second release = %v, want ErrNotHeld", err)
 	}
+	// Applying again changes nothing: each release is logged once.
+	if outs, err := b.store.Apply(b.ctx, []suppress.Change{func() suppress.Change { c := hard("c", "c@"+outage); c.Released = true; return c }()}); err != nil || !outs[0].Duplicate {
+		t.Fatalf("the release again = %+v, %v, want a duplicate", outs, err)
+	}
 	// The hold ended: the domain counts afresh.
 	if vs := b.batch(t, outage, "f"); vs[0].Held || vs[0].Count != 1 {
 		t.Fatalf("after the release = %+v, want counted afresh, not held", vs)
@@ -260,10 +297,10 @@ func TestDiscardDropsWhatIsHeldAndResolves(t *testing.T) {
 	b.batch(t, outage, "a", "b", "c", "d")
 	label := b.metrics.Suppressions.WithLabelValues("recipient_unknown")
 	n, err := b.guard.Release(b.ctx, outage, false)
-	if err != nil || n != 4 {
-		t.Fatalf("Release(discard) = %d, %v, want 4", n, err)
+	if err != nil || n != 2 {
+		t.Fatalf("Release(discard) = %d, %v, want 2 (c and d: a and b came before the threshold)", n, err)
 	}
-	for _, id := range []string{"a", "b", "c", "d"} {
+	for _, id := range []string{"c", "d"} {
 		if rec := b.suppressed(t, id+"@"+outage); rec != nil {
 			t.Errorf("discarded suppression of %s written: %+v", id, rec)
 		}
@@ -294,11 +331,11 @@ func TestReleaseWithoutAnIncident(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	// Held without the observations the process role makes: no incident to resolve.
-	if _, err := b.guard.Hold(b.ctx, b.mb, map[string][]suppress.Change{outage: {hard("a", "a@"+outage), hard("b", "b@"+outage), hard("c", "c@"+outage)}}); err != nil {
+	if _, err := b.guard.Hold(b.ctx, b.mb, map[string][]suppress.Change{outage: {hard("a", "a@"+outage), hard("b", "b@"+outage), hard("c", "c@"+outage), hard("d", "d@"+outage)}}); err != nil {
 		t.Fatal(err)
 	}
-	if n, err := b.guard.Release(b.ctx, outage, true); err != nil || n != 3 {
-		t.Fatalf("Release(apply) without an incident = %d, %v, want 3 and no error", n, err)
+	if n, err := b.guard.Release(b.ctx, outage, true); err != nil || n != 2 {
+		t.Fatalf("Release(apply) without an incident = %d, %v, want 2 (c, d) and no error", n, err)
 	}
 	if _, err := b.alerts.Get(b.ctx, guard.IncidentID(outage)); !errors.Is(err, alert.ErrNotFound) {
 		t.Fatalf("incident = %v, want none", err)
@@ -316,8 +353,8 @@ func TestHeldDomainLeftOutOfTheIndexIsPutBack(t *testing.T) {
 		t.Fatalf("Held = %+v, want the domain missing from the index", held)
 	}
 	b.batch(t, outage, "d")
-	if held, err := b.guard.Held(b.ctx); err != nil || len(held) != 1 || held[0].Pending != 4 {
-		t.Fatalf("Held after the next held batch = %+v, %v, want %s back with 4 pending", held, err, outage)
+	if held, err := b.guard.Held(b.ctx); err != nil || len(held) != 1 || held[0].Pending != 2 {
+		t.Fatalf("Held after the next held batch = %+v, %v, want %s back with 2 pending (c, d)", held, err, outage)
 	}
 }
 
@@ -427,8 +464,8 @@ func TestManyDomainsInOneBatch(t *testing.T) {
 			held[v.Domain]++
 		}
 	}
-	if len(held) != 2 || held["d1.example"] != 3 || held["d2.example"] != 4 {
-		t.Fatalf("held per domain = %v, want d1 (3) and d2 (4)", held)
+	if len(held) != 2 || held["d1.example"] != 1 || held["d2.example"] != 2 {
+		t.Fatalf("held per domain = %v, want d1 (1: its 3rd) and d2 (2: its 3rd and 4th)", held)
 	}
 	list, err := b.guard.Held(b.ctx)
 	if err != nil || len(list) != 2 {
@@ -470,6 +507,11 @@ func TestNothingHeldDuringAReleaseIsLost(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	tenantPending, err := b.rdb.HGetAll(b.ctx, b.guard.Keys().TenantPending(outage, "")).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	maps.Copy(pending, tenantPending)
 	for _, id := range append([]string{"a", "b", "c"}, func() (ids []string) {
 		for i := range n {
 			ids = append(ids, fmt.Sprintf("x%d", i))

@@ -117,13 +117,28 @@ var defaultSeverity = map[string]string{
 
 var severities = []string{"critical", "high", "warning", "info"}
 
-// MassBounce configures the mass-bounce guard.
+// MassBounce configures the mass-bounce guard. Distinct hard-bounced recipients of a
+// receiving domain are counted twice over the window: per tenant (the tenant whose
+// mail bounced) and for the domain across tenants. A tenant whose own count reaches
+// TenantThreshold has its suppressions for the domain held (a bad list import); a
+// domain whose count reaches Threshold has every tenant's held (a provider's outage).
+// A held tenant's further recipients no longer count toward the domain, so one tenant
+// alone never holds the whole domain (see docs/policy.md for sizing).
 type MassBounce struct {
-	Enabled    bool
-	Window     time.Duration // distinct recipients are counted over this window
-	Threshold  int           // this many within the window holds the domain
-	HoldFor    time.Duration // undecided held suppressions are discarded after this
-	OnRecovery string        // hold | apply | discard, when the count falls below the threshold
+	Enabled         bool
+	Window          time.Duration // distinct recipients are counted over this window
+	Threshold       int           // this many within the window, across tenants, holds the domain
+	TenantThreshold int           // this many of one tenant within the window holds that tenant's (0: Threshold)
+	HoldFor         time.Duration // undecided holds are discarded this long after they started
+	OnRecovery      string        // hold | apply | discard, when the count falls below the threshold
+}
+
+// PerTenant is the tenant threshold in force: TenantThreshold, or Threshold when unset.
+func (mb MassBounce) PerTenant() int {
+	if mb.TenantThreshold > 0 {
+		return mb.TenantThreshold
+	}
+	return mb.Threshold
 }
 
 // Source names the file the policy came from ("built-in" for the default).
@@ -283,6 +298,7 @@ type massBounceSpec struct {
 	Enabled    *bool    `yaml:"enabled"`
 	Window     duration `yaml:"window"`
 	Threshold  int      `yaml:"threshold"`
+	TenantThr  int      `yaml:"tenant_threshold"`
 	HoldFor    duration `yaml:"hold_for"`
 	OnRecovery string   `yaml:"on_recovery"`
 }
@@ -567,12 +583,17 @@ func build(f *fileSpec, name string, cat *catalog.Catalog) (*Policy, error) {
 		if mb.Threshold != 0 {
 			p.MassBounce.Threshold = mb.Threshold
 		}
+		if mb.TenantThr != 0 {
+			p.MassBounce.TenantThreshold = mb.TenantThr
+		}
 		if mb.OnRecovery != "" {
 			p.MassBounce.OnRecovery = mb.OnRecovery
 		}
 		switch {
 		case p.MassBounce.Threshold < 2:
 			return nil, fmt.Errorf("mass_bounce.threshold: %d (want at least 2)", p.MassBounce.Threshold)
+		case mb.TenantThr != 0 && (mb.TenantThr < 2 || mb.TenantThr > p.MassBounce.Threshold):
+			return nil, fmt.Errorf("mass_bounce.tenant_threshold: %d (want 2 to threshold, %d)", mb.TenantThr, p.MassBounce.Threshold)
 		case p.MassBounce.Window <= 0:
 			return nil, fmt.Errorf("line %d: mass_bounce.window: want a positive duration", mb.Window.line)
 		case p.MassBounce.HoldFor < p.MassBounce.Window:

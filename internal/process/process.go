@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -173,6 +174,9 @@ type pending struct {
 	msg jetstream.Msg
 	res Result
 	obs int // index of the event's incident observation, -1 when none
+	// shadow is the shadow policy's decision (when one is configured); it is compared
+	// with the live one once the live outcome (the soft count) is known.
+	shadow *policy.Decision
 }
 
 func (p *Processor) processBatch(ctx context.Context, batch []jetstream.Msg) {
@@ -180,13 +184,13 @@ func (p *Processor) processBatch(ctx context.Context, batch []jetstream.Msg) {
 	m := p.cfg.Metrics
 	pol := p.cfg.Policy()
 	var shadow *policy.Policy
-	var disagreements []suppress.ShadowEntry
 	if p.cfg.Shadow != nil {
 		shadow = p.cfg.Shadow()
 	}
 	work := make([]pending, 0, len(batch))
 	changes := make([]suppress.Change, 0, len(batch))
 	var obs []alert.Observation
+	var unknown, unknownESP []string // replies no rule recognised, for review
 	for _, msg := range batch {
 		ev, err := events.Decode(msg.Data())
 		if err != nil {
@@ -199,16 +203,11 @@ func (p *Processor) processBatch(ctx context.Context, batch []jetstream.Msg) {
 		reply := ev.Reply.String()
 		cl := p.cfg.Catalog.Classify(reply, catalog.Hints{Code: ev.Reply.Code, Enhanced: ev.Reply.Enhanced, RemoteHost: ev.MTA})
 		d := pol.Decide(&ev, cl)
-		if shadow != nil {
-			if sd := shadow.Decide(&ev, cl); policy.Differs(d, sd) {
-				disagreements = append(disagreements, suppress.ShadowEntry{
-					Class: string(cl.Class), Live: string(d.Action), Shadow: string(sd.Action),
-					Sample: policy.Disagreement{EventID: ev.ID, Recipient: events.RedactAddresses(ev.Recipient), Class: string(cl.Class),
-						Live: d.Action, Shadow: sd.Action, LiveRule: d.Rule, ShadowRule: sd.Rule},
-				})
-			}
-		}
 		w := pending{msg: msg, res: Result{Event: ev, Classification: cl, Decision: d}, obs: -1}
+		if shadow != nil {
+			sd := shadow.Decide(&ev, cl)
+			w.shadow = &sd
+		}
 		if d.Action == policy.ActionAlert {
 			w.obs = len(obs)
 			obs = append(obs, p.observation(&ev, reply, cl, pol))
@@ -216,6 +215,7 @@ func (p *Processor) processBatch(ctx context.Context, batch []jetstream.Msg) {
 		work = append(work, w)
 		changes = append(changes, p.change(&ev, reply, cl, d, pol))
 	}
+	var disagreements []suppress.ShadowEntry
 	if len(changes) > 0 {
 		rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		err := p.guard(rctx, pol, work, changes, &obs)
@@ -243,9 +243,21 @@ func (p *Processor) processBatch(ctx context.Context, batch []jetstream.Msg) {
 					p.retry(ctx, w.msg, "redis", failed)
 					continue
 				}
+				if w.shadow != nil && !w.res.Outcome.Duplicate {
+					if e, ok := disagreement(pol, shadow, &w.res, *w.shadow); ok {
+						disagreements = append(disagreements, e)
+					}
+				}
 				p.done(w)
+				if w.res.Classification.Class == catalog.ClassUnknown && !w.res.Outcome.Duplicate {
+					unknown = append(unknown, w.res.Event.Reply.String())
+					unknownESP = append(unknownESP, w.res.Event.ESP)
+				}
 			}
 		}
+	}
+	if len(unknown) > 0 {
+		p.recordUnknown(ctx, unknown, unknownESP)
 	}
 	if len(disagreements) > 0 {
 		p.recordShadow(ctx, disagreements)
@@ -254,6 +266,36 @@ func (p *Processor) processBatch(ctx context.Context, batch []jetstream.Msg) {
 		m.BatchSeconds.Observe(time.Since(start).Seconds())
 		m.BatchSize.Observe(float64(len(batch)))
 	}
+}
+
+// disagreement compares the live decision's effect with the shadow's for one applied
+// event, and returns the entry to record when they differ.
+//
+// A soft bounce's effect depends on the recipient's soft count, which only the live
+// policy's state has. The shadow's is predicted from the live outcome: N, the
+// recipient's soft bounces in the live window after this event (this one included),
+// is taken as the shadow's count too, so under the shadow's threshold T' the event
+// suppresses iff N ≥ T' (for the shadow's soft TTL). When the live policy did not count
+// the event, N is 1 (the event alone: a lower bound). The shadow's window and scope are
+// part of its effect: a different window or scope is a disagreement in itself, since the
+// count under it cannot be told from the live state. Duplicates are not compared (their
+// first delivery was).
+func disagreement(live, shadow *policy.Policy, r *Result, sd policy.Decision) (suppress.ShadowEntry, bool) {
+	n := 1
+	if r.Decision.Action == policy.ActionSoft {
+		n = max(r.Outcome.SoftCount, 1)
+	}
+	le, se := live.Effect(r.Decision, n), shadow.Effect(sd, n)
+	if !policy.Differs(le, se) {
+		return suppress.ShadowEntry{}, false
+	}
+	ev, class := &r.Event, string(r.Classification.Class)
+	return suppress.ShadowEntry{
+		Class: class, Live: string(le.Kind()), Shadow: string(se.Kind()),
+		Sample: policy.Disagreement{EventID: ev.ID, Recipient: events.RedactAddresses(ev.Recipient), Class: class,
+			Live: le.Kind(), Shadow: se.Kind(), LiveEffect: le.String(), ShadowEffect: se.String(),
+			LiveRule: r.Decision.Rule, ShadowRule: sd.Rule},
+	}, true
 }
 
 // guard runs the mass-bounce guard over the batch (package guard decides; complaints
@@ -287,14 +329,35 @@ func (p *Processor) guard(ctx context.Context, pol *policy.Policy, work []pendin
 			Reply: events.RedactAddresses(c.Reply), Fix: guard.FixSteps(v.Domain),
 		})
 		if v.NewlyHeld {
-			p.cfg.Log.Warn("mass-bounce guard: holding new suppressions", zap.String("class", alert.ClassMassBounce),
-				zap.String("receiving_domain", v.Domain), zap.Int("recipients_in_window", v.Count))
+			// recipients_in_window is the hold's count after the batch: what
+			// `worker mass-bounce list` shows for it.
+			fields := []zap.Field{zap.String("class", alert.ClassMassBounce), zap.String("receiving_domain", v.Domain),
+				zap.String("scope", v.Scope), zap.Int("recipients_in_window", v.Count)}
+			if v.Scope == guard.ScopeTenant {
+				fields = append(fields, zap.String("tenant", v.Tenant))
+			}
+			p.cfg.Log.Warn("mass-bounce guard: holding new suppressions", fields...)
 		}
 		if m := p.cfg.Metrics; m != nil {
 			m.SuppressionsHeld.Inc()
 		}
 	}
 	return nil
+}
+
+// recordUnknown counts the batch's unrecognised replies (metric and the reviewable list
+// in Redis). A failure costs only that list, never the batch.
+func (p *Processor) recordUnknown(ctx context.Context, replies, esps []string) {
+	if m := p.cfg.Metrics; m != nil {
+		for _, e := range esps {
+			m.UnknownReplies.WithLabelValues(e).Inc()
+		}
+	}
+	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := p.cfg.Store.RecordUnknown(rctx, replies, esps); err != nil {
+		p.redisUp.warn(p.cfg.Log, "unknown replies not recorded", err)
+	}
 }
 
 // recordShadow stores the batch's disagreements with the shadow policy and logs one
@@ -307,11 +370,12 @@ func (p *Processor) recordShadow(ctx context.Context, ds []suppress.ShadowEntry)
 	}
 	first := ds[0].Sample.(policy.Disagreement)
 	p.cfg.Log.Info("shadow policy disagrees", zap.Int("events", len(ds)), zap.String("sample_event_id", first.EventID),
-		zap.String("class", first.Class), zap.String("live", string(first.Live)), zap.String("shadow", string(first.Shadow)))
+		zap.String("class", first.Class), zap.String("live", string(first.Live)), zap.String("shadow", string(first.Shadow)),
+		zap.String("live_effect", first.LiveEffect), zap.String("shadow_effect", first.ShadowEffect))
 	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if err := p.cfg.Store.RecordShadow(rctx, ds); err != nil {
-		p.cfg.Log.Warn("shadow statistics not stored", zap.Error(err))
+		p.redisUp.warn(p.cfg.Log, "shadow statistics not stored", err)
 	}
 }
 
@@ -322,7 +386,7 @@ func (p *Processor) change(ev *events.Event, reply string, cl catalog.Classifica
 		ns = ""
 	}
 	c := suppress.Change{
-		EventID: ev.ID, ESP: ev.ESP, Tenant: ns, Address: ev.Recipient,
+		EventID: ev.ID, ESP: ev.ESP, Tenant: ns, EventTenant: ev.Tenant, Address: ev.Recipient,
 		Reason: d.Reason, Class: string(cl.Class), Rule: cl.Rule, Code: cl.Code, Reply: reply,
 		SuppressTTL: d.SuppressTTL, SoftWindow: pol.SoftWindow, SoftThreshold: pol.SoftThreshold, SoftTTL: pol.SoftSuppressionTTL,
 	}
@@ -411,8 +475,15 @@ func (p *Processor) done(w *pending) {
 		if inc.Reopened {
 			what = "incident reopened"
 		}
-		p.cfg.Log.Info(what, zap.String("id", inc.Fingerprint), zap.String("class", inc.Class),
-			zap.String("sending_domain", r.Event.SendingDomain), zap.String("tenant", r.Event.Tenant), zap.String("event_id", r.Event.ID))
+		fields := []zap.Field{zap.String("id", inc.Fingerprint), zap.String("class", inc.Class)}
+		if inc.Class == alert.ClassMassBounce {
+			// The guard's incident is about the receiving domain, across tenants and
+			// sending paths: the event's own class, sending domain and tenant are not its.
+			fields = append(fields, zap.String("receiving_domain", events.Domain(r.Event.Recipient)))
+		} else {
+			fields = append(fields, zap.String("sending_domain", r.Event.SendingDomain), zap.String("tenant", r.Event.Tenant))
+		}
+		p.cfg.Log.Info(what, append(fields, zap.String("event_id", r.Event.ID))...)
 	}
 	if p.cfg.OnProcessed != nil {
 		p.cfg.OnProcessed(*r)
@@ -465,7 +536,13 @@ func (p *Processor) poison(ctx context.Context, msg jetstream.Msg, stage string,
 	if md, err := msg.Metadata(); err == nil {
 		seq = md.Sequence.Stream
 	}
-	err := p.cfg.Publisher.DeadLetter(ctx, stream.DeadLetter{Stage: "process", Reason: stage + ": " + cause.Error(), Raw: msg.Data(), Subject: msg.Subject(), Sequence: seq})
+	// The ESP is the subject's last token (<prefix>.events.<esp>): known even for bytes
+	// that do not decode, so `deadletter list` shows it for every process-stage letter.
+	esp := msg.Subject()
+	if i := strings.LastIndexByte(esp, '.'); i >= 0 {
+		esp = esp[i+1:]
+	}
+	err := p.cfg.Publisher.DeadLetter(ctx, stream.DeadLetter{Stage: "process", ESP: esp, Reason: stage + ": " + cause.Error(), Raw: msg.Data(), Subject: msg.Subject(), Sequence: seq})
 	if err != nil {
 		p.cfg.Log.Error("dead-letter failed; will retry the message", zap.Uint64("stream_seq", seq), zap.Error(err))
 		_ = msg.NakWithDelay(5 * time.Second)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -386,4 +387,23 @@ func counter(t *testing.T, c prometheus.Counter) float64 {
 		t.Fatal(err)
 	}
 	return m.GetCounter().GetValue()
+}
+
+// TestUnknownRepliesAreCountedForReview: a reply no rule knows is recorded (redacted, by
+// text) so that operators can list the ones worth a rule; a redelivery does not count.
+func TestUnknownRepliesAreCountedForReview(t *testing.T) {
+	t.Parallel()
+	b := setup(t, testsvc.RedisClient(t), 10)
+	odd := "550 frobnicated the quux for <zed@unknown.example>"
+	b.publish(t, event("u1", "zed@unknown.example", odd))
+	b.publish(t, event("u2", "amy@unknown.example", odd))
+	b.publish(t, event("u1", "zed@unknown.example", odd)) // the same event again
+	b.wait(t, 3, 15*time.Second)
+	list, err := b.store.UnknownReplies(context.Background(), 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != 1 || list[0].Count != 2 || strings.Contains(list[0].Reply, "zed@") || list[0].ESP != "generic" {
+		t.Fatalf("unknown replies = %+v, want one redacted text counted twice", list)
+	}
 }

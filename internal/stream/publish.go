@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -91,8 +92,15 @@ func (p *Publisher) DeadLetter(ctx context.Context, d DeadLetter) error {
 	msg.Header.Set(HeaderReason, d.Reason)
 	msg.Header.Set(HeaderStage, d.Stage)
 	msg.Header.Set(HeaderAt, time.Now().UTC().Format(time.RFC3339Nano))
-	if d.ESP != "" {
-		msg.Header.Set(HeaderESP, d.ESP)
+	esp := d.ESP
+	if esp == "" && d.Subject != "" {
+		// A process-stage letter's ESP is its original subject's: <prefix>.events.<esp>.
+		if rest, ok := strings.CutPrefix(d.Subject, p.names.EventSubject("")); ok {
+			esp = rest
+		}
+	}
+	if esp != "" {
+		msg.Header.Set(HeaderESP, esp)
 	}
 	id := d.Stage + ":"
 	if d.Subject != "" {

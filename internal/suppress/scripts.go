@@ -15,14 +15,17 @@ import "github.com/redis/go-redis/v9"
 // KEYS[1] log hash   KEYS[2] suppression hash   KEYS[3] soft window   KEYS[4] unused (kept
 // so the key layout stays fixed)
 // ARGV[1] the arguments below, packed as one array of strings (see codec):
-// [1] event ID        [2] action: suppress | soft | reset | record
+// [1] event ID (the log field)   [2] action: suppress | soft | reset | record
 // ARGV[3] now (ms)        ARGV[4] log TTL (ms)
-// ARGV[5] history entry (JSON)  ARGV[6] entries kept  ARGV[7] unused
+// ARGV[5] history entry (JSON)  ARGV[6] entries kept
+// ARGV[7] when the change was first seen (ms; 0 = now): a suppression's first_seen and last_seen
 // suppress and soft only:
 // ARGV[8] suppression TTL (ms, 0 = permanent)
 // ARGV[9] soft window (ms)   ARGV[10] soft threshold   ARGV[11] TTL of a soft-threshold suppression (ms)
 // ARGV[12] reason  ARGV[13] class  ARGV[14] rule  ARGV[15] code  ARGV[16] reply text
 // ARGV[17] ESP    ARGV[18] address  ARGV[19] tenant
+// ARGV[20] (optional) the record's event ID when it is not the log field (a released
+// held suppression: logged as "<id>:released", recorded as "<id>")
 //
 // Returns {duplicate 0|1, suppressed 0|1|-1 (-1: not looked at, unchanged by a record),
 // soft count (-1: not looked at), expires_at ms (0 permanent, -1 none), lifted 0|1}.
@@ -100,10 +103,13 @@ elseif action == 'reset' then
   if r[2] then return {0, 1, 0, tonumber(r[2]), 0} end
   return {0, 0, 0, -1, 0}
 end
+local at = tonumber(A[7])
+if not at or at <= 0 then at = now end
+local eid = A[20] or A[1]
 local old = redis.call('HGET', K[2], 'expires_at')
 if old == '0' then
   -- Already permanent: a later event never shortens it or rewrites its reason.
-  redis.call('HSET', K[2], 'last_seen', now, 'last_event_id', A[1])
+  redis.call('HSET', K[2], 'last_seen', at, 'last_event_id', eid)
   redis.call('HINCRBY', K[2], 'events', 1)
   return {0, 1, soft, 0, 0}
 end
@@ -113,12 +119,12 @@ if ttl > 0 then
   if old and tonumber(old) > exp then exp = tonumber(old) end
 end
 redis.call('HSET', K[2], 'reason', reason, 'class', A[13], 'rule', A[14], 'code', A[15],
-  'reply', A[16], 'event_id', A[1], 'esp', A[17], 'address', A[18], 'tenant', A[19],
-  'last_seen', now, 'last_event_id', A[1], 'expires_at', exp)
+  'reply', A[16], 'event_id', eid, 'esp', A[17], 'address', A[18], 'tenant', A[19],
+  'last_seen', at, 'last_event_id', eid, 'expires_at', exp)
 if old then
   redis.call('HINCRBY', K[2], 'events', 1)
 else
-  redis.call('HSET', K[2], 'first_seen', now, 'events', 1)
+  redis.call('HSET', K[2], 'first_seen', at, 'events', 1)
 end
 if exp > 0 then redis.call('PEXPIREAT', K[2], exp) else redis.call('PERSIST', K[2]) end
 return {0, 1, soft, exp, 0}

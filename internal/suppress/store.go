@@ -48,6 +48,27 @@ type Change struct {
 
 	// Protected marks a change whose Address is already in its Redis form (see addrKey).
 	Protected bool `json:",omitempty"`
+
+	// EventTenant is the tenant whose mail bounced, whatever the namespace (Tenant is ""
+	// for a global suppression). The mass-bounce guard counts per tenant by it; "" falls
+	// back on Tenant.
+	EventTenant string `json:",omitempty"`
+	// At, when set, is when the change was first seen (ms); 0 is now. A suppression the
+	// mass-bounce guard held and released later keeps the time it was held.
+	At int64 `json:",omitempty"`
+	// Released marks the mass-bounce guard's release of a held suppression. The record
+	// keeps the event's own ID (and At as first and last seen), while the recipient's
+	// log records the release as its own entry, "<event ID>:released" with action
+	// "released" — which is also what makes a repeated release change nothing.
+	Released bool `json:",omitempty"`
+}
+
+// LogID is the change's entry in the recipient's log (its idempotency key).
+func (c *Change) LogID() string {
+	if c.Released {
+		return c.EventID + ":released"
+	}
+	return c.EventID
 }
 
 // Outcome is what the store did with one Change.
@@ -231,8 +252,11 @@ func (s *Store) run(ctx context.Context, changes []Change, nowMS int64, sha, bat
 	for i := range changes {
 		c := &changes[i]
 		entry := historyEntry{
-			At: nowMS, Seq: i, EventID: c.EventID, ESP: c.ESP, Action: string(c.Action),
+			At: nowMS, Seq: i, EventID: c.LogID(), ESP: c.ESP, Action: string(c.Action),
 			Class: c.Class, Rule: c.Rule, Code: c.Code, Reply: c.Reply,
+		}
+		if c.Released {
+			entry.Action = "released"
 		}
 		hist := entry.appendJSON(make([]byte, 0, 160+len(c.Reply)))
 		logKey := s.keys.Log(c.Tenant, c.Address)
@@ -241,10 +265,13 @@ func (s *Store) run(ctx context.Context, changes []Change, nowMS int64, sha, bat
 		if action == ActionHeld {
 			action = ActionRecord // to the script, a held suppression is history only
 		}
-		args := []any{c.EventID, string(action), nowMS, logTTL, hist, s.opt.LogKeep, 0}
+		args := []any{c.LogID(), string(action), nowMS, logTTL, hist, s.opt.LogKeep, c.At}
 		if action != ActionRecord {
 			args = append(args, c.SuppressTTL.Milliseconds(), c.SoftWindow.Milliseconds(), c.SoftThreshold, c.SoftTTL.Milliseconds(),
 				c.Reason, c.Class, c.Rule, c.Code, c.Reply, c.ESP, c.Address, c.Tenant)
+			if c.Released {
+				args = append(args, c.EventID)
+			}
 		}
 		if batch {
 			batchKeys = append(batchKeys, keys...)
