@@ -219,9 +219,21 @@ func scrub(err error) error {
 // timeout so a receiver that hangs cannot hold a delivery forever.
 // Redirects are not followed: a receiver's endpoint does not move, and a redirect would
 // carry custom auth headers to another host; a 3xx is reported as a client error.
+//
+// Each client has its own transport: receivers then keep their own connection pools,
+// and nothing else in the process that closes the shared default transport's idle
+// connections (httptest.Server.Close does) can break a page in flight.
 func DefaultClient() *http.Client {
+	var tr *http.Transport
+	if dt, ok := http.DefaultTransport.(*http.Transport); ok {
+		tr = dt.Clone()
+	} else {
+		tr = &http.Transport{Proxy: http.ProxyFromEnvironment}
+	}
+	tr.MaxIdleConnsPerHost = 4
 	return &http.Client{
 		Timeout:       10 * time.Second,
+		Transport:     tr,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
 }
