@@ -312,3 +312,21 @@ func Redact(err error, secrets ...string) error {
 	}
 	return err
 }
+
+// SecretURL reads a required endpoint URL that is itself a secret (Slack's and Teams'
+// webhook URLs, a generic webhook's): inline as `url` or from `url_file`, validated,
+// with errors that name whichever key was used and never the URL.
+func SecretURL(value, file, baseDir string) (string, error) {
+	u, err := Secret("url", strings.TrimSpace(value), file, baseDir, true)
+	if err != nil {
+		return "", err
+	}
+	key := "url"
+	if file != "" {
+		key = "url_file"
+	}
+	if err := CheckURL(key, u); err != nil {
+		return "", err
+	}
+	return u, nil
+}

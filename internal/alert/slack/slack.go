@@ -43,15 +43,8 @@ type Config struct {
 // webhook and URLFile is empty, so a second Prepare succeeds. Errors name the YAML key
 // and never contain the URL.
 func (c *Config) Prepare(baseDir string) error {
-	u, err := receiver.Secret("url", strings.TrimSpace(c.URL), c.URLFile, baseDir, true)
+	u, err := receiver.SecretURL(c.URL, c.URLFile, baseDir)
 	if err != nil {
-		return err
-	}
-	key := "url"
-	if c.URLFile != "" {
-		key = "url_file"
-	}
-	if err := receiver.CheckURL(key, u); err != nil {
 		return err
 	}
 	c.URL, c.URLFile = u, ""

@@ -79,11 +79,8 @@ func Shortcut(url string) Config {
 // Prepare can run again on its own output. No error carries the URL, the secret or a
 // header value.
 func (c *Config) Prepare(baseDir string) error {
-	u, err := receiver.Secret("url", c.URL, c.URLFile, baseDir, true)
+	u, err := receiver.SecretURL(c.URL, c.URLFile, baseDir)
 	if err != nil {
-		return err
-	}
-	if err := receiver.CheckURL("url", u); err != nil {
 		return err
 	}
 	s, err := receiver.Secret("secret", c.Secret, c.SecretFile, baseDir, false)

@@ -273,7 +273,7 @@ func TestPrepare(t *testing.T) {
 		{name: "bad scheme", in: Config{URL: "ftp://hooks.example.com/hook/" + pathToken}, wantErr: "url: not an http(s) URL"},
 		{name: "no host", in: Config{URL: "https:///hook/" + pathToken}, wantErr: "url: not an http(s) URL"},
 		{name: "unparsable", in: Config{URL: "https://hooks.example.com/%zz/" + pathToken}, wantErr: "url: not an http(s) URL"},
-		{name: "bad url from file", in: Config{URLFile: "secret"}, wantErr: "url: not an http(s) URL"},
+		{name: "bad url from file", in: Config{URLFile: "secret"}, wantErr: "url_file: not an http(s) URL"},
 		{name: "header name", in: Config{URL: hookURL, Headers: map[string]string{"Bad Name": headerToken}}, wantErr: `headers: "Bad Name" is not a valid header name`},
 		{name: "reserved header", in: Config{URL: hookURL, Headers: map[string]string{"x-rebound-signature": "v1=00"}}, wantErr: "set by Rebound"},
 		{name: "content type", in: Config{URL: hookURL, Headers: map[string]string{"Content-Type": "text/plain"}}, wantErr: "set by Rebound"},
