@@ -176,7 +176,9 @@ func (c *Catalog) classify(r Reply, h Hints, pre string) Classification {
 		return Classification{Class: ClassRemoteError, Scope: c.classes[ClassRemoteError].scope,
 			Rule: "fallback.transient", Confidence: confFallback, Reason: reasonFallbackTransient}
 	case 5:
-		return Classification{Class: ClassUnknown, Scope: ScopeUnknown, Permanent: true,
+		// A 4xx basic code with a 5.x.x enhanced one ("400 5.8.0") is still the server
+		// saying "try again": never permanent.
+		return Classification{Class: ClassUnknown, Scope: ScopeUnknown, Permanent: r.Code/100 != 4,
 			Rule: "fallback.unknown", Confidence: confFallback, Reason: reasonFallbackUnknown}
 	case 2:
 		// A success code in a bounce event: nothing failed that we can name.
