@@ -61,15 +61,18 @@ type Config struct {
 	Names    events.Names
 	Roles    []Role
 
-	StreamReplicas  int
-	StreamMaxAge    time.Duration
-	DedupWindow     time.Duration
-	AckWait         time.Duration
-	MaxDeliver      int
-	MaxAckPending   int
-	BatchSize       int
-	Concurrency     int
-	IdempotencyTTL  time.Duration
+	StreamReplicas int
+	StreamMaxAge   time.Duration
+	DedupWindow    time.Duration
+	AckWait        time.Duration
+	MaxDeliver     int
+	MaxAckPending  int
+	BatchSize      int
+	Concurrency    int
+	IdempotencyTTL time.Duration
+	// HistoryTTL is how long a quiet recipient's decision history is kept: at high
+	// volume the recipient logs are most of Redis's memory (docs/operations.md).
+	HistoryTTL      time.Duration
 	MaxBodyBytes    int64
 	ShutdownTimeout time.Duration
 
@@ -119,6 +122,7 @@ func Default() Config {
 		BatchSize:       256,
 		Concurrency:     2,
 		IdempotencyTTL:  7 * 24 * time.Hour,
+		HistoryTTL:      90 * 24 * time.Hour,
 		MaxBodyBytes:    5 << 20,
 		ShutdownTimeout: 25 * time.Second,
 		// 128 requests of at most 5 MiB is the most the default configuration holds in
@@ -133,7 +137,7 @@ func Default() Config {
 
 // StoreOptions are the Redis state options this configuration asks for.
 func (c *Config) StoreOptions() suppress.Options {
-	o := suppress.Options{Prefix: c.RedisPrefix, IdempotencyTTL: c.IdempotencyTTL}
+	o := suppress.Options{Prefix: c.RedisPrefix, IdempotencyTTL: c.IdempotencyTTL, HistoryTTL: c.HistoryTTL}
 	if c.AddressHashKey != "" {
 		o.AddressHashKey = []byte(c.AddressHashKey)
 	}
@@ -223,6 +227,7 @@ func Parse(fs *flag.FlagSet, args []string, getenv func(string) string) (Config,
 	num(&c.BatchSize, "batch-size", "REBOUND_BATCH_SIZE", "events processed per Redis round trip")
 	num(&c.Concurrency, "process-concurrency", "REBOUND_PROCESS_CONCURRENCY", "batches processed at once by one process replica")
 	dur(&c.IdempotencyTTL, "idempotency-ttl", "REBOUND_IDEMPOTENCY_TTL", "how long an event ID is remembered to ignore redeliveries")
+	dur(&c.HistoryTTL, "history-ttl", "REBOUND_HISTORY_TTL", "how long a quiet recipient's decision history is kept")
 	dur(&c.ShutdownTimeout, "shutdown-timeout", "REBOUND_SHUTDOWN_TIMEOUT", "time allowed to finish in-flight work on SIGTERM")
 	str(&c.CatalogRules, "catalog-rules", "REBOUND_CATALOG_RULES", "file of extra or overriding classification rules")
 	str(&c.PolicyFile, "policy-file", "REBOUND_POLICY_FILE", "policy YAML (default: the built-in policy); reloaded on change and on SIGHUP")

@@ -77,6 +77,7 @@ func TestParseEnvOverridesDefault(t *testing.T) {
 		"REBOUND_LOG_LEVEL":             "debug",
 		"REBOUND_LOG_FORMAT":            "console",
 		"REBOUND_GENERIC_TOKEN":         "tok",
+		"REBOUND_HISTORY_TTL":           "720h",
 	}
 	got, err := Parse(setup(t), nil, e.get)
 	if err != nil {
@@ -100,6 +101,7 @@ func TestParseEnvOverridesDefault(t *testing.T) {
 		{"LogLevel", got.LogLevel, "debug"},
 		{"LogFormat", got.LogFormat, "console"},
 		{"GenericToken", got.GenericToken, "tok"},
+		{"HistoryTTL reaches the store", got.StoreOptions().HistoryTTL, 720 * time.Hour},
 		// Untouched settings keep their default.
 		{"MaxDeliver", got.MaxDeliver, Default().MaxDeliver},
 		{"DedupWindow", got.DedupWindow, Default().DedupWindow},
