@@ -45,6 +45,11 @@ type API struct {
 	// Token, when set, is required as a bearer token on every /v1 request. Without it
 	// reads are open (for a cluster-internal API) and changes are refused.
 	Token string
+
+	outage        sync.Mutex // guards the three below: the last "unavailable" logged
+	outageErr     string
+	outageAt      time.Time
+	outageRepeats int
 }
 
 // Register adds the /v1 routes to mux.
@@ -558,8 +563,19 @@ func (a *API) classify(w http.ResponseWriter, r *http.Request) {
 	WriteJSON(w, http.StatusOK, map[string]any{"results": out})
 }
 
+// unavailable answers 503. During a Redis outage every request fails the same way, so
+// the warning is logged when the error changes, and otherwise at most every 30 s with
+// how often it repeated.
 func (a *API) unavailable(w http.ResponseWriter, err error) {
-	a.Log.Warn("api: state unavailable", zap.Error(err))
+	a.outage.Lock()
+	now := time.Now()
+	if err.Error() != a.outageErr || now.Sub(a.outageAt) >= 30*time.Second {
+		a.Log.Warn("api: state unavailable", zap.Error(err), zap.Int("repeats_since_last_log", a.outageRepeats))
+		a.outageErr, a.outageAt, a.outageRepeats = err.Error(), now, 0
+	} else {
+		a.outageRepeats++
+	}
+	a.outage.Unlock()
 	WriteError(w, http.StatusServiceUnavailable, "state store unavailable")
 }
 

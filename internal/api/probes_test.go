@@ -3,11 +3,15 @@ package api_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -15,6 +19,9 @@ import (
 
 	"github.com/reboundhq/rebound/internal/api"
 	"github.com/reboundhq/rebound/internal/metrics"
+	"github.com/reboundhq/rebound/internal/policy"
+	"github.com/reboundhq/rebound/internal/suppress"
+	"github.com/reboundhq/rebound/internal/testsvc"
 )
 
 // TestReadyzSaysNoMoreThanAWord: /readyz answers anyone who reaches the port, so a
@@ -111,5 +118,35 @@ func TestUnknownRepliesList(t *testing.T) {
 	}
 	if code, _ := c.do("GET", "/v1/unknown-replies?limit=0", ""); code != http.StatusBadRequest {
 		t.Errorf("limit=0 = %d, want 400", code)
+	}
+}
+
+// TestOutageIsLoggedOnce: with Redis gone every request fails the same way; the log
+// says so once, not once per request.
+func TestOutageIsLoggedOnce(t *testing.T) {
+	t.Parallel()
+	port, err := testsvc.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", port), MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
+	defer rdb.Close()
+	core, logs := observer.New(zapcore.InfoLevel)
+	mux := http.NewServeMux()
+	(&api.API{Store: suppress.New(rdb, suppress.Options{}), Policy: policy.Default, Log: zap.New(core)}).Register(mux)
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	for range 5 {
+		resp, err := http.Get(srv.URL + "/v1/suppressions/a@example.com")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusServiceUnavailable {
+			t.Fatalf("with Redis gone: %d, want 503", resp.StatusCode)
+		}
+	}
+	if n := logs.FilterMessage("api: state unavailable").Len(); n != 1 {
+		t.Errorf("outage logged %d times over 5 requests, want once", n)
 	}
 }
