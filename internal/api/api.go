@@ -6,7 +6,6 @@ package api
 import (
 	"context"
 	"crypto/rand"
-	"crypto/subtle"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -42,9 +41,13 @@ type API struct {
 	// shadow policy is configured.
 	PolicySource func() string
 	Shadow       bool
-	// Token, when set, is required as a bearer token on every /v1 request. Without it
-	// reads are open (for a cluster-internal API) and changes are refused.
-	Token string
+	// Tokens are the API's credentials (REBOUND_API_TOKENS), each with a scope; Token
+	// (REBOUND_API_TOKEN) is one more, named "default", with scope admin. With none,
+	// reads from loopback are open and changes are refused (see auth).
+	Tokens []Token
+	Token  string
+
+	patterns []string // what route registered, for the contract test
 
 	outage        sync.Mutex // guards the three below: the last "unavailable" logged
 	outageErr     string
@@ -52,47 +55,46 @@ type API struct {
 	outageRepeats int
 }
 
-// Register adds the /v1 routes to mux.
-func (a *API) Register(mux *http.ServeMux) {
-	read := func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, a.auth(h, false)) }
-	write := func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, a.auth(h, true)) }
-	read("GET /v1/suppressions/{address}", a.getSuppression)
-	read("GET /v1/suppressions", a.listSuppressions)
-	read("POST /v1/suppressions/check", a.checkSuppressions)
-	write("POST /v1/suppressions", a.addSuppression)
-	write("DELETE /v1/suppressions/{address}", a.removeSuppression)
-	read("GET /v1/suppressions/removals", a.listRemovals)
-	read("GET /v1/recipients/{address}", a.getRecipient)
-	read("GET /v1/alerts", a.listAlerts)
-	read("GET /v1/alerts/{id}", a.getAlert)
-	write("POST /v1/alerts/{id}/ack", a.changeAlert("ack"))
-	write("POST /v1/alerts/{id}/resolve", a.changeAlert("resolve"))
-	read("GET /v1/catalog/{code}", a.getCatalogEntry)
-	read("POST /v1/classify", a.classify)
-	read("GET /v1/policy/shadow", a.shadowReport)
-	read("GET /v1/unknown-replies", a.unknownReplies)
-	read("GET /v1/mass-bounce", a.listHeld)
-	write("POST /v1/mass-bounce/{domain}/apply", a.releaseHeld(true))
-	write("POST /v1/mass-bounce/{domain}/discard", a.releaseHeld(false))
+// Route is one /v1 endpoint. Routes is the single table Register walks and the OpenAPI
+// contract test checks: add an endpoint here, and to docs/openapi.yaml.
+type Route struct {
+	Pattern string // "METHOD /path", as http.ServeMux reads it
+	Scope   Scope  // the smallest scope allowed to call it
+	Handler http.HandlerFunc
 }
 
-// auth enforces the API token. Changes need it always; reads only when one is set.
-func (a *API) auth(h http.HandlerFunc, change bool) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if a.Token == "" {
-			if change {
-				WriteError(w, http.StatusForbidden, "changes are disabled: set REBOUND_API_TOKEN")
-				return
-			}
-			h(w, r)
-			return
-		}
-		got := r.Header.Get("Authorization")
-		if len(got) < 7 || !strings.EqualFold(got[:7], "bearer ") || subtle.ConstantTimeCompare([]byte(strings.TrimSpace(got[7:])), []byte(a.Token)) != 1 {
-			WriteError(w, http.StatusUnauthorized, "unauthorized")
-			return
-		}
-		h(w, r)
+// Routes lists every /v1 endpoint with its scope.
+func (a *API) Routes() []Route {
+	return []Route{
+		{"GET /v1/suppressions/{address}", ScopeRead, a.getSuppression},
+		{"GET /v1/suppressions", ScopeRead, a.listSuppressions},
+		{"POST /v1/suppressions/check", ScopeRead, a.checkSuppressions},
+		{"POST /v1/suppressions", ScopeWrite, a.addSuppression},
+		{"DELETE /v1/suppressions/{address}", ScopeWrite, a.removeSuppression},
+		{"GET /v1/suppressions/removals", ScopeRead, a.listRemovals},
+		{"GET /v1/recipients/{address}", ScopeRead, a.getRecipient},
+		{"GET /v1/alerts", ScopeRead, a.listAlerts},
+		{"GET /v1/alerts/{id}", ScopeRead, a.getAlert},
+		{"POST /v1/alerts/{id}/ack", ScopeWrite, a.changeAlert("ack")},
+		{"POST /v1/alerts/{id}/resolve", ScopeWrite, a.changeAlert("resolve")},
+		{"GET /v1/catalog/{code}", ScopeRead, a.getCatalogEntry},
+		{"POST /v1/classify", ScopeRead, a.classify},
+		{"GET /v1/policy/shadow", ScopeRead, a.shadowReport},
+		{"GET /v1/unknown-replies", ScopeRead, a.unknownReplies},
+		{"GET /v1/mass-bounce", ScopeRead, a.listHeld},
+		{"POST /v1/mass-bounce/{domain}/apply", ScopeWrite, a.releaseHeld(true)},
+		{"POST /v1/mass-bounce/{domain}/discard", ScopeWrite, a.releaseHeld(false)},
+	}
+}
+
+// Register adds the /v1 routes to mux, each behind the token check for its scope, and
+// a JSON 404 for any other /v1 path.
+func (a *API) Register(mux *http.ServeMux) {
+	for _, rt := range a.Routes() {
+		a.route(mux, rt.Scope, rt.Pattern, rt.Handler)
+	}
+	mux.HandleFunc("/v1/", func(w http.ResponseWriter, r *http.Request) {
+		WriteError(w, http.StatusNotFound, "no such endpoint: "+r.Method+" "+r.URL.Path+" (see GET /v1/openapi.yaml)")
 	})
 }
 
@@ -683,7 +685,55 @@ func WriteJSON(w http.ResponseWriter, code int, v any) {
 	_ = enc.Encode(v)
 }
 
-// WriteError writes {"error": msg}.
-func WriteError(w http.ResponseWriter, code int, msg string) {
-	WriteJSON(w, code, map[string]string{"error": msg})
+// ErrorBody is every error answer: {"error": {"code": "...", "message": "..."}}. Code is
+// stable and meant for programs; message is for people and may change.
+type ErrorBody struct {
+	Error ErrorDetail `json:"error"`
+}
+
+// ErrorDetail is the inside of ErrorBody.
+type ErrorDetail struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// WriteError writes an error answer whose code follows from the HTTP status
+// (ErrorCode); WriteErrorCode names a more precise one.
+func WriteError(w http.ResponseWriter, status int, msg string) {
+	WriteErrorCode(w, status, ErrorCode(status), msg)
+}
+
+// WriteErrorCode writes {"error": {"code": code, "message": msg}}.
+func WriteErrorCode(w http.ResponseWriter, status int, code, msg string) {
+	WriteJSON(w, status, ErrorBody{Error: ErrorDetail{Code: code, Message: msg}})
+}
+
+// ErrorCode is the error code of an HTTP status when nothing more precise applies.
+func ErrorCode(status int) string {
+	switch status {
+	case http.StatusBadRequest:
+		return "bad_request"
+	case http.StatusUnauthorized:
+		return "unauthorized"
+	case http.StatusForbidden:
+		return "forbidden"
+	case http.StatusNotFound:
+		return "not_found"
+	case http.StatusMethodNotAllowed:
+		return "method_not_allowed"
+	case http.StatusConflict:
+		return "conflict"
+	case http.StatusRequestEntityTooLarge:
+		return "too_large"
+	case http.StatusUnsupportedMediaType:
+		return "unsupported_media_type"
+	case http.StatusTooManyRequests:
+		return "too_many_requests"
+	case http.StatusServiceUnavailable:
+		return "unavailable"
+	}
+	if status >= 500 {
+		return "internal"
+	}
+	return "error"
 }

@@ -47,6 +47,14 @@ func (c client) do(method, path, body string) (int, map[string]any) {
 	return resp.StatusCode, out
 }
 
+// errMessage is the message of an error answer {"error": {"code", "message"}} ("" for
+// any other shape, which then fails the caller's check).
+func errMessage(body map[string]any) string {
+	e, _ := body["error"].(map[string]any)
+	msg, _ := e["message"].(string)
+	return msg
+}
+
 func setup(t *testing.T, token string) client {
 	t.Helper()
 	rdb := testsvc.RedisClient(t)
@@ -72,7 +80,7 @@ func TestWithoutTokenReadsAreOpenAndChangesRefused(t *testing.T) {
 		t.Fatalf("read without token = %d, want 404 (open, not suppressed)", code)
 	}
 	code, body := c.do("POST", "/v1/suppressions", `{"address":"a@example.com"}`)
-	if code != http.StatusForbidden || !strings.Contains(body["error"].(string), "REBOUND_API_TOKEN") {
+	if code != http.StatusForbidden || !strings.Contains(errMessage(body), "REBOUND_API_TOKEN") {
 		t.Fatalf("change without token = %d %v, want 403 naming REBOUND_API_TOKEN", code, body)
 	}
 }

@@ -30,8 +30,8 @@ func FuzzDecoders(f *testing.F) {
 			if w.Code != http.StatusBadRequest {
 				t.Fatalf("refused body answered %d", w.Code)
 			}
-			var e map[string]any
-			if err := json.Unmarshal(w.Body.Bytes(), &e); err != nil || e["error"] == nil {
+			var e ErrorBody
+			if err := json.Unmarshal(w.Body.Bytes(), &e); err != nil || e.Error.Code != "bad_request" || e.Error.Message == "" {
 				t.Fatalf("refusal is not a JSON error: %q", w.Body.String())
 			}
 		}

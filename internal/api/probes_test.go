@@ -62,7 +62,7 @@ func TestClassifyIsBounded(t *testing.T) {
 	t.Parallel()
 	c := setup(t, "")
 	many := `{"replies":[` + strings.Repeat(`"550 5.1.1 user unknown",`, 1000) + `"x"]}`
-	if code, body := c.do("POST", "/v1/classify", many); code != http.StatusBadRequest || !strings.Contains(body["error"].(string), "at most 1000") {
+	if code, body := c.do("POST", "/v1/classify", many); code != http.StatusBadRequest || !strings.Contains(errMessage(body), "at most 1000") {
 		t.Errorf("1001 replies = %d %v, want 400", code, body)
 	}
 	long := `{"reply":"550 ` + strings.Repeat("a", 17<<10) + `"}`
@@ -89,7 +89,7 @@ func TestTenantOutsideTheCharacterSetIsRefused(t *testing.T) {
 		{"POST", `/v1/suppressions/check`, `{"tenant":"acme:\"","addresses":["x@d.example"]}`},
 	} {
 		code, body := c.do(tc.method, tc.path, tc.body)
-		if msg, _ := body["error"].(string); code != http.StatusBadRequest || !strings.HasPrefix(msg, "tenant:") {
+		if msg := errMessage(body); code != http.StatusBadRequest || !strings.HasPrefix(msg, "tenant:") {
 			t.Errorf("%s %s = %d %v, want 400 naming the tenant", tc.method, tc.path, code, body)
 		}
 	}
