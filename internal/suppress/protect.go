@@ -44,8 +44,21 @@ func (s *Store) Protect(c *Change) {
 // window, the incident's counted events, held suppressions and info logs hold no clear
 // address. The result is stable, so redeliveries still match, and distinct addresses
 // stay distinct. Without a key, the ID is returned as it is.
+//
+// Composite IDs (ingest.CompositeID, "<esp>:h<hex>", for ESPs that give no ID) hash
+// fields that include the address without a key: anyone holding the ESP's message IDs
+// and timestamps could test candidate addresses against them. With a key they are
+// hashed again under it ("<esp>:k<hex>").
 func (s *Store) EventID(id string) string {
-	if len(s.opt.AddressHashKey) == 0 || !strings.Contains(id, "@") {
+	if len(s.opt.AddressHashKey) == 0 {
+		return id
+	}
+	if esp, digest, ok := compositeDigest(id); ok {
+		mac := hmac.New(sha256.New, s.opt.AddressHashKey)
+		mac.Write([]byte(digest))
+		return esp + ":k" + hex.EncodeToString(mac.Sum(nil)[:16])
+	}
+	if !strings.Contains(id, "@") {
 		return id
 	}
 	parts := strings.Split(id, ":")
@@ -55,4 +68,17 @@ func (s *Store) EventID(id string) string {
 		}
 	}
 	return strings.Join(parts, ":")
+}
+
+// compositeDigest splits an ID made by ingest.CompositeID ("<esp>:h" and 32 hex
+// digits) into the ESP and the digest.
+func compositeDigest(id string) (esp, digest string, ok bool) {
+	esp, rest, found := strings.Cut(id, ":h")
+	if !found || esp == "" || strings.Contains(esp, ":") || len(rest) != 32 {
+		return "", "", false
+	}
+	if _, err := hex.DecodeString(rest); err != nil {
+		return "", "", false
+	}
+	return esp, rest, true
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/reboundhq/rebound/internal/guard"
+	"github.com/reboundhq/rebound/internal/ingest"
 	"github.com/reboundhq/rebound/internal/policy"
 	"github.com/reboundhq/rebound/internal/suppress"
 	"github.com/reboundhq/rebound/internal/testsvc"
@@ -111,5 +112,25 @@ func TestEventIDHidesAddressesWhenHashing(t *testing.T) {
 	}
 	if got := hashed.EventID("ses:f1:a@example.com"); !strings.HasPrefix(got, "ses:f1:h:") {
 		t.Errorf("EventID keeps the ESP and its own ID visible: got %q", got)
+	}
+
+	// A composite ID (an ESP without IDs) is an unkeyed hash over fields that include
+	// the address: with a key it is hashed again under the key.
+	composite := ingest.CompositeID("mailjet", "1152921508740301824", "bounce", "1767225600", "lena.hart@example.net")
+	got := hashed.EventID(composite)
+	if got == composite || !strings.HasPrefix(got, "mailjet:k") || len(got) != len("mailjet:k")+32 {
+		t.Errorf("EventID(composite %q) = %q, want mailjet:k and a keyed digest", composite, got)
+	}
+	if plain.EventID(composite) != composite {
+		t.Error("without a key a composite ID must stay as it is")
+	}
+	other := suppress.New(rdb, suppress.Options{Prefix: "unused:", AddressHashKey: []byte("another key, another digest......")})
+	if other.EventID(composite) == got {
+		t.Error("the composite digest does not depend on the key")
+	}
+	for _, id := range []string{"sendgrid:hello", "x:h" + strings.Repeat("z", 32), "a:b:h" + strings.Repeat("0", 32)} {
+		if hashed.EventID(id) != id {
+			t.Errorf("EventID(%q) changed an ID that is not composite", id)
+		}
 	}
 }
