@@ -65,6 +65,7 @@ func (s *Store) Remove(ctx context.Context, tenant, addr, by, note string) (*Rem
 	b, _ := json.Marshal(rem)
 	pipe := s.rdb.Pipeline()
 	pipe.ZRem(ctx, s.keys.SuppressionIndex(tenant), addr)
+	pipe.ZRem(ctx, s.keys.SuppressionsByAddress(tenant), addr)
 	pipe.LPush(ctx, s.keys.RemovalLog(), b)
 	pipe.LTrim(ctx, s.keys.RemovalLog(), 0, auditLen-1)
 	if _, err := pipe.Exec(ctx); err != nil {

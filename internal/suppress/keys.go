@@ -40,6 +40,22 @@ func (k Keys) Log(tenant, addr string) string { return k.recipient(tenant, addr,
 // score without reading them.
 func (k Keys) SuppressionIndex(tenant string) string { return k.prefix + "idx:sup:" + tenant }
 
+// SuppressionsByAddress is the per-tenant sorted set of the same addresses, every one
+// scored 0, so ZRANGE BYLEX walks them in address order: the listing's cursor is the
+// last address returned, which stays valid whatever is written meanwhile (the expiry
+// index's scores move when a record is refreshed). Its hash tag is the whole name of
+// the expiry index (or the prefix's own tag), so both indexes of a tenant live in one
+// Cluster slot and one script prunes them together.
+func (k Keys) SuppressionsByAddress(tenant string) string {
+	return k.prefix + "{" + k.SuppressionIndex(tenant) + "}:addr"
+}
+
+// SuppressionsByAddressReady marks that SuppressionsByAddress holds every address of
+// the expiry index (it is filled from it once, for state written before it existed).
+func (k Keys) SuppressionsByAddressReady(tenant string) string {
+	return k.prefix + "{" + k.SuppressionIndex(tenant) + "}:addr:ready"
+}
+
 // UnknownReplies is the sorted set of replies no rule recognised (addresses redacted),
 // scored by how often they were seen.
 func (k Keys) UnknownReplies() string { return k.prefix + "unknown:replies" }

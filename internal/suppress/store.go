@@ -283,6 +283,9 @@ func (s *Store) run(ctx context.Context, changes []Change, nowMS int64, sha, bat
 			// Listed now, in the same round trip; GT keeps a later, longer expiry (or +inf
 			// for permanent) when the script keeps an existing record.
 			pipe.ZAddGT(ctx, s.keys.SuppressionIndex(c.Tenant), redis.Z{Score: indexScore(nowMS, c.SuppressTTL), Member: c.Address})
+			// After the expiry index, never before: the listing's prune (pruneScript)
+			// drops an address from both only when the expiry index has no live entry.
+			pipe.ZAdd(ctx, s.keys.SuppressionsByAddress(c.Tenant), redis.Z{Member: c.Address})
 		}
 	}
 	var batchCmd *redis.Cmd
@@ -321,6 +324,7 @@ func (s *Store) updateIndexes(ctx context.Context, changes []Change, out []Outco
 		switch {
 		case o.Lifted:
 			pipe.ZRem(ctx, s.keys.SuppressionIndex(c.Tenant), c.Address)
+			pipe.ZRem(ctx, s.keys.SuppressionsByAddress(c.Tenant), c.Address)
 			n++
 		case o.Suppressed && (c.Action == ActionSoft || o.Duplicate):
 			score := math.Inf(1)
@@ -328,6 +332,7 @@ func (s *Store) updateIndexes(ctx context.Context, changes []Change, out []Outco
 				score = float64(o.ExpiresAt.UnixMilli())
 			}
 			pipe.ZAddGT(ctx, s.keys.SuppressionIndex(c.Tenant), redis.Z{Score: score, Member: c.Address})
+			pipe.ZAdd(ctx, s.keys.SuppressionsByAddress(c.Tenant), redis.Z{Member: c.Address})
 			n++
 		}
 	}
