@@ -365,30 +365,6 @@ func (a *API) getSuppression(w http.ResponseWriter, r *http.Request) {
 	WriteJSON(w, http.StatusOK, rec)
 }
 
-func (a *API) listSuppressions(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	limit, err := intParam(q.Get("limit"), 100, 1, 1000)
-	if err != nil {
-		WriteError(w, http.StatusBadRequest, "limit: "+err.Error())
-		return
-	}
-	offset, err := intParam(q.Get("offset"), 0, 0, 1<<30)
-	if err != nil {
-		WriteError(w, http.StatusBadRequest, "offset: "+err.Error())
-		return
-	}
-	tenant, ok := tenantParam(w, r)
-	if !ok {
-		return
-	}
-	recs, err := a.Store.ListSuppressions(r.Context(), tenant, offset, limit)
-	if err != nil {
-		a.unavailable(w, err)
-		return
-	}
-	WriteJSON(w, http.StatusOK, map[string]any{"suppressions": recs, "offset": offset, "limit": limit})
-}
-
 func (a *API) getRecipient(w http.ResponseWriter, r *http.Request) {
 	addr, ok := a.address(w, r)
 	if !ok {

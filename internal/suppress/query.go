@@ -151,12 +151,13 @@ func (s *Store) RecipientWindow(ctx context.Context, tenant, addr string, window
 }
 
 // ListSuppressions returns up to limit suppressions of a tenant, after pruning expired
-// index entries. offset pages through the list.
+// index entries. offset pages through the list in expiry order; the API walks with
+// ListPage's cursor instead, which stays exact while records are written.
 func (s *Store) ListSuppressions(ctx context.Context, tenant string, offset, limit int) ([]Record, error) {
 	idx := s.keys.SuppressionIndex(tenant)
 	now := s.opt.Now().UnixMilli()
-	if err := s.rdb.ZRemRangeByScore(ctx, idx, "-inf", "("+strconv.FormatInt(now, 10)).Err(); err != nil {
-		return nil, fmt.Errorf("prune suppression index: %w", err)
+	if err := pruneScript.Run(ctx, s.rdb, []string{idx, s.keys.SuppressionsByAddress(tenant)}, now, pruneBatch).Err(); err != nil {
+		return nil, fmt.Errorf("prune suppression indexes: %w", err)
 	}
 	addrs, err := s.rdb.ZRange(ctx, idx, int64(offset), int64(offset+limit-1)).Result()
 	if err != nil {
