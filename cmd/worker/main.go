@@ -55,6 +55,8 @@ const usage = `Usage: worker [serve] [flags]      run the roles in REBOUND_ROLES
        worker deadletter list [--from SEQ] [--limit N]
        worker deadletter replay SEQ...
                                      input that could not be processed, with the reason; put it back
+       worker loadgen [-events N]    throughput and latency of the process role against the ideal
+                                     worker on the configured servers (docs/performance.md)
 
 Run "worker serve -h" for every setting; each flag has a REBOUND_* environment variable.
 `
@@ -92,6 +94,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(s
 		err = alertsCmd(ctx, args, stdout, stderr, getenv)
 	case "unknown":
 		err = unknownCmd(ctx, args, stdout, stderr, getenv)
+	case "loadgen":
+		err = loadgenCmd(ctx, args, stdout, stderr, getenv)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -226,7 +226,19 @@ func (a *App) Run(ctx context.Context) error {
 	pub := stream.NewPublisher(a.js, cfg.Names, 5*time.Second)
 	pol := a.policy.Get
 	mux := http.NewServeMux()
-	(&api.Probes{Metrics: a.metrics, Log: a.log, Checks: map[string]func(context.Context) error{
+	var proc *process.Processor
+	if cfg.Has(config.RoleProcess) {
+		pc := process.Config{
+			Consumer: a.cons, Store: a.store, Alerts: a.alerts, Guard: a.guard, Catalog: a.catalog, Policy: pol, Publisher: pub,
+			Metrics: a.metrics, Log: a.log, BatchSize: cfg.BatchSize, Concurrency: cfg.Concurrency, MaxDeliver: cfg.MaxDeliver,
+			OnProcessed: a.hooks.OnProcessed,
+		}
+		if a.shadow != nil {
+			pc.Shadow = a.shadow.Get
+		}
+		proc = process.New(pc)
+	}
+	checks := map[string]func(context.Context) error{
 		"nats": func(context.Context) error {
 			if !a.nc.IsConnected() {
 				return errors.New("not connected")
@@ -235,7 +247,12 @@ func (a *App) Run(ctx context.Context) error {
 		},
 		"redis":   a.store.Ping,
 		"streams": func(ctx context.Context) error { return stream.Check(ctx, a.js, cfg.Names) },
-	}}).Register(mux)
+	}
+	if proc != nil {
+		// Paused for a Redis outage: not ready, so traffic and autoscaling look elsewhere.
+		checks["consumption"] = func(context.Context) error { return proc.Ready() }
+	}
+	(&api.Probes{Metrics: a.metrics, Log: a.log, Checks: checks}).Register(mux)
 	if cfg.Has(config.RoleIngest) {
 		if cfg.GenericToken == "" {
 			a.log.Warn("REBOUND_GENERIC_TOKEN is not set: POST /webhooks/generic refuses every request")
@@ -268,7 +285,7 @@ func (a *App) Run(ctx context.Context) error {
 		return fmt.Errorf("REBOUND_HTTP_ADDR: %w", err)
 	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 8 * time.Second, WriteTimeout: 15 * time.Second, IdleTimeout: 60 * time.Second}
-	errc := make(chan error, 4)
+	errc := make(chan error, 5)
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			errc <- fmt.Errorf("http server: %w", err)
@@ -282,18 +299,11 @@ func (a *App) Run(ctx context.Context) error {
 	roleCtx, stopRoles := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopRoles()
 	var wg sync.WaitGroup
-	if cfg.Has(config.RoleProcess) {
-		pc := process.Config{
-			Consumer: a.cons, Store: a.store, Alerts: a.alerts, Guard: a.guard, Catalog: a.catalog, Policy: pol, Publisher: pub,
-			Metrics: a.metrics, Log: a.log, BatchSize: cfg.BatchSize, Concurrency: cfg.Concurrency, MaxDeliver: cfg.MaxDeliver,
-			OnProcessed: a.hooks.OnProcessed,
-		}
-		if a.shadow != nil {
-			pc.Shadow = a.shadow.Get
-		}
-		p := process.New(pc)
-		wg.Add(3)
-		go func() { defer wg.Done(); errc <- p.Run(roleCtx) }()
+	if proc != nil {
+		md := &process.MaxDeliveries{NC: a.nc, JS: a.js, Names: cfg.Names, Publisher: pub, Metrics: a.metrics, Log: a.log}
+		wg.Add(4)
+		go func() { defer wg.Done(); errc <- proc.Run(roleCtx) }()
+		go func() { defer wg.Done(); errc <- md.Run(roleCtx) }()
 		go func() { defer wg.Done(); a.watchLag(roleCtx) }()
 		go func() {
 			defer wg.Done()
@@ -369,6 +379,13 @@ func (a *App) watchLag(ctx context.Context) {
 			a.metrics.ConsumerAckPend.Set(float64(info.NumAckPending))
 			a.metrics.ConsumerRedelivd.Set(float64(info.NumRedelivered))
 		}
+		ictx, cancel = context.WithTimeout(ctx, 2*time.Second)
+		if s, err := a.js.Stream(ictx, a.cfg.Names.DeadStream); err == nil {
+			if info, err := s.Info(ictx); err == nil {
+				a.metrics.DeadLetterMessages.Set(float64(info.State.Msgs))
+			}
+		}
+		cancel()
 		select {
 		case <-ctx.Done():
 			return

@@ -24,6 +24,16 @@ type Metrics struct {
 	ConsumerPending  prometheus.Gauge
 	ConsumerAckPend  prometheus.Gauge
 	ConsumerRedelivd prometheus.Gauge
+	// ConsumerStallRecoveries counts the times the process role found its consumer
+	// stalled (nothing delivered while the stream had pending events) and re-created it.
+	ConsumerStallRecoveries prometheus.Counter
+	// ProcessPaused is 1 while the process role has stopped pulling because Redis is
+	// unavailable; ProcessPauses counts the pauses.
+	ProcessPaused prometheus.Gauge
+	ProcessPauses prometheus.Counter
+	// DeadLetterMessages is the dead-letter stream's message count: it grows whoever
+	// wrote the letters (every replica, ingest or process, the MaxDeliver advisory).
+	DeadLetterMessages prometheus.Gauge
 
 	ShadowDisagreements *prometheus.CounterVec // class, live, shadow
 	PolicyReloads       *prometheus.CounterVec // result
@@ -72,6 +82,10 @@ func New() *Metrics {
 		ConsumerPending:          prometheus.NewGauge(prometheus.GaugeOpts{Name: "rebound_consumer_pending_events", Help: "Events in the stream not yet delivered to the process role (consumer lag)."}),
 		ConsumerAckPend:          prometheus.NewGauge(prometheus.GaugeOpts{Name: "rebound_consumer_ack_pending_events", Help: "Events delivered but not yet acknowledged."}),
 		ConsumerRedelivd:         prometheus.NewGauge(prometheus.GaugeOpts{Name: "rebound_consumer_redelivered_events", Help: "Events currently being redelivered."}),
+		ConsumerStallRecoveries:  prometheus.NewCounter(prometheus.CounterOpts{Name: "rebound_consumer_stall_recoveries_total", Help: "Times the process role found its consumer stalled (nothing delivered while events were pending) and re-created it."}),
+		ProcessPaused:            prometheus.NewGauge(prometheus.GaugeOpts{Name: "rebound_process_paused", Help: "1 while the process role has stopped pulling events because Redis is unavailable."}),
+		ProcessPauses:            prometheus.NewCounter(prometheus.CounterOpts{Name: "rebound_process_pauses_total", Help: "Times the process role stopped pulling events because Redis was unavailable."}),
+		DeadLetterMessages:       prometheus.NewGauge(prometheus.GaugeOpts{Name: "rebound_dead_letter_stream_messages", Help: "Messages in the dead-letter stream (as of the process role's last look)."}),
 		ShadowDisagreements:      prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rebound_policy_shadow_disagreements_total", Help: "Events on which the shadow policy would have decided otherwise."}, []string{"class", "live", "shadow"}),
 		UnknownReplies:           prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rebound_unknown_replies_total", Help: "Events whose reply no rule recognised (class unknown), by ESP: review them with GET /v1/unknown-replies."}, []string{"esp"}),
 		SuppressionsHeld:         prometheus.NewCounter(prometheus.CounterOpts{Name: "rebound_suppressions_held_total", Help: "Suppressions held by the mass-bounce guard instead of applied."}),
@@ -86,6 +100,7 @@ func New() *Metrics {
 		m.EventsDuplicate, m.EventsFailed, m.DeadLetters, m.BatchSeconds, m.BatchSize, m.Suppressions,
 		m.IncidentsOpened, m.IncidentsReopened, m.IncidentsResolved, m.IncidentsActive,
 		m.AlertSent, m.AlertFailed, m.AlertRetried, m.AlertDropped, m.AlertSendSeconds, m.ConsumerPending, m.ConsumerAckPend, m.ConsumerRedelivd,
+		m.ConsumerStallRecoveries, m.ProcessPaused, m.ProcessPauses, m.DeadLetterMessages,
 	)
 	return m
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -45,6 +46,14 @@ type Config struct {
 	MaxBackoff  time.Duration // cap of the retry delay (default 1 minute)
 	// OnProcessed, if set, is called after each event is acknowledged (the demo waits on it).
 	OnProcessed func(Result)
+
+	// Clock is the time the processor reads and waits on (default: the real one).
+	Clock Clock
+	// Ping checks Redis while consumption is paused (default Store.Ping).
+	Ping func(context.Context) error
+	// StallCheck is how often the consumer is checked for a stall: nothing received for
+	// that long while the stream has pending events (default 5 s).
+	StallCheck time.Duration
 }
 
 // Result is what happened to one event; the demo prints it and tests inspect it.
@@ -62,7 +71,19 @@ type Result struct {
 // Processor runs the process role.
 type Processor struct {
 	cfg     Config
+	clock   Clock
 	redisUp quietLog // "redis batch failed" during an outage: once per change or per 30 s
+
+	// paused is set when a batch's Redis step fails as a whole (Redis unreachable): the
+	// consumer stops pulling and what was already handed over goes back undelivered
+	// until Ping succeeds, so an outage costs each event one delivery, not MaxDeliver.
+	paused   atomic.Bool
+	pauseErr atomic.Pointer[string]
+	pauseReq chan struct{}
+	// received counts messages handed over by the client and inflight the batches being
+	// processed: the stall check looks at both.
+	received atomic.Uint64
+	inflight atomic.Int32
 }
 
 // quietLog logs a failure that repeats every batch when it starts, when its message
@@ -74,10 +95,9 @@ type quietLog struct {
 	repeated int
 }
 
-func (q *quietLog) warn(log *zap.Logger, msg string, err error, fields ...zap.Field) {
+func (q *quietLog) warn(log *zap.Logger, now time.Time, msg string, err error, fields ...zap.Field) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	now := time.Now()
 	if err.Error() == q.last && now.Sub(q.at) < 30*time.Second {
 		q.repeated++
 		return
@@ -100,7 +120,29 @@ func New(cfg Config) *Processor {
 	if cfg.Log == nil {
 		cfg.Log = zap.NewNop()
 	}
-	return &Processor{cfg: cfg}
+	if cfg.Clock == nil {
+		cfg.Clock = realClock{}
+	}
+	if cfg.Ping == nil && cfg.Store != nil {
+		cfg.Ping = cfg.Store.Ping
+	}
+	if cfg.StallCheck <= 0 {
+		cfg.StallCheck = 5 * time.Second
+	}
+	return &Processor{cfg: cfg, clock: cfg.Clock, pauseReq: make(chan struct{}, 1)}
+}
+
+// Ready reports whether the processor is consuming: an error while it has paused for
+// a Redis outage (the readiness probe reports it).
+func (p *Processor) Ready() error {
+	if p.paused.Load() {
+		why := "redis unavailable"
+		if s := p.pauseErr.Load(); s != nil {
+			why = *s
+		}
+		return fmt.Errorf("consumption paused: %s", why)
+	}
+	return nil
 }
 
 // Run consumes until ctx is cancelled, then stops pulling, finishes and acknowledges
@@ -112,49 +154,78 @@ func (p *Processor) Run(ctx context.Context) error {
 	// refills.
 	workers := p.cfg.Concurrency
 	msgs := make(chan jetstream.Msg, (workers+1)*p.cfg.BatchSize)
-	cc, err := p.cfg.Consumer.Consume(func(m jetstream.Msg) { msgs <- m },
-		jetstream.PullMaxMessages((workers+1)*p.cfg.BatchSize),
-		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
-			p.cfg.Log.Warn("consume", zap.Error(err))
-		}))
+	cc, err := p.consume(msgs)
 	if err != nil {
-		return fmt.Errorf("start consuming: %w", err)
+		return err
 	}
 	// Batches in flight finish even during shutdown: their Redis step is idempotent
 	// and their acks must reach the server.
 	work := context.WithoutCancel(ctx)
-	closed := cc.Closed()
+	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	for range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			batch := make([]jetstream.Msg, 0, p.cfg.BatchSize)
-			for {
-				select {
-				case m := <-msgs:
-					batch = drain(msgs, append(batch[:0], m), p.cfg.BatchSize)
-					p.processBatch(work, batch)
-				case <-closed:
-					// Stopped: finish what was handed over. Anything still buffered in the
-					// client is redelivered to another replica after AckWait.
-					for {
-						batch = drain(msgs, batch[:0], p.cfg.BatchSize)
-						if len(batch) == 0 {
-							return
-						}
-						p.processBatch(work, batch)
-					}
-				}
-			}
+			p.work(work, msgs, stop)
 		}()
 	}
-	<-ctx.Done()
-	// Workers keep taking what the callback hands over until the consumer has closed:
-	// a callback blocked on a full channel would otherwise never let it close.
-	cc.Stop()
+	p.control(ctx, cc, msgs)
+	// The consumer is closed: workers finish what was handed over. Anything still
+	// buffered in the client is redelivered to another replica after AckWait.
+	close(stop)
 	wg.Wait()
 	return nil
+}
+
+func (p *Processor) consume(msgs chan jetstream.Msg) (jetstream.ConsumeContext, error) {
+	cc, err := p.cfg.Consumer.Consume(func(m jetstream.Msg) {
+		p.received.Add(1)
+		msgs <- m
+	},
+		jetstream.PullMaxMessages(cap(msgs)),
+		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+			p.cfg.Log.Warn("consume", zap.Error(err))
+		}))
+	if err != nil {
+		return nil, fmt.Errorf("start consuming: %w", err)
+	}
+	return cc, nil
+}
+
+// work cuts batches from what the client handed over until stop, then finishes what is
+// left.
+func (p *Processor) work(ctx context.Context, msgs chan jetstream.Msg, stop <-chan struct{}) {
+	batch := make([]jetstream.Msg, 0, p.cfg.BatchSize)
+	for {
+		select {
+		case m := <-msgs:
+			batch = drain(msgs, append(batch[:0], m), p.cfg.BatchSize)
+			p.handle(ctx, batch)
+		case <-stop:
+			for {
+				batch = drain(msgs, batch[:0], p.cfg.BatchSize)
+				if len(batch) == 0 {
+					return
+				}
+				p.handle(ctx, batch)
+			}
+		}
+	}
+}
+
+func (p *Processor) handle(ctx context.Context, batch []jetstream.Msg) {
+	p.inflight.Add(1)
+	defer p.inflight.Add(-1)
+	if p.paused.Load() {
+		// Handed over before the consumer stopped: back to the server without trying
+		// Redis, to be delivered again once consumption resumes.
+		for _, m := range batch {
+			p.giveBack(ctx, m)
+		}
+		return
+	}
+	p.processBatch(ctx, batch)
 }
 
 func drain(msgs chan jetstream.Msg, batch []jetstream.Msg, max int) []jetstream.Msg {
@@ -169,91 +240,209 @@ func drain(msgs chan jetstream.Msg, batch []jetstream.Msg, max int) []jetstream.
 	return batch
 }
 
-// pending is one decoded event of a batch on its way to Redis.
-type pending struct {
-	msg jetstream.Msg
-	res Result
-	obs int // index of the event's incident observation, -1 when none
-	// shadow is the shadow policy's decision (when one is configured); it is compared
-	// with the live one once the live outcome (the soft count) is known.
-	shadow *policy.Decision
+// Why the controller stopped the consumer.
+type stopReason int
+
+const (
+	stopShutdown stopReason = iota
+	stopPaused
+	stopStalled
+)
+
+// control keeps one consumer running until ctx ends: it stops it while Redis is down
+// and re-creates it when it stalls.
+func (p *Processor) control(ctx context.Context, cc jetstream.ConsumeContext, msgs chan jetstream.Msg) {
+	for {
+		why := p.watch(ctx, msgs)
+		// Workers keep taking what the callback hands over until the consumer has
+		// closed: a callback blocked on a full channel would otherwise never let it close.
+		cc.Stop()
+		<-cc.Closed()
+		switch why {
+		case stopShutdown:
+			return
+		case stopStalled:
+			if m := p.cfg.Metrics; m != nil {
+				m.ConsumerStallRecoveries.Inc()
+			}
+			p.cfg.Log.Warn("consumer stalled: nothing delivered while events are pending; re-creating it",
+				zap.Duration("quiet_for", p.cfg.StallCheck))
+		case stopPaused:
+			if !p.awaitRedis(ctx) {
+				return
+			}
+		}
+		for {
+			var err error
+			if cc, err = p.consume(msgs); err == nil {
+				break
+			}
+			p.cfg.Log.Warn("consumer not re-created; retrying", zap.Error(err))
+			select {
+			case <-ctx.Done():
+				return
+			case <-p.clock.After(time.Second):
+			}
+		}
+	}
+}
+
+// watch returns when the consumer must stop: shutdown, a pause for Redis, or a stall.
+// A stall is a check interval in which nothing was handed over while no batch was in
+// work and the stream had pending events the consumer could take: the client has
+// stopped pulling (PERFORMANCE-NOTES §2.8, nats.go #1622).
+func (p *Processor) watch(ctx context.Context, msgs chan jetstream.Msg) stopReason {
+	last := p.received.Load()
+	for {
+		select {
+		case <-ctx.Done():
+			return stopShutdown
+		case <-p.pauseReq:
+			return stopPaused
+		case <-p.clock.After(p.cfg.StallCheck):
+		}
+		now := p.received.Load()
+		if now != last || len(msgs) > 0 || p.inflight.Load() > 0 {
+			last = now
+			continue
+		}
+		if p.stalled(ctx) {
+			return stopStalled
+		}
+	}
+}
+
+func (p *Processor) stalled(ctx context.Context) bool {
+	ictx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	info, err := p.cfg.Consumer.Info(ictx)
+	if err != nil {
+		return false // NATS itself is unavailable: re-creating the consumer would not help
+	}
+	// At MaxAckPending the server delivers nothing by design.
+	room := info.Config.MaxAckPending <= 0 || info.NumAckPending < info.Config.MaxAckPending
+	return info.NumPending > 0 && room
+}
+
+// pause stops consumption after a batch failed on Redis as a whole.
+func (p *Processor) pause(err error) {
+	msg := err.Error()
+	p.pauseErr.Store(&msg)
+	if p.paused.CompareAndSwap(false, true) {
+		if m := p.cfg.Metrics; m != nil {
+			m.ProcessPaused.Set(1)
+			m.ProcessPauses.Inc()
+		}
+		p.cfg.Log.Warn("redis unavailable: consumption paused until it answers", zap.Error(err))
+		select {
+		case p.pauseReq <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// awaitRedis probes Redis with a growing delay until it answers (true) or ctx ends.
+func (p *Processor) awaitRedis(ctx context.Context) bool {
+	since := p.clock.Now()
+	delay := 250 * time.Millisecond
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-p.clock.After(delay):
+		}
+		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		err := p.cfg.Ping(pctx)
+		cancel()
+		if err == nil {
+			break
+		}
+		msg := err.Error()
+		p.pauseErr.Store(&msg)
+		delay = min(2*delay, 5*time.Second)
+	}
+	// A batch that failed just before the consumer stopped may have asked again.
+	select {
+	case <-p.pauseReq:
+	default:
+	}
+	p.paused.Store(false)
+	if m := p.cfg.Metrics; m != nil {
+		m.ProcessPaused.Set(0)
+	}
+	p.cfg.Log.Info("redis answers again: consumption resumed", zap.Duration("paused_for", p.clock.Now().Sub(since)))
+	return true
 }
 
 func (p *Processor) processBatch(ctx context.Context, batch []jetstream.Msg) {
-	start := time.Now()
-	m := p.cfg.Metrics
+	start := p.clock.Now()
 	pol := p.cfg.Policy()
 	var shadow *policy.Policy
 	if p.cfg.Shadow != nil {
 		shadow = p.cfg.Shadow()
 	}
-	work := make([]pending, 0, len(batch))
-	changes := make([]suppress.Change, 0, len(batch))
-	var obs []alert.Observation
-	var unknown, unknownESP []string // replies no rule recognised, for review
-	for _, msg := range batch {
-		ev, err := events.Decode(msg.Data())
-		if err != nil {
-			p.poison(ctx, msg, "decode", err)
+	data := make([][]byte, len(batch))
+	for i, m := range batch {
+		data[i] = m.Data()
+	}
+	pl := p.plan(pol, shadow, data)
+	for _, x := range pl.poison {
+		p.poison(ctx, batch[x.msg], "decode", x.err)
+	}
+	if len(pl.items) > 0 {
+		p.applyPlan(ctx, batch, &pl)
+	}
+	if m := p.cfg.Metrics; m != nil {
+		m.BatchSeconds.Observe(p.clock.Now().Sub(start).Seconds())
+		m.BatchSize.Observe(float64(len(batch)))
+	}
+}
+
+// applyPlan is the batch's I/O: the mass-bounce guard, the recipients' changes and the
+// incident observations in Redis, then an ack (or a retry) per message. When Redis
+// fails as a whole the batch goes back and consumption pauses.
+func (p *Processor) applyPlan(ctx context.Context, batch []jetstream.Msg, pl *plan) {
+	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	err := p.guard(rctx, pl)
+	var outs []suppress.Outcome
+	var incs []alert.Outcome
+	if err == nil {
+		outs, incs, err = p.write(rctx, pl.changes, pl.obs)
+	}
+	cancel()
+	if err != nil {
+		p.redisUp.warn(p.cfg.Log, p.clock.Now(), "redis batch failed; the batch goes back and consumption pauses", err, zap.Int("events", len(pl.items)))
+		p.pause(err)
+		for _, it := range pl.items {
+			p.retry(ctx, batch[it.msg], "redis", err)
+		}
+		return
+	}
+	var (
+		disagreements       []suppress.ShadowEntry
+		unknown, unknownESP []string // replies no rule recognised, for review
+	)
+	for i := range pl.items {
+		it := &pl.items[i]
+		it.res.Outcome = outs[i]
+		failed := outs[i].Err
+		if it.obs >= 0 {
+			it.res.Incident = &incs[it.obs]
+			failed = errors.Join(failed, incs[it.obs].Err)
+		}
+		if failed != nil {
+			p.retry(ctx, batch[it.msg], "redis", failed)
 			continue
 		}
-		// From here on the ID is in its stored form: with addresses hashed, no part of
-		// it names the recipient (SES and Resend IDs do).
-		ev.ID = p.cfg.Store.EventID(ev.ID)
-		reply := ev.Reply.String()
-		cl := p.cfg.Catalog.Classify(reply, catalog.Hints{Code: ev.Reply.Code, Enhanced: ev.Reply.Enhanced, RemoteHost: ev.MTA})
-		d := pol.Decide(&ev, cl)
-		w := pending{msg: msg, res: Result{Event: ev, Classification: cl, Decision: d}, obs: -1}
-		if shadow != nil {
-			sd := shadow.Decide(&ev, cl)
-			w.shadow = &sd
-		}
-		if d.Action == policy.ActionAlert {
-			w.obs = len(obs)
-			obs = append(obs, p.observation(&ev, reply, cl, pol))
-		}
-		work = append(work, w)
-		changes = append(changes, p.change(&ev, reply, cl, d, pol))
-	}
-	var disagreements []suppress.ShadowEntry
-	if len(changes) > 0 {
-		rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		err := p.guard(rctx, pol, work, changes, &obs)
-		var outs []suppress.Outcome
-		var incs []alert.Outcome
-		if err == nil {
-			outs, incs, err = p.apply(rctx, changes, obs)
-		}
-		cancel()
-		if err != nil {
-			p.redisUp.warn(p.cfg.Log, "redis batch failed; retrying the batch later", err, zap.Int("events", len(work)))
-			for _, w := range work {
-				p.retry(ctx, w.msg, "redis", err)
+		if it.shadow != nil && !it.res.Outcome.Duplicate {
+			if e, ok := disagreement(pl.policy, pl.shadow, &it.res, *it.shadow); ok {
+				disagreements = append(disagreements, e)
 			}
-		} else {
-			for i := range work {
-				w := &work[i]
-				w.res.Outcome = outs[i]
-				failed := outs[i].Err
-				if w.obs >= 0 {
-					w.res.Incident = &incs[w.obs]
-					failed = errors.Join(failed, incs[w.obs].Err)
-				}
-				if failed != nil {
-					p.retry(ctx, w.msg, "redis", failed)
-					continue
-				}
-				if w.shadow != nil && !w.res.Outcome.Duplicate {
-					if e, ok := disagreement(pol, shadow, &w.res, *w.shadow); ok {
-						disagreements = append(disagreements, e)
-					}
-				}
-				p.done(w)
-				if w.res.Classification.Class == catalog.ClassUnknown && !w.res.Outcome.Duplicate {
-					unknown = append(unknown, w.res.Event.Reply.String())
-					unknownESP = append(unknownESP, w.res.Event.ESP)
-				}
-			}
+		}
+		p.done(batch[it.msg], &it.res)
+		if it.res.Classification.Class == catalog.ClassUnknown && !it.res.Outcome.Duplicate {
+			unknown = append(unknown, it.res.Event.Reply.String())
+			unknownESP = append(unknownESP, it.res.Event.ESP)
 		}
 	}
 	if len(unknown) > 0 {
@@ -261,10 +450,6 @@ func (p *Processor) processBatch(ctx context.Context, batch []jetstream.Msg) {
 	}
 	if len(disagreements) > 0 {
 		p.recordShadow(ctx, disagreements)
-	}
-	if m != nil {
-		m.BatchSeconds.Observe(time.Since(start).Seconds())
-		m.BatchSize.Observe(float64(len(batch)))
 	}
 }
 
@@ -298,48 +483,31 @@ func disagreement(live, shadow *policy.Policy, r *Result, sd policy.Decision) (s
 	}, true
 }
 
-// guard runs the mass-bounce guard over the batch (package guard decides; complaints
-// are never held). A held suppression becomes a history-only change whose entry reads
-// "held" (the pending suppression is the guard's), and every held event counts into
-// its domain's mass_bounce incident, which its first one opens.
-func (p *Processor) guard(ctx context.Context, pol *policy.Policy, work []pending, changes []suppress.Change, obs *[]alert.Observation) error {
+// guard runs the mass-bounce guard over the batch's changes (package guard decides)
+// and marks its verdicts on the plan.
+func (p *Processor) guard(ctx context.Context, pl *plan) error {
 	if p.cfg.Guard == nil {
 		return nil
 	}
-	verdicts, err := p.cfg.Guard.Check(ctx, pol.MassBounce, changes, func(i int) bool {
-		return work[i].res.Event.Type != events.TypeComplaint
-	})
+	verdicts, err := p.cfg.Guard.Check(ctx, pl.policy.MassBounce, pl.changes, pl.guardEligible)
 	if err != nil {
 		return err
 	}
-	for i, v := range verdicts {
-		if !v.Held {
-			continue
+	for _, v := range pl.markHeld(verdicts) {
+		// recipients_in_window is the hold's count after the batch: what
+		// `worker mass-bounce list` shows for it.
+		fields := []zap.Field{zap.String("class", alert.ClassMassBounce), zap.String("receiving_domain", v.Domain),
+			zap.String("scope", v.Scope), zap.Int("recipients_in_window", v.Count)}
+		if v.Scope == guard.ScopeTenant {
+			fields = append(fields, zap.String("tenant", v.Tenant))
 		}
-		c := &changes[i]
-		c.Action = suppress.ActionHeld
-		work[i].res.Held = true
-		// Every held suppression counts into the domain's incident, so it shows how many
-		// recipients the hold is protecting.
-		ev := &work[i].res.Event
-		work[i].obs = len(*obs)
-		*obs = append(*obs, alert.Observation{
-			EventID: ev.ID, Class: alert.ClassMassBounce, Severity: pol.Incidents.Severity(alert.ClassMassBounce),
-			ReceivingDomain: v.Domain, Recipient: ev.Recipient, Code: c.Code, Rule: "mass_bounce_guard", ESP: ev.ESP,
-			Reply: events.RedactAddresses(c.Reply), Fix: guard.FixSteps(v.Domain),
-		})
-		if v.NewlyHeld {
-			// recipients_in_window is the hold's count after the batch: what
-			// `worker mass-bounce list` shows for it.
-			fields := []zap.Field{zap.String("class", alert.ClassMassBounce), zap.String("receiving_domain", v.Domain),
-				zap.String("scope", v.Scope), zap.Int("recipients_in_window", v.Count)}
-			if v.Scope == guard.ScopeTenant {
-				fields = append(fields, zap.String("tenant", v.Tenant))
+		p.cfg.Log.Warn("mass-bounce guard: holding new suppressions", fields...)
+	}
+	if m := p.cfg.Metrics; m != nil {
+		for _, v := range verdicts {
+			if v.Held {
+				m.SuppressionsHeld.Inc()
 			}
-			p.cfg.Log.Warn("mass-bounce guard: holding new suppressions", fields...)
-		}
-		if m := p.cfg.Metrics; m != nil {
-			m.SuppressionsHeld.Inc()
 		}
 	}
 	return nil
@@ -356,7 +524,7 @@ func (p *Processor) recordUnknown(ctx context.Context, replies, esps []string) {
 	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if err := p.cfg.Store.RecordUnknown(rctx, replies, esps); err != nil {
-		p.redisUp.warn(p.cfg.Log, "unknown replies not recorded", err)
+		p.redisUp.warn(p.cfg.Log, p.clock.Now(), "unknown replies not recorded", err)
 	}
 }
 
@@ -375,48 +543,14 @@ func (p *Processor) recordShadow(ctx context.Context, ds []suppress.ShadowEntry)
 	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if err := p.cfg.Store.RecordShadow(rctx, ds); err != nil {
-		p.redisUp.warn(p.cfg.Log, "shadow statistics not stored", err)
+		p.redisUp.warn(p.cfg.Log, p.clock.Now(), "shadow statistics not stored", err)
 	}
 }
 
-// change turns a decision into the store's change for that event.
-func (p *Processor) change(ev *events.Event, reply string, cl catalog.Classification, d policy.Decision, pol *policy.Policy) suppress.Change {
-	ns := ev.Tenant // the state namespace: "" when the policy makes this global
-	if d.Global {
-		ns = ""
-	}
-	c := suppress.Change{
-		EventID: ev.ID, ESP: ev.ESP, Tenant: ns, EventTenant: ev.Tenant, Address: ev.Recipient,
-		Reason: d.Reason, Class: string(cl.Class), Rule: cl.Rule, Code: cl.Code, Reply: reply,
-		SuppressTTL: d.SuppressTTL, SoftWindow: pol.SoftWindow, SoftThreshold: pol.SoftThreshold, SoftTTL: pol.SoftSuppressionTTL,
-	}
-	switch d.Action {
-	case policy.ActionSuppress:
-		c.Action = suppress.ActionSuppress
-	case policy.ActionSoft:
-		c.Action = suppress.ActionSoft
-	case policy.ActionReset:
-		c.Action = suppress.ActionReset
-	default:
-		c.Action = suppress.ActionRecord
-	}
-	return c
-}
-
-// observation is what a sender-side event tells its incident.
-func (p *Processor) observation(ev *events.Event, reply string, cl catalog.Classification, pol *policy.Policy) alert.Observation {
-	return alert.Observation{
-		EventID: ev.ID, Tenant: ev.Tenant, Class: string(cl.Class), Severity: pol.Incidents.Severity(string(cl.Class)),
-		SendingDomain: ev.SendingDomain, SendingIP: ev.SendingIP, Recipient: ev.Recipient,
-		// The incident is shown to on-call and sent to chat: no recipient address in it.
-		Code: cl.Code, Rule: cl.Rule, ESP: ev.ESP, Reply: events.RedactAddresses(reply), Fix: p.cfg.Catalog.FixSteps(cl),
-	}
-}
-
-// apply writes the batch's recipient changes and its incident observations, at the
+// write writes the batch's recipient changes and its incident observations, at the
 // same time: they are independent, and each is idempotent by event ID, so an event
 // whose one half failed is retried whole and its other half counts once.
-func (p *Processor) apply(ctx context.Context, changes []suppress.Change, obs []alert.Observation) ([]suppress.Outcome, []alert.Outcome, error) {
+func (p *Processor) write(ctx context.Context, changes []suppress.Change, obs []alert.Observation) ([]suppress.Outcome, []alert.Outcome, error) {
 	if len(obs) == 0 || p.cfg.Alerts == nil {
 		outs, err := p.cfg.Store.Apply(ctx, changes)
 		return outs, make([]alert.Outcome, len(obs)), err
@@ -441,12 +575,11 @@ func (p *Processor) apply(ctx context.Context, changes []suppress.Change, obs []
 	return outs, incs, nil
 }
 
-func (p *Processor) done(w *pending) {
-	if err := w.msg.Ack(); err != nil {
+func (p *Processor) done(msg jetstream.Msg, r *Result) {
+	if err := msg.Ack(); err != nil {
 		// The effect is stored; a lost ack only means a harmless redelivery.
-		p.cfg.Log.Warn("ack", zap.String("event_id", w.res.Event.ID), zap.Error(err))
+		p.cfg.Log.Warn("ack", zap.String("event_id", r.Event.ID), zap.Error(err))
 	}
-	r := &w.res
 	if m := p.cfg.Metrics; m != nil {
 		if r.Outcome.Duplicate {
 			m.EventsDuplicate.WithLabelValues(r.Event.ESP).Inc()
@@ -513,6 +646,20 @@ func (p *Processor) retry(ctx context.Context, msg jetstream.Msg, stage string, 
 		return
 	}
 	if err := msg.NakWithDelay(Backoff(delivered, p.cfg.MaxBackoff)); err != nil {
+		p.cfg.Log.Warn("nak", zap.Error(err))
+	}
+}
+
+// giveBack returns a message that was handed over after consumption paused, without
+// trying Redis. The short delay keeps it among the first redelivered once the consumer
+// pulls again (nothing is redelivered while it does not). On the consumer's last
+// delivery it is dead-lettered instead, as retry does.
+func (p *Processor) giveBack(ctx context.Context, msg jetstream.Msg) {
+	if md, err := msg.Metadata(); err == nil && p.cfg.MaxDeliver > 0 && md.NumDelivered >= uint64(p.cfg.MaxDeliver) {
+		p.poison(ctx, msg, "redis", fmt.Errorf("gave up after %d deliveries: consumption paused", md.NumDelivered))
+		return
+	}
+	if err := msg.NakWithDelay(time.Second); err != nil {
 		p.cfg.Log.Warn("nak", zap.Error(err))
 	}
 }

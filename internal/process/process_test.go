@@ -34,6 +34,7 @@ type bundle struct {
 	alerts  *alert.Store
 	guard   *guard.Guard
 	metrics *metrics.Metrics
+	proc    *process.Processor
 	results chan process.Result
 	cancel  context.CancelFunc
 	done    chan error
@@ -62,6 +63,12 @@ func setup(t *testing.T, rdb redis.UniversalClient, maxDeliver int) *bundle {
 
 func setupWith(t *testing.T, rdb redis.UniversalClient, maxDeliver int, pol func() *policy.Policy) *bundle {
 	t.Helper()
+	return setupConfig(t, rdb, maxDeliver, pol, nil)
+}
+
+// setupConfig is setupWith with a last say on the processor's configuration.
+func setupConfig(t *testing.T, rdb redis.UniversalClient, maxDeliver int, pol func() *policy.Policy, edit func(*process.Config)) *bundle {
+	t.Helper()
 	_, js := testsvc.JetStream(t)
 	names := testsvc.Names(t, js)
 	prefix := testsvc.Prefix(t, rdb)
@@ -77,12 +84,17 @@ func setupWith(t *testing.T, rdb redis.UniversalClient, maxDeliver int, pol func
 	m := metrics.New()
 	g := guard.New(guard.Config{Redis: rdb, Prefix: prefix, Store: store, Alerts: alerts, Metrics: m, Log: zaptest.NewLogger(t)})
 	b := &bundle{js: js, names: names, store: store, alerts: alerts, guard: g, metrics: m, results: make(chan process.Result, 1000), done: make(chan error, 1)}
-	p := process.New(process.Config{
+	cfg := process.Config{
 		Consumer: cons, Store: store, Alerts: alerts, Guard: g, Catalog: defaultCatalog(t), Policy: pol,
 		Publisher: stream.NewPublisher(js, names, 5*time.Second), Metrics: m,
 		Log: zaptest.NewLogger(t), BatchSize: 64, MaxDeliver: maxDeliver, MaxBackoff: 2 * time.Second,
 		OnProcessed: func(r process.Result) { b.results <- r },
-	})
+	}
+	if edit != nil {
+		edit(&cfg)
+	}
+	p := process.New(cfg)
+	b.proc = p
 	runCtx, cancel := context.WithCancel(ctx)
 	b.cancel = cancel
 	go func() { b.done <- p.Run(runCtx) }()
