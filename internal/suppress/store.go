@@ -61,6 +61,10 @@ type Change struct {
 	// log records the release as its own entry, "<event ID>:released" with action
 	// "released" — which is also what makes a repeated release change nothing.
 	Released bool `json:",omitempty"`
+	// ExpiresAt, when set, is the suppression's expiry (ms since the epoch) and takes
+	// the place of SuppressTTL: an imported record keeps the expiry it was exported
+	// with, to the millisecond.
+	ExpiresAt int64 `json:",omitempty"`
 }
 
 // LogID is the change's entry in the recipient's log (its idempotency key).
@@ -267,7 +271,7 @@ func (s *Store) run(ctx context.Context, changes []Change, nowMS int64, sha, bat
 		}
 		args := []any{c.LogID(), string(action), nowMS, logTTL, hist, s.opt.LogKeep, c.At}
 		if action != ActionRecord {
-			args = append(args, c.SuppressTTL.Milliseconds(), c.SoftWindow.Milliseconds(), c.SoftThreshold, c.SoftTTL.Milliseconds(),
+			args = append(args, suppressTTL(c, nowMS), c.SoftWindow.Milliseconds(), c.SoftThreshold, c.SoftTTL.Milliseconds(),
 				c.Reason, c.Class, c.Rule, c.Code, c.Reply, c.ESP, c.Address, c.Tenant)
 			if c.Released {
 				args = append(args, c.EventID)
@@ -282,7 +286,7 @@ func (s *Store) run(ctx context.Context, changes []Change, nowMS int64, sha, bat
 		if c.Action == ActionSuppress {
 			// Listed now, in the same round trip; GT keeps a later, longer expiry (or +inf
 			// for permanent) when the script keeps an existing record.
-			pipe.ZAddGT(ctx, s.keys.SuppressionIndex(c.Tenant), redis.Z{Score: indexScore(nowMS, c.SuppressTTL), Member: c.Address})
+			pipe.ZAddGT(ctx, s.keys.SuppressionIndex(c.Tenant), redis.Z{Score: indexScore(nowMS, suppressTTL(c, nowMS)), Member: c.Address})
 			// After the expiry index, never before: the listing's prune (pruneScript)
 			// drops an address from both only when the expiry index has no live entry.
 			pipe.ZAdd(ctx, s.keys.SuppressionsByAddress(c.Tenant), redis.Z{Member: c.Address})
@@ -345,12 +349,21 @@ func (s *Store) updateIndexes(ctx context.Context, changes []Change, out []Outco
 	return nil
 }
 
-// indexScore is a suppression's expiry in ms, +inf when permanent.
-func indexScore(nowMS int64, ttl time.Duration) float64 {
-	if ttl <= 0 {
+// indexScore is a suppression's expiry in ms, +inf when permanent (ttlMS 0).
+func indexScore(nowMS, ttlMS int64) float64 {
+	if ttlMS <= 0 {
 		return math.Inf(1)
 	}
-	return float64(nowMS + ttl.Milliseconds())
+	return float64(nowMS + ttlMS)
+}
+
+// suppressTTL is the change's suppression TTL in ms (0 = permanent): ExpiresAt less
+// now when set (at least 1 ms, so a record due now is not made permanent), else SuppressTTL.
+func suppressTTL(c *Change, nowMS int64) int64 {
+	if c.ExpiresAt > 0 {
+		return max(c.ExpiresAt-nowMS, 1)
+	}
+	return c.SuppressTTL.Milliseconds()
 }
 
 func readRecipient(cmd *redis.Cmd, o *Outcome) error {

@@ -1,0 +1,401 @@
+package transfer
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+)
+
+// Format is a file's syntax. The shape (which ESP) is recognised from the columns
+// whatever the syntax.
+type Format string
+
+// The formats Reader reads; FormatAuto looks at the first byte: '{' NDJSON or a JSON
+// document holding a list, '[' a JSON array, anything else CSV.
+const (
+	FormatAuto   Format = ""
+	FormatNDJSON Format = "ndjson"
+	FormatCSV    Format = "csv"
+	FormatJSON   Format = "json" // one document: an array, or an object holding one
+)
+
+// ParseFormat reads a format name ("" is auto).
+func ParseFormat(s string) (Format, error) {
+	switch f := Format(strings.ToLower(s)); f {
+	case FormatAuto, FormatNDJSON, FormatCSV, FormatJSON:
+		return f, nil
+	}
+	return "", fmt.Errorf("format %q: want ndjson, csv or json (or none: recognised from the content)", s)
+}
+
+// maxLine bounds one NDJSON line or CSV record: a longer one is rejected, not read
+// into memory whole.
+const maxLine = 64 << 10
+
+// Item is one line (CSV, NDJSON) or one element (a JSON document) of the input:
+// the entry, or why it was rejected.
+type Item struct {
+	Line  int // line number (CSV, NDJSON) or element number (a JSON document), from 1
+	Entry Entry
+	Err   error
+}
+
+// Reader reads entries from an export, one Item at a time, without holding the file.
+type Reader struct {
+	br     *bufio.Reader
+	format Format
+	next   func() (Item, bool)
+	err    error // what stopped the reading early
+}
+
+// NewReader reads r as format (FormatAuto: recognised from the first byte).
+func NewReader(r io.Reader, format Format) *Reader {
+	return &Reader{br: bufio.NewReaderSize(r, 64<<10), format: format}
+}
+
+// Err is what stopped the reading before the end of the input (an I/O error, a JSON
+// document broken in the middle), or nil.
+func (r *Reader) Err() error { return r.err }
+
+// Next returns the next item, and false at the end of the input (or when Err is set).
+func (r *Reader) Next() (Item, bool) {
+	if r.next == nil {
+		if err := r.start(); err != nil {
+			if !errors.Is(err, io.EOF) {
+				r.err = err
+			}
+			return Item{}, false
+		}
+	}
+	return r.next()
+}
+
+func (r *Reader) start() error {
+	f := r.format
+	if f == FormatAuto {
+		first, err := r.firstByte()
+		if err != nil {
+			return err
+		}
+		switch first {
+		case '{':
+			f = FormatNDJSON // unless the first object holds the list: see ndjson
+		case '[':
+			f = FormatJSON
+		default:
+			f = FormatCSV
+		}
+	}
+	switch f {
+	case FormatCSV:
+		r.next = r.csv()
+	case FormatJSON:
+		r.next = r.document()
+	default:
+		r.next = r.ndjson()
+	}
+	return nil
+}
+
+// firstByte peeks at the first byte that is not white space or a byte-order mark.
+func (r *Reader) firstByte() (byte, error) {
+	if b, err := r.br.Peek(3); err == nil && bytes.Equal(b, []byte{0xef, 0xbb, 0xbf}) {
+		_, _ = r.br.Discard(3)
+	}
+	for {
+		b, err := r.br.Peek(1)
+		if err != nil {
+			return 0, err
+		}
+		if b[0] != ' ' && b[0] != '\t' && b[0] != '\r' && b[0] != '\n' {
+			return b[0], nil
+		}
+		_, _ = r.br.Discard(1)
+	}
+}
+
+func (r *Reader) csv() func() (Item, bool) {
+	cr := csv.NewReader(&lineLimiter{r: r.br})
+	cr.FieldsPerRecord = -1
+	cr.LazyQuotes = true
+	cr.ReuseRecord = true
+	var header []string
+	line := 0
+	return func() (Item, bool) {
+		for {
+			rec, err := cr.Read()
+			if errors.Is(err, io.EOF) {
+				return Item{}, false
+			}
+			if pos, _ := cr.FieldPos(0); pos > 0 {
+				line = pos
+			} else {
+				line++
+			}
+			var pe *csv.ParseError
+			if errors.As(err, &pe) {
+				return Item{Line: pe.StartLine, Err: fmt.Errorf("csv: %w", pe.Err)}, true
+			}
+			if err != nil {
+				r.err = fmt.Errorf("read line %d: %w", line+1, err)
+				return Item{}, false
+			}
+			if header == nil {
+				header = make([]string, len(rec))
+				for i, h := range rec {
+					header[i] = normKey(strings.TrimPrefix(h, "\ufeff"))
+				}
+				if _, err := shape(fieldsOf(header, nil)); err != nil {
+					r.err = fmt.Errorf("csv header on line %d: %w", line, err)
+					return Item{}, false
+				}
+				continue
+			}
+			if len(rec) == 1 && strings.TrimSpace(rec[0]) == "" {
+				continue // a blank line
+			}
+			if len(rec) != len(header) {
+				return Item{Line: line, Err: fmt.Errorf("%d columns, the header has %d", len(rec), len(header))}, true
+			}
+			e, err := entryFrom(fieldsOf(header, rec))
+			return Item{Line: line, Entry: e, Err: err}, true
+		}
+	}
+}
+
+func fieldsOf(header, rec []string) fields {
+	f := make(fields, len(header))
+	for i, h := range header {
+		v := ""
+		if i < len(rec) {
+			v = strings.TrimSpace(rec[i])
+		}
+		f[h] = v
+	}
+	return f
+}
+
+// ndjson reads one object a line. If the first object is a JSON document holding the
+// list (SES's {"SuppressedDestinationSummaries": […]}, Postmark's {"Suppressions": […]},
+// Mailgun's {"items": […]}) on several lines, it is read as a document instead.
+func (r *Reader) ndjson() func() (Item, bool) {
+	line := 0
+	var doc func() (Item, bool)
+	return func() (Item, bool) {
+		if doc != nil {
+			return doc()
+		}
+		for {
+			raw, tooLong, err := readLine(r.br)
+			if len(raw) == 0 && err != nil {
+				if !errors.Is(err, io.EOF) {
+					r.err = fmt.Errorf("read line %d: %w", line+1, err)
+				}
+				return Item{}, false
+			}
+			line++
+			if tooLong {
+				return Item{Line: line, Err: fmt.Errorf("longer than %d bytes", maxLine)}, true
+			}
+			raw = bytes.TrimSpace(raw)
+			if len(raw) == 0 {
+				continue
+			}
+			f, err := objectFields(raw)
+			if err != nil && line == 1 && !json.Valid(raw) {
+				// Not one object on the line: a document spread over lines.
+				doc = r.documentFrom(io.MultiReader(bytes.NewReader(raw), strings.NewReader("\n"), r.br))
+				return doc()
+			}
+			if err == nil && line == 1 {
+				if list, ok := listOf(f); ok {
+					doc = r.elements(json.NewDecoder(bytes.NewReader(list)))
+					return doc()
+				}
+			}
+			if err != nil {
+				return Item{Line: line, Err: err}, true
+			}
+			e, err := entryFrom(f)
+			return Item{Line: line, Entry: e, Err: err}, true
+		}
+	}
+}
+
+// readLine reads one line, at most maxLine bytes of it (tooLong: the rest was skipped).
+func readLine(br *bufio.Reader) (line []byte, tooLong bool, err error) {
+	for {
+		part, isPrefix, err := br.ReadLine()
+		if len(line)+len(part) <= maxLine {
+			line = append(line, part...)
+		} else {
+			tooLong = true
+		}
+		if err != nil || !isPrefix {
+			return line, tooLong, err
+		}
+	}
+}
+
+// listKeys are the names under which the ESPs' list APIs put the list.
+var listKeys = []string{"suppresseddestinationsummaries", "suppressions", "items"}
+
+// listOf returns the list a document object holds under one of listKeys.
+func listOf(f fields) ([]byte, bool) {
+	for _, k := range listKeys {
+		if v, ok := f[k]; ok && strings.HasPrefix(v, "[") {
+			return []byte(v), true
+		}
+	}
+	return nil, false
+}
+
+// document reads the whole input as one JSON document: an array of objects, or an
+// object holding one under a listKeys name.
+func (r *Reader) document() func() (Item, bool) { return r.documentFrom(r.br) }
+
+func (r *Reader) documentFrom(in io.Reader) func() (Item, bool) {
+	dec := json.NewDecoder(in)
+	dec.UseNumber()
+	tok, err := dec.Token()
+	if err != nil {
+		r.err = fmt.Errorf("json: %w", err)
+		return func() (Item, bool) { return Item{}, false }
+	}
+	switch tok {
+	case json.Delim('['):
+		return r.elements(dec)
+	case json.Delim('{'):
+		for dec.More() {
+			key, err := dec.Token()
+			if err != nil {
+				break
+			}
+			name, _ := key.(string)
+			if isListKey(normKey(name)) {
+				if t, err := dec.Token(); err == nil && t == json.Delim('[') {
+					return r.elements(dec)
+				}
+				break
+			}
+			var skip json.RawMessage
+			if err := dec.Decode(&skip); err != nil {
+				break
+			}
+		}
+	}
+	r.err = errors.New("json: want an array of objects, or an object with SuppressedDestinationSummaries, Suppressions or items")
+	return func() (Item, bool) { return Item{}, false }
+}
+
+func isListKey(k string) bool {
+	for _, l := range listKeys {
+		if k == l {
+			return true
+		}
+	}
+	return false
+}
+
+// elements reads the objects of an array whose '[' dec has already read (listOf's
+// value is read from its start: the '[' is consumed on the first call).
+func (r *Reader) elements(dec *json.Decoder) func() (Item, bool) {
+	n := 0
+	opened := false
+	return func() (Item, bool) {
+		if !opened {
+			opened = true
+			if dec.InputOffset() == 0 {
+				if t, err := dec.Token(); err != nil || t != json.Delim('[') {
+					r.err = errors.New("json: the list is not an array")
+					return Item{}, false
+				}
+			}
+		}
+		if !dec.More() {
+			return Item{}, false
+		}
+		n++
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			r.err = fmt.Errorf("json element %d: %w (the rest of the document is unreadable)", n, err)
+			return Item{}, false
+		}
+		f, err := objectFields(raw)
+		if err != nil {
+			return Item{Line: n, Err: err}, true
+		}
+		e, err := entryFrom(f)
+		return Item{Line: n, Entry: e, Err: err}, true
+	}
+}
+
+// objectFields reads one JSON object into fields: strings as they are, numbers and
+// booleans as written, arrays of strings joined with ',' (Mailgun's tags), null as "".
+func objectFields(raw []byte) (fields, error) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var m map[string]any
+	if err := dec.Decode(&m); err != nil {
+		return nil, fmt.Errorf("json: want one object: %w", err)
+	}
+	if dec.More() {
+		return nil, errors.New("json: more than one value on the line")
+	}
+	f := make(fields, len(m))
+	for k, v := range m {
+		switch v := v.(type) {
+		case nil:
+			f[normKey(k)] = ""
+		case string:
+			f[normKey(k)] = strings.TrimSpace(v)
+		case json.Number:
+			f[normKey(k)] = v.String()
+		case bool:
+			f[normKey(k)] = fmt.Sprint(v)
+		case []any:
+			if isListKey(normKey(k)) { // the list of a one-line document: see listOf
+				b, _ := json.Marshal(v)
+				f[normKey(k)] = string(b)
+				continue
+			}
+			parts := make([]string, 0, len(v))
+			for _, x := range v {
+				parts = append(parts, fmt.Sprint(x))
+			}
+			f[normKey(k)] = strings.Join(parts, ",")
+		default:
+			b, _ := json.Marshal(v)
+			f[normKey(k)] = string(b)
+		}
+	}
+	return f, nil
+}
+
+// lineLimiter hands the CSV reader its input, cutting a line longer than maxLine
+// short, so one endless line cannot take the memory: the record is then rejected.
+type lineLimiter struct {
+	r   *bufio.Reader
+	run int // bytes since the last newline
+}
+
+func (l *lineLimiter) Read(p []byte) (int, error) {
+	n, err := l.r.Read(p)
+	for i := 0; i < n; i++ {
+		if p[i] == '\n' {
+			l.run = 0
+			continue
+		}
+		l.run++
+		if l.run > maxLine {
+			p[i] = '\n' // a record cut here has the wrong column count or a bad address
+			l.run = 0
+		}
+	}
+	return n, err
+}
