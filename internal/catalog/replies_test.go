@@ -18,8 +18,9 @@ import (
 // The split column was decided once, by a seeded shuffle, before any rule
 // was tuned: "dev" rows may be looked at while changing rules, "test" rows
 // may not. This test therefore prints the individual misses of dev rows
-// only; for the test part it prints the aggregate figures, and fails when
-// they fall below the floor measured when the corpus was frozen.
+// only; for the test part it prints the aggregate figures (both collection
+// rounds together and each on its own), and fails when they fall below the
+// floors last measured.
 
 type replyRow struct {
 	id, split, source, family, action, reply string
@@ -167,8 +168,8 @@ func TestCorpusReplies(t *testing.T) {
 	t.Parallel()
 	c := setup(t)
 	rows := readReplies(t)
-	if len(rows) < 1500 {
-		t.Fatalf("replies corpus has %d rows, want at least 1500", len(rows))
+	if len(rows) < 1900 {
+		t.Fatalf("replies corpus has %d rows, want at least 1900", len(rows))
 	}
 	var dev, test, testFirst, testSecond replyScore
 	for _, r := range rows {
@@ -197,12 +198,15 @@ func TestCorpusReplies(t *testing.T) {
 
 	// Issue #9's target on replies never looked at while tuning is ≥ 95 % right action
 	// and no false suppression; the rules do not reach it yet (docs/classification.md
-	// has the figures). The test holds the floor measured when the corpus was frozen,
-	// so a change that loses ground fails, and says where the target stands.
+	// has the figures). The test holds the floors last measured (second collection
+	// round, docs/classification.md), so a change that loses ground fails, and says
+	// where the target stands. Floors are set at or below what was measured, never above.
 	const (
-		testFloor      = 91.0 // % right action on the test part
-		testMaxFalse   = 2    // false suppressions on the test part
-		devFloor       = 97.5 // % right action on the dev part
+		testFloor      = 91.2 // % right action on the test part (both rounds), measured 91.29
+		testMaxFalse   = 2    // false suppressions on the test part (both in the first round)
+		secondFloor    = 91.2 // % right action on the second round's test rows, measured 91.22
+		secondMaxFalse = 0    // false suppressions on the second round's test rows
+		devFloor       = 98.1 // % right action on the dev part, measured 98.18
 		targetAccuracy = 95.0
 	)
 	a := pct(test.right, test.rows)
@@ -213,7 +217,11 @@ func TestCorpusReplies(t *testing.T) {
 		t.Errorf("test action accuracy %.2f%% < the %.1f%% floor", a, testFloor)
 	}
 	if test.falseSupp > testMaxFalse {
-		t.Errorf("test: %d false suppressions, more than the %d measured when the corpus was frozen", test.falseSupp, testMaxFalse)
+		t.Errorf("test: %d false suppressions, more than the %d last measured", test.falseSupp, testMaxFalse)
+	}
+	if b := pct(testSecond.right, testSecond.rows); b < secondFloor || testSecond.falseSupp > secondMaxFalse {
+		t.Errorf("test, second round: %.2f%% right (floor %.1f%%), %d false suppressions (at most %d)",
+			b, secondFloor, testSecond.falseSupp, secondMaxFalse)
 	}
 	if d := pct(dev.right, dev.rows); d < devFloor || dev.falseSupp > 0 {
 		t.Errorf("dev: %.2f%% right (floor %.1f%%), %d false suppressions (want 0)", d, devFloor, dev.falseSupp)
