@@ -49,6 +49,10 @@ const usage = `Usage: worker [serve] [flags]      run the roles in REBOUND_ROLES
        worker mass-bounce list|apply DOMAIN|discard DOMAIN [--tenant T]
                                      suppressions held by the mass-bounce guard
        worker unknown [--limit N]    replies no rule recognised, most frequent first
+       worker suppressions export [--tenant T] [--format ndjson|csv] [--out FILE]
+       worker suppressions import [--tenant T] [--resume] FILE|-
+                                     a tenant's list out, or a list in: a Rebound export or
+                                     an SES, SendGrid, Postmark or Mailgun one (docs/api.md)
        worker alerts list [--state open] [--class C] [--tenant T]
        worker alerts show|ack|resolve ID   sender-side incidents: read one, acknowledge, resolve
        worker alerts check FILE      validate an alerting file (REBOUND_ALERT_CONFIG)
@@ -94,6 +98,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(s
 		err = alertsCmd(ctx, args, stdout, stderr, getenv)
 	case "unknown":
 		err = unknownCmd(ctx, args, stdout, stderr, getenv)
+	case "suppressions":
+		err = suppressionsCmd(ctx, args, stdout, stderr, getenv)
 	case "loadgen":
 		err = loadgenCmd(ctx, args, stdout, stderr, getenv)
 	case "help", "-h", "--help":
