@@ -4,7 +4,7 @@ PKGS      := ./...
 FUZZTIME  ?= 10s
 BIN       := bin/worker
 
-.PHONY: demo demo-serve test test-short tools fuzz bench build lint docker help
+.PHONY: demo demo-serve test test-short tools fuzz bench bench-e2e build lint docker help
 
 help:
 	@echo "make demo        whole pipeline on embedded services, prints what it decided, exits"
@@ -12,6 +12,7 @@ help:
 	@echo "make test        every test (unit, integration against real NATS and Redis, end-to-end), with -race"
 	@echo "make fuzz        each fuzz target for FUZZTIME (default $(FUZZTIME))"
 	@echo "make bench       benchmarks of the hot path"
+	@echo "make bench-e2e   the process role end to end against the ideal worker (docs/performance.md)"
 	@echo "make build       static binary in $(BIN)"
 	@echo "make lint        gofmt and go vet"
 	@echo "make tools       build the test tools once (a real Alertmanager, helm), cached in ~/.cache/rebound"
@@ -52,6 +53,13 @@ fuzz:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+
+# The process role end to end against the "ideal worker", on the NATS and Redis of
+# REBOUND_NATS_URL / REBOUND_REDIS_URL (default the local ones), private stream and key
+# prefix, removed afterwards. Not part of `make test`: it loads the machine for a minute.
+BENCH_EVENTS ?= 200000
+bench-e2e:
+	$(GO) run ./cmd/worker loadgen -events $(BENCH_EVENTS) $(BENCH_FLAGS)
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w' -o $(BIN) ./cmd/worker

@@ -23,6 +23,7 @@ func loadgenCmd(ctx context.Context, args []string, stdout, stderr io.Writer, ge
 	fs.IntVar(&opt.Concurrency, "concurrency", 2, "batches in flight, both workers")
 	fs.Float64Var(&opt.PacedSeconds, "paced-seconds", 10, "length of the latency phase (0 skips it)")
 	fs.Float64Var(&opt.PacedRate, "paced-rate", 0, "events/s offered in the latency phase (0: half the process role's drain rate)")
+	fs.StringVar(&opt.PolicyFile, "policy", getenv("REBOUND_POLICY_FILE"), "the process role's policy file (default: the built-in policy)")
 	fs.BoolVar(&opt.SkipIdeal, "skip-ideal", false, "measure the process role only")
 	fs.BoolVar(&opt.IdealFirst, "ideal-first", false, "drain with the ideal worker before the process role")
 	fs.StringVar(&opt.CPUProfile, "cpuprofile", "", "write the process role's CPU profile (its drain) to this file")

@@ -54,6 +54,7 @@ type Options struct {
 	// the process role's drain rate); 0 seconds skips the phase.
 	PacedSeconds float64
 	PacedRate    float64
+	PolicyFile   string // the process role's policy (default: the built-in one)
 	SkipIdeal    bool
 	IdealFirst   bool   // drain with the ideal worker first (order effects)
 	CPUProfile   string // file for the process role's CPU profile (its drain only)
@@ -194,6 +195,7 @@ func Run(ctx context.Context, opt Options) (Report, error) {
 	cfg.Roles = []config.Role{config.RoleProcess}
 	cfg.HTTPAddr = "127.0.0.1:0"
 	cfg.BatchSize, cfg.Concurrency = opt.BatchSize, opt.Concurrency
+	cfg.PolicyFile = opt.PolicyFile
 	lat := newLatencies(gen)
 	a, err := app.New(ctx, cfg, opt.Log, app.Hooks{OnProcessed: lat.applied})
 	if err != nil {
@@ -267,9 +269,18 @@ func Run(ctx context.Context, opt Options) (Report, error) {
 	}
 	rep.PeakRSS = rss()
 	rep.ProcessedReported = lat.count.Load()
+	// Acks travel asynchronously: the consumer is read once they have all landed (or
+	// after ten seconds, and the report shows what was left).
 	if c, err := js.Consumer(ctx, names.Stream, names.Consumer); err == nil {
-		if info, err := c.Info(ctx); err == nil {
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			info, err := c.Info(ctx)
+			if err != nil {
+				break
+			}
 			rep.ProcessConsumer = *info
+			if (info.NumAckPending == 0 && info.NumPending == 0) || time.Now().After(deadline) {
+				break
+			}
 		}
 	}
 	rep.StallRecoveries = counterValue(a.Metrics().Registry, "rebound_consumer_stall_recoveries_total")
