@@ -75,6 +75,12 @@ type Policy struct {
 
 	// Incidents is how sender-side incidents live: quiet period, reminders, severity.
 	Incidents Incidents
+
+	// ErasureMarker says whether erasing a recipient (DELETE /v1/recipients/{address})
+	// leaves a do-not-mail marker: a suppression holding only the address's keyed hash
+	// (REBOUND_ADDRESS_HASH_KEY) and reason "erased", so the address is not mailed
+	// again. `erasure.marker: keep` (the default) or `drop`.
+	ErasureMarker bool
 }
 
 // Incidents configures the life of sender-side incidents (the `incidents` section and
@@ -287,6 +293,11 @@ type fileSpec struct {
 	Overrides        []overrideSpec                        `yaml:"overrides"`
 	MassBounce       *massBounceSpec                       `yaml:"mass_bounce"`
 	Incidents        *incidentsSpec                        `yaml:"incidents"`
+	Erasure          *erasureSpec                          `yaml:"erasure"`
+}
+
+type erasureSpec struct {
+	Marker string `yaml:"marker"`
 }
 
 type incidentsSpec struct {
@@ -451,6 +462,16 @@ func build(f *fileSpec, name string, cat *catalog.Catalog) (*Policy, error) {
 		return nil, fmt.Errorf("line %d: soft.window: want a positive duration", f.Soft.Window.line)
 	case p.SoftSuppressionTTL <= 0:
 		return nil, fmt.Errorf("line %d: soft.ttl: want a positive duration", f.Soft.TTL.line)
+	}
+	p.ErasureMarker = true
+	if f.Erasure != nil {
+		switch f.Erasure.Marker {
+		case "", "keep":
+		case "drop":
+			p.ErasureMarker = false
+		default:
+			return nil, fmt.Errorf("erasure.marker: %q (want keep or drop)", f.Erasure.Marker)
+		}
 	}
 	switch f.SuppressionScope {
 	case "", "global":
