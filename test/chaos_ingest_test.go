@@ -1,0 +1,230 @@
+package test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/reboundhq/rebound/internal/events"
+	"github.com/reboundhq/rebound/internal/testsvc"
+)
+
+// TestChaosIngestWithoutJetStream posts the workload as webhooks from eight ESP
+// clients while the NATS server is killed for five seconds and started again. Every
+// request is answered 503 or stored: never a 2xx for an event that is not in the
+// stream. The clients retry a 503 as an ESP does, so in the end every event is
+// answered 2xx once; the stream then holds every event exactly once (retries of events
+// stored before their 503 are dropped by their Nats-Msg-Id), and the process role's
+// final state is exact.
+func TestChaosIngestWithoutJetStream(t *testing.T) {
+	t.Parallel()
+	ns := testsvc.StartNATSServer(t)
+	p := newChaosPlan(t, chaosEvents(6000))
+	d, _, js, rdb := newChaosDeployment(t, ns.URL(), testsvc.Redis(t), 1)
+	token := "tok-" + testsvc.ID()
+	d.env = append(d.env, "REBOUND_ROLES=ingest,process", "REBOUND_GENERIC_TOKEN="+token)
+	w := d.start(t, "w")
+	rng := rand.New(rand.NewPCG(p.seed, 13))
+
+	// Phase 1 as requests of 1 to 20 events.
+	reqs := webhookRequests(rng, p.phase1)
+	esp := &espClients{t: t, base: w.base, token: token}
+	var ok2xx atomic.Int64
+	half := make(chan struct{})
+	var halfOnce sync.Once
+	esp.onAccepted = func() {
+		if ok2xx.Add(1) == int64(len(reqs)/3) {
+			halfOnce.Do(func() { close(half) })
+		}
+	}
+	done := make(chan struct{})
+	go func() { esp.send(reqs); close(done) }()
+
+	<-half
+	ns.Kill()
+	down := time.Now()
+	time.Sleep(natsOutage)
+	refusedDuring := esp.refused.Load()
+	ns.Restart(t)
+	restarted := time.Now()
+	esp.mu.Lock()
+	esp.firstAcceptedAfter = restarted
+	esp.mu.Unlock()
+	<-done
+	esp.mu.Lock()
+	ingestBack := esp.firstAccepted.Sub(restarted)
+	esp.mu.Unlock()
+	if refusedDuring == 0 {
+		t.Errorf("no request answered 503 while NATS was down for %s", restarted.Sub(down).Round(time.Millisecond))
+	}
+
+	// Every event answered 2xx is in the stream, once; so is every event, since every
+	// one was answered 2xx in the end.
+	ids := streamEventIDs(t, js, d.names.Stream)
+	missing := 0
+	for _, e := range p.phase1 {
+		if ids[e.ID] != 1 {
+			if missing < 10 {
+				t.Errorf("event %s answered 2xx, found %d times in the stream", e.ID, ids[e.ID])
+			}
+			missing++
+		}
+	}
+	if len(ids) != len(p.phase1) || missing > 0 {
+		t.Fatalf("the stream holds %d distinct events, %d of the %d answered 2xx missing or repeated", len(ids), missing, len(p.phase1))
+	}
+	stored := len(p.phase1)
+	rec := measureRecovery(t, js, d.names, stored, -1, restarted, 3*time.Minute)
+
+	esp.send(webhookRequests(rng, p.phase2))
+	stored += len(p.phase2)
+	measureRecovery(t, js, d.names, stored, -1, time.Now(), 2*time.Minute)
+	if n := chaosStreamMsgs(t, js, d.names.Stream); n != stored {
+		t.Errorf("the stream holds %d messages, want %d", n, stored)
+	}
+	if n := chaosStreamMsgs(t, js, d.names.DeadStream); n != 0 {
+		t.Errorf("dead-letter stream holds %d messages, want 0", n)
+	}
+	applied := assertChaosState(t, rdb, d.prefix, p)
+	t.Logf("webhook answers: %d requests 2xx, %d answered 503 (%d during the outage), %d failed to connect",
+		esp.accepted.Load(), esp.refused.Load(), refusedDuring, esp.connFailed.Load())
+	chaosReport(t, p, stored, applied, w.counts(t), fmt.Sprintf("NATS killed for %s under webhook load: ingest answered 2xx again %s after the restart, process %s",
+		natsOutage, ingestBack.Round(time.Millisecond), rec))
+}
+
+// webhookRequests groups events into generic-webhook bodies of 1 to 20 events, in a
+// shuffled order.
+func webhookRequests(rng *rand.Rand, evs []events.Event) [][]events.Event {
+	order := rng.Perm(len(evs))
+	var out [][]events.Event
+	for len(order) > 0 {
+		n := min(1+rng.IntN(20), len(order))
+		var r []events.Event
+		for _, i := range order[:n] {
+			r = append(r, evs[i])
+		}
+		out = append(out, r)
+		order = order[n:]
+	}
+	return out
+}
+
+// espClients posts webhook requests from eight clients at once, each retrying a 503 or
+// a refused connection after 100 ms until the request is answered 2xx, as an ESP
+// retries; any other answer fails the test.
+type espClients struct {
+	t          *testing.T
+	base       string
+	token      string
+	onAccepted func()
+
+	accepted, refused, connFailed atomic.Int64
+
+	mu                 sync.Mutex
+	firstAcceptedAfter time.Time // firstAccepted is the first 2xx after this
+	firstAccepted      time.Time
+}
+
+func (c *espClients) send(reqs [][]events.Event) {
+	queue := make(chan []events.Event)
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			client := &http.Client{Timeout: 20 * time.Second}
+			for r := range queue {
+				c.post(client, r)
+			}
+		}()
+	}
+	for _, r := range reqs {
+		queue <- r
+	}
+	close(queue)
+	wg.Wait()
+}
+
+func (c *espClients) post(client *http.Client, evs []events.Event) {
+	body, err := json.Marshal(evs)
+	if err != nil {
+		c.t.Error(err)
+		return
+	}
+	deadline := time.Now().Add(2 * time.Minute)
+	for time.Now().Before(deadline) {
+		req, _ := http.NewRequest(http.MethodPost, c.base+"/webhooks/generic", strings.NewReader(string(body)))
+		req.Header.Set("Authorization", "Bearer "+c.token)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := client.Do(req)
+		if err != nil {
+			c.connFailed.Add(1)
+			time.Sleep(100 * time.Millisecond)
+			continue
+		}
+		answer, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		switch {
+		case resp.StatusCode/100 == 2:
+			if want := fmt.Sprintf(`"accepted":%d`, len(evs)); !strings.Contains(string(answer), want) {
+				c.t.Errorf("POST of %d events = %d %s, want %s", len(evs), resp.StatusCode, answer, want)
+			}
+			c.accepted.Add(1)
+			c.mu.Lock()
+			if !c.firstAcceptedAfter.IsZero() && c.firstAccepted.IsZero() {
+				c.firstAccepted = time.Now()
+			}
+			c.mu.Unlock()
+			if c.onAccepted != nil {
+				c.onAccepted()
+			}
+			return
+		case resp.StatusCode == http.StatusServiceUnavailable:
+			c.refused.Add(1)
+			time.Sleep(100 * time.Millisecond)
+		default:
+			c.t.Errorf("POST = %d %s, want 2xx or 503", resp.StatusCode, answer)
+			return
+		}
+	}
+	c.t.Errorf("a request of %d events was not answered 2xx within 2 minutes", len(evs))
+}
+
+// streamEventIDs reads the whole stream and counts its messages by Nats-Msg-Id.
+func streamEventIDs(t *testing.T, js jetstream.JetStream, stream string) map[string]int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	total := chaosStreamMsgs(t, js, stream)
+	cons, err := js.OrderedConsumer(ctx, stream, jetstream.OrderedConsumerConfig{})
+	if err != nil {
+		t.Fatalf("ordered consumer on %s: %v", stream, err)
+	}
+	ids := map[string]int{}
+	for read := 0; read < total; {
+		batch, err := cons.Fetch(min(500, total-read), jetstream.FetchMaxWait(5*time.Second))
+		if err != nil {
+			t.Fatalf("read %s: %v", stream, err)
+		}
+		got := 0
+		for m := range batch.Messages() {
+			ids[m.Headers().Get(jetstream.MsgIDHeader)]++
+			got++
+		}
+		if got == 0 {
+			t.Fatalf("read %s: %d of %d messages, then nothing: %v", stream, read, total, batch.Error())
+		}
+		read += got
+	}
+	return ids
+}
