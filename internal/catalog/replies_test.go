@@ -143,18 +143,24 @@ func (s *replyScore) report(name string) string {
 	return b.String()
 }
 
-// firstRoundRows is the number of rows of the first collection round
-// (R0001-R1552); the rows after it were added in the second round, from
-// other sources, and split with the same seeded procedure on their own.
-const firstRoundRows = 1552
+// roundEnds are the last row numbers of the collection rounds: R0001-R1552
+// (first), R1553-R1923 (second), R1924- (third, go-sisimai's MTA modules).
+// Each later round came from sources the earlier ones did not use and was
+// split with the same seeded procedure on its own.
+var roundEnds = []int{1552, 1923}
 
-func firstRound(t *testing.T, id string) bool {
+func collectionRound(t *testing.T, id string) int {
 	t.Helper()
 	var n int
 	if _, err := fmt.Sscanf(id, "R%d", &n); err != nil {
 		t.Fatalf("replies.tsv: id %q: %v", id, err)
 	}
-	return n <= firstRoundRows
+	for i, end := range roundEnds {
+		if n <= end {
+			return i + 1
+		}
+	}
+	return len(roundEnds) + 1
 }
 
 // isTransientReply: the reply carries a 4xx basic code or a 4.x.x enhanced
@@ -171,7 +177,7 @@ func TestCorpusReplies(t *testing.T) {
 	if len(rows) < 1900 {
 		t.Fatalf("replies corpus has %d rows, want at least 1900", len(rows))
 	}
-	var dev, test, testFirst, testSecond replyScore
+	var dev, test, testFirst, testSecond, testThird replyScore
 	for _, r := range rows {
 		cl := c.Classify(r.reply, Hints{})
 		got := corpusAction(cl)
@@ -187,41 +193,49 @@ func TestCorpusReplies(t *testing.T) {
 		// The two collection rounds are reported apart: the second round's
 		// rows were gathered from other sources after the first round's
 		// rules existed, so they show how the rules carry over.
-		if firstRound(t, r.id) {
+		switch collectionRound(t, r.id) {
+		case 1:
 			testFirst.add(r, got, transient)
-		} else {
+		case 2:
 			testSecond.add(r, got, transient)
+		default:
+			testThird.add(r, got, transient)
 		}
 	}
-	t.Logf("\n%s\n%s\n%s\n%s", dev.report("dev"), test.report("test (both rounds)"),
-		testFirst.report("test, first round (R0001-R1552)"), testSecond.report("test, second round (R1553-)"))
+	t.Logf("\n%s\n%s\n%s\n%s\n%s", dev.report("dev"), test.report("test (all rounds)"),
+		testFirst.report("test, first round (R0001-R1552)"), testSecond.report("test, second round (R1553-R1923)"),
+		testThird.report("test, third round (R1924-)"))
 
 	// Issue #9's target on replies never looked at while tuning is ≥ 95 % right action
 	// and no false suppression; the rules do not reach it yet (docs/classification.md
-	// has the figures). The test holds the floors last measured (second collection
-	// round, docs/classification.md), so a change that loses ground fails, and says
-	// where the target stands. Floors are set at or below what was measured, never above.
+	// has the figures). The test holds the floors last measured, for the test part as a
+	// whole and for each collection round's test rows, so a change that loses ground
+	// fails, and says where the target stands. Floors are at or below what was
+	// measured, never above.
 	const (
-		testFloor      = 91.2 // % right action on the test part (both rounds), measured 91.29
-		testMaxFalse   = 2    // false suppressions on the test part (both in the first round)
-		secondFloor    = 91.2 // % right action on the second round's test rows, measured 91.22
-		secondMaxFalse = 0    // false suppressions on the second round's test rows
-		devFloor       = 98.1 // % right action on the dev part, measured 98.18
+		devFloor       = 98.0 // % right action on the dev part, measured 98.07
 		targetAccuracy = 95.0
 	)
+	floors := []struct {
+		name     string
+		s        *replyScore
+		floor    float64 // % right action
+		maxFalse int     // false suppressions
+	}{
+		{"test (all rounds)", &test, 90.6, 3},        // measured 90.68 %, 3
+		{"test, first round", &testFirst, 91.3, 2},   // measured 91.30 %, 2
+		{"test, second round", &testSecond, 91.2, 0}, // measured 91.22 %, 0
+		{"test, third round", &testThird, 72.0, 1},   // measured 72.00 %, 1 (25 rows)
+	}
 	a := pct(test.right, test.rows)
 	if a < targetAccuracy || test.falseSupp > 0 {
 		t.Logf("issue #9 target not met on the test part: %.2f%% right (target %.0f%%), %d false suppressions (target 0)", a, targetAccuracy, test.falseSupp)
 	}
-	if a < testFloor {
-		t.Errorf("test action accuracy %.2f%% < the %.1f%% floor", a, testFloor)
-	}
-	if test.falseSupp > testMaxFalse {
-		t.Errorf("test: %d false suppressions, more than the %d last measured", test.falseSupp, testMaxFalse)
-	}
-	if b := pct(testSecond.right, testSecond.rows); b < secondFloor || testSecond.falseSupp > secondMaxFalse {
-		t.Errorf("test, second round: %.2f%% right (floor %.1f%%), %d false suppressions (at most %d)",
-			b, secondFloor, testSecond.falseSupp, secondMaxFalse)
+	for _, f := range floors {
+		if b := pct(f.s.right, f.s.rows); b < f.floor || f.s.falseSupp > f.maxFalse {
+			t.Errorf("%s: %.2f%% right (floor %.1f%%), %d false suppressions (at most %d)",
+				f.name, b, f.floor, f.s.falseSupp, f.maxFalse)
+		}
 	}
 	if d := pct(dev.right, dev.rows); d < devFloor || dev.falseSupp > 0 {
 		t.Errorf("dev: %.2f%% right (floor %.1f%%), %d false suppressions (want 0)", d, devFloor, dev.falseSupp)
