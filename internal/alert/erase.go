@@ -1,0 +1,82 @@
+package alert
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/reboundhq/rebound/internal/events"
+)
+
+// replaceExamplesScript swaps an incident's examples for their redacted form unless
+// the observe script changed them meanwhile (then the caller reads them again).
+//
+// KEYS[1] incident hash   ARGV[1] the examples read   ARGV[2] the redacted examples
+// Returns 1 when swapped, 0 when they had changed.
+var replaceExamplesScript = redis.NewScript(`
+if redis.call('HGET', KEYS[1], 'examples') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'examples', ARGV[2])
+return 1
+`)
+
+// ForgetRecipient removes what the retained incidents hold about one recipient (its
+// erasure): the counted event IDs that carry the address (SES's IDs end with the
+// recipient when addresses are not hashed) and the address in the example replies,
+// which are redacted. The recipients' HyperLogLogs hold only keyed hashes and cannot
+// give an address back. It returns how many entries it changed.
+func (s *Store) ForgetRecipient(ctx context.Context, addr string) (int, error) {
+	needle := strings.ToLower(addr)
+	fps, err := s.rdb.ZRange(ctx, s.keys.index(), 0, -1).Result()
+	if err != nil {
+		return 0, fmt.Errorf("forget recipient: list incidents: %w", err)
+	}
+	n := 0
+	for _, fp := range fps {
+		var drop []any
+		iter := s.rdb.ZScan(ctx, s.keys.seen(fp), 0, "", 500).Iterator()
+		for i := 0; iter.Next(ctx); i++ {
+			if i%2 == 0 && strings.Contains(strings.ToLower(iter.Val()), needle) { // member, score, …
+				drop = append(drop, iter.Val())
+			}
+		}
+		if err := iter.Err(); err != nil {
+			return n, fmt.Errorf("forget recipient in incident %s: %w", fp, err)
+		}
+		if len(drop) > 0 {
+			removed, err := s.rdb.ZRem(ctx, s.keys.seen(fp), drop...).Result()
+			if err != nil {
+				return n, fmt.Errorf("forget recipient in incident %s: %w", fp, err)
+			}
+			n += int(removed)
+		}
+		for try := 0; try < 5; try++ {
+			raw, err := s.rdb.HGet(ctx, s.keys.incident(fp), "examples").Result()
+			if err == redis.Nil || (err == nil && !strings.Contains(strings.ToLower(raw), needle)) {
+				break
+			}
+			if err != nil {
+				return n, fmt.Errorf("forget recipient in incident %s: %w", fp, err)
+			}
+			var ex []string
+			if json.Unmarshal([]byte(raw), &ex) != nil {
+				break
+			}
+			for i := range ex {
+				ex[i] = events.RedactAddresses(ex[i])
+			}
+			b, _ := json.Marshal(ex)
+			done, err := replaceExamplesScript.Run(ctx, s.rdb, []string{s.keys.incident(fp)}, raw, string(b)).Int()
+			if err != nil {
+				return n, fmt.Errorf("forget recipient in incident %s: %w", fp, err)
+			}
+			if done == 1 {
+				n++
+				break
+			}
+		}
+	}
+	return n, nil
+}
