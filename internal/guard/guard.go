@@ -44,6 +44,7 @@ type Guard struct {
 	metrics *metrics.Metrics
 	log     *zap.Logger
 	now     func() time.Time
+	batch   bool // one hold-script call per batch (not on Cluster)
 
 	mu     sync.Mutex
 	warned map[string]string // the sweeper's last failure logged, per step
@@ -60,7 +61,9 @@ func New(cfg Config) *Guard {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Guard{rdb: cfg.Redis, keys: NewKeys(cfg.Prefix), store: cfg.Store, alerts: cfg.Alerts, metrics: cfg.Metrics, log: cfg.Log, now: cfg.Now, warned: map[string]string{}}
+	_, cluster := cfg.Redis.(*redis.ClusterClient)
+	return &Guard{rdb: cfg.Redis, keys: NewKeys(cfg.Prefix), store: cfg.Store, alerts: cfg.Alerts, metrics: cfg.Metrics, log: cfg.Log, now: cfg.Now, warned: map[string]string{},
+		batch: !cluster}
 }
 
 // Keys exposes the key builder (tests and tooling).
@@ -69,8 +72,10 @@ func (g *Guard) Keys() Keys { return g.keys }
 // Load loads the hold script (on every master of a Cluster), so the first batch runs
 // EVALSHA without a NOSCRIPT retry.
 func (g *Guard) Load(ctx context.Context) error {
-	if err := holdScript.Load(ctx, g.rdb).Err(); err != nil {
-		return fmt.Errorf("load guard script: %w", err)
+	for _, sc := range []*redis.Script{holdScript, holdBatchScript} {
+		if err := sc.Load(ctx, g.rdb).Err(); err != nil {
+			return fmt.Errorf("load guard script: %w", err)
+		}
 	}
 	return nil
 }
@@ -125,12 +130,7 @@ func (g *Guard) Hold(ctx context.Context, mb policy.MassBounce, changes map[stri
 		return nil, nil
 	}
 	now := g.now().UnixMilli()
-	type call struct {
-		keys    []string
-		args    []any
-		tenants []string
-	}
-	calls := make(map[string]*call, len(changes))
+	calls := make(map[string]*holdCall, len(changes))
 	for domain, cs := range changes {
 		idx := map[string]int{}
 		var tenants []string
@@ -160,9 +160,12 @@ func (g *Guard) Hold(ctx context.Context, mb policy.MassBounce, changes map[stri
 			}
 			args = append(args, idx[c.EventTenant], pendingField(&c), b)
 		}
-		calls[domain] = &call{keys: keys, args: args, tenants: tenants}
+		calls[domain] = &holdCall{keys: keys, args: args, tenants: tenants}
 	}
-	run := func(sha bool) (map[string]*redis.Cmd, error) {
+	run := func(sha bool) (map[string][]int64, error) {
+		if g.batch && len(calls) > 1 {
+			return g.holdBatch(ctx, sortedCalls(calls), sha)
+		}
 		pipe := g.rdb.Pipeline()
 		cmds := make(map[string]*redis.Cmd, len(calls))
 		for domain, c := range calls {
@@ -172,26 +175,32 @@ func (g *Guard) Hold(ctx context.Context, mb policy.MassBounce, changes map[stri
 				cmds[domain] = holdScript.Eval(ctx, pipe, c.keys, c.args...)
 			}
 		}
-		_, err := pipe.Exec(ctx)
-		return cmds, err
+		if _, err := pipe.Exec(ctx); err != nil {
+			return nil, err
+		}
+		out := make(map[string][]int64, len(cmds))
+		for domain, cmd := range cmds {
+			v, err := cmd.Int64Slice()
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", domain, err)
+			}
+			out[domain] = v
+		}
+		return out, nil
 	}
-	cmds, err := run(true)
+	results, err := run(true)
 	if isNoScript(err) {
-		cmds, err = run(false) // the script is idempotent per recipient
+		results, err = run(false) // the script is idempotent per recipient
 	}
 	if err != nil {
 		return nil, fmt.Errorf("mass-bounce guard: %w", err)
 	}
-	out := make(map[string]Result, len(cmds))
+	out := make(map[string]Result, len(results))
 	var held []any
-	for domain, cmd := range cmds {
+	for domain, v := range results {
 		c := calls[domain]
-		v, err := cmd.Int64Slice()
-		if want := 4 + 3*len(c.tenants) + len(changes[domain]); err == nil && len(v) != want {
-			err = fmt.Errorf("script returned %d values, want %d", len(v), want)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("mass-bounce guard %s: %w", domain, err)
+		if want := 4 + 3*len(c.tenants) + len(changes[domain]); len(v) != want {
+			return nil, fmt.Errorf("mass-bounce guard %s: script returned %d values, want %d", domain, len(v), want)
 		}
 		r := Result{Held: v[0] == 1, Count: int(v[1]), NewlyHeld: v[2] == 1, Tenants: make(map[string]TenantResult, len(c.tenants))}
 		anyHeld := r.Held
@@ -214,6 +223,69 @@ func (g *Guard) Hold(ctx context.Context, mb policy.MassBounce, changes map[stri
 		if err := g.rdb.SAdd(ctx, g.keys.HeldDomains(), held...).Err(); err != nil {
 			return nil, fmt.Errorf("mass-bounce guard index: %w", err)
 		}
+	}
+	return out, nil
+}
+
+// holdCall is one domain's call of the hold script.
+type holdCall struct {
+	keys    []string
+	args    []any
+	tenants []string
+}
+
+type domainCall struct {
+	domain string
+	*holdCall
+}
+
+// sortedCalls orders the calls by domain, so a batch call's keys come in a stable order.
+func sortedCalls(calls map[string]*holdCall) []domainCall {
+	out := make([]domainCall, 0, len(calls))
+	for d, c := range calls {
+		out = append(out, domainCall{d, c})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].domain < out[j].domain })
+	return out
+}
+
+// holdBatch runs the hold script of every domain in one call of holdBatchScript.
+func (g *Guard) holdBatch(ctx context.Context, calls []domainCall, sha bool) (map[string][]int64, error) {
+	var keys []string
+	args := make([]any, 1, 1+2*len(calls))
+	args[0] = len(calls)
+	for _, c := range calls {
+		keys = append(keys, c.keys...)
+		args = append(args, len(c.keys), len(c.args))
+	}
+	for _, c := range calls {
+		args = append(args, c.args...)
+	}
+	var cmd *redis.Cmd
+	if sha {
+		cmd = holdBatchScript.EvalSha(ctx, g.rdb, keys, args...)
+	} else {
+		cmd = holdBatchScript.Eval(ctx, g.rdb, keys, args...)
+	}
+	all, err := cmd.Slice()
+	if err != nil {
+		return nil, err
+	}
+	if len(all) != len(calls) {
+		return nil, fmt.Errorf("batch script returned %d results for %d domains", len(all), len(calls))
+	}
+	out := make(map[string][]int64, len(calls))
+	for i, c := range calls {
+		raw, _ := all[i].([]any)
+		v := make([]int64, len(raw))
+		for j, x := range raw {
+			n, ok := x.(int64)
+			if !ok {
+				return nil, fmt.Errorf("%s: script value %d is not a number", c.domain, j)
+			}
+			v[j] = n
+		}
+		out[c.domain] = v
 	}
 	return out, nil
 }

@@ -27,80 +27,91 @@ import "github.com/redis/go-redis/v9"
 // Running it twice for the same changes adds nothing (ZADD and HSETNX), which makes the
 // NOSCRIPT fallback and a redelivered batch safe; a rerun after the hold started holds
 // the changes that came before the threshold too (the safe side: held, not lost).
-var holdScript = redis.NewScript(`
-local now = tonumber(ARGV[1])
-local window = tonumber(ARGV[2])
-local dthr = tonumber(ARGV[3])
-local tthr = tonumber(ARGV[4])
-local ttl = tonumber(ARGV[5])
-local k = tonumber(ARGV[6])
+// holdFunction is the hold script's body as a Lua function of its keys and arguments, so
+// that one call can run it for every domain of a batch (holdBatchScript).
+const holdFunction = `
+local function hold(K, A)
+local now = tonumber(A[1])
+local window = tonumber(A[2])
+local dthr = tonumber(A[3])
+local tthr = tonumber(A[4])
+local ttl = tonumber(A[5])
+local k = tonumber(A[6])
 local cut = now - window
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', cut)
-local tname, theld, tnew, tany = {}, {}, {}, {}
+redis.call('ZREMRANGEBYSCORE', K[1], '-inf', cut)
+-- tcnt[j] and dcnt: the set's size when nothing was added since it was counted, else
+-- false (the final count then asks again).
+local tname, theld, tnew, tany, tcnt = {}, {}, {}, {}, {}
 for j = 1, k do
-  tname[j] = ARGV[6 + j]
-  redis.call('ZREMRANGEBYSCORE', KEYS[3 + 2 * j], '-inf', cut)
-  theld[j] = redis.call('HEXISTS', KEYS[4], tname[j]) == 1
+  tname[j] = A[6 + j]
+  redis.call('ZREMRANGEBYSCORE', K[3 + 2 * j], '-inf', cut)
+  theld[j] = redis.call('HEXISTS', K[4], tname[j]) == 1
   tnew[j] = 0
   tany[j] = false
+  tcnt[j] = false
 end
-local dheld = redis.call('HGET', KEYS[2], 'held') == '1'
+local dheld = redis.call('HGET', K[2], 'held') == '1'
 local dnew = 0
 local dany = false
+local dcnt = false
 local verdicts = {}
-for i = 7 + k, #ARGV, 3 do
-  local j = tonumber(ARGV[i])
-  local m = ARGV[i + 1]
-  local trc = KEYS[3 + 2 * j]
+for i = 7 + k, #A, 3 do
+  local j = tonumber(A[i])
+  local m = A[i + 1]
+  local trc = K[3 + 2 * j]
   local v = 0
   if theld[j] then
     redis.call('ZADD', trc, now, m)
+    tcnt[j] = false
     v = 2
   elseif dheld then
-    redis.call('ZADD', KEYS[1], now, m)
+    redis.call('ZADD', K[1], now, m)
+    dcnt = false
     v = 1
   else
     redis.call('ZADD', trc, now, m)
-    if redis.call('ZCARD', trc) >= tthr then
+    tcnt[j] = redis.call('ZCARD', trc)
+    if tcnt[j] >= tthr then
       theld[j] = true
       tnew[j] = 1
-      redis.call('HSET', KEYS[4], tname[j], now)
+      redis.call('HSET', K[4], tname[j], now)
       v = 2
     else
-      redis.call('ZADD', KEYS[1], now, m)
-      if redis.call('ZCARD', KEYS[1]) >= dthr then
+      redis.call('ZADD', K[1], now, m)
+      dcnt = redis.call('ZCARD', K[1])
+      if dcnt >= dthr then
         dheld = true
         dnew = 1
-        redis.call('HSET', KEYS[2], 'held', 1, 'since', now)
+        redis.call('HSET', K[2], 'held', 1, 'since', now)
         v = 1
       end
     end
   end
   if v == 2 then
-    redis.call('HSETNX', KEYS[4 + 2 * j], m, ARGV[i + 2])
+    redis.call('HSETNX', K[4 + 2 * j], m, A[i + 2])
     tany[j] = true
   elseif v == 1 then
-    redis.call('HSETNX', KEYS[3], m, ARGV[i + 2])
+    redis.call('HSETNX', K[3], m, A[i + 2])
     dany = true
   end
   verdicts[#verdicts + 1] = v
 end
-redis.call('PEXPIRE', KEYS[1], window)
-local dcount = redis.call('ZCARD', KEYS[1])
+redis.call('PEXPIRE', K[1], window)
+local dcount = dcnt or redis.call('ZCARD', K[1])
 if dany then
-  redis.call('HSET', KEYS[2], 'count', dcount, 'last_seen', now)
-  redis.call('PEXPIRE', KEYS[2], ttl)
-  redis.call('PEXPIRE', KEYS[3], ttl)
+  redis.call('HSET', K[2], 'count', dcount, 'last_seen', now)
+  redis.call('PEXPIRE', K[2], ttl)
+  redis.call('PEXPIRE', K[3], ttl)
 end
 local out = {dheld and 1 or 0, dcount, dnew, k}
 for j = 1, k do
-  local trc = KEYS[3 + 2 * j]
+  local trc = K[3 + 2 * j]
   redis.call('PEXPIRE', trc, window)
-  local tcount = redis.call('ZCARD', trc)
+  local tcount = tcnt[j] or redis.call('ZCARD', trc)
   if tany[j] then
-    redis.call('HSET', KEYS[4], tname[j] .. '|count', tcount, tname[j] .. '|last', now)
-    redis.call('PEXPIRE', KEYS[4], ttl)
-    redis.call('PEXPIRE', KEYS[4 + 2 * j], ttl)
+    redis.call('HSET', K[4], tname[j] .. '|count', tcount, tname[j] .. '|last', now)
+    redis.call('PEXPIRE', K[4], ttl)
+    redis.call('PEXPIRE', K[4 + 2 * j], ttl)
   end
   out[#out + 1] = theld[j] and 1 or 0
   out[#out + 1] = tcount
@@ -108,4 +119,30 @@ for j = 1, k do
 end
 for _, v in ipairs(verdicts) do out[#out + 1] = v end
 return out
+end
+`
+
+var holdScript = redis.NewScript(holdFunction + `return hold(KEYS, ARGV)`)
+
+// holdBatchScript runs hold for several domains in one call: on a single Redis or
+// Sentinel, one call per batch instead of one per domain (the per-call cost was most of
+// the guard's Redis time with many domains per batch). Not on a Cluster, where the
+// domains' keys live in different slots.
+//
+// ARGV[1] n, then n pairs (number of keys, number of arguments) of each domain's hold
+// call, then every call's arguments one after the other; KEYS likewise. Returns the n
+// results in order.
+var holdBatchScript = redis.NewScript(holdFunction + `
+local n = tonumber(ARGV[1])
+local ki, ai = 1, 2 + 2 * n
+local res = {}
+for d = 1, n do
+  local nk, na = tonumber(ARGV[2 * d]), tonumber(ARGV[2 * d + 1])
+  local K, A = {}, {}
+  for i = 1, nk do K[i] = KEYS[ki + i - 1] end
+  for i = 1, na do A[i] = ARGV[ai + i - 1] end
+  ki, ai = ki + nk, ai + na
+  res[d] = hold(K, A)
+end
+return res
 `)
