@@ -8,7 +8,7 @@ BIN       := bin/worker
 
 help:
 	@echo "make demo        whole pipeline on embedded services, prints what it decided, exits"
-	@echo "make demo-serve  the same, then keeps serving on 127.0.0.1:8080 for curl"
+	@echo "make demo-serve  the same, then keeps serving (webhooks on 127.0.0.1:8080, API on 127.0.0.1:9090) for curl"
 	@echo "make test        every test (unit, integration against real NATS and Redis, end-to-end), with -race"
 	@echo "make fuzz        each fuzz target for FUZZTIME (default $(FUZZTIME))"
 	@echo "make bench       benchmarks of the hot path"

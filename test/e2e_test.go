@@ -40,7 +40,8 @@ func TestMain(m *testing.M) {
 
 // worker is one running worker binary.
 type worker struct {
-	base  string
+	base  string // REBOUND_HTTP_ADDR: webhooks and probes
+	admin string // REBOUND_ADMIN_ADDR: /v1 and /metrics
 	token string
 	cmd   *exec.Cmd
 	log   *bytes.Buffer
@@ -75,7 +76,11 @@ func (d deployment) start(t *testing.T, extraEnv ...string) *worker {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := &worker{base: fmt.Sprintf("http://127.0.0.1:%d", port), token: "tok-" + testsvc.ID(), log: &bytes.Buffer{}, exit: make(chan error, 1)}
+	adminPort, err := testsvc.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &worker{base: fmt.Sprintf("http://127.0.0.1:%d", port), admin: fmt.Sprintf("http://127.0.0.1:%d", adminPort), token: "tok-" + testsvc.ID(), log: &bytes.Buffer{}, exit: make(chan error, 1)}
 	w.cmd = exec.Command(workerBin)
 	w.cmd.Env = append(os.Environ(),
 		"REBOUND_NATS_URL="+testsvc.NATS(t),
@@ -86,6 +91,7 @@ func (d deployment) start(t *testing.T, extraEnv ...string) *worker {
 		"REBOUND_CONSUMER="+names.Consumer,
 		"REBOUND_SUBJECT_PREFIX="+names.SubjectPrefix,
 		fmt.Sprintf("REBOUND_HTTP_ADDR=127.0.0.1:%d", port),
+		fmt.Sprintf("REBOUND_ADMIN_ADDR=127.0.0.1:%d", adminPort),
 		"REBOUND_GENERIC_TOKEN="+w.token,
 		"REBOUND_LOG_LEVEL=debug",
 	)
@@ -120,9 +126,15 @@ func (d deployment) start(t *testing.T, extraEnv ...string) *worker {
 	}
 }
 
+// get reads path from the listener that serves it: /v1 and /metrics from the admin
+// listener, anything else (probes) from the public one.
 func (w *worker) get(t *testing.T, path string) (int, map[string]any) {
 	t.Helper()
-	resp, err := http.Get(w.base + path)
+	base := w.base
+	if strings.HasPrefix(path, "/v1/") || path == "/metrics" {
+		base = w.admin
+	}
+	resp, err := http.Get(base + path)
 	if err != nil {
 		return 0, nil
 	}
@@ -238,7 +250,7 @@ func TestEndToEndRejectsAndMetrics(t *testing.T) {
 	if code != http.StatusOK || !strings.Contains(body, "recipient") || !strings.Contains(body, `"accepted":0`) {
 		t.Fatalf("invalid item = %d %s, want 200 listing the rejected item by field", code, body)
 	}
-	resp, err = http.Get(w.base + "/metrics")
+	resp, err = http.Get(w.admin + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -285,8 +297,9 @@ func TestInvalidConfigExitsNamingTheSetting(t *testing.T) {
 func TestDemoPrintsTheSummary(t *testing.T) {
 	t.Parallel()
 	port, _ := testsvc.FreePort()
+	adminPort, _ := testsvc.FreePort()
 	cmd := exec.Command(workerBin, "demo", "--exit")
-	cmd.Env = append(os.Environ(), fmt.Sprintf("REBOUND_HTTP_ADDR=127.0.0.1:%d", port), "REBOUND_REDIS_URL=")
+	cmd.Env = append(os.Environ(), fmt.Sprintf("REBOUND_HTTP_ADDR=127.0.0.1:%d", port), fmt.Sprintf("REBOUND_ADMIN_ADDR=127.0.0.1:%d", adminPort), "REBOUND_REDIS_URL=")
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("demo: %v\n%s", err, out)

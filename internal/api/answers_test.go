@@ -34,7 +34,7 @@ func TestAddAndRemoveAnswerWithTheCallersAddress(t *testing.T) {
 	}
 	mux := http.NewServeMux()
 	(&api.API{Store: store, Catalog: cat, Policy: policy.Default, Log: zaptest.NewLogger(t), Token: "s3cret"}).Register(mux)
-	srv := httptest.NewServer(mux)
+	srv := httptest.NewServer(recordResponses(mux))
 	t.Cleanup(srv.Close)
 	c := client{t: t, base: srv.URL, token: "s3cret", store: store}
 
@@ -42,7 +42,7 @@ func TestAddAndRemoveAnswerWithTheCallersAddress(t *testing.T) {
 	if code != http.StatusCreated || body["address"] != "Dave@example.com" || body["tenant"] != "acme" {
 		t.Fatalf("add = %d %v, want the normalised address the caller sent", code, body)
 	}
-	code, body = c.do("DELETE", "/v1/suppressions/%3CDave@Example.com%3E?tenant=acme&by=ops", "")
+	code, body = c.do("DELETE", "/v1/suppressions/%3CDave@Example.com%3E?tenant=acme&reason=added+by+mistake", "")
 	rec, _ := body["record"].(map[string]any)
 	if code != http.StatusOK || body["address"] == nil || strings.HasPrefix(body["address"].(string), "h:") || rec == nil || strings.HasPrefix(rec["address"].(string), "h:") {
 		t.Fatalf("remove = %d %v, want the caller's address, not its hash", code, body)

@@ -66,12 +66,14 @@ type Route struct {
 // Routes lists every /v1 endpoint with its scope.
 func (a *API) Routes() []Route {
 	return []Route{
+		{"GET /v1/openapi.yaml", ScopeRead, serveOpenAPI},
 		{"GET /v1/suppressions/{address}", ScopeRead, a.getSuppression},
 		{"GET /v1/suppressions", ScopeRead, a.listSuppressions},
 		{"POST /v1/suppressions/check", ScopeRead, a.checkSuppressions},
 		{"POST /v1/suppressions", ScopeWrite, a.addSuppression},
 		{"DELETE /v1/suppressions/{address}", ScopeWrite, a.removeSuppression},
 		{"GET /v1/suppressions/removals", ScopeRead, a.listRemovals},
+		{"GET /v1/audit", ScopeRead, a.listAudit},
 		{"GET /v1/recipients/{address}", ScopeRead, a.getRecipient},
 		{"GET /v1/alerts", ScopeRead, a.listAlerts},
 		{"GET /v1/alerts/{id}", ScopeRead, a.getAlert},
@@ -102,8 +104,8 @@ func (a *API) Register(mux *http.ServeMux) {
 type AddRequest struct {
 	Address string `json:"address"`
 	Tenant  string `json:"tenant"`
-	Reason  string `json:"reason"`
-	TTL     string `json:"ttl"` // "" = permanent; "30d", "12h"
+	Reason  string `json:"reason"` // required: why it is added (kept in the record and the audit log)
+	TTL     string `json:"ttl"`    // "" = permanent; "30d", "12h"
 }
 
 func (a *API) addSuppression(w http.ResponseWriter, r *http.Request) {
@@ -123,18 +125,21 @@ func (a *API) addSuppression(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if req.Reason == "" {
-		req.Reason = "manual"
-	}
 	if err := events.ValidateTenant(req.Tenant); err != nil {
 		WriteError(w, http.StatusBadRequest, "tenant: "+err.Error())
 		return
 	}
+	reason, ok := reasonParam(w, req.Reason)
+	if !ok {
+		return
+	}
+	actor := Actor(r)
 	id := make([]byte, 8)
 	_, _ = rand.Read(id)
 	outs, err := a.Store.Apply(r.Context(), []suppress.Change{{
 		EventID: "manual:" + hex.EncodeToString(id), ESP: "manual", Tenant: req.Tenant, Address: addr,
-		Action: suppress.ActionSuppress, Reason: req.Reason, Class: "manual", Rule: "api", SuppressTTL: ttl,
+		// Rule names who decided: the token, as the policy's rule names it for an event.
+		Action: suppress.ActionSuppress, Reason: reason, Class: "manual", Rule: "api:" + actor, SuppressTTL: ttl,
 	}})
 	if err == nil && outs[0].Err != nil {
 		err = outs[0].Err
@@ -153,7 +158,50 @@ func (a *API) addSuppression(w http.ResponseWriter, r *http.Request) {
 		// REBOUND_ADDRESS_HASH_KEY): answer with the address the caller sent, normalised.
 		rec.Address = addr
 	}
+	a.audit(r, suppress.AuditEntry{Action: suppress.AuditSuppressionAdd, Tenant: req.Tenant, Target: addr, Reason: reason}, true)
 	WriteJSON(w, http.StatusCreated, rec)
+}
+
+// maxReason bounds a reason: it is stored with the record and in the audit log.
+const maxReason = 500
+
+// reasonParam checks a change's reason: required, at most maxReason bytes, one line.
+func reasonParam(w http.ResponseWriter, reason string) (string, bool) {
+	reason = strings.TrimSpace(reason)
+	switch {
+	case reason == "":
+		WriteErrorCode(w, http.StatusBadRequest, "reason_required", "reason: required; say why (it is kept in the audit log)")
+		return "", false
+	case len(reason) > maxReason || strings.ContainsAny(reason, "\r\n"):
+		WriteError(w, http.StatusBadRequest, "reason: at most "+strconv.Itoa(maxReason)+" bytes on one line")
+		return "", false
+	}
+	return reason, true
+}
+
+// optionalReason reads ?reason= where a reason is welcome but not required.
+func optionalReason(w http.ResponseWriter, r *http.Request) (string, bool) {
+	if raw := r.URL.Query().Get("reason"); strings.TrimSpace(raw) != "" {
+		return reasonParam(w, raw)
+	}
+	return "", true
+}
+
+// audit logs a change at info with the token's name and appends it to the change log.
+// The change is already made, so a failure to record it is logged, not answered.
+func (a *API) audit(r *http.Request, e suppress.AuditEntry, targetIsAddress bool) {
+	e.Actor = Actor(r)
+	fields := []zap.Field{zap.String("action", e.Action), zap.String("actor", e.Actor), zap.String("tenant", e.Tenant), zap.String("reason", e.Reason)}
+	if !targetIsAddress { // never a clear-text address at info
+		fields = append(fields, zap.String("target", e.Target))
+	}
+	if e.Count > 0 {
+		fields = append(fields, zap.Int("count", e.Count))
+	}
+	a.Log.Info("api change", fields...)
+	if err := a.Store.Audit(r.Context(), e, targetIsAddress); err != nil {
+		a.Log.Error("change made but not audited", zap.String("action", e.Action), zap.String("actor", e.Actor), zap.Error(err))
+	}
 }
 
 func (a *API) removeSuppression(w http.ResponseWriter, r *http.Request) {
@@ -161,16 +209,23 @@ func (a *API) removeSuppression(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	// ?reason= is required ("note", its earlier name, is read too); who lifted it is the
+	// token's name, not anything the caller says.
 	q := r.URL.Query()
-	by := q.Get("by")
-	if by == "" {
-		by = "api"
+	raw := q.Get("reason")
+	if raw == "" {
+		raw = q.Get("note")
 	}
 	tenant, ok := tenantParam(w, r)
 	if !ok {
 		return
 	}
-	rem, err := a.Store.Remove(r.Context(), tenant, addr, by, q.Get("note"))
+	reason, ok := reasonParam(w, raw)
+	if !ok {
+		return
+	}
+	by := Actor(r)
+	rem, err := a.Store.Remove(r.Context(), tenant, addr, by, reason)
 	if err != nil {
 		a.unavailable(w, err)
 		return
@@ -179,7 +234,7 @@ func (a *API) removeSuppression(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, http.StatusNotFound, "not suppressed in this namespace (tenant="+strconv.Quote(tenant)+")")
 		return
 	}
-	a.Log.Info("suppression removed by hand", zap.String("tenant", rem.Tenant), zap.String("by", by))
+	a.audit(r, suppress.AuditEntry{Action: suppress.AuditSuppressionRemove, Tenant: tenant, Target: addr, Reason: reason}, true)
 	// The removal (and the audit log) keep the address in its Redis form ("h:…" with
 	// REBOUND_ADDRESS_HASH_KEY); the answer names the address the caller sent, normalised.
 	out := *rem
@@ -204,6 +259,21 @@ func (a *API) listRemovals(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	WriteJSON(w, http.StatusOK, map[string]any{"removals": rems})
+}
+
+// listAudit answers the change log: every change made through the API, newest first.
+func (a *API) listAudit(w http.ResponseWriter, r *http.Request) {
+	limit, err := intParam(r.URL.Query().Get("limit"), 100, 1, 1000)
+	if err != nil {
+		WriteError(w, http.StatusBadRequest, "limit: "+err.Error())
+		return
+	}
+	log, err := a.Store.AuditLog(r.Context(), limit)
+	if err != nil {
+		a.unavailable(w, err)
+		return
+	}
+	WriteJSON(w, http.StatusOK, map[string]any{"changes": log})
 }
 
 // CheckRequest is the body of POST /v1/suppressions/check.
@@ -259,6 +329,10 @@ func (a *API) listHeld(w http.ResponseWriter, r *http.Request) {
 func (a *API) releaseHeld(apply bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		domain := strings.ToLower(r.PathValue("domain"))
+		reason, ok := optionalReason(w, r)
+		if !ok {
+			return
+		}
 		q := r.URL.Query()
 		oneTenant := q.Has("tenant")
 		tenant := q.Get("tenant")
@@ -290,12 +364,14 @@ func (a *API) releaseHeld(apply bool) http.HandlerFunc {
 			verb = "applied"
 		}
 		body := map[string]any{"domain": domain, verb: n}
-		fields := []zap.Field{zap.String("domain", domain), zap.String("result", verb), zap.Int("suppressions", n)}
 		if oneTenant {
 			body["tenant"] = tenant
-			fields = append(fields, zap.String("tenant", tenant))
 		}
-		a.Log.Info("mass-bounce hold released", fields...)
+		action := suppress.AuditMassBounceDiscard
+		if apply {
+			action = suppress.AuditMassBounceApply
+		}
+		a.audit(r, suppress.AuditEntry{Action: action, Tenant: tenant, Target: domain, Reason: reason, Count: n}, false)
 		WriteJSON(w, http.StatusOK, body)
 	}
 }
@@ -434,12 +510,10 @@ func (a *API) getAlert(w http.ResponseWriter, r *http.Request) {
 func (a *API) changeAlert(op string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		id := r.PathValue("id")
-		by := strings.TrimSpace(r.URL.Query().Get("by"))
-		if by == "" {
-			by = "api"
-		}
-		if len(by) > 100 || strings.ContainsAny(by, "|\r\n") {
-			WriteError(w, http.StatusBadRequest, "by: at most 100 characters, no '|' or line breaks")
+		// The token's name is who did it (token names hold no '|' or line break).
+		by := Actor(r)
+		reason, ok := optionalReason(w, r)
+		if !ok {
 			return
 		}
 		var changed bool
@@ -463,7 +537,11 @@ func (a *API) changeAlert(op string) http.HandlerFunc {
 			return
 		}
 		if changed {
-			a.Log.Info("incident "+op+" by hand", zap.String("id", id), zap.String("class", inc.Class), zap.String("by", by))
+			action := suppress.AuditAlertAck
+			if op == "resolve" {
+				action = suppress.AuditAlertResolve
+			}
+			a.audit(r, suppress.AuditEntry{Action: action, Tenant: inc.Tenant, Target: id, Reason: reason}, false)
 			if op == "resolve" && a.Metrics != nil {
 				a.Metrics.IncidentsResolved.WithLabelValues(inc.Class, "manual").Inc()
 			}
@@ -585,7 +663,8 @@ func (e *paramError) Error() string {
 	return "want a whole number from " + strconv.Itoa(e.min) + " to " + strconv.Itoa(e.max)
 }
 
-// Probes serves /healthz, /readyz and /metrics.
+// Probes serves /healthz and /readyz (both listeners) and /metrics (the admin listener:
+// see MetricsHandler).
 type Probes struct {
 	// Checks run on /readyz; each names what it checks (nats, redis, streams).
 	Checks  map[string]func(context.Context) error
@@ -598,13 +677,18 @@ type Probes struct {
 	last map[string]string // the last failure logged per check, to log changes only
 }
 
-// Register adds the probe routes to mux.
+// Register adds /healthz and /readyz to mux.
 func (p *Probes) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.HandleFunc("GET /readyz", p.ready)
-	mux.Handle("GET /metrics", promhttp.HandlerFor(p.Metrics.Registry, promhttp.HandlerOpts{}))
+}
+
+// MetricsHandler serves m's registry on GET /metrics. It belongs on the admin listener:
+// the metrics describe the traffic of every tenant.
+func MetricsHandler(m *metrics.Metrics) http.Handler {
+	return promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{})
 }
 
 func (p *Probes) ready(w http.ResponseWriter, r *http.Request) {

@@ -68,7 +68,7 @@ func setup(t *testing.T, token string) client {
 	}
 	mux := http.NewServeMux()
 	(&api.API{Store: store, Alerts: alerts, Guard: g, Catalog: cat, Policy: policy.Default, Log: zaptest.NewLogger(t), Token: token}).Register(mux)
-	srv := httptest.NewServer(mux)
+	srv := httptest.NewServer(recordResponses(mux))
 	t.Cleanup(srv.Close)
 	return client{t: t, base: srv.URL, token: token, alerts: alerts, guard: g, store: store}
 }
@@ -124,18 +124,19 @@ func TestAddCheckRemoveAudit(t *testing.T) {
 	if code, _ := c.do("GET", "/v1/suppressions/Ana@example.com", ""); code != http.StatusOK {
 		t.Fatalf("get = %d, want 200", code)
 	}
+	// note= is the earlier name of reason=; by= names nobody any more: the token does.
 	code, rem := c.do("DELETE", "/v1/suppressions/Ana@example.com?by=ops&note=asked", "")
-	if code != http.StatusOK || rem["by"] != "ops" {
+	if code != http.StatusOK || rem["by"] != "default" || rem["reason"] != "asked" {
 		t.Fatalf("remove = %d %v", code, rem)
 	}
 	if code, _ := c.do("GET", "/v1/suppressions/Ana@example.com", ""); code != http.StatusNotFound {
 		t.Fatalf("get after remove = %d, want 404", code)
 	}
-	if code, _ := c.do("DELETE", "/v1/suppressions/Ana@example.com", ""); code != http.StatusNotFound {
+	if code, _ := c.do("DELETE", "/v1/suppressions/Ana@example.com?reason=again", ""); code != http.StatusNotFound {
 		t.Fatalf("second remove = %d, want 404", code)
 	}
 	_, log := c.do("GET", "/v1/suppressions/removals", "")
-	if rems := log["removals"].([]any); len(rems) != 1 || rems[0].(map[string]any)["note"] != "asked" {
+	if rems := log["removals"].([]any); len(rems) != 1 || rems[0].(map[string]any)["reason"] != "asked" {
 		t.Fatalf("removals = %v", log)
 	}
 	_, st := c.do("GET", "/v1/recipients/Ana@example.com", "")

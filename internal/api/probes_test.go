@@ -134,7 +134,7 @@ func TestOutageIsLoggedOnce(t *testing.T) {
 	core, logs := observer.New(zapcore.InfoLevel)
 	mux := http.NewServeMux()
 	(&api.API{Store: suppress.New(rdb, suppress.Options{}), Policy: policy.Default, Log: zap.New(core)}).Register(mux)
-	srv := httptest.NewServer(mux)
+	srv := httptest.NewServer(recordResponses(mux))
 	defer srv.Close()
 	for range 5 {
 		resp, err := http.Get(srv.URL + "/v1/suppressions/a@example.com")

@@ -42,6 +42,9 @@ type Hooks struct {
 	OnAlert func(receiver string, n receiver.Notification)
 	// OnListening is called with the bound HTTP address once the server accepts requests.
 	OnListening func(addr string)
+	// OnAdminListening is called with the bound admin address (REBOUND_ADMIN_ADDR: /v1,
+	// /metrics) once it accepts requests, before OnListening.
+	OnAdminListening func(addr string)
 }
 
 // App is one running worker process.
@@ -273,11 +276,9 @@ func (a *App) Run(ctx context.Context) error {
 		h.SetReplayStore(ingest.NewRedisReplayStore(a.rdb, cfg.RedisPrefix))
 		h.Register(mux)
 	}
-	if cfg.Has(config.RoleAPI) {
-		if cfg.APIToken == "" {
-			a.log.Warn("REBOUND_API_TOKEN is not set: /v1 reads are open and changes (add, remove, mass-bounce decisions) are refused")
-		}
-		(&api.API{Store: a.store, Alerts: a.alerts, Guard: a.guard, Metrics: a.metrics, Catalog: a.catalog, Policy: pol, Log: a.log, PolicySource: a.policy.Path, Shadow: a.shadow != nil, Token: cfg.APIToken}).Register(mux)
+	admin, err := a.adminMux(mux, pol)
+	if err != nil {
+		return err
 	}
 
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
@@ -285,13 +286,29 @@ func (a *App) Run(ctx context.Context) error {
 		return fmt.Errorf("REBOUND_HTTP_ADDR: %w", err)
 	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 8 * time.Second, WriteTimeout: 15 * time.Second, IdleTimeout: 60 * time.Second}
-	errc := make(chan error, 5)
+	errc := make(chan error, 8)
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			errc <- fmt.Errorf("http server: %w", err)
 		}
 	}()
-	a.log.Info("listening", zap.String("addr", ln.Addr().String()), zap.Any("roles", cfg.Roles))
+	adminLn, err := net.Listen("tcp", cfg.AdminAddr)
+	if err != nil {
+		_ = srv.Close()
+		return fmt.Errorf("REBOUND_ADMIN_ADDR: %w", err)
+	}
+	// No read or write timeout: imports and exports stream for as long as they take;
+	// the listener is private and every request needs a token off loopback.
+	adminSrv := &http.Server{Handler: admin, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 60 * time.Second}
+	go func() {
+		if err := adminSrv.Serve(adminLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errc <- fmt.Errorf("admin server: %w", err)
+		}
+	}()
+	a.log.Info("listening", zap.String("addr", ln.Addr().String()), zap.String("admin_addr", adminLn.Addr().String()), zap.Any("roles", cfg.Roles))
+	if a.hooks.OnAdminListening != nil {
+		a.hooks.OnAdminListening(adminLn.Addr().String())
+	}
 	if a.hooks.OnListening != nil {
 		a.hooks.OnListening(ln.Addr().String())
 	}
@@ -353,6 +370,7 @@ func (a *App) Run(ctx context.Context) error {
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
 	_ = srv.Shutdown(sctx) // webhooks in flight finish their publish first
+	_ = adminSrv.Shutdown(sctx)
 	stopRoles()
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()

@@ -61,6 +61,10 @@ type Config struct {
 	Names    events.Names
 	Roles    []Role
 
+	// AdminAddr is the private listener: /v1, /metrics and the probes. HTTPAddr carries
+	// only the webhooks and the probes, so it is the one port that may face the internet.
+	AdminAddr string
+
 	StreamReplicas int
 	StreamMaxAge   time.Duration
 	DedupWindow    time.Duration
@@ -87,7 +91,7 @@ type Config struct {
 	GenericAllowRelay bool
 
 	GenericToken    string // secret
-	APIToken        string // secret
+	APIToken        string // secret: one token named "default" with scope admin
 	AddressHashKey  string // secret: addresses are stored as keyed hashes when set
 	AlertWebhookURL string // may carry a token: treated as a secret
 	// AlertWebhookSecret signs the REBOUND_ALERT_WEBHOOK_URL shortcut's requests.
@@ -102,6 +106,9 @@ type Config struct {
 	// Getenv is where the settings came from; ESP adapters read their own
 	// REBOUND_<ESP>_* settings and secrets through it.
 	Getenv func(string) string
+
+	// APITokens (REBOUND_API_TOKENS, secret): named tokens, each with a scope.
+	APITokens []APIToken
 }
 
 // Default returns the configuration used when nothing is set.
@@ -111,6 +118,7 @@ func Default() Config {
 		RedisURL:        "redis://127.0.0.1:6379/0",
 		RedisPrefix:     "rebound:",
 		HTTPAddr:        "127.0.0.1:8080",
+		AdminAddr:       "127.0.0.1:9090",
 		Names:           events.DefaultNames(),
 		Roles:           slices.Clone(AllRoles),
 		StreamReplicas:  1,
@@ -212,7 +220,8 @@ func Parse(fs *flag.FlagSet, args []string, getenv func(string) string) (Config,
 	str(&c.RedisSentinelMaster, "redis-sentinel-master", "REBOUND_REDIS_SENTINEL_MASTER", "Redis Sentinel master name")
 	str(&cluster, "redis-cluster-addrs", "REBOUND_REDIS_CLUSTER_ADDRS", "Redis Cluster seed addresses, comma-separated")
 	str(&c.RedisPrefix, "redis-prefix", "REBOUND_REDIS_PREFIX", "prefix of every Redis key")
-	str(&c.HTTPAddr, "http-addr", "REBOUND_HTTP_ADDR", "HTTP listen address (webhooks, API, probes, metrics)")
+	str(&c.HTTPAddr, "http-addr", "REBOUND_HTTP_ADDR", "public listen address: webhooks and probes only")
+	str(&c.AdminAddr, "admin-addr", "REBOUND_ADMIN_ADDR", "private listen address: the /v1 API, /metrics and probes")
 	str(&c.Names.SubjectPrefix, "subject-prefix", "REBOUND_SUBJECT_PREFIX", "NATS subject prefix: events on <prefix>.events.<esp>")
 	str(&c.Names.Stream, "stream", "REBOUND_STREAM", "JetStream stream of events")
 	str(&c.Names.DeadStream, "deadletter-stream", "REBOUND_DEADLETTER_STREAM", "JetStream stream of dead letters")
@@ -259,6 +268,12 @@ func Parse(fs *flag.FlagSet, args []string, getenv func(string) string) (Config,
 			errs = append(errs, err)
 		}
 		*s.p = v
+	}
+
+	if raw, err := Secret(getenv, "REBOUND_API_TOKENS"); err != nil {
+		errs = append(errs, err)
+	} else if c.APITokens, err = ParseAPITokens(raw); err != nil {
+		errs = append(errs, err)
 	}
 
 	if err := fs.Parse(args); err != nil {
@@ -341,6 +356,9 @@ func (c *Config) Validate() error {
 	}
 	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
 		return fmt.Errorf("REBOUND_HTTP_ADDR: %q is not host:port", c.HTTPAddr)
+	}
+	if err := c.validateAdmin(); err != nil {
+		return err
 	}
 	if err := c.Names.Validate(); err != nil {
 		return err

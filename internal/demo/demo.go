@@ -75,7 +75,8 @@ func Run(ctx context.Context, log *zap.Logger, opt Options) error {
 		cfg.RedisURL = "redis://" + mr.Addr()
 		log.Warn("embedded, in-memory Redis stand-in: not for production (nothing is kept; set REBOUND_REDIS_URL to use a real Redis)", zap.String("addr", mr.Addr()))
 	}
-	cfg.HTTPAddr = demoAddr(getenv("REBOUND_HTTP_ADDR"))
+	cfg.HTTPAddr = demoAddr(getenv("REBOUND_HTTP_ADDR"), "127.0.0.1:8080")
+	cfg.AdminAddr = demoAddr(getenv("REBOUND_ADMIN_ADDR"), "127.0.0.1:9090")
 	cfg.GenericToken = getenv("REBOUND_GENERIC_TOKEN")
 	if cfg.GenericToken == "" {
 		cfg.GenericToken = "demo-" + randomHex(8)
@@ -106,10 +107,11 @@ func Run(ctx context.Context, log *zap.Logger, opt Options) error {
 			expected = -2
 		}
 	}
-	listening := make(chan string, 1)
+	listening, adminListening := make(chan string, 1), make(chan string, 1)
 	var sent []string // notifications delivered, for the summary
 	a, err := app.New(ctx, cfg, log, app.Hooks{
-		OnListening: func(addr string) { listening <- addr },
+		OnListening:      func(addr string) { listening <- addr },
+		OnAdminListening: func(addr string) { adminListening <- addr },
 		OnAlert: func(target string, n receiver.Notification) {
 			mu.Lock()
 			defer mu.Unlock()
@@ -140,7 +142,7 @@ func Run(ctx context.Context, log *zap.Logger, opt Options) error {
 	case err := <-runErr:
 		return err
 	}
-	base := "http://" + addr
+	base, admin := "http://"+addr, "http://"+<-adminListening // the admin hook runs first
 	hdr := http.Header{}
 	hdr.Set("Authorization", "Bearer "+cfg.GenericToken)
 	total, err := post(ctx, base+"/webhooks/generic", hdr, samples)
@@ -193,11 +195,11 @@ func Run(ctx context.Context, log *zap.Logger, opt Options) error {
 		stop()
 		return <-runErr
 	}
-	fmt.Fprintf(out, "\nStill serving on %s (Ctrl-C to stop). Try:\n\n", base)
-	fmt.Fprintf(out, "  curl -s %s/v1/suppressions/dave@example.com\n", base)
-	fmt.Fprintf(out, "  curl -s %s/v1/alerts\n", base)
+	fmt.Fprintf(out, "\nStill serving: webhooks on %s, the /v1 API and /metrics on %s (loopback only: without\nREBOUND_API_TOKENS it answers reads from this machine and refuses changes). Ctrl-C to stop. Try:\n\n", base, admin)
+	fmt.Fprintf(out, "  curl -s %s/v1/suppressions/dave@example.com\n", admin)
+	fmt.Fprintf(out, "  curl -s %s/v1/alerts\n", admin)
 	fmt.Fprintf(out, "  curl -s -H 'Authorization: Bearer %s' -d '{\"id\":\"generic:try-1\",\"esp\":\"generic\",\"type\":\"bounce\",\"occurred_at\":\"2026-11-26T12:00:00Z\",\"recipient\":\"you@example.com\",\"reply\":{\"text\":\"550 5.1.1 user unknown\"}}' %s/webhooks/generic\n", cfg.GenericToken, base)
-	fmt.Fprintf(out, "  curl -s %s/v1/recipients/you@example.com\n", base)
+	fmt.Fprintf(out, "  curl -s %s/v1/recipients/you@example.com\n", admin)
 	return <-runErr
 }
 
@@ -320,18 +322,18 @@ func post(ctx context.Context, url string, hdr http.Header, body []byte) (int, e
 	return r.Accepted, nil
 }
 
-// demoAddr uses the configured address, else 127.0.0.1:8080 when it is free, else any
-// free port: the demo must run even where 8080 is taken.
-func demoAddr(configured string) string {
+// demoAddr uses the configured address, else preferred when it is free, else any
+// free port: the demo must run even where 8080 or 9090 is taken.
+func demoAddr(configured, preferred string) string {
 	if configured != "" {
 		return configured
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:8080")
+	l, err := net.Listen("tcp", preferred)
 	if err != nil {
 		return "127.0.0.1:0"
 	}
 	l.Close()
-	return "127.0.0.1:8080"
+	return preferred
 }
 
 func randomHex(n int) string {

@@ -194,6 +194,7 @@ func Run(ctx context.Context, opt Options) (Report, error) {
 	cfg.NATSURL, cfg.RedisURL, cfg.RedisPrefix, cfg.Names = opt.NATSURL, opt.RedisURL, prefix, names
 	cfg.Roles = []config.Role{config.RoleProcess}
 	cfg.HTTPAddr = "127.0.0.1:0"
+	cfg.AdminAddr = "127.0.0.1:0" // any free port: the default 9090 may be taken
 	cfg.BatchSize, cfg.Concurrency = opt.BatchSize, opt.Concurrency
 	cfg.PolicyFile = opt.PolicyFile
 	lat := newLatencies(gen)

@@ -27,23 +27,27 @@ redis.call('PEXPIRE', KEYS[3], tonumber(ARGV[3]))
 return rec
 `)
 
-// Removal is the audit record of a suppression lifted by hand.
+// Removal is the audit record of a suppression lifted by hand: when, who (the API
+// token's name), why, and the record that was removed.
 type Removal struct {
 	At      time.Time `json:"at"`
 	Address string    `json:"address"`
 	Tenant  string    `json:"tenant"`
 	By      string    `json:"by"`
-	Note    string    `json:"note,omitempty"`
+	Reason  string    `json:"reason"`
 	Record  *Record   `json:"record"` // what was removed
+
+	// LegacyNote reads the reason of removals logged before it was called so.
+	LegacyNote string `json:"note,omitempty"`
 }
 
 // auditLen is how many removals the audit log keeps.
 const auditLen = 10000
 
 // Remove lifts the recipient's suppression in one namespace and keeps an audit record
-// (in the recipient's history and in the removal log). It returns nil when there was
-// nothing to remove.
-func (s *Store) Remove(ctx context.Context, tenant, addr, by, note string) (*Removal, error) {
+// (in the recipient's history and in the removal log): by names who lifted it, reason
+// why. It returns nil when there was nothing to remove.
+func (s *Store) Remove(ctx context.Context, tenant, addr, by, reason string) (*Removal, error) {
 	now := s.opt.Now()
 	addr = s.addrKey(addr)
 	id := "manual:remove:" + strconv.FormatInt(now.UnixNano(), 36)
@@ -61,7 +65,7 @@ func (s *Store) Remove(ctx context.Context, tenant, addr, by, note string) (*Rem
 	for i := 0; i+1 < len(res); i += 2 {
 		m[res[i]] = res[i+1]
 	}
-	rem := &Removal{At: now.UTC(), Address: addr, Tenant: tenant, By: by, Note: note, Record: recordFromHash(m)}
+	rem := &Removal{At: now.UTC(), Address: addr, Tenant: tenant, By: by, Reason: reason, Record: recordFromHash(m)}
 	b, _ := json.Marshal(rem)
 	pipe := s.rdb.Pipeline()
 	pipe.ZRem(ctx, s.keys.SuppressionIndex(tenant), addr)
@@ -84,6 +88,9 @@ func (s *Store) Removals(ctx context.Context, limit int) ([]Removal, error) {
 	for _, r := range raw {
 		var rem Removal
 		if json.Unmarshal([]byte(r), &rem) == nil {
+			if rem.Reason == "" {
+				rem.Reason, rem.LegacyNote = rem.LegacyNote, ""
+			}
 			out = append(out, rem)
 		}
 	}

@@ -21,7 +21,7 @@ func TestRemoveKeepsAnAuditRecord(t *testing.T) {
 		t.Fatalf("still listed after removal: %+v", list)
 	}
 	log, err := b.store.Removals(b.ctx, 10)
-	if err != nil || len(log) != 1 || log[0].By != "ops@example.org" || log[0].Note != "customer asked" {
+	if err != nil || len(log) != 1 || log[0].By != "ops@example.org" || log[0].Reason != "customer asked" {
 		t.Fatalf("removal log = %+v, %v", log, err)
 	}
 	st, _ := b.store.Recipient(b.ctx, "", "gone@example.com")

@@ -71,3 +71,7 @@ func (k Keys) ShadowSamples() string { return k.prefix + "shadow:samples" }
 
 // RemovalLog is the capped list of suppressions lifted by hand (the audit record).
 func (k Keys) RemovalLog() string { return k.prefix + "audit:removals" }
+
+// ChangeLog is the capped list of every change made through the API (AuditEntry JSON,
+// newest first): who, what, when and why.
+func (k Keys) ChangeLog() string { return k.prefix + "audit:changes" }
