@@ -20,17 +20,45 @@ import (
 )
 
 // TestChaosIngestWithoutJetStream posts the workload as webhooks from eight ESP
-// clients while the NATS server is killed for five seconds and started again. Every
-// request is answered 503 or stored: never a 2xx for an event that is not in the
-// stream. The clients retry a 503 as an ESP does, so in the end every event is
-// answered 2xx once; the stream then holds every event exactly once (retries of events
-// stored before their 503 are dropped by their Nats-Msg-Id), and the process role's
-// final state is exact.
+// clients while JetStream is unavailable for eight seconds: once with the NATS server
+// killed and started again, once with two of a three-node cluster killed, so the
+// worker stays connected to a server but the R3 stream has no quorum. Every request is
+// answered 503 or stored: never a 2xx for an event that is not in the stream. The
+// clients retry a 503 as an ESP does, so in the end every event is answered 2xx once;
+// the stream then holds every event exactly once (retries of events stored before
+// their 503 are dropped by their Nats-Msg-Id), and the process role's final state is
+// exact.
 func TestChaosIngestWithoutJetStream(t *testing.T) {
 	t.Parallel()
-	ns := testsvc.StartNATSServer(t)
+	t.Run("server-down", func(t *testing.T) {
+		t.Parallel()
+		ns := testsvc.StartNATSServer(t)
+		chaosIngest(t, ns.URL(), 1, "NATS server killed", ns.Kill, func() { ns.Restart(t) })
+	})
+	t.Run("no-quorum", func(t *testing.T) {
+		t.Parallel()
+		servers := testsvc.StartNATSCluster(t, 3)
+		// The worker and the test know only the first server, which stays up.
+		chaosIngest(t, servers[0].URL(), 3, "2 of 3 NATS servers killed", func() {
+			servers[1].Kill()
+			servers[2].Kill()
+		}, func() {
+			servers[1].Restart(t)
+			servers[2].Restart(t)
+		})
+	})
+}
+
+// ingestOutage is how long JetStream is unavailable in the ingest chaos test: longer
+// than the ingest role's publish timeout (5 s), so that requests sent at the start of
+// the outage are answered within it.
+const ingestOutage = 8 * time.Second
+
+// chaosIngest runs the ingest chaos workload: breaks JetStream with fault a third of
+// the way through phase 1, repairs it with repair ingestOutage later.
+func chaosIngest(t *testing.T, natsURL string, replicas int, what string, fault, repair func()) {
 	p := newChaosPlan(t, chaosEvents(6000))
-	d, _, js, rdb := newChaosDeployment(t, ns.URL(), testsvc.Redis(t), 1)
+	d, _, js, rdb := newChaosDeployment(t, natsURL, testsvc.Redis(t), replicas)
 	token := "tok-" + testsvc.ID()
 	d.env = append(d.env, "REBOUND_ROLES=ingest,process", "REBOUND_GENERIC_TOKEN="+token)
 	w := d.start(t, "w")
@@ -51,21 +79,26 @@ func TestChaosIngestWithoutJetStream(t *testing.T) {
 	go func() { esp.send(reqs); close(done) }()
 
 	<-half
-	ns.Kill()
+	fault()
 	down := time.Now()
-	time.Sleep(natsOutage)
+	time.Sleep(ingestOutage)
 	refusedDuring := esp.refused.Load()
-	ns.Restart(t)
+	// Recovery counts from the start of the repair: a cluster has its quorum back as
+	// soon as the first killed server is up again, before the second is.
 	restarted := time.Now()
 	esp.mu.Lock()
 	esp.firstAcceptedAfter = restarted
 	esp.mu.Unlock()
+	repair()
 	<-done
+	ingestBack := "no request was left to answer"
 	esp.mu.Lock()
-	ingestBack := esp.firstAccepted.Sub(restarted)
+	if !esp.firstAccepted.IsZero() {
+		ingestBack = esp.firstAccepted.Sub(restarted).Round(time.Millisecond).String()
+	}
 	esp.mu.Unlock()
 	if refusedDuring == 0 {
-		t.Errorf("no request answered 503 while NATS was down for %s", restarted.Sub(down).Round(time.Millisecond))
+		t.Errorf("no request answered 503 in %s of %s", restarted.Sub(down).Round(time.Millisecond), what)
 	}
 
 	// Every event answered 2xx is in the stream, once; so is every event, since every
@@ -98,8 +131,8 @@ func TestChaosIngestWithoutJetStream(t *testing.T) {
 	applied := assertChaosState(t, rdb, d.prefix, p)
 	t.Logf("webhook answers: %d requests 2xx, %d answered 503 (%d during the outage), %d failed to connect",
 		esp.accepted.Load(), esp.refused.Load(), refusedDuring, esp.connFailed.Load())
-	chaosReport(t, p, stored, applied, w.counts(t), fmt.Sprintf("NATS killed for %s under webhook load: ingest answered 2xx again %s after the restart, process %s",
-		natsOutage, ingestBack.Round(time.Millisecond), rec))
+	chaosReport(t, p, stored, applied, w.counts(t), fmt.Sprintf("%s for %s under webhook load, then started again: ingest answered 2xx again %s after the restart began, process %s",
+		what, ingestOutage, ingestBack, rec))
 }
 
 // webhookRequests groups events into generic-webhook bodies of 1 to 20 events, in a
