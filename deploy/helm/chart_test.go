@@ -114,6 +114,15 @@ func checkDeployments(t *testing.T, r *rendering) {
 			if got := env["REBOUND_HTTP_ADDR"]; got != "0.0.0.0:8080" {
 				t.Errorf("REBOUND_HTTP_ADDR = %q, want 0.0.0.0:8080", got)
 			}
+			// The admin port (/v1, /metrics) leaves loopback only where the worker allows
+			// it: with an API token, or in a pod without the api role.
+			wantAdmin := "0.0.0.0:9090"
+			if slices.Contains(roles, "api") && !apiTokenSet(r) {
+				wantAdmin = "127.0.0.1:9090"
+			}
+			if got := env["REBOUND_ADMIN_ADDR"]; got != wantAdmin {
+				t.Errorf("REBOUND_ADMIN_ADDR = %q, want %s", got, wantAdmin)
+			}
 			if r.value("image.tag") == "" && r.value("image.digest") == "" {
 				if want := "ghcr.io/reboundhq/rebound:" + appVersion; c.Image != want {
 					t.Errorf("image %q, want %q (the chart's appVersion)", c.Image, want)
@@ -144,9 +153,10 @@ func checkDeployments(t *testing.T, r *rendering) {
 				t.Error("automountServiceAccountToken is not false")
 			}
 
-			// Probes on the named port the server listens on.
-			if len(c.Ports) != 1 || c.Ports[0].Name != "http" || c.Ports[0].ContainerPort != 8080 {
-				t.Errorf("ports %+v, want one named http on 8080", c.Ports)
+			// Probes on the named port the server listens on (the webhook listener serves
+			// them, and is never on loopback).
+			if len(c.Ports) != 2 || c.Ports[0].Name != "http" || c.Ports[0].ContainerPort != 8080 || c.Ports[1].Name != "admin" || c.Ports[1].ContainerPort != 9090 {
+				t.Errorf("ports %+v, want http on 8080 and admin on 9090", c.Ports)
 			}
 			for _, p := range []struct {
 				name  string
@@ -201,7 +211,7 @@ func secretOwners(env string) []string {
 	switch {
 	case !strings.HasSuffix(env, "_FILE"), env == "REBOUND_POLICY_FILE", env == "REBOUND_POLICY_SHADOW_FILE":
 		return nil
-	case env == "REBOUND_API_TOKEN_FILE":
+	case env == "REBOUND_API_TOKEN_FILE", env == "REBOUND_API_TOKENS_FILE":
 		return []string{"api"}
 	case env == "REBOUND_GENERIC_TOKEN_FILE":
 		return []string{"ingest"}
@@ -394,10 +404,18 @@ func checkReferences(t *testing.T, r *rendering) {
 				}
 			}
 		}
+		// Webhooks on the http port; /v1 and /metrics on the admin port, never the other way.
+		wantPort := "admin"
+		if s.Name == fullname+"-ingest" {
+			wantPort = "http"
+		}
 		for _, p := range s.Spec.Ports {
-			if p.TargetPort.String() != "http" {
-				t.Errorf("Service %s targets port %s, want http", s.Name, p.TargetPort.String())
+			if p.TargetPort.String() != wantPort {
+				t.Errorf("Service %s targets port %s, want %s", s.Name, p.TargetPort.String(), wantPort)
 			}
+		}
+		if s.Name == fullname+"-api" && !apiTokenSet(r) {
+			t.Errorf("Service %s rendered without an API token: the api pods' admin port is on loopback", s.Name)
 		}
 	}
 	for _, o := range r.all("PodDisruptionBudget") {

@@ -70,6 +70,7 @@ func TestTemplateRefusesBadCombinations(t *testing.T) {
 		{"a secret both inline and existing", "auth:\n  apiToken: {existingSecret: s, key: k, value: t0ken-value}\n", "REBOUND_API_TOKEN_FILE", "t0ken-value"},
 		{"Mandrill without its URL", "esp:\n  mandrill:\n    webhookKey: {existingSecret: m, key: k, value: ''}\n", "esp.mandrill.webhookURL", ""},
 		{"HTTPRoute without a Gateway", "httpRoute: {enabled: true, hostnames: [h.example.com]}\n", "httpRoute.parentRefs", ""},
+		{"ServiceMonitor without an API token", "serviceMonitor: {enabled: true}\n", "serviceMonitor.enabled needs auth.apiTokens", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -113,6 +114,7 @@ func TestNotesListWebhookURLs(t *testing.T) {
 			"https://<your public host>/webhooks/sendgrid",
 			"port-forward svc/rb-rebound-ingest 8080:80",
 			"Monitoring is off",
+			"port-forward deploy/rb-rebound-api 9090:9090", // no API token: /v1 on the pods' loopback
 		}, nil},
 	}
 	chart := notesChart(t)

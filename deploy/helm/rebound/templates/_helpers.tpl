@@ -139,6 +139,7 @@ pods never hold the API token or the receivers' keys.
 {{- $e = append $e (dict "env" "REBOUND_REDIS_PASSWORD_FILE" "file" "redis-password" "ref" $v.redis.password "roles" $all) }}
 {{- $e = append $e (dict "env" "REBOUND_REDIS_CA_FILE" "file" "redis-ca.crt" "ref" $v.redis.tls.ca "roles" $all) }}
 {{- $e = append $e (dict "env" "REBOUND_API_TOKEN_FILE" "file" "api-token" "ref" $v.auth.apiToken "roles" (list "api")) }}
+{{- $e = append $e (dict "env" "REBOUND_API_TOKENS_FILE" "file" "api-tokens" "ref" $v.auth.apiTokens "roles" (list "api")) }}
 {{- $e = append $e (dict "env" "REBOUND_GENERIC_TOKEN_FILE" "file" "generic-token" "ref" $v.auth.genericToken "roles" (list "ingest")) }}
 {{- $e = append $e (dict "env" "REBOUND_ADDRESS_HASH_KEY_FILE" "file" "address-hash-key" "ref" $v.auth.addressHashKey "roles" (list "process" "api" "notify")) }}
 {{- $e = append $e (dict "env" "REBOUND_ALERT_WEBHOOK_URL_FILE" "file" "alert-webhook-url" "ref" $v.alerting.webhookURL "roles" (list "notify")) }}
@@ -255,6 +256,18 @@ Deployment template, so a wrong combination fails the install with a message.
 {{- if and $v.alerting.existingSecret $v.alerting.secrets }}{{ fail "alerting: set existingSecret or secrets, not both" }}{{ end }}
 {{- if and $v.httpRoute.enabled (not $v.httpRoute.parentRefs) }}{{ fail "httpRoute.parentRefs: name the Gateway the route attaches to" }}{{ end }}
 {{- if and $v.ingress.enabled (not $v.ingress.hosts) }}{{ fail "ingress.hosts: give at least one host" }}{{ end }}
+{{- if and $v.serviceMonitor.enabled (not (include "rebound.apiTokenSet" .)) }}
+{{- fail "serviceMonitor.enabled needs auth.apiTokens (or auth.apiToken): the api role's pods serve /metrics on the admin port next to /v1, and without a token that port listens on the pod's loopback only" }}
+{{- end }}
+{{- end }}
+
+{{/*
+Whether an API token is configured: "true" or "". Without one, the pods that run the
+api role keep their admin port (/v1, /metrics) on loopback, as the worker requires:
+the API is then reachable through kubectl port-forward only.
+*/}}
+{{- define "rebound.apiTokenSet" -}}
+{{- if or (include "rebound.secretSet" .Values.auth.apiTokens) (include "rebound.secretSet" .Values.auth.apiToken) }}true{{ end }}
 {{- end }}
 
 {{/* Seconds in a duration of the form 1h2m3s (the schema allows only h, m and s). */}}
