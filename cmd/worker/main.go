@@ -49,6 +49,8 @@ const usage = `Usage: worker [serve] [flags]      run the roles in REBOUND_ROLES
        worker mass-bounce list|apply DOMAIN|discard DOMAIN [--tenant T]
                                      suppressions held by the mass-bounce guard
        worker unknown [--limit N]    replies no rule recognised, most frequent first
+       worker recipients erase ADDRESS [--tenant T] [--reason R]
+                                     remove a recipient's history and clear-text data
        worker suppressions export [--tenant T] [--format ndjson|csv] [--out FILE]
        worker suppressions import [--tenant T] [--resume] FILE|-
                                      a tenant's list out, or a list in: a Rebound export or
@@ -99,7 +101,9 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(s
 	case "unknown":
 		err = unknownCmd(ctx, args, stdout, stderr, getenv)
 	case "suppressions":
-		err = suppressionsCmd(ctx, args, stdout, stderr, getenv)
+		err = suppressionsCmd(ctx, args, stdin, stdout, stderr, getenv)
+	case "recipients":
+		err = recipientsCmd(ctx, args, stdout, stderr, getenv)
 	case "loadgen":
 		err = loadgenCmd(ctx, args, stdout, stderr, getenv)
 	case "help", "-h", "--help":

@@ -26,7 +26,7 @@ const suppressionsUsage = "want `suppressions export [--tenant T] [--format ndjs
 
 // suppressionsCmd exports a tenant's suppressions, or imports a list: a Rebound export,
 // or an ESP's (SES, SendGrid, Postmark, Mailgun), recognised by its columns.
-func suppressionsCmd(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+func suppressionsCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) error {
 	if len(args) == 0 || (args[0] != "export" && args[0] != "import") {
 		return errors.New(suppressionsUsage)
 	}
@@ -71,7 +71,7 @@ func suppressionsCmd(ctx context.Context, args []string, stdout, stderr io.Write
 	if err != nil {
 		return err
 	}
-	return importCmd(ctx, store, cat, importArgs{
+	return importCmd(ctx, store, cat, stdin, importArgs{
 		input: fs.Args()[0], tenant: *tenant, format: f, resume: *resume, state: *state, json: *asJSON,
 	}, stdout, stderr)
 }
@@ -114,8 +114,8 @@ type importState struct {
 	Line   int    `json:"line"`
 }
 
-func importCmd(ctx context.Context, store *suppress.Store, cat *catalog.Catalog, a importArgs, stdout, stderr io.Writer) error {
-	var in io.Reader = os.Stdin
+func importCmd(ctx context.Context, store *suppress.Store, cat *catalog.Catalog, stdin io.Reader, a importArgs, stdout, stderr io.Writer) error {
+	in := stdin
 	var size int64 = -1
 	if a.input != "-" {
 		file, err := os.Open(a.input)
