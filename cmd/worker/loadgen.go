@@ -3,7 +3,10 @@ package main
 import (
 	"context"
 	"flag"
+	"fmt"
 	"io"
+	"strconv"
+	"strings"
 
 	"github.com/reboundhq/rebound/internal/loadgen"
 )
@@ -28,6 +31,18 @@ func loadgenCmd(ctx context.Context, args []string, stdout, stderr io.Writer, ge
 	fs.BoolVar(&opt.IdealFirst, "ideal-first", false, "drain with the ideal worker before the process role")
 	fs.StringVar(&opt.CPUProfile, "cpuprofile", "", "write the process role's CPU profile (its drain) to this file")
 	fs.StringVar(&opt.MemProfile, "memprofile", "", "write the allocations of the process role's drain to this file (FILE.base is the start: go tool pprof -base FILE.base FILE)")
+	fs.Func("pids", "server processes whose CPU per event to report, e.g. redis=1234,nats=5678", func(v string) error {
+		opt.ServerPIDs = map[string]int{}
+		for _, kv := range strings.Split(v, ",") {
+			name, pid, ok := strings.Cut(kv, "=")
+			n, err := strconv.Atoi(pid)
+			if !ok || err != nil {
+				return fmt.Errorf("want NAME=PID, got %q", kv)
+			}
+			opt.ServerPIDs[name] = n
+		}
+		return nil
+	})
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

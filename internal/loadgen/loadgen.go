@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"runtime"
@@ -61,6 +62,10 @@ type Options struct {
 	MemProfile   string // file for the allocations made during the process role's drain
 	Seed         uint64
 	Log          *zap.Logger
+	// ServerPIDs names server processes on this machine (e.g. "redis" and "nats") whose
+	// CPU time is reported per phase, from /proc: CPU per event is steadier than rates
+	// on a shared machine.
+	ServerPIDs map[string]int
 }
 
 // Report is what one run measured.
@@ -81,6 +86,9 @@ type Report struct {
 	ProcessConsumer   jetstream.ConsumerInfo
 	StallRecoveries   float64
 	ProcessedReported int64
+	// ProcessCPU and IdealCPU are the CPU seconds each drain took, per process: "self"
+	// (this process: the worker under test) and each of Options.ServerPIDs.
+	ProcessCPU, IdealCPU map[string]float64
 }
 
 // Ratio is the process role's rate over the ideal worker's.
@@ -98,6 +106,22 @@ func (r Report) Print(w io.Writer) {
 	if r.IdealRate > 0 {
 		fmt.Fprintf(w, "ideal worker : %d events in %s = %.0f events/s\n", r.Events, r.IdealDrain.Round(time.Millisecond), r.IdealRate)
 		fmt.Fprintf(w, "ratio        : %.2f\n", r.Ratio())
+	}
+	for _, c := range []struct {
+		name string
+		cpu  map[string]float64
+	}{{"process role", r.ProcessCPU}, {"ideal worker", r.IdealCPU}} {
+		if len(c.cpu) == 0 {
+			continue
+		}
+		names := slices.Sorted(maps.Keys(c.cpu))
+		var parts []string
+		var total float64
+		for _, n := range names {
+			parts = append(parts, fmt.Sprintf("%s %.1f", n, c.cpu[n]/float64(r.Events)*1e6))
+			total += c.cpu[n]
+		}
+		fmt.Fprintf(w, "CPU µs/event, %s: %s; total %.1f\n", c.name, strings.Join(parts, ", "), total/float64(r.Events)*1e6)
 	}
 	if r.PacedEvents > 0 {
 		fmt.Fprintf(w, "latency at %.0f events/s (%d events): p50 %s, p99 %s, max %s (publish to applied)\n",
@@ -209,6 +233,8 @@ func Run(ctx context.Context, opt Options) (Report, error) {
 			return nil
 		}
 		start := time.Now()
+		cpu0 := cpuTimes(opt.ServerPIDs)
+		defer func() { rep.IdealCPU = cpuSince(cpu0, opt.ServerPIDs) }()
 		if err := runIdeal(ctx, js, rdb, names, idealName, prefix+"ideal:", opt); err != nil {
 			return err
 		}
@@ -230,11 +256,13 @@ func Run(ctx context.Context, opt Options) (Report, error) {
 	runCtx, stopApp := context.WithCancel(context.WithoutCancel(ctx))
 	runErr := make(chan error, 1)
 	start := time.Now()
+	cpu0 := cpuTimes(opt.ServerPIDs)
 	go func() { runErr <- a.Run(runCtx) }()
 	if err := lat.waitCount(ctx, int64(opt.Events), runErr); err != nil {
 		stopApp()
 		return rep, err
 	}
+	rep.ProcessCPU = cpuSince(cpu0, opt.ServerPIDs)
 	rep.ProcessDrain = lat.last().Sub(start)
 	rep.ProcessRate = float64(opt.Events) / rep.ProcessDrain.Seconds()
 	if err := stopProfile(); err != nil {
@@ -616,4 +644,39 @@ func counterValue(g prometheus.Gatherer, name string) float64 {
 		}
 	}
 	return sum
+}
+
+// cpuTimes reads the CPU seconds (user + system) used so far by this process and by
+// each of pids.
+func cpuTimes(pids map[string]int) map[string]float64 {
+	out := map[string]float64{"self": procCPU("self")}
+	for name, pid := range pids {
+		out[name] = procCPU(strconv.Itoa(pid))
+	}
+	return out
+}
+
+func cpuSince(before map[string]float64, pids map[string]int) map[string]float64 {
+	now := cpuTimes(pids)
+	for k, v := range before {
+		now[k] -= v
+	}
+	return now
+}
+
+// procCPU is utime + stime of /proc/<pid>/stat in seconds (USER_HZ is 100 on Linux).
+func procCPU(pid string) float64 {
+	b, err := os.ReadFile("/proc/" + pid + "/stat")
+	if err != nil {
+		return 0
+	}
+	// The command name may hold spaces: fields are counted after its closing ')'.
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(f) < 13 {
+		return 0
+	}
+	u, _ := strconv.ParseFloat(f[11], 64)
+	st, _ := strconv.ParseFloat(f[12], 64)
+	return (u + st) / 100
 }

@@ -84,6 +84,9 @@ type Processor struct {
 	// processed: the stall check looks at both.
 	received atomic.Uint64
 	inflight atomic.Int32
+	// asideSlots bounds the statistics writes running beside the batches (aside).
+	asideSlots chan struct{}
+	asideWG    sync.WaitGroup
 }
 
 // quietLog logs a failure that repeats every batch when it starts, when its message
@@ -129,7 +132,7 @@ func New(cfg Config) *Processor {
 	if cfg.StallCheck <= 0 {
 		cfg.StallCheck = 5 * time.Second
 	}
-	return &Processor{cfg: cfg, clock: cfg.Clock, pauseReq: make(chan struct{}, 1)}
+	return &Processor{cfg: cfg, clock: cfg.Clock, pauseReq: make(chan struct{}, 1), asideSlots: make(chan struct{}, 2)}
 }
 
 // Ready reports whether the processor is consuming: an error while it has paused for
@@ -175,6 +178,7 @@ func (p *Processor) Run(ctx context.Context) error {
 	// buffered in the client is redelivered to another replica after AckWait.
 	close(stop)
 	wg.Wait()
+	p.asideWG.Wait()
 	return nil
 }
 
@@ -445,11 +449,29 @@ func (p *Processor) applyPlan(ctx context.Context, batch []jetstream.Msg, pl *pl
 			unknownESP = append(unknownESP, it.res.Event.ESP)
 		}
 	}
+	// Statistics only (a failure costs the statistic, never the batch): written beside
+	// the next batch rather than before it, so the worker does not wait a round trip.
 	if len(unknown) > 0 {
-		p.recordUnknown(ctx, unknown, unknownESP)
+		p.aside(func() { p.recordUnknown(ctx, unknown, unknownESP) })
 	}
 	if len(disagreements) > 0 {
-		p.recordShadow(ctx, disagreements)
+		p.aside(func() { p.recordShadow(ctx, disagreements) })
+	}
+}
+
+// aside runs a statistics write in the background, at most two at a time; beyond that
+// the worker writes it itself, which slows it down rather than piling writes up. Run
+// waits for them before it returns.
+func (p *Processor) aside(write func()) {
+	select {
+	case p.asideSlots <- struct{}{}:
+		p.asideWG.Add(1)
+		go func() {
+			defer func() { <-p.asideSlots; p.asideWG.Done() }()
+			write()
+		}()
+	default:
+		write()
 	}
 }
 

@@ -305,6 +305,21 @@ func TestBackoffGrowsAndCaps(t *testing.T) {
 	}
 }
 
+// stop stops the processor and waits for Run to return.
+func (b *bundle) stop(t *testing.T) {
+	t.Helper()
+	b.cancel()
+	select {
+	case err := <-b.done:
+		if err != nil {
+			t.Fatalf("Run after cancel = %v, want nil", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return after cancel")
+	}
+	b.done <- nil // for the cleanup
+}
+
 func (b *bundle) assertDrained(t *testing.T) {
 	t.Helper()
 	cons, err := b.js.Consumer(context.Background(), b.names.Stream, b.names.Consumer)
@@ -406,11 +421,13 @@ func counter(t *testing.T, c prometheus.Counter) float64 {
 func TestUnknownRepliesAreCountedForReview(t *testing.T) {
 	t.Parallel()
 	b := setup(t, testsvc.RedisClient(t), 10)
-	odd := "550 frobnicated the quux for <zed@unknown.example>"
+	odd := "frobnicated the quux for <zed@unknown.example>" // no code: no rule, no model
 	b.publish(t, event("u1", "zed@unknown.example", odd))
 	b.publish(t, event("u2", "amy@unknown.example", odd))
 	b.publish(t, event("u1", "zed@unknown.example", odd)) // the same event again
 	b.wait(t, 3, 15*time.Second)
+	// The list is written beside the next batch; Run returns once it is.
+	b.stop(t)
 	list, err := b.store.UnknownReplies(context.Background(), 10)
 	if err != nil {
 		t.Fatal(err)
