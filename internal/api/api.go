@@ -56,7 +56,9 @@ type API struct {
 }
 
 // Route is one /v1 endpoint. Routes is the single table Register walks and the OpenAPI
-// contract test checks: add an endpoint here, and to docs/openapi.yaml.
+// contract test checks: add an endpoint here, and to internal/api/openapi.yaml (copied
+// to docs/). A handler that changes state records it with a.audit, which logs the change
+// at info with the token's name (Actor) and appends it to GET /v1/audit.
 type Route struct {
 	Pattern string // "METHOD /path", as http.ServeMux reads it
 	Scope   Scope  // the smallest scope allowed to call it
