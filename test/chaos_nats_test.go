@@ -89,6 +89,13 @@ func TestChaosNATSClusterLeaderKilled(t *testing.T) {
 	killed.Kill()
 	at := time.Now()
 	rec := measureRecovery(t, js, d.names, stored, before, at, 3*time.Minute)
+	// When the consumer's leader moves, a pull in flight gets "no responders", which
+	// nats.go (v1.55) keeps counting as outstanding: it pulls again only when its
+	// heartbeat monitor fires (twice the 15 s heartbeat). The worker's stall detection
+	// must bring it back well before that.
+	if rec.resumed > 20*time.Second {
+		t.Errorf("the worker acknowledged again only %s after the leader was killed, want within 20s", rec.resumed.Round(time.Millisecond))
+	}
 	if now := streamLeader(t, js, d.names.Stream); now == leader || now == "" {
 		t.Errorf("stream leader after the kill = %q, want another server than %s", now, leader)
 	}
