@@ -119,51 +119,91 @@ func (r *Reader) firstByte() (byte, error) {
 	}
 }
 
+// maxRecordLines bounds the lines one CSV record may span (a quoted field with line
+// breaks, such as a multi-line reply): an unterminated quote then costs its own line,
+// not the rest of the file.
+const maxRecordLines = 20
+
 func (r *Reader) csv() func() (Item, bool) {
-	cr := csv.NewReader(&lineLimiter{r: r.br})
-	cr.FieldsPerRecord = -1
-	cr.LazyQuotes = true
-	cr.ReuseRecord = true
+	type rawLine struct {
+		text    []byte
+		num     int
+		tooLong bool
+	}
 	var header []string
-	line := 0
+	read := 0           // lines read from the input
+	var queue []rawLine // lines read ahead for a record that turned out broken: read again
+	next := func() (rawLine, error) {
+		if len(queue) > 0 {
+			l := queue[0]
+			queue = queue[1:]
+			return l, nil
+		}
+		text, tooLong, err := readLine(r.br)
+		if len(text) == 0 && err != nil {
+			return rawLine{}, err
+		}
+		read++
+		return rawLine{text: text, num: read, tooLong: tooLong}, nil
+	}
 	return func() (Item, bool) {
 		for {
-			rec, err := cr.Read()
-			if errors.Is(err, io.EOF) {
+			l, err := next()
+			if err != nil {
+				if !errors.Is(err, io.EOF) {
+					r.err = fmt.Errorf("read line %d: %w", read+1, err)
+				}
 				return Item{}, false
 			}
-			if pos, _ := cr.FieldPos(0); pos > 0 {
-				line = pos
-			} else {
-				line++
+			first := l.num
+			if l.tooLong {
+				return Item{Line: first, Err: fmt.Errorf("longer than %d bytes", maxLine)}, true
 			}
-			var pe *csv.ParseError
-			if errors.As(err, &pe) {
-				return Item{Line: pe.StartLine, Err: fmt.Errorf("csv: %w", pe.Err)}, true
+			rec := append([]byte(nil), l.text...)
+			// A record goes on while its quotes are unbalanced ("" inside a quoted field
+			// counts twice, so the count stays right). If it does not end within
+			// maxRecordLines, only its first line is rejected: the others are read again.
+			var joined []rawLine
+			for bytes.Count(rec, []byte{'"'})%2 == 1 {
+				more, err := next()
+				if err == nil {
+					joined = append(joined, more)
+				}
+				if err != nil || more.tooLong || len(joined) == maxRecordLines {
+					queue = append(joined, queue...)
+					return Item{Line: first, Err: errors.New("csv: a quoted field is not closed")}, true
+				}
+				rec = append(append(rec, '\n'), more.text...)
+			}
+			cr := csv.NewReader(bytes.NewReader(rec))
+			cr.FieldsPerRecord = -1
+			cr.LazyQuotes = true
+			fieldsRead, err := cr.Read()
+			if errors.Is(err, io.EOF) {
+				continue // a blank line
 			}
 			if err != nil {
-				r.err = fmt.Errorf("read line %d: %w", line+1, err)
-				return Item{}, false
+				return Item{Line: first, Err: fmt.Errorf("csv: %w", err)}, true
 			}
 			if header == nil {
-				header = make([]string, len(rec))
-				for i, h := range rec {
+				header = make([]string, len(fieldsRead))
+				for i, h := range fieldsRead {
 					header[i] = normKey(strings.TrimPrefix(h, "\ufeff"))
 				}
 				if _, err := shape(fieldsOf(header, nil)); err != nil {
-					r.err = fmt.Errorf("csv header on line %d: %w", line, err)
+					r.err = fmt.Errorf("csv header on line %d: %w", first, err)
 					return Item{}, false
 				}
 				continue
 			}
-			if len(rec) == 1 && strings.TrimSpace(rec[0]) == "" {
-				continue // a blank line
+			if len(fieldsRead) == 1 && strings.TrimSpace(fieldsRead[0]) == "" {
+				continue
 			}
-			if len(rec) != len(header) {
-				return Item{Line: line, Err: fmt.Errorf("%d columns, the header has %d", len(rec), len(header))}, true
+			if len(fieldsRead) != len(header) {
+				return Item{Line: first, Err: fmt.Errorf("%d columns, the header has %d", len(fieldsRead), len(header))}, true
 			}
-			e, err := entryFrom(fieldsOf(header, rec))
-			return Item{Line: line, Entry: e, Err: err}, true
+			e, err := entryFrom(fieldsOf(header, fieldsRead))
+			return Item{Line: first, Entry: e, Err: err}, true
 		}
 	}
 }
@@ -375,27 +415,4 @@ func objectFields(raw []byte) (fields, error) {
 		}
 	}
 	return f, nil
-}
-
-// lineLimiter hands the CSV reader its input, cutting a line longer than maxLine
-// short, so one endless line cannot take the memory: the record is then rejected.
-type lineLimiter struct {
-	r   *bufio.Reader
-	run int // bytes since the last newline
-}
-
-func (l *lineLimiter) Read(p []byte) (int, error) {
-	n, err := l.r.Read(p)
-	for i := 0; i < n; i++ {
-		if p[i] == '\n' {
-			l.run = 0
-			continue
-		}
-		l.run++
-		if l.run > maxLine {
-			p[i] = '\n' // a record cut here has the wrong column count or a bad address
-			l.run = 0
-		}
-	}
-	return n, err
 }

@@ -154,6 +154,9 @@ func TestReadFormatsAndBrokenInput(t *testing.T) {
 		{"json document broken midway", `[{"email":"a@example.com","created":1},{"email":`, FormatJSON, 1, 0, "unreadable"},
 		{"json object without a list", `{"Other":[]}`, FormatJSON, 0, 0, "want an array"},
 		{"empty", "", FormatAuto, 0, 0, ""},
+		{"csv with an unclosed quote", "email,created\na@example.com,\"2026-02-04\nb@example.com,2026-02-04\nc@example.com,2026-02-04\n", FormatAuto, 3, 1, ""},
+		{"csv quote never closed", "email,created\n" + strings.Repeat("x@example.com,\"1\n", 3) + strings.Repeat("d@example.com,1\n", 30), FormatAuto, 32, 2, ""},
+		{"csv with a multi-line field", "email,created,reason,status\na@example.com,1,\"550 5.1.1 two\nlines\",5.1.1\nb@example.com,1,x,5.1.1\n", FormatAuto, 2, 0, ""},
 		{"csv with BOM and CRLF", "\ufeffemail,created\r\nc@example.com,2026-02-04 12:00:00\r\n", FormatAuto, 1, 0, ""},
 		{"long ndjson line", `{"email":"` + strings.Repeat("x", maxLine) + `@example.com"}` + "\n" + `{"email":"d@example.com","created":"2026-01-01"}`, FormatNDJSON, 2, 1, ""},
 	}

@@ -20,6 +20,7 @@ import (
 type Store interface {
 	Apply(ctx context.Context, changes []suppress.Change) ([]suppress.Outcome, error)
 	EventID(id string) string
+	AddressKey(addr string) string
 	ListPage(ctx context.Context, tenant, cursor string, limit int, f suppress.ListFilter) (suppress.Page, error)
 }
 
@@ -79,6 +80,10 @@ func Import(ctx context.Context, st Store, r *Reader, opt Options) (Summary, err
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
+	// An address exported in its hashed form ("h:…") means something only to a store
+	// hashing with the same key; a store without a key would hold a record no look-up
+	// ever finds.
+	hashing := st.AddressKey("probe@example.invalid") != "probe@example.invalid"
 	sum := Summary{Rejections: []Rejection{}}
 	reject := func(line int, reason string) {
 		sum.Rejected++
@@ -133,6 +138,8 @@ func Import(ctx context.Context, st Store, r *Reader, opt Options) (Summary, err
 			sum.Resumed++
 		case it.Err != nil:
 			reject(it.Line, it.Err.Error())
+		case !hashing && strings.HasPrefix(it.Entry.Address, "h:"):
+			reject(it.Line, "address: a keyed hash (h:…) from a store with REBOUND_ADDRESS_HASH_KEY; this one has none")
 		default:
 			c, err := change(&it.Entry, opt)
 			if err != nil {

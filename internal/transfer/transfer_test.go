@@ -188,6 +188,13 @@ func TestExportImportRoundTrip(t *testing.T) {
 				if hashed && bytes.Contains(first, []byte("r0001@")) {
 					t.Fatal("the export of a hashed store holds a clear address")
 				}
+				if hashed {
+					clear := setup(t, nil)
+					sum, err := transfer.Import(clear.ctx, clear.store, transfer.NewReader(bytes.NewReader(first), transfer.FormatAuto), transfer.Options{Tenant: "to"})
+					if err != nil || sum.Imported != 0 || sum.Rejected != 1500 || !strings.Contains(sum.Rejections[0].Reason, "REBOUND_ADDRESS_HASH_KEY") {
+						t.Fatalf("hashed export into a store without a key: %+v, %v; want every line rejected", sum.Rejected, err)
+					}
+				}
 			})
 		}
 	}
