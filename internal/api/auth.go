@@ -170,6 +170,18 @@ func matchToken(tokens []Token, got string) (string, Scope) {
 	return name, scope
 }
 
+// Authenticate finds the configured token whose secret is secret, comparing against
+// every token in constant time as for a bearer token, and returns its name and scope;
+// ok is false when none matches. The operator console (internal/console) signs in
+// with it, so /ui and /v1 accept the same tokens with the same scopes.
+func Authenticate(tokens []Token, secret string) (name string, scope Scope, ok bool) {
+	if secret == "" {
+		return "", 0, false
+	}
+	name, scope = matchToken(tokens, secret)
+	return name, scope, name != ""
+}
+
 // loopbackPeer says whether the request came from the machine itself.
 func loopbackPeer(r *http.Request) bool {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/reboundhq/rebound/internal/api"
 	"github.com/reboundhq/rebound/internal/config"
+	"github.com/reboundhq/rebound/internal/console"
 	"github.com/reboundhq/rebound/internal/policy"
 )
 
@@ -41,6 +42,14 @@ func (a *App) adminMux(public *http.ServeMux, pol func() *policy.Policy) (*http.
 		Store: a.store, Alerts: a.alerts, Guard: a.guard, Metrics: a.metrics, Catalog: a.catalog, Policy: pol, Log: a.log,
 		PolicySource: a.policy.Path, Shadow: a.shadow != nil, Tokens: tokens,
 	}).Register(admin)
+	// The operator console (/ui/): the same tokens and scopes, signed in once per browser.
+	ui, err := console.New(console.Config{
+		Store: a.store, Alerts: a.alerts, Guard: a.guard, Catalog: a.catalog, Policy: pol, Metrics: a.metrics, Log: a.log, Tokens: tokens,
+	})
+	if err != nil {
+		return nil, err
+	}
+	ui.Register(admin)
 	return admin, nil
 }
 
