@@ -58,7 +58,7 @@ const ingestOutage = 8 * time.Second
 // the way through phase 1, repairs it with repair ingestOutage later.
 func chaosIngest(t *testing.T, natsURL string, replicas int, what string, fault, repair func()) {
 	p := newChaosPlan(t, chaosEvents(6000))
-	d, _, js, rdb := newChaosDeployment(t, natsURL, testsvc.Redis(t), replicas)
+	d, js, rdb := newChaosDeployment(t, natsURL, testsvc.Redis(t), replicas)
 	token := "tok-" + testsvc.ID()
 	d.env = append(d.env, "REBOUND_ROLES=ingest,process", "REBOUND_GENERIC_TOKEN="+token)
 	w := d.start(t, "w")

@@ -23,7 +23,7 @@ func TestChaosNATSRestart(t *testing.T) {
 	t.Parallel()
 	ns := testsvc.StartNATSServer(t)
 	p := newChaosPlan(t, chaosEvents(20000))
-	d, _, js, rdb := newChaosDeployment(t, ns.URL(), testsvc.Redis(t), 1)
+	d, js, rdb := newChaosDeployment(t, ns.URL(), testsvc.Redis(t), 1)
 	stored := chaosPublish(t, js, d.names, p.msgs1)
 
 	w := d.start(t, "w")
@@ -70,7 +70,7 @@ func TestChaosNATSClusterLeaderKilled(t *testing.T) {
 	t.Parallel()
 	servers := testsvc.StartNATSCluster(t, 3)
 	p := newChaosPlan(t, chaosEvents(20000))
-	d, _, js, rdb := newChaosDeployment(t, testsvc.ClusterURL(servers), testsvc.Redis(t), 3)
+	d, js, rdb := newChaosDeployment(t, testsvc.ClusterURL(servers), testsvc.Redis(t), 3)
 	stored := chaosPublish(t, js, d.names, p.msgs1)
 
 	w := d.start(t, "w")

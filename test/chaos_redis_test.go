@@ -23,7 +23,7 @@ func TestChaosRedisDown(t *testing.T) {
 	t.Parallel()
 	srv := testsvc.StartRedisAOF(t)
 	p := newChaosPlan(t, chaosEvents(20000))
-	d, _, js, rdb := newChaosDeployment(t, testsvc.NATS(t), srv.URL(), 1)
+	d, js, rdb := newChaosDeployment(t, testsvc.NATS(t), srv.URL(), 1)
 	if v, err := rdb.ConfigGet(context.Background(), "appendfsync").Result(); err != nil || v["appendfsync"] != "always" {
 		t.Fatalf("appendfsync = %v, %v, want always", v, err)
 	}

@@ -14,7 +14,7 @@ import (
 func TestChaosWorkerKill9(t *testing.T) {
 	t.Parallel()
 	p := newChaosPlan(t, chaosEvents(50000))
-	d, _, js, rdb := newChaosDeployment(t, testsvc.NATS(t), testsvc.Redis(t), 1)
+	d, js, rdb := newChaosDeployment(t, testsvc.NATS(t), testsvc.Redis(t), 1)
 	stored := chaosPublish(t, js, d.names, p.msgs1)
 
 	w1 := d.start(t, "w1")
@@ -49,7 +49,7 @@ func TestChaosWorkerKill9(t *testing.T) {
 func TestChaosTwoWorkersOneKilled(t *testing.T) {
 	t.Parallel()
 	p := newChaosPlan(t, chaosEvents(20000))
-	d, _, js, rdb := newChaosDeployment(t, testsvc.NATS(t), testsvc.Redis(t), 1)
+	d, js, rdb := newChaosDeployment(t, testsvc.NATS(t), testsvc.Redis(t), 1)
 	stored := chaosPublish(t, js, d.names, p.msgs1)
 
 	a := d.start(t, "a")
