@@ -100,9 +100,7 @@ func (a *API) Register(mux *http.ServeMux) {
 	for _, rt := range a.Routes() {
 		a.route(mux, rt.Scope, rt.Pattern, rt.Handler)
 	}
-	mux.HandleFunc("/v1/", func(w http.ResponseWriter, r *http.Request) {
-		WriteError(w, http.StatusNotFound, "no such endpoint: "+r.Method+" "+r.URL.Path+" (see GET /v1/openapi.yaml)")
-	})
+	mux.HandleFunc("/v1/", a.noRoute)
 }
 
 // AddRequest is the body of POST /v1/suppressions.

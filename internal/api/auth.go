@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 
 	"go.uber.org/zap"
@@ -190,4 +191,39 @@ func loopbackPeer(r *http.Request) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// noRoute answers a /v1 request no route took: 405 with Allow when the path exists
+// under other methods, else 404 — as JSON errors, unlike http.ServeMux's plain text.
+func (a *API) noRoute(w http.ResponseWriter, r *http.Request) {
+	var allow []string
+	for _, p := range a.patterns {
+		method, path, _ := strings.Cut(p, " ")
+		if pathMatches(path, r.URL.Path) && !slices.Contains(allow, method) {
+			allow = append(allow, method)
+		}
+	}
+	if len(allow) > 0 {
+		w.Header().Set("Allow", strings.Join(allow, ", "))
+		WriteError(w, http.StatusMethodNotAllowed, r.Method+" "+r.URL.Path+": allowed "+strings.Join(allow, ", "))
+		return
+	}
+	WriteError(w, http.StatusNotFound, "no such endpoint: "+r.Method+" "+r.URL.Path+" (see GET /v1/openapi.yaml)")
+}
+
+// pathMatches says whether path fits a route's path, "{name}" matching one segment.
+func pathMatches(pattern, path string) bool {
+	ps, ss := strings.Split(pattern, "/"), strings.Split(path, "/")
+	if len(ps) != len(ss) {
+		return false
+	}
+	for i := range ps {
+		if strings.HasPrefix(ps[i], "{") && ss[i] != "" {
+			continue
+		}
+		if ps[i] != ss[i] {
+			return false
+		}
+	}
+	return true
 }

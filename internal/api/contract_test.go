@@ -137,6 +137,17 @@ func TestOpenAPIIsServed(t *testing.T) {
 	if code, body := c.do("GET", "/v1/no-such-thing", ""); code != http.StatusNotFound || errCode(body) != "not_found" {
 		t.Fatalf("unknown /v1 path = %d %v, want a JSON 404", code, body)
 	}
+	req, _ = http.NewRequest("PUT", c.base+"/v1/suppressions/a@example.com", nil)
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	var e api.ErrorBody
+	if err := json.Unmarshal(body, &e); err != nil || resp.StatusCode != http.StatusMethodNotAllowed || e.Error.Code != "method_not_allowed" || resp.Header.Get("Allow") != "GET, DELETE" {
+		t.Fatalf("PUT on a known path = %d Allow %q %s, want a JSON 405 allowing GET, DELETE", resp.StatusCode, resp.Header.Get("Allow"), body)
+	}
 }
 
 // responses is what the package's tests saw each route answer.
