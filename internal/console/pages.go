@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -148,7 +149,7 @@ func (c *Console) recipient(w http.ResponseWriter, r *http.Request, s *session) 
 		return
 	}
 	p.Searched, p.Address, p.State = true, addr, st
-	p.SoftThreshold, p.SoftWindow = pol.SoftThreshold, pol.SoftWindow.String()
+	p.SoftThreshold, p.SoftWindow = pol.SoftThreshold, days(pol.SoftWindow)
 	c.render(w, http.StatusOK, "recipient", d)
 }
 
@@ -248,4 +249,12 @@ func (c *Console) audit(r *http.Request, e suppress.AuditEntry, targetIsAddress 
 func (c *Console) unavailable(w http.ResponseWriter, s *session, err error) {
 	c.cfg.Log.Warn("console: state unavailable", zap.Error(err))
 	c.fail(w, s, http.StatusServiceUnavailable, "The state store (Redis) is unavailable; try again shortly.")
+}
+
+// days writes a whole number of days as "7d", anything else as Go does ("36h0m0s").
+func days(d time.Duration) string {
+	if d > 0 && d%(24*time.Hour) == 0 {
+		return strconv.FormatInt(int64(d/(24*time.Hour)), 10) + "d"
+	}
+	return d.String()
 }
