@@ -81,6 +81,17 @@ func Run(ctx context.Context, log *zap.Logger, opt Options) error {
 	if cfg.GenericToken == "" {
 		cfg.GenericToken = "demo-" + randomHex(8)
 	}
+	// A read token for this run, printed for the operator console (/ui/) and curl; a
+	// REBOUND_API_TOKENS of the user's adds to it (a write token can lift and resolve).
+	readToken := "demo-read-" + randomHex(16)
+	cfg.APITokens = []config.APIToken{{Name: "demo-read", Secret: readToken, Scope: "read"}}
+	if raw := getenv("REBOUND_API_TOKENS"); raw != "" {
+		more, err := config.ParseAPITokens(raw)
+		if err != nil {
+			return fmt.Errorf("REBOUND_API_TOKENS: %w", err)
+		}
+		cfg.APITokens = append(cfg.APITokens, more...)
+	}
 	keys, err := newESPKeys()
 	if err != nil {
 		return err
@@ -195,11 +206,15 @@ func Run(ctx context.Context, log *zap.Logger, opt Options) error {
 		stop()
 		return <-runErr
 	}
-	fmt.Fprintf(out, "\nStill serving: webhooks on %s, the /v1 API and /metrics on %s (loopback only: without\nREBOUND_API_TOKENS it answers reads from this machine and refuses changes). Ctrl-C to stop. Try:\n\n", base, admin)
-	fmt.Fprintf(out, "  curl -s %s/v1/suppressions/dave@example.com\n", admin)
-	fmt.Fprintf(out, "  curl -s %s/v1/alerts\n", admin)
+	fmt.Fprintf(out, "\nStill serving: webhooks on %s; the operator console, the /v1 API and /metrics on %s. Ctrl-C to stop.\n\n", base, admin)
+	fmt.Fprintf(out, "Operator console: %s/ui/\n  sign in with the read token generated for this run: %s\n", admin, readToken)
+	fmt.Fprintf(out, "  (it views; to lift suppressions and resolve incidents, add a write token: REBOUND_API_TOKENS=me:<16+ chars>:write make demo-serve)\n\n")
+	auth := "-H 'Authorization: Bearer " + readToken + "'"
+	fmt.Fprintf(out, "Or try the API:\n\n")
+	fmt.Fprintf(out, "  curl -s %s %s/v1/suppressions/dave@example.com\n", auth, admin)
+	fmt.Fprintf(out, "  curl -s %s %s/v1/alerts\n", auth, admin)
 	fmt.Fprintf(out, "  curl -s -H 'Authorization: Bearer %s' -d '{\"id\":\"generic:try-1\",\"esp\":\"generic\",\"type\":\"bounce\",\"occurred_at\":\"2026-11-26T12:00:00Z\",\"recipient\":\"you@example.com\",\"reply\":{\"text\":\"550 5.1.1 user unknown\"}}' %s/webhooks/generic\n", cfg.GenericToken, base)
-	fmt.Fprintf(out, "  curl -s %s/v1/recipients/you@example.com\n", admin)
+	fmt.Fprintf(out, "  curl -s %s %s/v1/recipients/you@example.com\n", auth, admin)
 	return <-runErr
 }
 
