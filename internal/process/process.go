@@ -18,6 +18,7 @@ import (
 	"github.com/reboundhq/rebound/internal/guard"
 	"github.com/reboundhq/rebound/internal/metrics"
 	"github.com/reboundhq/rebound/internal/policy"
+	"github.com/reboundhq/rebound/internal/stats"
 	"github.com/reboundhq/rebound/internal/stream"
 	"github.com/reboundhq/rebound/internal/suppress"
 )
@@ -456,6 +457,22 @@ func (p *Processor) applyPlan(ctx context.Context, batch []jetstream.Msg, pl *pl
 	}
 	if len(disagreements) > 0 {
 		p.aside(func() { p.recordShadow(ctx, disagreements) })
+	}
+	// Hourly aggregates for the console's overview (package stats): the batch's newly
+	// applied events, in one pipeline written beside the next batch like the above.
+	hourly := make([]stats.Decision, 0, len(pl.items))
+	for i := range pl.items {
+		if it := &pl.items[i]; outs[i].Err == nil && !outs[i].Duplicate && (it.obs < 0 || incs[it.obs].Err == nil) {
+			hourly = append(hourly, stats.Of(&it.res.Event, it.res.Classification, string(it.res.Decision.Action), it.res.Held))
+		}
+	}
+	if len(hourly) > 0 {
+		at := p.clock.Now()
+		p.aside(func() {
+			if err := stats.Write(ctx, p.cfg.Store, at, hourly); err != nil {
+				p.redisUp.warn(p.cfg.Log, p.clock.Now(), "hourly statistics not recorded", err)
+			}
+		})
 	}
 }
 

@@ -11,6 +11,9 @@ type Keys struct{ prefix string }
 // NewKeys returns the key builder for a prefix such as "rebound:".
 func NewKeys(prefix string) Keys { return Keys{prefix: prefix} }
 
+// Prefix is the configured key prefix.
+func (k Keys) Prefix() string { return k.prefix }
+
 func (k Keys) recipient(tenant, addr, suffix string) string {
 	var b strings.Builder
 	b.Grow(len(k.prefix) + len(tenant) + len(addr) + len(suffix) + 8)

@@ -159,6 +159,10 @@ func New(rdb redis.UniversalClient, opt Options) *Store {
 // Keys exposes the key builder (tests and tooling).
 func (s *Store) Keys() Keys { return s.keys }
 
+// Redis is the store's client, for packages that keep their own keys beside it under
+// the same prefix (internal/stats).
+func (s *Store) Redis() redis.UniversalClient { return s.rdb }
+
 // Ping checks that Redis answers.
 func (s *Store) Ping(ctx context.Context) error {
 	if err := s.rdb.Ping(ctx).Err(); err != nil {
