@@ -363,6 +363,20 @@ func TestConsoleInBrowser(t *testing.T) {
 	}
 	screenshot(t, b, shots, "catalog")
 
+	// The overview: the hourly aggregates the process role wrote for these events.
+	run(t, b, "overview",
+		chromedp.Navigate(w.admin+"/ui/overview"),
+		chromedp.WaitVisible(chromedp.CSS("#by-action-h")),
+	)
+	days := value(t, b, "chart days", chromedp.Evaluate[[]string](`[...document.querySelectorAll("#main section.chart:first-of-type g.day")].map(g => g.getAttribute("aria-label"))`))
+	if len(days) == 0 || !strings.Contains(days[len(days)-1], "suppress 1") || !strings.Contains(days[len(days)-1], "alert 1") {
+		t.Errorf("the action chart's last day = %q, want this run's suppress and alert", days)
+	}
+	if s := text(t, b, "section[aria-labelledby=domains-h]"); !strings.Contains(s, "example.com") {
+		t.Errorf("top hard-bounce domains lack example.com: %q", s)
+	}
+	screenshot(t, b, shots, "overview")
+
 	// Keyboard: the first Tab lands on the skip link; narrow screen: no sideways scroll.
 	run(t, b, "tab",
 		chromedp.Navigate(w.admin+"/ui/incidents"),

@@ -71,7 +71,7 @@ func New(cfg Config) (*Console, error) {
 		cfg.Log = zap.NewNop()
 	}
 	c := &Console{cfg: cfg, sessions: newSessions(cfg.SessionTTL, 10000, cfg.Now), pages: map[string]*template.Template{}}
-	for _, p := range []string{"signin", "incidents", "recipient", "catalog", "error"} {
+	for _, p := range []string{"signin", "overview", "incidents", "recipient", "catalog", "error"} {
 		t, err := template.New("layout.html").Funcs(funcs).ParseFS(assets, "templates/layout.html", "templates/"+p+".html")
 		if err != nil {
 			return nil, err
@@ -86,18 +86,21 @@ func (c *Console) Register(mux *http.ServeMux) {
 	static, _ := fs.Sub(assets, "static")
 	files := http.StripPrefix("/ui/static/", http.FileServerFS(static))
 	routes := map[string]http.Handler{
-		"GET /ui/static/":                 files,
-		"GET /ui/{$}":                     http.RedirectHandler("/ui/incidents", http.StatusSeeOther),
-		"GET /ui/signin":                  http.HandlerFunc(c.signinForm),
-		"POST /ui/signin":                 http.HandlerFunc(c.signin),
-		"POST /ui/signout":                c.change(api.ScopeRead, c.signout),
-		"GET /ui/incidents":               c.view(c.incidents),
-		"POST /ui/incidents/{id}/ack":     c.change(api.ScopeWrite, c.changeIncident("ack")),
-		"POST /ui/incidents/{id}/resolve": c.change(api.ScopeWrite, c.changeIncident("resolve")),
-		"GET /ui/recipient":               c.view(c.recipient),
-		"POST /ui/recipient/lift":         c.change(api.ScopeWrite, c.lift),
-		"GET /ui/catalog":                 c.view(c.catalogPage),
-		"/ui/":                            http.HandlerFunc(c.notFound),
+		"GET /ui/static/":                       files,
+		"GET /ui/{$}":                           http.RedirectHandler("/ui/incidents", http.StatusSeeOther),
+		"GET /ui/signin":                        http.HandlerFunc(c.signinForm),
+		"POST /ui/signin":                       http.HandlerFunc(c.signin),
+		"POST /ui/signout":                      c.change(api.ScopeRead, c.signout),
+		"GET /ui/incidents":                     c.view(c.incidents),
+		"POST /ui/incidents/{id}/ack":           c.change(api.ScopeWrite, c.changeIncident("ack")),
+		"POST /ui/incidents/{id}/resolve":       c.change(api.ScopeWrite, c.changeIncident("resolve")),
+		"GET /ui/recipient":                     c.view(c.recipient),
+		"POST /ui/recipient/lift":               c.change(api.ScopeWrite, c.lift),
+		"GET /ui/catalog":                       c.view(c.catalogPage),
+		"GET /ui/overview":                      c.view(c.overview),
+		"POST /ui/mass-bounce/{domain}/apply":   c.change(api.ScopeWrite, c.releaseHeld(true)),
+		"POST /ui/mass-bounce/{domain}/discard": c.change(api.ScopeWrite, c.releaseHeld(false)),
+		"/ui/":                                  http.HandlerFunc(c.notFound),
 	}
 	for pattern, h := range routes {
 		mux.Handle(pattern, securityHeaders(h))
@@ -262,6 +265,8 @@ var funcs = template.FuncMap{
 		}
 		return t.UTC().Format("2006-01-02 15:04:05 UTC")
 	},
+	"add": func(a, b float64) float64 { return a + b },
+	"sub": func(a, b float64) float64 { return a - b },
 	// dict passes several values to a sub-template: dict "K1" v1 "K2" v2.
 	"dict": func(kv ...any) map[string]any {
 		m := make(map[string]any, len(kv)/2)

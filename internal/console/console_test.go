@@ -191,3 +191,15 @@ func TestWriteNeedsWriteScopeAndCSRF(t *testing.T) {
 		t.Errorf("lift without a reason = %d, want 400", resp.StatusCode)
 	}
 }
+
+func TestHeldReleaseNeedsWriteScope(t *testing.T) {
+	t.Parallel()
+	srv, _ := unitConsole(t)
+	reader := client(t)
+	csrf := signIn(t, srv, reader, readSecret)
+	for _, verb := range []string{"apply", "discard"} {
+		if resp, _ := post(t, reader, srv.URL+"/ui/mass-bounce/example.com/"+verb, url.Values{"csrf": {csrf}}); resp.StatusCode != http.StatusForbidden {
+			t.Errorf("%s with a read token = %d, want 403", verb, resp.StatusCode)
+		}
+	}
+}

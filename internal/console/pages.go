@@ -26,6 +26,8 @@ var doneMessages = map[string]string{
 	"unchanged":  "Nothing changed: the incident was already in that state.",
 	"lift":       "Suppression lifted; the removal is in the audit log under your token's name.",
 	"not-lifted": "Nothing to lift: the recipient is not suppressed in that namespace.",
+	"applied":    "The held suppressions were applied.",
+	"discarded":  "The held suppressions were discarded.",
 }
 
 // Bounds of what the incidents page lists.
