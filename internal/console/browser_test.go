@@ -375,6 +375,9 @@ func TestConsoleInBrowser(t *testing.T) {
 	if s := text(t, b, "section[aria-labelledby=domains-h]"); !strings.Contains(s, "example.com") {
 		t.Errorf("top hard-bounce domains lack example.com: %q", s)
 	}
+	if s := text(t, b, "section[aria-labelledby=changes-h]"); !strings.Contains(s, "suppression.remove") || !strings.Contains(s, "customer fixed the mailbox (ticket 4711)") || !strings.Contains(s, "alert.resolve") {
+		t.Errorf("the overview's audit log lacks the lift (with its reason) or the resolve: %q", s)
+	}
 	screenshot(t, b, shots, "overview")
 
 	// Keyboard: the first Tab lands on the skip link; narrow screen: no sideways scroll.

@@ -84,7 +84,14 @@ func New(cfg Config) (*Console, error) {
 // Register adds the console's routes under /ui/ to mux.
 func (c *Console) Register(mux *http.ServeMux) {
 	static, _ := fs.Sub(assets, "static")
-	files := http.StripPrefix("/ui/static/", http.FileServerFS(static))
+	fileServer := http.StripPrefix("/ui/static/", http.FileServerFS(static))
+	files := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/") { // files only, no listing
+			c.notFound(w, r)
+			return
+		}
+		fileServer.ServeHTTP(w, r)
+	})
 	routes := map[string]http.Handler{
 		"GET /ui/static/":                       files,
 		"GET /ui/{$}":                           http.RedirectHandler("/ui/incidents", http.StatusSeeOther),
@@ -235,6 +242,9 @@ func (c *Console) signin(w http.ResponseWriter, r *http.Request) {
 		c.cfg.Log.Debug("console: sign-in refused (no such token)")
 		c.renderSignin(w, r, http.StatusUnauthorized, "That token matches no configured API token.")
 		return
+	}
+	if old, err := r.Cookie(sessionCookie); err == nil { // a new sign-in replaces the old session
+		c.sessions.remove(old.Value)
 	}
 	id, _ := c.sessions.create(name, scope)
 	setCookie(w, r, loginCookie, "", -1)

@@ -113,6 +113,20 @@ func TestSecurityHeadersOnEveryPage(t *testing.T) {
 			t.Errorf("%s: missing nosniff or X-Frame-Options", path)
 		}
 	}
+	if resp, _ := get(t, c, srv.URL+"/ui/static/"); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("static directory = %d, want 404 (files only, no listing)", resp.StatusCode)
+	}
+	// Behind a TLS-terminating proxy the cookies are Secure.
+	req, _ := http.NewRequest(http.MethodGet, srv.URL+"/ui/signin", nil)
+	req.Header.Set("X-Forwarded-Proto", "https")
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if sc := resp.Header.Get("Set-Cookie"); !strings.Contains(sc, "; Secure") || !strings.Contains(sc, "HttpOnly") || !strings.Contains(sc, "SameSite=Strict") {
+		t.Errorf("cookie behind https = %q, want Secure, HttpOnly, SameSite=Strict", sc)
+	}
 	// Without a session a page sends the browser to the sign-in form.
 	if resp, _ := get(t, c, srv.URL+"/ui/incidents"); resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/ui/signin" {
 		t.Errorf("incidents without a session = %d to %q, want 303 to /ui/signin", resp.StatusCode, resp.Header.Get("Location"))

@@ -32,7 +32,11 @@ type overviewPage struct {
 	Domains           []stats.DomainCount
 	Open              []alert.Incident
 	Held              []guard.HeldDomain
+	Changes           []suppress.AuditEntry // the newest changes made through the API and the console
 }
+
+// overviewChanges is how many of the newest audited changes the overview lists.
+const overviewChanges = 15
 
 func (c *Console) overview(w http.ResponseWriter, r *http.Request, s *session) {
 	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
@@ -57,6 +61,10 @@ func (c *Console) overview(w http.ResponseWriter, r *http.Request, s *session) {
 			c.unavailable(w, s, err)
 			return
 		}
+	}
+	if p.Changes, err = c.cfg.Store.AuditLog(ctx, overviewChanges); err != nil {
+		c.unavailable(w, s, err)
+		return
 	}
 	c.render(w, http.StatusOK, "overview", pageData{Title: "Overview", Nav: "overview", Session: s, Flash: doneMessages[r.URL.Query().Get("done")], Page: p})
 }

@@ -6,6 +6,7 @@ import (
 	"crypto/subtle"
 	"encoding/hex"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -106,11 +107,14 @@ func (ss *sessions) remove(id string) {
 	delete(ss.m, sha256.Sum256([]byte(id)))
 }
 
-// setCookie writes a console cookie; maxAge < 0 deletes it.
+// setCookie writes a console cookie; maxAge < 0 deletes it. It is Secure when the
+// browser reached us over TLS: directly, or through a proxy that says so (a forged
+// header only makes the caller's own cookie stricter).
 func setCookie(w http.ResponseWriter, r *http.Request, name, value string, maxAge int) {
 	http.SetCookie(w, &http.Cookie{
 		Name: name, Value: value, Path: cookiePath, MaxAge: maxAge,
-		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil,
+		HttpOnly: true, SameSite: http.SameSiteStrictMode,
+		Secure: r.TLS != nil || strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https"),
 	})
 }
 
