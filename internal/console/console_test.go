@@ -15,6 +15,8 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/reboundhq/rebound/internal/api"
+	"github.com/reboundhq/rebound/internal/catalog"
+	"github.com/reboundhq/rebound/internal/policy"
 )
 
 const (
@@ -214,6 +216,43 @@ func TestHeldReleaseNeedsWriteScope(t *testing.T) {
 	for _, verb := range []string{"apply", "discard"} {
 		if resp, _ := post(t, reader, srv.URL+"/ui/mass-bounce/example.com/"+verb, url.Values{"csrf": {csrf}}); resp.StatusCode != http.StatusForbidden {
 			t.Errorf("%s with a read token = %d, want 403", verb, resp.StatusCode)
+		}
+	}
+}
+
+func TestCatalogPageByCodeAndByReply(t *testing.T) {
+	t.Parallel()
+	cat, err := catalog.Load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pol, err := policy.NewHolder("", cat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := New(Config{Catalog: cat, Policy: pol.Get, Tokens: []api.Token{{Name: "support", Secret: readSecret, Scope: api.ScopeRead}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	c.Register(mux)
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	cl := client(t)
+	signIn(t, srv, cl, readSecret)
+	for q, want := range map[string][]string{
+		"530":   {"Catalog entry 530", "Fix steps", "auth"},
+		"5.1.1": {"Catalog entry 5.1.1", "recipient_unknown"},
+		"550 5.1.1 <x@example.com>: Recipient address rejected: User unknown": {"recipient_unknown", "Deciding rule", "suppress"},
+	} {
+		resp, body := get(t, cl, srv.URL+"/ui/catalog?"+url.Values{"q": {q}}.Encode())
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("%q: %d", q, resp.StatusCode)
+		}
+		for _, w := range want {
+			if !strings.Contains(body, w) {
+				t.Errorf("catalog page for %q lacks %q", q, w)
+			}
 		}
 	}
 }
