@@ -21,6 +21,7 @@ import (
 	"github.com/reboundhq/rebound/internal/alert"
 	"github.com/reboundhq/rebound/internal/app"
 	"github.com/reboundhq/rebound/internal/config"
+	"github.com/reboundhq/rebound/internal/policy"
 	"github.com/reboundhq/rebound/internal/process"
 	"github.com/reboundhq/rebound/internal/testsvc"
 )
@@ -69,6 +70,16 @@ func startWorker(t *testing.T, tokens string) *worker {
 	cfg.GenericToken = "generic-" + testsvc.ID()
 	var err error
 	if cfg.APITokens, err = config.ParseAPITokens(tokens); err != nil {
+		t.Fatal(err)
+	}
+	// The built-in policy, but the mass-bounce guard holds a domain from its third
+	// hard-bounced recipient, so the test can make a hold with a handful of events.
+	pol := bytes.Replace(policy.DefaultYAML(), []byte("  threshold: 100\n  tenant_threshold: 100\n"), []byte("  threshold: 3\n  tenant_threshold: 3\n"), 1)
+	if bytes.Equal(pol, policy.DefaultYAML()) {
+		t.Fatal("the built-in policy's mass_bounce thresholds moved: update the test")
+	}
+	cfg.PolicyFile = filepath.Join(t.TempDir(), "policy.yaml")
+	if err := os.WriteFile(cfg.PolicyFile, pol, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if err := cfg.Validate(); err != nil {
@@ -384,6 +395,40 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Errorf("the overview's audit log lacks the lift (with its reason) or the resolve: %q", s)
 	}
 	screenshot(t, b, shots, "overview")
+
+	// A mass bounce: the guard holds the domain's new suppressions; apply them.
+	heldDomain := "held-" + id + ".example"
+	var burst []string
+	for i := range 5 {
+		r := fmt.Sprintf("u%d@%s", i, heldDomain)
+		burst = append(burst, bounce(fmt.Sprintf("%s-mb%d", id, i), r, 550, "5.1.1", "550 5.1.1 User unknown"))
+	}
+	w.send(t, burst...)
+	run(t, b, "overview with a hold",
+		chromedp.Navigate(w.admin+"/ui/overview"),
+		chromedp.WaitVisible(chromedp.CSS("article.held")),
+	)
+	if s := text(t, b, "section[aria-labelledby=held-h]"); !strings.Contains(s, heldDomain) || !strings.Contains(s, "suppressions held") {
+		t.Fatalf("held section = %q, want %s", s, heldDomain)
+	}
+	screenshot(t, b, shots, "overview-held")
+	run(t, b, "apply the hold",
+		chromedp.SendKeys(chromedp.CSS("article.held input[name=reason]"), "the addresses really are gone"),
+		chromedp.Click(chromedp.CSS("article.held button[type=submit]:not([formaction])")),
+		chromedp.WaitVisible(chromedp.CSS(".flash")),
+	)
+	if s := text(t, b, ".flash"); !strings.Contains(s, "applied") {
+		t.Errorf("flash after apply = %q", s)
+	}
+	if s := text(t, b, "section[aria-labelledby=changes-h]"); !strings.Contains(s, "mass_bounce.apply") || !strings.Contains(s, heldDomain) {
+		t.Errorf("the audit log lacks the apply: %q", s)
+	}
+	if held, err := w.app.Guard().Held(context.Background()); err != nil || len(held) != 0 {
+		t.Errorf("holds after apply = %+v, %v; want none", held, err)
+	}
+	if rec, err := w.app.Store().Suppression(context.Background(), "", "u4@"+heldDomain); err != nil || rec == nil {
+		t.Errorf("a held recipient after apply: %v, %v; want suppressed", rec, err)
+	}
 
 	// Keyboard: the first Tab lands on the skip link; narrow screen: no sideways scroll.
 	run(t, b, "tab",
