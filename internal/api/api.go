@@ -190,20 +190,27 @@ func optionalReason(w http.ResponseWriter, r *http.Request) (string, bool) {
 	return "", true
 }
 
-// audit logs a change at info with the token's name and appends it to the change log.
-// The change is already made, so a failure to record it is logged, not answered.
+// audit records a change made through the API under the token's name.
 func (a *API) audit(r *http.Request, e suppress.AuditEntry, targetIsAddress bool) {
 	e.Actor = Actor(r)
+	RecordChange(r.Context(), a.Log, a.Store, "api change", e, targetIsAddress)
+}
+
+// RecordChange logs a change at info with its actor (never a clear-text address: a
+// target that is an address stays out of the line) and appends it to the change log
+// GET /v1/audit lists. The change is already made, so a failure to record it is
+// logged, not answered. The API and the console both record through it.
+func RecordChange(ctx context.Context, log *zap.Logger, store *suppress.Store, msg string, e suppress.AuditEntry, targetIsAddress bool) {
 	fields := []zap.Field{zap.String("action", e.Action), zap.String("actor", e.Actor), zap.String("tenant", e.Tenant), zap.String("reason", e.Reason)}
-	if !targetIsAddress { // never a clear-text address at info
+	if !targetIsAddress {
 		fields = append(fields, zap.String("target", e.Target))
 	}
 	if e.Count > 0 {
 		fields = append(fields, zap.Int("count", e.Count))
 	}
-	a.Log.Info("api change", fields...)
-	if err := a.Store.Audit(r.Context(), e, targetIsAddress); err != nil {
-		a.Log.Error("change made but not audited", zap.String("action", e.Action), zap.String("actor", e.Actor), zap.Error(err))
+	log.Info(msg, fields...)
+	if err := store.Audit(ctx, e, targetIsAddress); err != nil {
+		log.Error("change made but not audited", zap.String("action", e.Action), zap.String("actor", e.Actor), zap.Error(err))
 	}
 }
 

@@ -235,17 +235,9 @@ func (c *Console) catalogPage(w http.ResponseWriter, r *http.Request, s *session
 	c.render(w, http.StatusOK, "catalog", d)
 }
 
-// audit logs a change at info with the token's name (never a clear-text address) and
-// appends it to the change log GET /v1/audit lists, as the API's changes do.
+// audit records a change made from the console, as the API records its own.
 func (c *Console) audit(r *http.Request, e suppress.AuditEntry, targetIsAddress bool) {
-	fields := []zap.Field{zap.String("action", e.Action), zap.String("actor", e.Actor), zap.String("tenant", e.Tenant), zap.String("reason", e.Reason)}
-	if !targetIsAddress {
-		fields = append(fields, zap.String("target", e.Target))
-	}
-	c.cfg.Log.Info("console change", fields...)
-	if err := c.cfg.Store.Audit(r.Context(), e, targetIsAddress); err != nil {
-		c.cfg.Log.Error("change made but not audited", zap.String("action", e.Action), zap.String("actor", e.Actor), zap.Error(err))
-	}
+	api.RecordChange(r.Context(), c.cfg.Log, c.cfg.Store, "console change", e, targetIsAddress)
 }
 
 func (c *Console) unavailable(w http.ResponseWriter, s *session, err error) {
