@@ -25,11 +25,12 @@ redis.call('LTRIM', KEYS[3], 0, 19)
 redis.call('PEXPIRE', KEYS[3], ARGV[1])
 return 1`)
 
-// runIdeal drains opt.Events messages from the consumer the way the cheapest correct
+// runIdeal drains count messages from the consumer the way the cheapest correct
 // worker would: Consume with the process role's prefetch and batches in flight, decode
 // each event, one pipelined round trip of idealScript per batch, then an explicit ack
 // per message. No classification, policy, guard, metrics or logging.
-func runIdeal(ctx context.Context, js jetstream.JetStream, rdb *redis.Client, names events.Names, consumer, prefix string, opt Options) error {
+// onAck, if set, learns each acknowledged event's ID.
+func runIdeal(ctx context.Context, js jetstream.JetStream, rdb *redis.Client, names events.Names, consumer, prefix string, opt Options, count int, onAck func(id string)) error {
 	cons, err := js.Consumer(ctx, names.Stream, consumer)
 	if err != nil {
 		return fmt.Errorf("ideal consumer: %w", err)
@@ -63,6 +64,7 @@ func runIdeal(ctx context.Context, js jetstream.JetStream, rdb *redis.Client, na
 		go func() {
 			defer wg.Done()
 			batch := make([]jetstream.Msg, 0, opt.BatchSize)
+			var ids []string
 			for {
 				select {
 				case m := <-msgs:
@@ -81,12 +83,14 @@ func runIdeal(ctx context.Context, js jetstream.JetStream, rdb *redis.Client, na
 				}
 				pipe := rdb.Pipeline()
 				now := strconv.FormatInt(time.Now().UnixMilli(), 10)
+				ids = ids[:0]
 				for _, m := range batch {
 					ev, err := events.Decode(m.Data())
 					if err != nil {
 						fail(err)
 						continue
 					}
+					ids = append(ids, ev.ID)
 					rk := prefix + ev.Tenant + ":" + ev.Recipient
 					idealScript.EvalSha(ctx, pipe, []string{prefix + "dedup:" + ev.ID, prefix + "rec:" + rk, prefix + "log:" + rk},
 						ttl, string(ev.Type), now, ev.ID+"|"+ev.Reply.Text)
@@ -98,7 +102,12 @@ func runIdeal(ctx context.Context, js jetstream.JetStream, rdb *redis.Client, na
 				for _, m := range batch {
 					_ = m.Ack()
 				}
-				if acked.Add(int64(len(batch))) >= int64(opt.Events) {
+				if onAck != nil {
+					for _, id := range ids {
+						onAck(id)
+					}
+				}
+				if acked.Add(int64(len(batch))) >= int64(count) {
 					select {
 					case <-done:
 					default:
@@ -133,7 +142,7 @@ wait:
 		if a := acked.Load(); a != last {
 			last, since = a, time.Now()
 		} else if time.Since(since) > time.Minute {
-			result = fmt.Errorf("ideal worker acknowledged nothing for a minute (%d of %d)", a, opt.Events)
+			result = fmt.Errorf("ideal worker acknowledged nothing for a minute (%d of %d)", a, count)
 			break wait
 		}
 	}

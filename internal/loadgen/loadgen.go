@@ -70,22 +70,24 @@ type Options struct {
 
 // Report is what one run measured.
 type Report struct {
-	Events            int
-	ProcessRate       float64 // events/s
-	ProcessDrain      time.Duration
-	IdealRate         float64
-	IdealDrain        time.Duration
-	PacedRate         float64 // events/s offered in the latency phase
-	PacedEvents       int
-	LatencyP50        time.Duration
-	LatencyP99        time.Duration
-	LatencyMax        time.Duration
-	PeakRSS           int64 // bytes, sampled during the process role's phases
-	LoadBefore        string
-	LoadAfter         string
-	ProcessConsumer   jetstream.ConsumerInfo
-	StallRecoveries   float64
-	ProcessedReported int64
+	Events       int
+	ProcessRate  float64 // events/s
+	ProcessDrain time.Duration
+	IdealRate    float64
+	IdealDrain   time.Duration
+	PacedRate    float64 // events/s offered in the latency phase
+	PacedEvents  int
+	LatencyP50   time.Duration
+	LatencyP99   time.Duration
+	LatencyMax   time.Duration
+	// IdealLatencyP50 and IdealLatencyP99 are the ideal worker's, at the same rate.
+	IdealLatencyP50, IdealLatencyP99 time.Duration
+	PeakRSS                          int64 // bytes, sampled during the process role's phases
+	LoadBefore                       string
+	LoadAfter                        string
+	ProcessConsumer                  jetstream.ConsumerInfo
+	StallRecoveries                  float64
+	ProcessedReported                int64
 	// ProcessCPU and IdealCPU are the CPU seconds each drain took, per process: "self"
 	// (this process: the worker under test) and each of Options.ServerPIDs.
 	ProcessCPU, IdealCPU map[string]float64
@@ -126,6 +128,9 @@ func (r Report) Print(w io.Writer) {
 	if r.PacedEvents > 0 {
 		fmt.Fprintf(w, "latency at %.0f events/s (%d events): p50 %s, p99 %s, max %s (publish to applied)\n",
 			r.PacedRate, r.PacedEvents, r.LatencyP50.Round(10*time.Microsecond), r.LatencyP99.Round(10*time.Microsecond), r.LatencyMax.Round(time.Millisecond))
+	}
+	if r.IdealLatencyP50 > 0 {
+		fmt.Fprintf(w, "ideal worker latency at the same rate: p50 %s, p99 %s\n", r.IdealLatencyP50.Round(10*time.Microsecond), r.IdealLatencyP99.Round(10*time.Microsecond))
 	}
 	fmt.Fprintf(w, "peak RSS     : %.1f MiB (the whole loadgen process, sampled during the process role's phases)\n", float64(r.PeakRSS)/(1<<20))
 	fmt.Fprintf(w, "stall recoveries: %.0f\n", r.StallRecoveries)
@@ -235,7 +240,7 @@ func Run(ctx context.Context, opt Options) (Report, error) {
 		start := time.Now()
 		cpu0 := cpuTimes(opt.ServerPIDs)
 		defer func() { rep.IdealCPU = cpuSince(cpu0, opt.ServerPIDs) }()
-		if err := runIdeal(ctx, js, rdb, names, idealName, prefix+"ideal:", opt); err != nil {
+		if err := runIdeal(ctx, js, rdb, names, idealName, prefix+"ideal:", opt, opt.Events, nil); err != nil {
 			return err
 		}
 		rep.IdealDrain = time.Since(start)
@@ -269,10 +274,11 @@ func Run(ctx context.Context, opt Options) (Report, error) {
 		stopApp()
 		return rep, err
 	}
-	defer func() {
+	stopRole := sync.OnceFunc(func() {
 		stopApp()
 		<-runErr
-	}()
+	})
+	defer stopRole()
 
 	if !opt.IdealFirst {
 		if err := drainIdeal(); err != nil {
@@ -313,6 +319,36 @@ func Run(ctx context.Context, opt Options) (Report, error) {
 		}
 	}
 	rep.StallRecoveries = counterValue(a.Metrics().Registry, "rebound_consumer_stall_recoveries_total")
+
+	// The ideal worker's latency at the same offered rate, with the process role
+	// stopped: what the machine and the servers allow, to read the role's tail against.
+	if rep.PacedEvents > 0 && !opt.SkipIdeal {
+		stopRole()
+		// A consumer of its own that starts after everything published so far.
+		latName := idealName + "-latency"
+		if _, err := js.CreateOrUpdateConsumer(ctx, names.Stream, jetstream.ConsumerConfig{
+			Durable: latName, FilterSubject: names.EventSubjects(), AckPolicy: jetstream.AckExplicitPolicy,
+			AckWait: settings.AckWait, MaxDeliver: settings.MaxDeliver, MaxAckPending: settings.MaxAckPending, DeliverPolicy: jetstream.DeliverNewPolicy,
+		}); err != nil {
+			return rep, fmt.Errorf("ideal latency consumer: %w", err)
+		}
+		n := rep.PacedEvents
+		ideal := newLatencies(gen)
+		ideal.startRecording()
+		done := make(chan error, 1)
+		go func() {
+			done <- runIdeal(ctx, js, rdb, names, latName, prefix+"ideal:", opt, n, func(id string) {
+				ideal.applied(process.Result{Event: events.Event{ID: id}})
+			})
+		}()
+		if err := gen.publish(ctx, js, names, n, rep.PacedRate, ideal.published); err != nil {
+			return rep, err
+		}
+		if err := <-done; err != nil {
+			return rep, err
+		}
+		rep.IdealLatencyP50, rep.IdealLatencyP99, _ = ideal.percentiles()
+	}
 	rep.LoadAfter = loadAvg()
 	return rep, nil
 }
