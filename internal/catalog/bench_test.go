@@ -68,3 +68,17 @@ func BenchmarkClassifyCorpus(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkClassifyNoRule is a reply no text rule matches and whose code
+// names no class: the path that asks the statistical fallback (model.go).
+func BenchmarkClassifyNoRule(b *testing.B) {
+	c := setup(b)
+	const in = "550 the address you sent to is gone for good"
+	if cl := c.Classify(in, Hints{}); cl.Rule != "basic.550" && cl.Rule[:6] != "model." {
+		b.Fatalf("%q is decided by %s; the benchmark needs a reply no rule matches", in, cl.Rule)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		sinkClass = c.Classify(in, Hints{})
+	}
+}

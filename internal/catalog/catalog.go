@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+
+	"github.com/reboundhq/rebound/internal/catalog/internal/fallback"
 )
 
 // Scope says whose problem a bounce is; it decides the policy action
@@ -126,6 +128,11 @@ type Catalog struct {
 	nrwords  int // bitset words needed for all rules
 	// reasons caches "rule over code" reason sentences (see reason.go).
 	reasons reasonCache
+	// model is the statistical fallback (data/fallback.tsv), consulted
+	// only when no rule decided and the codes name no class (model.go);
+	// modelReason is the reason sentence of its decisions.
+	model       *fallback.Model
+	modelReason string
 }
 
 // Entry returns the catalog entry for a code. It accepts a basic code

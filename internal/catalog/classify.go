@@ -166,6 +166,13 @@ func (c *Catalog) classify(r Reply, h Hints, pre string) Classification {
 		cl.Reason = c.ruleReason(rl, pos, andPos, e, kind, capped)
 		return cl
 	}
+	// No rule matched. The codes decide when they name a class; when they
+	// name none the statistical fallback may (model.go, with its rails).
+	if modelGate(e) {
+		if cl, ok := c.modelDecision(r, pre, enh, hasEnh); ok {
+			return cl
+		}
+	}
 	if e != nil {
 		return c.fromEntry(e, kind, r.Code, enh, hasEnh)
 	}

@@ -105,20 +105,32 @@ func TestCorpusSisimai(t *testing.T) {
 	if len(rows) != 626 {
 		t.Fatalf("corpus has %d rows, want 626", len(rows))
 	}
+	// The same rules without the statistical fallback (model.go): both must
+	// meet the bar, and the log shows what the fallback changes.
+	bare, err := Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bare.model = nil
 	// Two scored passes: with the DSN status as an ESP hint (what SES or
 	// SendGrid hand us), and on the text alone (an ESP that reports only the
 	// diagnostic string, or a raw DSN). Both must meet the bar.
-	for _, pass := range []struct {
-		name  string
-		hints func(corpusRow) Hints
-	}{
-		{"with-status-hint", func(r corpusRow) Hints { return corpusHints(r.status) }},
-		{"text-only", func(corpusRow) Hints { return Hints{} }},
-	} {
-		t.Run(pass.name, func(t *testing.T) {
-			t.Parallel()
-			scoreCorpus(t, c, rows, pass.hints)
-		})
+	for _, cat := range []struct {
+		name string
+		c    *Catalog
+	}{{"", c}, {"no-fallback/", bare}} {
+		for _, pass := range []struct {
+			name  string
+			hints func(corpusRow) Hints
+		}{
+			{"with-status-hint", func(r corpusRow) Hints { return corpusHints(r.status) }},
+			{"text-only", func(corpusRow) Hints { return Hints{} }},
+		} {
+			t.Run(cat.name+pass.name, func(t *testing.T) {
+				t.Parallel()
+				scoreCorpus(t, cat.c, rows, pass.hints)
+			})
+		}
 	}
 }
 

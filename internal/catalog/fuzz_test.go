@@ -33,6 +33,8 @@ func fuzzSeeds(f *testing.F) {
 		strings.Repeat("550-5.1.1 x ", 40),
 		"\x00\xff550 5.1.1\xfe",
 		"запрещено 550 5.7.1 Нет такого пользователя",
+		"550 mailbox gone forever, nobody here by that name",
+		"Sending address not accepted due to spam filter",
 	} {
 		f.Add(s)
 	}
@@ -77,6 +79,9 @@ func FuzzClassify(f *testing.F) {
 		r := ParseReply(s)
 		if cl.Permanent && (r.Code/100 == 4 || strings.HasPrefix(r.Enhanced, "4.")) {
 			t.Fatalf("4xx classified permanent for %q (%s)", s, cl.Rule)
+		}
+		if strings.HasPrefix(cl.Rule, "model.") && (cl.Rule != modelRule || cl.Scope != ScopeSender) {
+			t.Fatalf("the fallback model decided %s/%s for %q; it may only decide a sender-side alert", cl.Rule, cl.Scope, s)
 		}
 		if cl.Rule == "" || cl.Confidence < 0 || cl.Confidence > 1 {
 			t.Fatalf("bad rule/confidence %+v for %q", cl, s)

@@ -10,12 +10,14 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/reboundhq/rebound/internal/catalog/internal/fallback"
 )
 
 // The embedded catalog. Operators extend it with their own rule file
 // (REBOUND_CATALOG_RULES) instead of rebuilding the binary.
 //
-//go:embed data/classes.yaml data/codes.yaml data/rules.yaml
+//go:embed data/classes.yaml data/codes.yaml data/rules.yaml data/fallback.tsv
 var dataFS embed.FS
 
 // Default returns the embedded catalog, validated. It fails only if the
@@ -75,6 +77,14 @@ func Load(overrideRulesPath string) (*Catalog, error) {
 	if err := c.compileRules(specs); err != nil {
 		return nil, err
 	}
+	mb, err := dataFS.ReadFile("data/fallback.tsv")
+	if err != nil {
+		return nil, fmt.Errorf("catalog: read embedded data/fallback.tsv: %w", err)
+	}
+	if c.model, err = fallback.Parse(mb); err != nil {
+		return nil, fmt.Errorf("catalog: data/fallback.tsv: %w", err)
+	}
+	c.prepareModelReasons()
 	return c, nil
 }
 

@@ -18,9 +18,9 @@ import (
 // The split column was decided once, by a seeded shuffle, before any rule
 // was tuned: "dev" rows may be looked at while changing rules, "test" rows
 // may not. This test therefore prints the individual misses of dev rows
-// only; for the test part it prints the aggregate figures (both collection
-// rounds together and each on its own), and fails when they fall below the
-// floors last measured.
+// only; for the test part it prints the aggregate figures (all collection
+// rounds together and each on its own, with and without the statistical
+// fallback), and fails when they fall below the floors last measured.
 
 type replyRow struct {
 	id, split, source, family, action, reply string
@@ -144,10 +144,12 @@ func (s *replyScore) report(name string) string {
 }
 
 // roundEnds are the last row numbers of the collection rounds: R0001-R1552
-// (first), R1553-R1923 (second), R1924- (third, go-sisimai's MTA modules).
+// (first), R1553-R1923 (second), R1924-R1985 (third, go-sisimai's MTA
+// modules), R1986- (fourth: MTA message tables and postmaster pages in
+// Czech, Polish, Korean and English).
 // Each later round came from sources the earlier ones did not use and was
 // split with the same seeded procedure on its own.
-var roundEnds = []int{1552, 1923}
+var roundEnds = []int{1552, 1923, 1985}
 
 func collectionRound(t *testing.T, id string) int {
 	t.Helper()
@@ -170,41 +172,64 @@ func isTransientReply(reply string) bool {
 	return r.Code/100 == 4 || strings.HasPrefix(r.Enhanced, "4.")
 }
 
+// corpusScores are the scores of one classifier on the corpus: dev, the test
+// part as a whole and each collection round's test rows.
+type corpusScores struct {
+	dev, test replyScore
+	round     [4]replyScore // test rows of each collection round
+}
+
+var roundNames = [4]string{"first round (R0001-R1552)", "second round (R1553-R1923)", "third round (R1924-R1985)", "fourth round (R1986-)"}
+
 func TestCorpusReplies(t *testing.T) {
 	t.Parallel()
 	c := setup(t)
-	rows := readReplies(t)
-	if len(rows) < 1900 {
-		t.Fatalf("replies corpus has %d rows, want at least 1900", len(rows))
+	// The same rules without the statistical fallback (model.go), so the
+	// log shows what the fallback adds on each part.
+	bare, err := Default()
+	if err != nil {
+		t.Fatal(err)
 	}
-	var dev, test, testFirst, testSecond, testThird replyScore
+	bare.model = nil
+	rows := readReplies(t)
+	if len(rows) < 2100 {
+		t.Fatalf("replies corpus has %d rows, want at least 2100", len(rows))
+	}
+	var with, without corpusScores
 	for _, r := range rows {
 		cl := c.Classify(r.reply, Hints{})
 		got := corpusAction(cl)
+		gotBare := corpusAction(bare.Classify(r.reply, Hints{}))
 		transient := isTransientReply(r.reply)
 		if r.split == "dev" {
-			dev.add(r, got, transient)
+			with.dev.add(r, got, transient)
+			without.dev.add(r, gotBare, transient)
 			if got != r.action && testing.Verbose() {
 				t.Logf("dev miss %s [%s] want %s got %s (%s/%s): %s", r.id, r.family, r.action, got, cl.Class, cl.Rule, trunc(r.reply))
 			}
 			continue
 		}
-		test.add(r, got, transient)
-		// The two collection rounds are reported apart: the second round's
-		// rows were gathered from other sources after the first round's
+		// Each collection round is also reported apart: a later round's
+		// rows were gathered from other sources after the earlier rounds'
 		// rules existed, so they show how the rules carry over.
-		switch collectionRound(t, r.id) {
-		case 1:
-			testFirst.add(r, got, transient)
-		case 2:
-			testSecond.add(r, got, transient)
-		default:
-			testThird.add(r, got, transient)
+		n := collectionRound(t, r.id) - 1
+		with.test.add(r, got, transient)
+		with.round[n].add(r, got, transient)
+		without.test.add(r, gotBare, transient)
+		without.round[n].add(r, gotBare, transient)
+	}
+	var b strings.Builder
+	for _, v := range []struct {
+		name string
+		s    *corpusScores
+	}{{"with the fallback", &with}, {"without the fallback", &without}} {
+		fmt.Fprintf(&b, "=== %s\n%s\n%s\n", v.name, v.s.dev.report("dev"), v.s.test.report("test (all rounds)"))
+		for i := range v.s.round {
+			b.WriteString(v.s.round[i].report("test, " + roundNames[i]))
+			b.WriteString("\n")
 		}
 	}
-	t.Logf("\n%s\n%s\n%s\n%s\n%s", dev.report("dev"), test.report("test (all rounds)"),
-		testFirst.report("test, first round (R0001-R1552)"), testSecond.report("test, second round (R1553-R1923)"),
-		testThird.report("test, third round (R1924-)"))
+	t.Logf("\n%s", b.String())
 
 	// Issue #9's target on replies never looked at while tuning is ≥ 95 % right action
 	// and no false suppression; the rules do not reach it yet (docs/classification.md
@@ -213,7 +238,7 @@ func TestCorpusReplies(t *testing.T) {
 	// fails, and says where the target stands. Floors are at or below what was
 	// measured, never above.
 	const (
-		devFloor       = 98.0 // % right action on the dev part, measured 98.07
+		devFloor       = 97.5 // % right action on the dev part, measured 97.51 (1,252/1,284, with the fallback)
 		targetAccuracy = 95.0
 	)
 	floors := []struct {
@@ -222,11 +247,13 @@ func TestCorpusReplies(t *testing.T) {
 		floor    float64 // % right action
 		maxFalse int     // false suppressions
 	}{
-		{"test (all rounds)", &test, 90.6, 3},        // measured 90.68 %, 3
-		{"test, first round", &testFirst, 91.3, 2},   // measured 91.30 %, 2
-		{"test, second round", &testSecond, 91.2, 0}, // measured 91.22 %, 0
-		{"test, third round", &testThird, 72.0, 1},   // measured 72.00 %, 1 (25 rows)
+		{"test (all rounds)", &with.test, 91.0, 3},      // measured 91.00 % (779/856), 3
+		{"test, first round", &with.round[0], 92.2, 2},  // measured 92.27 %, 2
+		{"test, second round", &with.round[1], 91.2, 0}, // measured 91.22 %, 0
+		{"test, third round", &with.round[2], 72.0, 1},  // measured 72.00 %, 1 (25 rows)
+		{"test, fourth round", &with.round[3], 85.4, 0}, // measured 85.48 % (53/62), 0
 	}
+	test := &with.test
 	a := pct(test.right, test.rows)
 	if a < targetAccuracy || test.falseSupp > 0 {
 		t.Logf("issue #9 target not met on the test part: %.2f%% right (target %.0f%%), %d false suppressions (target 0)", a, targetAccuracy, test.falseSupp)
@@ -237,11 +264,10 @@ func TestCorpusReplies(t *testing.T) {
 				f.name, b, f.floor, f.s.falseSupp, f.maxFalse)
 		}
 	}
-	if d := pct(dev.right, dev.rows); d < devFloor || dev.falseSupp > 0 {
-		t.Errorf("dev: %.2f%% right (floor %.1f%%), %d false suppressions (want 0)", d, devFloor, dev.falseSupp)
+	if d := pct(with.dev.right, with.dev.rows); d < devFloor || with.dev.falseSupp > 0 {
+		t.Errorf("dev: %.2f%% right (floor %.1f%%), %d false suppressions (want 0)", d, devFloor, with.dev.falseSupp)
 	}
-	if dev.transientPerm+test.transientPerm > 0 {
-		t.Errorf("%d replies with a 4xx code were suppressed (dev %d, test %d), want 0",
-			dev.transientPerm+test.transientPerm, dev.transientPerm, test.transientPerm)
+	if n := with.dev.transientPerm + with.test.transientPerm + without.dev.transientPerm + without.test.transientPerm; n > 0 {
+		t.Errorf("%d classifications of replies with a 4xx code were suppressions, want 0", n)
 	}
 }
