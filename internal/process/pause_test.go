@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap/zaptest"
 
@@ -239,6 +240,37 @@ func TestStalledConsumerIsRecreated(t *testing.T) {
 	}
 	if v := gauge(t, b.metrics, "rebound_consumer_stall_recoveries_total"); v != 1 || stalling.calls.Load() != 2 {
 		t.Fatalf("idle consumer re-created: recoveries %v, Consume calls %d", v, stalling.calls.Load())
+	}
+}
+
+// TestUnansweredPullRecreatesConsumer: a pull that found no responder (a JetStream
+// leader change) re-creates the consumer at once, well before the stall check would.
+func TestUnansweredPullRecreatesConsumer(t *testing.T) {
+	t.Parallel()
+	clk := newManualClock()
+	var stalling *stallingConsumer
+	b := setupConfig(t, testsvc.RedisClient(t), 10, policy.Default, func(c *process.Config) {
+		stalling = &stallingConsumer{Consumer: c.Consumer}
+		c.Consumer, c.Clock, c.StallCheck = stalling, clk, time.Hour
+	})
+	for i := range 3 {
+		b.publish(t, event(fmt.Sprintf("nr%d", i), fmt.Sprintf("nr%d@example.com", i), "550 5.1.1 user unknown"))
+	}
+	eventually(t, 15*time.Second, "first consumer started", nil, func() bool { return stalling.calls.Load() == 1 })
+	b.proc.ConsumeError(fmt.Errorf("consume: %w", nats.ErrNoResponders))
+	eventually(t, 15*time.Second, "consumer re-created", func() { clk.Advance(250 * time.Millisecond) }, func() bool { return stalling.calls.Load() >= 2 })
+	b.wait(t, 3, 15*time.Second)
+	if v := gauge(t, b.metrics, "rebound_consumer_stall_recoveries_total"); v != 1 {
+		t.Fatalf("rebound_consumer_stall_recoveries_total = %v, want 1", v)
+	}
+	// Other client errors (a heartbeat missed, say) do not re-create it.
+	b.proc.ConsumeError(jetstream.ErrNoHeartbeat)
+	for range 5 {
+		clk.Advance(250 * time.Millisecond)
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := stalling.calls.Load(); n != 2 {
+		t.Fatalf("Consume called %d times after a missed heartbeat, want 2", n)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 
@@ -81,6 +82,9 @@ type Processor struct {
 	paused   atomic.Bool
 	pauseErr atomic.Pointer[string]
 	pauseReq chan struct{}
+	// recreateReq asks the controller to re-create the consumer at once: its pull
+	// found no responder.
+	recreateReq chan struct{}
 	// received counts messages handed over by the client and inflight the batches being
 	// processed: the stall check looks at both.
 	received atomic.Uint64
@@ -133,7 +137,7 @@ func New(cfg Config) *Processor {
 	if cfg.StallCheck <= 0 {
 		cfg.StallCheck = 5 * time.Second
 	}
-	return &Processor{cfg: cfg, clock: cfg.Clock, pauseReq: make(chan struct{}, 1), asideSlots: make(chan struct{}, 2)}
+	return &Processor{cfg: cfg, clock: cfg.Clock, pauseReq: make(chan struct{}, 1), recreateReq: make(chan struct{}, 1), asideSlots: make(chan struct{}, 2)}
 }
 
 // Ready reports whether the processor is consuming: an error while it has paused for
@@ -189,13 +193,28 @@ func (p *Processor) consume(msgs chan jetstream.Msg) (jetstream.ConsumeContext, 
 		msgs <- m
 	},
 		jetstream.PullMaxMessages(cap(msgs)),
-		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
-			p.cfg.Log.Warn("consume", zap.Error(err))
-		}))
+		jetstream.PullHeartbeat(pullHeartbeat),
+		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) { p.consumeError(err) }))
 	if err != nil {
 		return nil, fmt.Errorf("start consuming: %w", err)
 	}
 	return cc, nil
+}
+
+// consumeError handles what the client reports while consuming.
+func (p *Processor) consumeError(err error) {
+	if errors.Is(err, nats.ErrNoResponders) {
+		p.cfg.Log.Debug("consume", zap.Error(err)) // control logs the re-creation
+		// The pull went to a consumer leader that has gone (a JetStream leader change).
+		// nats.go still counts it as outstanding and pulls no more until its heartbeat
+		// check gives up, about a minute later: re-create the consumer now.
+		select {
+		case p.recreateReq <- struct{}{}:
+		default:
+		}
+		return
+	}
+	p.cfg.Log.Warn("consume", zap.Error(err))
 }
 
 // work cuts batches from what the client handed over until stop, then finishes what is
@@ -252,11 +271,27 @@ const (
 	stopShutdown stopReason = iota
 	stopPaused
 	stopStalled
+	stopUnanswered // a pull request found no responder
 )
+
+// pullHeartbeat is how often the server confirms an open pull request. Two missed
+// heartbeats make the client drop the request and pull again: that is how a pull lost
+// with a JetStream leader (its new leader never saw it) comes back within seconds
+// rather than after the client's default 15 s heartbeat, twice over.
+const pullHeartbeat = 2 * time.Second
+
+// recreatePause is how long the controller waits before re-creating a consumer whose
+// pull found no responder, so a stream without a leader for a while costs a few
+// requests a second, not a busy loop.
+const recreatePause = 250 * time.Millisecond
 
 // control keeps one consumer running until ctx ends: it stops it while Redis is down
 // and re-creates it when it stalls.
 func (p *Processor) control(ctx context.Context, cc jetstream.ConsumeContext, msgs chan jetstream.Msg) {
+	var (
+		unanswered     int // re-creations for unanswered pulls in a row
+		lastUnanswered time.Time
+	)
 	for {
 		why := p.watch(ctx, msgs)
 		// Workers keep taking what the callback hands over until the consumer has
@@ -272,6 +307,29 @@ func (p *Processor) control(ctx context.Context, cc jetstream.ConsumeContext, ms
 			}
 			p.cfg.Log.Warn("consumer stalled: nothing delivered while events are pending; re-creating it",
 				zap.Duration("quiet_for", p.cfg.StallCheck))
+		case stopUnanswered:
+			if m := p.cfg.Metrics; m != nil {
+				m.ConsumerStallRecoveries.Inc()
+			}
+			// While the consumer has no leader every new pull is unanswered too: wait
+			// longer each time (to 2 s), and log the first of a run only.
+			now := p.clock.Now()
+			if now.Sub(lastUnanswered) > 10*time.Second {
+				unanswered = 0
+			}
+			lastUnanswered = now
+			unanswered++
+			wait := min(recreatePause<<min(unanswered-1, 3), 2*time.Second)
+			if unanswered == 1 {
+				p.cfg.Log.Warn("consumer's pull found no responder (JetStream leader change?); re-creating it")
+			} else {
+				p.cfg.Log.Debug("consumer's pull found no responder again; re-creating it", zap.Int("times", unanswered), zap.Duration("after", wait))
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-p.clock.After(wait):
+			}
 		case stopPaused:
 			if !p.awaitRedis(ctx) {
 				return
@@ -304,6 +362,8 @@ func (p *Processor) watch(ctx context.Context, msgs chan jetstream.Msg) stopReas
 			return stopShutdown
 		case <-p.pauseReq:
 			return stopPaused
+		case <-p.recreateReq:
+			return stopUnanswered
 		case <-p.clock.After(p.cfg.StallCheck):
 		}
 		now := p.received.Load()
@@ -346,7 +406,9 @@ func (p *Processor) pause(err error) {
 	}
 }
 
-// awaitRedis probes Redis with a growing delay until it answers (true) or ctx ends.
+// awaitRedis probes Redis with a growing delay, at most a second, until it answers
+// (true) or ctx ends: a probe a second costs Redis nothing, and the delay is how long
+// consumption stays paused after Redis is back.
 func (p *Processor) awaitRedis(ctx context.Context) bool {
 	since := p.clock.Now()
 	delay := 250 * time.Millisecond
@@ -364,7 +426,7 @@ func (p *Processor) awaitRedis(ctx context.Context) bool {
 		}
 		msg := err.Error()
 		p.pauseErr.Store(&msg)
-		delay = min(2*delay, 5*time.Second)
+		delay = min(2*delay, time.Second)
 	}
 	// A batch that failed just before the consumer stopped may have asked again.
 	select {
