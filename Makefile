@@ -15,7 +15,7 @@ help:
 	@echo "make bench-e2e   the process role end to end against the ideal worker (docs/performance.md)"
 	@echo "make build       static binary in $(BIN)"
 	@echo "make lint        gofmt and go vet"
-	@echo "make tools       build the test tools once (a real Alertmanager, helm), cached in ~/.cache/rebound"
+	@echo "make tools       build the test tools once (a real Alertmanager, helm), cached in ~/.cache/rebound; Debian's chromium if missing"
 
 demo:
 	$(GO) run ./cmd/worker demo --exit
@@ -36,6 +36,7 @@ test: lint tools
 tools:
 	@bash scripts/install-alertmanager.sh >/dev/null
 	@bash scripts/install-helm.sh >/dev/null
+	@bash scripts/install-chromium.sh >/dev/null
 
 test-short:
 	$(GO) test -count=1 -short $(PKGS)
