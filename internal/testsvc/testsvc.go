@@ -60,17 +60,46 @@ func findNATS() (string, error) {
 		if err := reachable(u, "nats"); err != nil {
 			return "", fmt.Errorf("REBOUND_NATS_URL=%s: %w", u, err)
 		}
-		return u, nil
+		return u, anchorStream(u)
 	}
 	const def = "nats://127.0.0.1:4222"
 	if reachable(def, "nats") == nil {
-		return def, nil
+		return def, anchorStream(def)
 	}
 	s, err := embedded.NATS("")
 	if err != nil {
 		return "", fmt.Errorf("nothing at %s and the embedded nats-server did not start: %w", def, err)
 	}
 	return s.ClientURL(), nil
+}
+
+// AnchorStream is the one stream the tests leave on a shared NATS server, empty.
+const AnchorStream = "REBOUND_TEST_ANCHOR"
+
+// anchorStream makes sure a shared server's account always holds a file stream. When
+// the account's last stream is deleted, nats-server 2.9 removes the account's store
+// directory, and a stream another test creates at that moment fails with "error
+// creating store for stream" (seen in CI: tests create and delete streams in
+// parallel). With one stream that is never deleted the directory stays.
+func anchorStream(url string) error {
+	nc, err := nats.Connect(url)
+	if err != nil {
+		return fmt.Errorf("connect %s: %w", url, err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name: AnchorStream, Subjects: []string{"rebound-test-anchor"}, Storage: jetstream.FileStorage, MaxMsgs: 1,
+	})
+	if err != nil {
+		return fmt.Errorf("%s: the stream kept on a shared server: %w", url, err)
+	}
+	return nil
 }
 
 func findRedis() (string, error) {
