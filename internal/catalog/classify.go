@@ -168,7 +168,7 @@ func (c *Catalog) classify(r Reply, h Hints, pre string) Classification {
 	}
 	// No rule matched. The codes decide when they name a class; when they
 	// name none the statistical fallback may (model.go, with its rails).
-	if modelGate(e) {
+	if modelGate(e, r.Code) {
 		if cl, ok := c.modelDecision(r, pre, enh, hasEnh); ok {
 			return cl
 		}

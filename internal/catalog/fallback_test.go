@@ -155,7 +155,7 @@ func codesNameNoClass(c *Catalog, reply string) bool {
 	r := ParseReply(reply)
 	enh, hasEnh := splitEnhanced(r.Enhanced)
 	e, _ := c.codeDecision(r.Code, enh, hasEnh)
-	return modelGate(e)
+	return modelGate(e, r.Code)
 }
 
 // TestFallbackRails gives the catalog a model that reads the made-up word
@@ -207,7 +207,10 @@ func TestFallbackRails(t *testing.T) {
 		{"421 blorp", "basic.421", "none"},
 		// A refusal of our side may come from any code that names no class.
 		{"550 blorp", "model.sender", "alert"},
-		{"blorp", "model.sender", "alert"},
+		// Text without a failure code is an ESP's words, not a receiver's reply:
+		// the model does not read it.
+		{"blorp", "fallback.unknown", "none"},
+		{"250 blorp", "", "none"},
 		// A text rule outranks the model.
 		{"550 5.1.1 zorgle user unknown", "generic.user_unknown", "suppress"},
 	} {

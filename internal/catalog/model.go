@@ -67,6 +67,14 @@ func (c *Catalog) modelDecision(r Reply, pre string, enh [3]int, hasEnh bool) (C
 // error, a 5.1.1) keeps the code's verdict; cross-validation on the dev rows
 // showed that letting the model overrule catch-all 4xx codes and
 // subject-level enhanced codes cost rows.
-func modelGate(e *entrySpec) bool {
+//
+// And only for a reply that carries a failure code (4xx or 5xx): the model was
+// trained on receivers' SMTP replies, and an ESP's own words for an event that
+// came without one ("sending to this address was turned off in Postmark") are
+// no reply of a receiver; read as sender-side, they would page on-call.
+func modelGate(e *entrySpec, code int) bool {
+	if code < 400 || code > 599 {
+		return false
+	}
 	return e == nil || e.Class == ClassUnknown
 }
