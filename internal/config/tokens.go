@@ -43,16 +43,16 @@ func ParseAPITokens(s string) ([]APIToken, error) {
 		t := APIToken{Name: f[:first], Secret: f[first+1 : last], Scope: f[last+1:]}
 		switch {
 		case !tokenName.MatchString(t.Name):
-			return nil, fmt.Errorf("REBOUND_API_TOKENS: entry %d: name %q: want letters, digits, '.', '_' or '-' (at most 64)", n, t.Name)
+			return nil, fmt.Errorf("REBOUND_API_TOKENS: entry %d: the name (first field): want letters, digits, '.', '_' or '-' (at most 64)", n)
 		case t.Scope != "read" && t.Scope != "write" && t.Scope != "admin":
-			return nil, fmt.Errorf("REBOUND_API_TOKENS: entry %d (%s): scope %q: want read, write or admin", n, t.Name, t.Scope)
+			return nil, fmt.Errorf("REBOUND_API_TOKENS: entry %d: the scope (last field): want read, write or admin", n)
 		case len(t.Secret) < 16:
-			return nil, fmt.Errorf("REBOUND_API_TOKENS: entry %d (%s): token shorter than 16 characters", n, t.Name)
+			return nil, fmt.Errorf("REBOUND_API_TOKENS: entry %d: the token (middle field) is shorter than 16 characters", n)
 		case seenName[t.Name]:
-			return nil, fmt.Errorf("REBOUND_API_TOKENS: entry %d: name %q given twice", n, t.Name)
+			return nil, fmt.Errorf("REBOUND_API_TOKENS: entry %d: the same name as an earlier entry", n)
 		case seenSecret[t.Secret]:
 			// One secret under two names would make the audit's "who" a guess.
-			return nil, fmt.Errorf("REBOUND_API_TOKENS: entry %d (%s): same token as an earlier entry", n, t.Name)
+			return nil, fmt.Errorf("REBOUND_API_TOKENS: entry %d: the same token as an earlier entry", n)
 		}
 		seenName[t.Name], seenSecret[t.Secret] = true, true
 		out = append(out, t)
