@@ -4,13 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
 	"github.com/reboundhq/rebound/internal/alert"
@@ -389,6 +393,25 @@ func (p *Processor) stalled(ctx context.Context) bool {
 	return info.NumPending > 0 && room
 }
 
+// redisUnavailable says whether err means Redis could not be reached or is not
+// serving (connection refused or lost, a timeout, the pool exhausted, a replica
+// loading or a failover under way), as opposed to Redis answering with an error.
+func redisUnavailable(err error) bool {
+	var ne net.Error
+	switch {
+	case errors.As(err, &ne), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
+		errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE),
+		errors.Is(err, context.DeadlineExceeded), errors.Is(err, redis.ErrPoolTimeout), errors.Is(err, redis.ErrClosed):
+		return true
+	}
+	for _, busy := range []string{"LOADING", "MASTERDOWN", "CLUSTERDOWN", "TRYAGAIN", "READONLY"} {
+		if redis.HasErrorPrefix(err, busy) {
+			return true
+		}
+	}
+	return false
+}
+
 // pause stops consumption after a batch failed on Redis as a whole.
 func (p *Processor) pause(err error) {
 	msg := err.Error()
@@ -478,8 +501,15 @@ func (p *Processor) applyPlan(ctx context.Context, batch []jetstream.Msg, pl *pl
 	}
 	cancel()
 	if err != nil {
-		p.redisUp.warn(p.cfg.Log, p.clock.Now(), "redis batch failed; the batch goes back and consumption pauses", err, zap.Int("events", len(pl.items)))
-		p.pause(err)
+		if redisUnavailable(err) {
+			p.redisUp.warn(p.cfg.Log, p.clock.Now(), "redis batch failed; the batch goes back and consumption pauses", err, zap.Int("events", len(pl.items)))
+			p.pause(err)
+		} else {
+			// Redis answered with an error (a script error, WRONGTYPE, OOM): a PING
+			// would pass at once, so pausing would only loop. The batch is retried
+			// with the usual back-off and dead-lettered if it keeps failing.
+			p.redisUp.warn(p.cfg.Log, p.clock.Now(), "redis refused the batch; it is retried", err, zap.Int("events", len(pl.items)))
+		}
 		for _, it := range pl.items {
 			p.retry(ctx, batch[it.msg], "redis", err)
 		}
@@ -488,6 +518,8 @@ func (p *Processor) applyPlan(ctx context.Context, batch []jetstream.Msg, pl *pl
 	var (
 		disagreements       []suppress.ShadowEntry
 		unknown, unknownESP []string // replies no rule recognised, for review
+		// The batch's newly applied events, for the console's hourly aggregates.
+		hourly = make([]stats.Decision, 0, len(pl.items))
 	)
 	for i := range pl.items {
 		it := &pl.items[i]
@@ -507,7 +539,11 @@ func (p *Processor) applyPlan(ctx context.Context, batch []jetstream.Msg, pl *pl
 			}
 		}
 		p.done(batch[it.msg], &it.res)
-		if it.res.Classification.Class == catalog.ClassUnknown && !it.res.Outcome.Duplicate {
+		if it.res.Outcome.Duplicate {
+			continue
+		}
+		hourly = append(hourly, stats.Of(&it.res.Event, it.res.Classification, string(it.res.Decision.Action), it.res.Held))
+		if it.res.Classification.Class == catalog.ClassUnknown {
 			unknown = append(unknown, it.res.Event.Reply.String())
 			unknownESP = append(unknownESP, it.res.Event.ESP)
 		}
@@ -520,14 +556,8 @@ func (p *Processor) applyPlan(ctx context.Context, batch []jetstream.Msg, pl *pl
 	if len(disagreements) > 0 {
 		p.aside(func() { p.recordShadow(ctx, disagreements) })
 	}
-	// Hourly aggregates for the console's overview (package stats): the batch's newly
-	// applied events, in one pipeline written beside the next batch like the above.
-	hourly := make([]stats.Decision, 0, len(pl.items))
-	for i := range pl.items {
-		if it := &pl.items[i]; outs[i].Err == nil && !outs[i].Duplicate && (it.obs < 0 || incs[it.obs].Err == nil) {
-			hourly = append(hourly, stats.Of(&it.res.Event, it.res.Classification, string(it.res.Decision.Action), it.res.Held))
-		}
-	}
+	// Hourly aggregates for the console's overview (package stats), in one pipeline
+	// written beside the next batch like the above.
 	if len(hourly) > 0 {
 		at := p.clock.Now()
 		p.aside(func() {
