@@ -297,9 +297,10 @@ func (a *App) Run(ctx context.Context) error {
 		_ = srv.Close()
 		return fmt.Errorf("REBOUND_ADMIN_ADDR: %w", err)
 	}
-	// No read or write timeout: imports and exports stream for as long as they take;
-	// the listener is private and every request needs a token off loopback.
-	adminSrv := &http.Server{Handler: admin, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 60 * time.Second}
+	// Longer limits than the webhook listener's (a bulk check carries many addresses),
+	// but limits: a client past its headers cannot hold a handler open. The streaming
+	// import and export lift their own deadlines (api/transfer.go).
+	adminSrv := &http.Server{Handler: admin, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 60 * time.Second, IdleTimeout: 60 * time.Second}
 	go func() {
 		if err := adminSrv.Serve(adminLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			errc <- fmt.Errorf("admin server: %w", err)
