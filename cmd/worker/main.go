@@ -364,20 +364,9 @@ func massBounceCmd(ctx context.Context, args []string, stdout, stderr io.Writer,
 	if err != nil {
 		return err
 	}
-	// The flag may also follow the domain: `mass-bounce apply gmail.com --tenant acme`.
-	var rest []string
-	for a := fs.Args(); len(a) > 0; a = a[1:] {
-		switch v := a[0]; {
-		case (v == "--tenant" || v == "-tenant") && len(a) > 1:
-			t := a[1]
-			tenant, a = &t, a[1:]
-		case strings.HasPrefix(v, "--tenant=") || strings.HasPrefix(v, "-tenant="):
-			t := v[strings.IndexByte(v, '=')+1:]
-			tenant = &t
-		default:
-			rest = append(rest, v)
-		}
-	}
+	// The flag may also follow the domain (`mass-bounce apply gmail.com --tenant acme`):
+	// config.Parse reads flags wherever they stand.
+	rest := fs.Args()
 	if len(rest) == 0 {
 		return errors.New("want `mass-bounce list`, `mass-bounce apply DOMAIN [--tenant T]` or `mass-bounce discard DOMAIN [--tenant T]`")
 	}

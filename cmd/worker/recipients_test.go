@@ -18,7 +18,8 @@ func TestRecipientsErase(t *testing.T) {
 	if r := run(strings.NewReader(list), "suppressions", "import", "--tenant", "acme", "-"); r.code != 0 || !strings.Contains(r.stdout, "imported: 2") {
 		t.Fatalf("import: %d %s %s", r.code, r.stdout, r.stderr)
 	}
-	r := run(nil, "recipients", "erase", "--tenant", "acme", "--reason", "request 7", "forget.me@EXAMPLE.com")
+	// As the README writes it: the flags after the address.
+	r := run(nil, "recipients", "erase", "forget.me@EXAMPLE.com", "--tenant", "acme", "--reason", "request 7")
 	var rep struct {
 		KeysDeleted   int    `json:"keys_deleted"`
 		Marker        bool   `json:"marker"`

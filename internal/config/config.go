@@ -276,7 +276,7 @@ func Parse(fs *flag.FlagSet, args []string, getenv func(string) string) (Config,
 		errs = append(errs, err)
 	}
 
-	if err := fs.Parse(args); err != nil {
+	if err := parseInterleaved(fs, args); err != nil {
 		return Config{}, err
 	}
 	fs.Visit(func(f *flag.Flag) { delete(envErrs, f.Name) })
@@ -484,4 +484,28 @@ func splitList(s string) []string {
 		}
 	}
 	return out
+}
+
+// parseInterleaved parses flags wherever they stand among the positional arguments
+// (`worker recipients erase ana@example.com --tenant acme`): the flag package stops at
+// the first argument that is not a flag. fs.Args() then holds the positional
+// arguments in order. After "--" everything is positional, as with the flag package.
+func parseInterleaved(fs *flag.FlagSet, args []string) error {
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return err
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			break
+		}
+		if consumed := len(args) - len(rest); consumed > 0 && args[consumed-1] == "--" {
+			positional = append(positional, rest...)
+			break
+		}
+		positional = append(positional, rest[0])
+		args = rest[1:]
+	}
+	return fs.Parse(append([]string{"--"}, positional...))
 }

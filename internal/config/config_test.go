@@ -458,3 +458,27 @@ func TestParseWebhookEdgeSettings(t *testing.T) {
 		}
 	}
 }
+
+func TestFlagsAfterPositionalArguments(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		args       []string
+		tenant     string
+		positional []string
+	}{
+		{[]string{"ana@example.com", "--tenant", "acme"}, "acme", []string{"ana@example.com"}},
+		{[]string{"--tenant=acme", "a", "b"}, "acme", []string{"a", "b"}},
+		{[]string{"a", "-tenant", "acme", "b"}, "acme", []string{"a", "b"}},
+		{[]string{"a", "--", "--tenant", "x"}, "", []string{"a", "--tenant", "x"}},
+		{nil, "", nil},
+	} {
+		fs := flag.NewFlagSet("t", flag.ContinueOnError)
+		tenant := fs.String("tenant", "", "")
+		if _, err := Parse(fs, tt.args, env{}.get); err != nil {
+			t.Fatalf("%q: %v", tt.args, err)
+		}
+		if *tenant != tt.tenant || !slices.Equal(fs.Args(), tt.positional) {
+			t.Errorf("%q: tenant %q, positional %q; want %q, %q", tt.args, *tenant, fs.Args(), tt.tenant, tt.positional)
+		}
+	}
+}
