@@ -38,7 +38,7 @@ func (s *Store) ForgetRecipient(ctx context.Context, addr string) (int, error) {
 		var drop []any
 		iter := s.rdb.ZScan(ctx, s.keys.seen(fp), 0, "", 500).Iterator()
 		for i := 0; iter.Next(ctx); i++ {
-			if i%2 == 0 && strings.Contains(strings.ToLower(iter.Val()), needle) { // member, score, …
+			if i%2 == 0 && idCarries(iter.Val(), needle) { // member, score, …
 				drop = append(drop, iter.Val())
 			}
 		}
@@ -79,4 +79,17 @@ func (s *Store) ForgetRecipient(ctx context.Context, addr string) (int, error) {
 		}
 	}
 	return n, nil
+}
+
+// idCarries says whether an event ID names the address as one of its ':'-separated
+// parts ("ses:<feedback id>:<recipient>"). A substring test would also match
+// jimbob@example.com and bob@example.com.au when erasing bob@example.com, and drop
+// their counted events.
+func idCarries(id, addr string) bool {
+	for part := range strings.SplitSeq(id, ":") {
+		if strings.EqualFold(part, addr) {
+			return true
+		}
+	}
+	return false
 }
