@@ -200,7 +200,12 @@ func (a *API) audit(r *http.Request, e suppress.AuditEntry, targetIsAddress bool
 // target that is an address stays out of the line) and appends it to the change log
 // GET /v1/audit lists. The change is already made, so a failure to record it is
 // logged, not answered. The API and the console both record through it.
+//
+// The reason is free text, and people write "request from ana@example.com": addresses
+// in it are redacted before it is logged or kept (an erasure's reason would otherwise
+// keep the very address it erased).
 func RecordChange(ctx context.Context, log *zap.Logger, store *suppress.Store, msg string, e suppress.AuditEntry, targetIsAddress bool) {
+	e.Reason = events.RedactAddresses(e.Reason)
 	fields := []zap.Field{zap.String("action", e.Action), zap.String("actor", e.Actor), zap.String("tenant", e.Tenant), zap.String("reason", e.Reason)}
 	if !targetIsAddress {
 		fields = append(fields, zap.String("target", e.Target))

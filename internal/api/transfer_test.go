@@ -82,7 +82,7 @@ func TestEraseOverHTTP(t *testing.T) {
 	if code, body := c.do("POST", "/v1/suppressions", `{"address":"erase.me@example.com","tenant":"acme","reason":"asked"}`); code != http.StatusCreated {
 		t.Fatalf("add: %d %v", code, body)
 	}
-	code, body := c.do("DELETE", "/v1/recipients/erase.me@example.com?tenant=acme&reason=GDPR%20request%2042", "")
+	code, body := c.do("DELETE", "/v1/recipients/erase.me@example.com?tenant=acme&reason=GDPR%20request%2042%20from%20erase.me%40example.com", "")
 	if code != http.StatusOK || body["keys_deleted"].(float64) < 1 || body["marker"] != false || body["marker_skipped"] == nil {
 		t.Fatalf("erase: %d %v", code, body)
 	}
