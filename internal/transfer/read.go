@@ -33,6 +33,35 @@ func ParseFormat(s string) (Format, error) {
 	return "", fmt.Errorf("format %q: want ndjson, csv or json (or none: recognised from the content)", s)
 }
 
+// maxElement bounds what the JSON decoder may read for one element of a JSON document
+// (or one value it skips): an element is at most maxLine long, plus the decoder's
+// read-ahead. A larger one ends the import with an error instead of growing memory.
+const maxElement = 4 * maxLine
+
+// errElementTooLarge is what elementLimit answers once an element has read too much.
+var errElementTooLarge = fmt.Errorf("an element is larger than %d bytes", maxElement)
+
+// elementLimit is the reader under a JSON document's decoder; reset gives the next
+// element its allowance.
+type elementLimit struct {
+	r    io.Reader
+	left int
+}
+
+func (l *elementLimit) reset() { l.left = maxElement }
+
+func (l *elementLimit) Read(p []byte) (int, error) {
+	if l.left <= 0 {
+		return 0, errElementTooLarge
+	}
+	if len(p) > l.left {
+		p = p[:l.left]
+	}
+	n, err := l.r.Read(p)
+	l.left -= n
+	return n, err
+}
+
 // maxLine bounds one NDJSON line or CSV record: a longer one is rejected, not read
 // into memory whole.
 const maxLine = 64 << 10
@@ -254,7 +283,7 @@ func (r *Reader) ndjson() func() (Item, bool) {
 			}
 			if err == nil && line == 1 {
 				if list, ok := listOf(f); ok {
-					doc = r.elements(json.NewDecoder(bytes.NewReader(list)))
+					doc = r.elements(json.NewDecoder(bytes.NewReader(list)), nil) // one line: within maxLine
 					return doc()
 				}
 			}
@@ -300,7 +329,9 @@ func listOf(f fields) ([]byte, bool) {
 func (r *Reader) document() func() (Item, bool) { return r.documentFrom(r.br) }
 
 func (r *Reader) documentFrom(in io.Reader) func() (Item, bool) {
-	dec := json.NewDecoder(in)
+	lim := &elementLimit{r: in}
+	lim.reset()
+	dec := json.NewDecoder(lim)
 	dec.UseNumber()
 	tok, err := dec.Token()
 	if err != nil {
@@ -309,7 +340,7 @@ func (r *Reader) documentFrom(in io.Reader) func() (Item, bool) {
 	}
 	switch tok {
 	case json.Delim('['):
-		return r.elements(dec)
+		return r.elements(dec, lim)
 	case json.Delim('{'):
 		for dec.More() {
 			key, err := dec.Token()
@@ -319,10 +350,11 @@ func (r *Reader) documentFrom(in io.Reader) func() (Item, bool) {
 			name, _ := key.(string)
 			if isListKey(normKey(name)) {
 				if t, err := dec.Token(); err == nil && t == json.Delim('[') {
-					return r.elements(dec)
+					return r.elements(dec, lim)
 				}
 				break
 			}
+			lim.reset()
 			var skip json.RawMessage
 			if err := dec.Decode(&skip); err != nil {
 				break
@@ -344,7 +376,9 @@ func isListKey(k string) bool {
 
 // elements reads the objects of an array whose '[' dec has already read (listOf's
 // value is read from its start: the '[' is consumed on the first call).
-func (r *Reader) elements(dec *json.Decoder) func() (Item, bool) {
+// lim, when not nil, is the reader under dec: each element may read at most
+// maxElement bytes from it.
+func (r *Reader) elements(dec *json.Decoder, lim *elementLimit) func() (Item, bool) {
 	n := 0
 	opened := false
 	return func() (Item, bool) {
@@ -361,6 +395,9 @@ func (r *Reader) elements(dec *json.Decoder) func() (Item, bool) {
 			return Item{}, false
 		}
 		n++
+		if lim != nil {
+			lim.reset()
+		}
 		var raw json.RawMessage
 		if err := dec.Decode(&raw); err != nil {
 			r.err = fmt.Errorf("json element %d: %w (the rest of the document is unreadable)", n, err)

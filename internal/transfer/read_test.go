@@ -158,6 +158,9 @@ func TestReadFormatsAndBrokenInput(t *testing.T) {
 		{"csv quote never closed", "email,created\n" + strings.Repeat("x@example.com,\"1\n", 3) + strings.Repeat("d@example.com,1\n", 30), FormatAuto, 32, 2, ""},
 		{"csv with a multi-line field", "email,created,reason,status\na@example.com,1,\"550 5.1.1 two\nlines\",5.1.1\nb@example.com,1,x,5.1.1\n", FormatAuto, 2, 0, ""},
 		{"csv with BOM and CRLF", "\ufeffemail,created\r\nc@example.com,2026-02-04 12:00:00\r\n", FormatAuto, 1, 0, ""},
+		{"json element too large", `[{"email":"a@example.com","created":1},{"email":"` + strings.Repeat("x", 2*maxElement) + `@example.com"},{"email":"c@example.com","created":1}]`, FormatJSON, 1, 0, "larger than"},
+		{"json value skipped too large", `{"Other":"` + strings.Repeat("x", 2*maxElement) + `","items":[{"email":"a@example.com","created":1}]}`, FormatJSON, 0, 0, "want an array"},
+		{"json document of many small elements", "[" + strings.Repeat(`{"email":"a@example.com","created":1},`, 20000) + `{"email":"b@example.com","created":1}]`, FormatJSON, 20001, 0, ""},
 		{"long ndjson line", `{"email":"` + strings.Repeat("x", maxLine) + `@example.com"}` + "\n" + `{"email":"d@example.com","created":"2026-01-01"}`, FormatNDJSON, 2, 1, ""},
 	}
 	for _, tc := range cases {
