@@ -221,6 +221,13 @@ func (s *Store) fillAddressIndex(ctx context.Context, tenant string) error {
 		return nil
 	}
 	idx, byAddr := s.keys.SuppressionIndex(tenant), s.keys.SuppressionsByAddress(tenant)
+	// A tenant without an expiry index has nothing from before the address index (its
+	// writers keep both): no marker, so listing made-up tenant names leaves no key.
+	if n, err := s.rdb.Exists(ctx, idx).Result(); err != nil {
+		return fmt.Errorf("check expiry index: %w", err)
+	} else if n == 0 {
+		return nil
+	}
 	var cur uint64
 	for {
 		members, next, err := s.rdb.ZScan(ctx, idx, cur, "", 1000).Result()

@@ -183,4 +183,12 @@ func TestListPageExpiryAndFill(t *testing.T) {
 	if n := rdb.ZCard(b.ctx, keys.SuppressionsByAddress("")).Val(); n != 1 {
 		t.Fatalf("address index holds %d, want 1 after the prune", n)
 	}
+	// Listing a tenant that has nothing leaves no key behind (a read token could
+	// otherwise create one marker per made-up tenant name).
+	if page, err := b.store.ListPage(b.ctx, "nobody-here", "", 10, suppress.ListFilter{}); err != nil || len(page.Records) != 0 {
+		t.Fatalf("empty tenant: %v, %v", page, err)
+	}
+	if n := rdb.Exists(b.ctx, keys.SuppressionsByAddressReady("nobody-here"), keys.SuppressionsByAddress("nobody-here")).Val(); n != 0 {
+		t.Fatalf("listing an empty tenant left %d keys", n)
+	}
 }
