@@ -168,14 +168,33 @@ func (a *API) addSuppression(w http.ResponseWriter, r *http.Request) {
 // maxReason bounds a reason: it is stored with the record and in the audit log.
 const maxReason = 500
 
-// reasonParam checks a change's reason: required, at most maxReason bytes, one line.
-func reasonParam(w http.ResponseWriter, reason string) (string, bool) {
-	reason = strings.TrimSpace(reason)
+// The ways a change's reason can be refused (CheckReason).
+var (
+	ErrReasonRequired = errors.New("a reason is required: say why (it is kept in the audit log)")
+	ErrReasonTooLong  = errors.New("a reason is at most " + strconv.Itoa(maxReason) + " bytes on one line")
+)
+
+// CheckReason trims a change's reason and checks it: at most maxReason bytes on one
+// line and, when required, not empty. The API and the console both check with it.
+func CheckReason(raw string, required bool) (string, error) {
+	reason := strings.TrimSpace(raw)
 	switch {
-	case reason == "":
+	case reason == "" && required:
+		return "", ErrReasonRequired
+	case len(reason) > maxReason || strings.ContainsAny(reason, "\r\n"):
+		return "", ErrReasonTooLong
+	}
+	return reason, nil
+}
+
+// reasonParam checks a change's required reason and answers 400 when it is refused.
+func reasonParam(w http.ResponseWriter, raw string) (string, bool) {
+	reason, err := CheckReason(raw, true)
+	switch {
+	case errors.Is(err, ErrReasonRequired):
 		WriteErrorCode(w, http.StatusBadRequest, "reason_required", "reason: required; say why (it is kept in the audit log)")
 		return "", false
-	case len(reason) > maxReason || strings.ContainsAny(reason, "\r\n"):
+	case err != nil:
 		WriteError(w, http.StatusBadRequest, "reason: at most "+strconv.Itoa(maxReason)+" bytes on one line")
 		return "", false
 	}
@@ -194,6 +213,18 @@ func optionalReason(w http.ResponseWriter, r *http.Request) (string, bool) {
 func (a *API) audit(r *http.Request, e suppress.AuditEntry, targetIsAddress bool) {
 	e.Actor = Actor(r)
 	RecordChange(r.Context(), a.Log, a.Store, "api change", e, targetIsAddress)
+}
+
+// Lift removes a suppression on behalf of actor and records the change; nil when the
+// address was not suppressed in that namespace. DELETE /v1/suppressions/{address} and
+// the console's lift both go through it; via ("api", "console") starts the log line.
+func Lift(ctx context.Context, log *zap.Logger, store *suppress.Store, via, actor, tenant, addr, reason string) (*suppress.Removal, error) {
+	rem, err := store.Remove(ctx, tenant, addr, actor, reason)
+	if err != nil || rem == nil {
+		return rem, err
+	}
+	RecordChange(ctx, log, store, via+" change", suppress.AuditEntry{Action: suppress.AuditSuppressionRemove, Actor: actor, Tenant: tenant, Target: addr, Reason: reason}, true)
+	return rem, nil
 }
 
 // RecordChange logs a change at info with its actor (never a clear-text address: a
@@ -239,8 +270,7 @@ func (a *API) removeSuppression(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	by := Actor(r)
-	rem, err := a.Store.Remove(r.Context(), tenant, addr, by, reason)
+	rem, err := Lift(r.Context(), a.Log, a.Store, "api", Actor(r), tenant, addr, reason)
 	if err != nil {
 		a.unavailable(w, err)
 		return
@@ -249,7 +279,6 @@ func (a *API) removeSuppression(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, http.StatusNotFound, "not suppressed in this namespace (tenant="+strconv.Quote(tenant)+")")
 		return
 	}
-	a.audit(r, suppress.AuditEntry{Action: suppress.AuditSuppressionRemove, Tenant: tenant, Target: addr, Reason: reason}, true)
 	// The removal (and the audit log) keep the address in its Redis form ("h:…" with
 	// REBOUND_ADDRESS_HASH_KEY); the answer names the address the caller sent, normalised.
 	out := *rem

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/reboundhq/rebound/internal/alert"
+	"github.com/reboundhq/rebound/internal/api"
 	"github.com/reboundhq/rebound/internal/events"
 	"github.com/reboundhq/rebound/internal/guard"
 	"github.com/reboundhq/rebound/internal/stats"
@@ -74,8 +75,8 @@ func (c *Console) overview(w http.ResponseWriter, r *http.Request, s *session) {
 func (c *Console) releaseHeld(apply bool) func(http.ResponseWriter, *http.Request, *session) {
 	return func(w http.ResponseWriter, r *http.Request, s *session) {
 		domain := strings.ToLower(r.PathValue("domain"))
-		reason := strings.TrimSpace(r.PostFormValue("reason"))
-		if len(reason) > maxReason || strings.ContainsAny(reason, "\r\n") {
+		reason, err := api.CheckReason(r.PostFormValue("reason"), false)
+		if err != nil {
 			c.fail(w, s, http.StatusBadRequest, "The reason must fit on one line of at most 500 bytes.")
 			return
 		}
@@ -86,7 +87,6 @@ func (c *Console) releaseHeld(apply bool) func(http.ResponseWriter, *http.Reques
 			return
 		}
 		var n int
-		var err error
 		if oneTenant {
 			n, err = c.cfg.Guard.ReleaseTenant(r.Context(), domain, tenant, apply)
 		} else {

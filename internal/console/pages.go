@@ -155,9 +155,6 @@ func (c *Console) recipient(w http.ResponseWriter, r *http.Request, s *session) 
 	c.render(w, http.StatusOK, "recipient", d)
 }
 
-// maxReason bounds a lift's reason, as the API does.
-const maxReason = 500
-
 // lift removes a suppression with the same store call as DELETE /v1/suppressions/…,
 // and the same audit entry, under the session's token name.
 func (c *Console) lift(w http.ResponseWriter, r *http.Request, s *session) {
@@ -171,16 +168,16 @@ func (c *Console) lift(w http.ResponseWriter, r *http.Request, s *session) {
 		c.fail(w, s, http.StatusBadRequest, "Tenant: "+err.Error())
 		return
 	}
-	reason := strings.TrimSpace(r.PostFormValue("reason"))
+	reason, err := api.CheckReason(r.PostFormValue("reason"), true)
 	switch {
-	case reason == "":
+	case errors.Is(err, api.ErrReasonRequired):
 		c.fail(w, s, http.StatusBadRequest, "A reason is required: say why the suppression is lifted (it is kept in the audit log).")
 		return
-	case len(reason) > maxReason || strings.ContainsAny(reason, "\r\n"):
+	case err != nil:
 		c.fail(w, s, http.StatusBadRequest, "The reason must fit on one line of at most 500 bytes.")
 		return
 	}
-	rem, err := c.cfg.Store.Remove(r.Context(), tenant, addr, s.Actor, reason)
+	rem, err := api.Lift(r.Context(), c.cfg.Log, c.cfg.Store, "console", s.Actor, tenant, addr, reason)
 	if err != nil {
 		c.unavailable(w, s, err)
 		return
@@ -188,7 +185,6 @@ func (c *Console) lift(w http.ResponseWriter, r *http.Request, s *session) {
 	done := "not-lifted"
 	if rem != nil {
 		done = "lift"
-		c.audit(r, suppress.AuditEntry{Action: suppress.AuditSuppressionRemove, Actor: s.Actor, Tenant: tenant, Target: addr, Reason: reason}, true)
 	}
 	// The search the page came from: its own tenant field, which may differ from the
 	// namespace of the lifted record (a global one).
