@@ -85,13 +85,15 @@ func Run(ctx context.Context, log *zap.Logger, opt Options) error {
 	// REBOUND_API_TOKENS of the user's adds to it (a write token can lift and resolve).
 	readToken := "demo-read-" + randomHex(16)
 	cfg.APITokens = []config.APIToken{{Name: "demo-read", Secret: readToken, Scope: "read"}}
-	if raw := getenv("REBOUND_API_TOKENS"); raw != "" {
-		more, err := config.ParseAPITokens(raw)
-		if err != nil {
-			return fmt.Errorf("REBOUND_API_TOKENS: %w", err)
-		}
-		cfg.APITokens = append(cfg.APITokens, more...)
+	raw, err := config.Secret(getenv, "REBOUND_API_TOKENS") // or its _FILE, as serve reads it
+	if err != nil {
+		return err
 	}
+	more, err := config.ParseAPITokens(raw)
+	if err != nil {
+		return err // the error names the variable
+	}
+	cfg.APITokens = append(cfg.APITokens, more...)
 	keys, err := newESPKeys()
 	if err != nil {
 		return err
