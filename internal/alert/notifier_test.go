@@ -3,6 +3,7 @@ package alert_test
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -187,6 +188,13 @@ func TestRetryableErrorIsRetriedInOrder(t *testing.T) {
 	inc := e.get(t, fp530)
 	if len(inc.Deliveries) != 1 {
 		t.Fatalf("deliveries = %+v", inc.Deliveries)
+	}
+	// A detailed list reads the deliveries too, in its own round trips.
+	if list, err := e.st.List(t.Context(), alert.Filter{Detail: true}); err != nil || len(list) != 1 || !reflect.DeepEqual(list[0].Deliveries, inc.Deliveries) {
+		t.Fatalf("List(Detail) = %+v, %v; want the deliveries Get gives, %+v", list, err, inc.Deliveries)
+	}
+	if list, err := e.st.List(t.Context(), alert.Filter{}); err != nil || len(list) != 1 || len(list[0].Deliveries) != 0 {
+		t.Fatalf("List = %+v, %v; want no deliveries without Detail", list, err)
 	}
 	d := inc.Deliveries[0]
 	// The first retry waits the initial back-off (5s) ± 20 %.

@@ -286,6 +286,9 @@ type Filter struct {
 	Class  string
 	Tenant string
 	Limit  int // default 100
+	// Detail reads each incident whole, as Get does (each receiver's delivery too), in
+	// the same round trips.
+	Detail bool
 }
 
 // List returns the retained incidents that match f, most recently seen first.
@@ -301,7 +304,7 @@ func (s *Store) List(ctx context.Context, f Filter) ([]Incident, error) {
 	}
 	out := []Incident{}
 	for start := 0; start < len(ids) && len(out) < f.Limit; start += 200 {
-		incs, err := s.read(ctx, ids[start:min(start+200, len(ids))], false)
+		incs, err := s.read(ctx, ids[start:min(start+200, len(ids))], f.Detail)
 		if err != nil {
 			return nil, err
 		}

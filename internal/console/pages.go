@@ -54,17 +54,13 @@ func (c *Console) incidents(w http.ResponseWriter, r *http.Request, s *session) 
 		limit int
 		into  *[]incidentView
 	}{{"open", maxOpenShown, &p.Open}, {string(alert.StateResolved), maxResolvedShown, &p.Resolved}} {
-		list, err := c.cfg.Alerts.List(ctx, alert.Filter{State: q.state, Limit: q.limit})
+		// Detail: each receiver's delivery too, read in the list's own round trips.
+		list, err := c.cfg.Alerts.List(ctx, alert.Filter{State: q.state, Limit: q.limit, Detail: true})
 		if err != nil {
 			c.unavailable(w, s, err)
 			return
 		}
 		for _, inc := range list {
-			// The list leaves out each receiver's delivery: read it per incident (at
-			// most maxOpenShown+maxResolvedShown look-ups, on a page a person opens).
-			if full, err := c.cfg.Alerts.Get(ctx, inc.ID); err == nil {
-				inc = full
-			}
 			v := incidentView{Incident: inc}
 			if e, ok := c.cfg.Catalog.Entry(inc.Code); ok && inc.Code != "" {
 				v.Entry = &e
