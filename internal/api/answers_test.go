@@ -33,7 +33,7 @@ func TestAddAndRemoveAnswerWithTheCallersAddress(t *testing.T) {
 		t.Fatal(err)
 	}
 	mux := http.NewServeMux()
-	(&api.API{Store: store, Catalog: cat, Policy: policy.Default, Log: zaptest.NewLogger(t), Token: "s3cret"}).Register(mux)
+	(&api.API{Store: store, Catalog: cat, Policy: policy.Default, Log: zaptest.NewLogger(t), Tokens: adminToken("s3cret")}).Register(mux)
 	srv := httptest.NewServer(recordResponses(mux))
 	t.Cleanup(srv.Close)
 	c := client{t: t, base: srv.URL, token: "s3cret", store: store}

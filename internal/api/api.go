@@ -41,11 +41,10 @@ type API struct {
 	// shadow policy is configured.
 	PolicySource func() string
 	Shadow       bool
-	// Tokens are the API's credentials (REBOUND_API_TOKENS), each with a scope; Token
-	// (REBOUND_API_TOKEN) is one more, named "default", with scope admin. With none,
+	// Tokens are the API's credentials, each with a scope: REBOUND_API_TOKENS, and
+	// REBOUND_API_TOKEN as one more admin token (app.APITokens folds it in). With none,
 	// reads from loopback are open and changes are refused (see auth).
 	Tokens []Token
-	Token  string
 
 	patterns []string // what route registered, for the contract test
 

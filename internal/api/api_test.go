@@ -55,6 +55,14 @@ func errMessage(body map[string]any) string {
 	return msg
 }
 
+// adminToken is secret as the one admin token REBOUND_API_TOKEN gives ("" = none).
+func adminToken(secret string) []api.Token {
+	if secret == "" {
+		return nil
+	}
+	return []api.Token{{Name: "default", Secret: secret, Scope: api.ScopeAdmin}}
+}
+
 func setup(t *testing.T, token string) client {
 	t.Helper()
 	rdb := testsvc.RedisClient(t)
@@ -67,7 +75,7 @@ func setup(t *testing.T, token string) client {
 		t.Fatal(err)
 	}
 	mux := http.NewServeMux()
-	(&api.API{Store: store, Alerts: alerts, Guard: g, Catalog: cat, Policy: policy.Default, Log: zaptest.NewLogger(t), Token: token}).Register(mux)
+	(&api.API{Store: store, Alerts: alerts, Guard: g, Catalog: cat, Policy: policy.Default, Log: zaptest.NewLogger(t), Tokens: adminToken(token)}).Register(mux)
 	srv := httptest.NewServer(recordResponses(mux))
 	t.Cleanup(srv.Close)
 	return client{t: t, base: srv.URL, token: token, alerts: alerts, guard: g, store: store}

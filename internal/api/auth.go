@@ -63,9 +63,6 @@ type Token struct {
 	Scope  Scope
 }
 
-// DefaultTokenName names the single token of REBOUND_API_TOKEN in logs and audit records.
-const DefaultTokenName = "default"
-
 // AnonymousActor names a caller without a token: only possible for reads from loopback
 // when no token is configured at all.
 const AnonymousActor = "anonymous"
@@ -85,15 +82,6 @@ func WithActor(ctx context.Context, name string) context.Context {
 	return context.WithValue(ctx, actorKey{}, name)
 }
 
-// tokens is every configured token: Tokens plus Token as one admin token.
-func (a *API) tokens() []Token {
-	ts := a.Tokens
-	if a.Token != "" {
-		ts = append(ts[:len(ts):len(ts)], Token{Name: DefaultTokenName, Secret: a.Token, Scope: ScopeAdmin})
-	}
-	return ts
-}
-
 // route registers h under pattern, behind the token check for scope. Every /v1 route
 // goes through here, so the OpenAPI test sees every pattern in a.patterns.
 func (a *API) route(mux *http.ServeMux, scope Scope, pattern string, h http.HandlerFunc) {
@@ -109,7 +97,7 @@ func (a *API) Patterns() []string { return append([]string(nil), a.patterns...) 
 // from a loopback peer are open (the local demo) and everything else is refused.
 func (a *API) auth(scope Scope, h http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		tokens := a.tokens()
+		tokens := a.Tokens
 		name, have := "", Scope(0)
 		switch bearer, ok := bearerToken(r); {
 		case ok:

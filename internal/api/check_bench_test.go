@@ -53,7 +53,7 @@ func BenchmarkCheckHTTP(b *testing.B) {
 		b.Fatal(err)
 	}
 	mux := http.NewServeMux()
-	(&api.API{Store: store, Catalog: cat, Policy: policy.Default, Log: zap.NewNop(), Token: "bench-token"}).Register(mux)
+	(&api.API{Store: store, Catalog: cat, Policy: policy.Default, Log: zap.NewNop(), Tokens: adminToken("bench-token")}).Register(mux)
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
 	bodies := make([][]byte, 100)
