@@ -5,7 +5,8 @@ import "strings"
 // Keys builds every Redis key Rebound uses. All of them start with the configured
 // prefix. Keys of one recipient share the hash tag {<tenant>:<address>}, so each Lua
 // script touches exactly one Cluster slot. (Incident keys are the alert package's, the
-// mass-bounce guard's the guard package's.)
+// mass-bounce guard's the guard package's, the console's hourly counts the stats
+// package's; all under the same prefix.)
 type Keys struct{ prefix string }
 
 // NewKeys returns the key builder for a prefix such as "rebound:".
