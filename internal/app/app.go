@@ -319,7 +319,8 @@ func (a *App) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	if proc != nil {
 		md := &process.MaxDeliveries{NC: a.nc, JS: a.js, Names: cfg.Names, Publisher: pub, Metrics: a.metrics, Log: a.log}
-		wg.Add(4)
+		wg.Add(5)
+		go func() { defer wg.Done(); a.pruneIndexes(roleCtx, 10*time.Minute) }()
 		go func() { defer wg.Done(); errc <- proc.Run(roleCtx) }()
 		go func() { defer wg.Done(); errc <- md.Run(roleCtx) }()
 		go func() { defer wg.Done(); a.watchLag(roleCtx) }()
@@ -425,4 +426,25 @@ func (a *App) targets() []alert.Target {
 		ts = append(ts, alert.Target{Name: alert.ReceiverControl, Receiver: alert.ControlReceiver{NC: a.nc, Prefix: a.cfg.Names.SubjectPrefix}, All: true})
 	}
 	return ts
+}
+
+// pruneIndexes drops expired suppressions from every tenant's listing indexes every
+// period (a listing prunes only its own tenant's). Replicas may overlap: pruning is
+// idempotent.
+func (a *App) pruneIndexes(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		n, err := a.store.PruneIndexes(ctx)
+		if err != nil && ctx.Err() == nil {
+			a.log.Warn("pruning the suppression listing indexes failed", zap.Error(err))
+			continue
+		}
+		a.log.Debug("suppression listing indexes pruned", zap.Int("expired_dropped", n))
+	}
 }

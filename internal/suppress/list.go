@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -251,4 +252,57 @@ func (s *Store) fillAddressIndex(ctx context.Context, tenant string) error {
 		return fmt.Errorf("mark address index filled: %w", err)
 	}
 	return nil
+}
+
+// PruneIndexes drops expired addresses from every tenant's two listing indexes. A
+// listing prunes its own tenant's as it goes; this reaches the tenants nobody lists,
+// whose indexes would otherwise keep every expired soft-threshold suppression. It
+// walks the keys with SCAN (every master on Cluster) and returns how many addresses
+// it dropped.
+func (s *Store) PruneIndexes(ctx context.Context) (int, error) {
+	base := s.keys.SuppressionIndex("")
+	match := globEscape(base) + "*"
+	now := s.opt.Now().UnixMilli()
+	var (
+		mu      sync.Mutex
+		dropped int
+	)
+	prune := func(ctx context.Context, node redis.UniversalClient) error {
+		iter := node.ScanType(ctx, 0, match, 1000, "zset").Iterator()
+		for iter.Next(ctx) {
+			tenant := strings.TrimPrefix(iter.Val(), base)
+			idx, byAddr := s.keys.SuppressionIndex(tenant), s.keys.SuppressionsByAddress(tenant)
+			for range pruneRounds {
+				n, err := pruneScript.Run(ctx, s.rdb, []string{idx, byAddr}, now, pruneBatch).Int()
+				if err != nil {
+					return fmt.Errorf("prune suppression indexes: %w", err)
+				}
+				mu.Lock()
+				dropped += n
+				mu.Unlock()
+				if n < pruneBatch {
+					break
+				}
+			}
+		}
+		return iter.Err()
+	}
+	if cc, ok := s.rdb.(*redis.ClusterClient); ok {
+		err := cc.ForEachMaster(ctx, func(ctx context.Context, node *redis.Client) error { return prune(ctx, node) })
+		return dropped, err
+	}
+	err := prune(ctx, s.rdb)
+	return dropped, err
+}
+
+// globEscape makes s match itself in a SCAN MATCH pattern.
+func globEscape(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if strings.ContainsRune(`*?[]\`, r) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }

@@ -192,3 +192,36 @@ func TestListPageExpiryAndFill(t *testing.T) {
 		t.Fatalf("listing an empty tenant left %d keys", n)
 	}
 }
+
+// PruneIndexes reaches the tenants nobody lists: their expired entries leave both
+// indexes, live ones stay, and nothing else under the prefix is touched.
+func TestPruneIndexes(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	keys := b.store.Keys()
+	var cs []suppress.Change
+	for _, tenant := range []string{"", "acme", "globex"} {
+		short := hard("p-"+tenant+"-1", "short@example.com")
+		short.Tenant, short.SuppressTTL = tenant, time.Minute
+		long := hard("p-"+tenant+"-2", "long@example.com")
+		long.Tenant = tenant
+		cs = append(cs, short, long)
+	}
+	apply(t, b, cs...)
+	b.clock.Add(2 * time.Minute)
+	n, err := b.store.PruneIndexes(b.ctx)
+	if err != nil || n != 3 {
+		t.Fatalf("PruneIndexes = %d, %v; want the 3 expired entries", n, err)
+	}
+	rdb := testsvc.RedisClient(t)
+	for _, tenant := range []string{"", "acme", "globex"} {
+		for _, k := range []string{keys.SuppressionIndex(tenant), keys.SuppressionsByAddress(tenant)} {
+			if got := rdb.ZRange(b.ctx, k, 0, -1).Val(); len(got) != 1 || got[0] != "long@example.com" {
+				t.Errorf("%s after the prune: %v, want long@ only", k, got)
+			}
+		}
+	}
+	if n, err := b.store.PruneIndexes(b.ctx); err != nil || n != 0 {
+		t.Fatalf("second PruneIndexes = %d, %v; want nothing left to drop", n, err)
+	}
+}
