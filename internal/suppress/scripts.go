@@ -5,7 +5,7 @@ import "github.com/redis/go-redis/v9"
 // The recipient script (newRecipientScript) applies one event to one recipient, atomically and at most once.
 // It is on the hot path, and each redis.call costs about 2 µs of Redis time here, so
 // the common actions make as few as possible: a record-only event 2, a soft bounce
-// below the threshold 5, a new suppression 6.
+// below the threshold 5, a new permanent suppression 4.
 //
 // The recipient's log is one hash: field = event ID, value = the history entry. HSETNX
 // on it is both the idempotency check and the history write. It keeps the recipient's
@@ -118,15 +118,18 @@ if ttl > 0 then
   exp = now + ttl
   if old and tonumber(old) > exp then exp = tonumber(old) end
 end
-redis.call('HSET', K[2], 'reason', reason, 'class', A[13], 'rule', A[14], 'code', A[15],
-  'reply', A[16], 'event_id', eid, 'esp', A[17], 'address', A[18], 'tenant', A[19],
-  'last_seen', at, 'last_event_id', eid, 'expires_at', exp)
 if old then
+  redis.call('HSET', K[2], 'reason', reason, 'class', A[13], 'rule', A[14], 'code', A[15],
+    'reply', A[16], 'event_id', eid, 'esp', A[17], 'address', A[18], 'tenant', A[19],
+    'last_seen', at, 'last_event_id', eid, 'expires_at', exp)
   redis.call('HINCRBY', K[2], 'events', 1)
 else
-  redis.call('HSET', K[2], 'first_seen', at, 'events', 1)
+  -- A new record: one HSET, and a new key has no TTL to remove.
+  redis.call('HSET', K[2], 'reason', reason, 'class', A[13], 'rule', A[14], 'code', A[15],
+    'reply', A[16], 'event_id', eid, 'esp', A[17], 'address', A[18], 'tenant', A[19],
+    'last_seen', at, 'last_event_id', eid, 'expires_at', exp, 'first_seen', at, 'events', 1)
 end
-if exp > 0 then redis.call('PEXPIREAT', K[2], exp) else redis.call('PERSIST', K[2]) end
+if exp > 0 then redis.call('PEXPIREAT', K[2], exp) elseif old then redis.call('PERSIST', K[2]) end
 return {0, 1, soft, exp, 0}
 end
 `
