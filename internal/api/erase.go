@@ -2,7 +2,6 @@ package api
 
 import (
 	"net/http"
-	"strings"
 
 	"github.com/reboundhq/rebound/internal/erasure"
 	"github.com/reboundhq/rebound/internal/suppress"
@@ -21,9 +20,8 @@ func (a *API) eraseRecipient(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	reason := strings.TrimSpace(r.URL.Query().Get("reason"))
-	if len(reason) > 500 {
-		WriteError(w, http.StatusBadRequest, "reason: at most 500 characters")
+	reason, ok := optionalReason(w, r)
+	if !ok {
 		return
 	}
 	marker := a.Policy().ErasureMarker
