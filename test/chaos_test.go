@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -15,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -151,44 +151,13 @@ func chaosPublish(t *testing.T, js jetstream.JetStream, names events.Names, msgs
 
 func chaosPublishWindows(t *testing.T, js jetstream.JetStream, names events.Names, msgs []pubMessage) int {
 	t.Helper()
-	stored := 0
-	for len(msgs) > 0 {
-		n := min(1000, len(msgs))
-		chunk := msgs[:n]
-		msgs = msgs[n:]
-		futures := make([]jetstream.PubAckFuture, 0, n)
-		for _, m := range chunk {
-			data, err := json.Marshal(m.event)
-			if err != nil {
-				t.Fatal(err)
-			}
-			msg := &nats.Msg{Subject: names.EventSubject(m.event.ESP), Data: data, Header: nats.Header{}}
-			if m.msgID {
-				msg.Header.Set(jetstream.MsgIDHeader, m.event.ID)
-			}
-			f, err := js.PublishMsgAsync(msg)
-			if err != nil {
-				t.Fatalf("publish %s: %v", m.event.ID, err)
-			}
-			futures = append(futures, f)
-		}
-		for i, f := range futures {
-			select {
-			case ack := <-f.Ok():
-				if ack.Duplicate != chunk[i].retry {
-					t.Fatalf("publish %s: duplicate %v, want %v", chunk[i].event.ID, ack.Duplicate, chunk[i].retry)
-				}
-				if !ack.Duplicate {
-					stored++
-				}
-			case err := <-f.Err():
-				t.Fatalf("publish %s: %v", chunk[i].event.ID, err)
-			case <-time.After(30 * time.Second):
-				t.Fatalf("publish %s: no PubAck within 30s", chunk[i].event.ID)
-			}
-		}
+	// Windows of 1,000 messages, each waited for: an R3 stream under a leader change
+	// would otherwise hold tens of thousands of unacknowledged publishes.
+	var stored atomic.Int64
+	for start := 0; start < len(msgs); start += 1000 {
+		publishMessages(t, js, names, msgs[start:min(start+1000, len(msgs))], &stored)
 	}
-	return stored
+	return int(stored.Load())
 }
 
 // chaosDeployment is what the worker replicas of one test share: the servers, the

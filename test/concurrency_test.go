@@ -459,8 +459,8 @@ func publishMessages(t *testing.T, js jetstream.JetStream, names events.Names, m
 			}
 		case err := <-f.Err():
 			t.Fatalf("publish %s: %v", msgs[i].event.ID, err)
-		case <-time.After(10 * time.Second):
-			t.Fatalf("publish %s: no PubAck", msgs[i].event.ID)
+		case <-time.After(30 * time.Second):
+			t.Fatalf("publish %s: no PubAck within 30s", msgs[i].event.ID)
 		}
 	}
 }
