@@ -149,7 +149,7 @@ func (s *replyScore) report(name string) string {
 // Czech, Polish, Korean and English).
 // Each later round came from sources the earlier ones did not use and was
 // split with the same seeded procedure on its own.
-var roundEnds = []int{1552, 1923, 1985}
+var roundEnds = []int{1552, 1923, 1985, 2140}
 
 func collectionRound(t *testing.T, id string) int {
 	t.Helper()
@@ -176,10 +176,11 @@ func isTransientReply(reply string) bool {
 // part as a whole and each collection round's test rows.
 type corpusScores struct {
 	dev, test replyScore
-	round     [4]replyScore // test rows of each collection round
+	round     [5]replyScore // test rows of each collection round
+	newestDev replyScore    // dev rows of the newest round, the ones its rule changes were made for
 }
 
-var roundNames = [4]string{"first round (R0001-R1552)", "second round (R1553-R1923)", "third round (R1924-R1985)", "fourth round (R1986-)"}
+var roundNames = [5]string{"first round (R0001-R1552)", "second round (R1553-R1923)", "third round (R1924-R1985)", "fourth round (R1986-R2140)", "fifth round (R2141-)"}
 
 func TestCorpusReplies(t *testing.T) {
 	t.Parallel()
@@ -192,8 +193,8 @@ func TestCorpusReplies(t *testing.T) {
 	}
 	bare.model = nil
 	rows := readReplies(t)
-	if len(rows) < 2100 {
-		t.Fatalf("replies corpus has %d rows, want at least 2100", len(rows))
+	if len(rows) < 2600 {
+		t.Fatalf("replies corpus has %d rows, want at least 2600", len(rows))
 	}
 	var with, without corpusScores
 	for _, r := range rows {
@@ -201,9 +202,14 @@ func TestCorpusReplies(t *testing.T) {
 		got := corpusAction(cl)
 		gotBare := corpusAction(bare.Classify(r.reply, Hints{}))
 		transient := isTransientReply(r.reply)
+		n := collectionRound(t, r.id) - 1
 		if r.split == "dev" {
 			with.dev.add(r, got, transient)
 			without.dev.add(r, gotBare, transient)
+			if n == len(roundNames)-1 {
+				with.newestDev.add(r, got, transient)
+				without.newestDev.add(r, gotBare, transient)
+			}
 			if got != r.action && testing.Verbose() {
 				t.Logf("dev miss %s [%s] want %s got %s (%s/%s): %s", r.id, r.family, r.action, got, cl.Class, cl.Rule, trunc(r.reply))
 			}
@@ -212,7 +218,6 @@ func TestCorpusReplies(t *testing.T) {
 		// Each collection round is also reported apart: a later round's
 		// rows were gathered from other sources after the earlier rounds'
 		// rules existed, so they show how the rules carry over.
-		n := collectionRound(t, r.id) - 1
 		with.test.add(r, got, transient)
 		with.round[n].add(r, got, transient)
 		without.test.add(r, gotBare, transient)
@@ -228,6 +233,8 @@ func TestCorpusReplies(t *testing.T) {
 			b.WriteString(v.s.round[i].report("test, " + roundNames[i]))
 			b.WriteString("\n")
 		}
+		b.WriteString(v.s.newestDev.report("dev, " + roundNames[len(roundNames)-1]))
+		b.WriteString("\n")
 	}
 	t.Logf("\n%s", b.String())
 
@@ -238,7 +245,7 @@ func TestCorpusReplies(t *testing.T) {
 	// fails, and says where the target stands. Floors are at or below what was
 	// measured, never above.
 	const (
-		devFloor       = 97.5 // % right action on the dev part, measured 97.51 (1,252/1,284, with the fallback)
+		devFloor       = 97.3 // % right action on the dev part, measured 97.38 (1,561/1,603, with the fallback)
 		targetAccuracy = 95.0
 	)
 	floors := []struct {
@@ -247,11 +254,12 @@ func TestCorpusReplies(t *testing.T) {
 		floor    float64 // % right action
 		maxFalse int     // false suppressions
 	}{
-		{"test (all rounds)", &with.test, 90.5, 3},      // measured 90.54 % (775/856), 3
-		{"test, first round", &with.round[0], 91.6, 2},  // measured 91.63 %, 2
+		{"test (all rounds)", &with.test, 90.5, 4},      // measured 90.55 % (968/1,069), 4
+		{"test, first round", &with.round[0], 91.7, 2},  // measured 91.79 %, 2
 		{"test, second round", &with.round[1], 91.2, 0}, // measured 91.22 %, 0
 		{"test, third round", &with.round[2], 72.0, 1},  // measured 72.00 %, 1 (25 rows)
 		{"test, fourth round", &with.round[3], 85.4, 0}, // measured 85.48 % (53/62), 0
+		{"test, fifth round", &with.round[4], 90.1, 1},  // measured 90.14 % (192/213), 1
 	}
 	test := &with.test
 	a := pct(test.right, test.rows)
