@@ -318,7 +318,7 @@ func (a *App) Run(ctx context.Context) error {
 	defer stopRoles()
 	var wg sync.WaitGroup
 	if proc != nil {
-		md := &process.MaxDeliveries{NC: a.nc, JS: a.js, Names: cfg.Names, Publisher: pub, Metrics: a.metrics, Log: a.log}
+		md := &process.MaxDeliveries{JS: a.js, Names: cfg.Names, Publisher: pub, Metrics: a.metrics, Log: a.log}
 		wg.Add(5)
 		go func() { defer wg.Done(); a.pruneIndexes(roleCtx, 10*time.Minute) }()
 		go func() { defer wg.Done(); errc <- proc.Run(roleCtx) }()

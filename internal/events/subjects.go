@@ -32,6 +32,19 @@ func (n Names) DeadSubject(stage string) string { return n.SubjectPrefix + ".dea
 // DeadSubjects is the wildcard of the dead-letter stream.
 func (n Names) DeadSubjects() string { return n.SubjectPrefix + ".dead.>" }
 
+// MaxDeliverAdvisories is the subject on which JetStream reports that the process
+// consumer gave up on an event (its MaxDeliver advisory).
+func (n Names) MaxDeliverAdvisories() string {
+	return "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES." + n.Stream + "." + n.Consumer
+}
+
+// AdvisoryStream keeps the MaxDeliver advisories until a process replica has
+// dead-lettered their events: core NATS would drop one sent while no replica listens.
+func (n Names) AdvisoryStream() string { return n.Stream + "_ADVISORIES" }
+
+// AdvisoryConsumer is the durable consumer the process replicas share on AdvisoryStream.
+func (n Names) AdvisoryConsumer() string { return n.Consumer + "-max-deliveries" }
+
 // Validate checks that the names are legal NATS tokens.
 func (n Names) Validate() error {
 	if n.SubjectPrefix == "" || strings.ContainsAny(n.SubjectPrefix, " \t*>") || strings.HasPrefix(n.SubjectPrefix, ".") || strings.HasSuffix(n.SubjectPrefix, ".") {
@@ -44,6 +57,9 @@ func (n Names) Validate() error {
 	}
 	if n.Stream == n.DeadStream {
 		return fmt.Errorf("REBOUND_DEADLETTER_STREAM: must differ from REBOUND_STREAM (%q)", n.Stream)
+	}
+	if n.DeadStream == n.AdvisoryStream() {
+		return fmt.Errorf("REBOUND_DEADLETTER_STREAM: %q is the name of the advisory stream of REBOUND_STREAM; choose another", n.DeadStream)
 	}
 	return nil
 }

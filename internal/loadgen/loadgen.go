@@ -195,6 +195,7 @@ func Run(ctx context.Context, opt Options) (Report, error) {
 		defer cancel()
 		_ = js.DeleteStream(cctx, names.Stream)
 		_ = js.DeleteStream(cctx, names.DeadStream)
+		_ = js.DeleteStream(cctx, names.AdvisoryStream())
 		deletePrefix(cctx, rdb, prefix)
 	}()
 

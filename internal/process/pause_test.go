@@ -275,10 +275,11 @@ func TestUnansweredPullRecreatesConsumer(t *testing.T) {
 }
 
 // TestMaxDeliverAdvisoryDeadLetters: an event whose last delivery timed out (no worker
-// answered it) is dead-lettered with the reason, from the server's advisory.
+// answered it) is dead-lettered with the reason, from the server's advisory — also when
+// no replica was listening when the server sent it: the advisory stream keeps it.
 func TestMaxDeliverAdvisoryDeadLetters(t *testing.T) {
 	t.Parallel()
-	nc, js := testsvc.JetStream(t)
+	_, js := testsvc.JetStream(t)
 	names := testsvc.Names(t, js)
 	ctx := context.Background()
 	settings := stream.DefaultSettings()
@@ -288,15 +289,7 @@ func TestMaxDeliverAdvisoryDeadLetters(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := metrics.New()
-	w := &process.MaxDeliveries{NC: nc, JS: js, Names: names, Publisher: stream.NewPublisher(js, names, 5*time.Second), Metrics: m, Log: zaptest.NewLogger(t)}
-	wctx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- w.Run(wctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	if err := nc.Flush(); err != nil { // the subscription is in place before the advisory can come
-		t.Fatal(err)
-	}
-	time.Sleep(50 * time.Millisecond)
+	w := &process.MaxDeliveries{JS: js, Names: names, Publisher: stream.NewPublisher(js, names, 5*time.Second), Metrics: m, Log: zaptest.NewLogger(t)}
 
 	data := []byte(`{"id":"generic:md1","esp":"generic","type":"bounce","occurred_at":"2026-11-30T08:00:00Z","recipient":"slow@example.com"}`)
 	if _, err := js.Publish(ctx, names.EventSubject("generic"), data); err != nil {
@@ -325,6 +318,19 @@ func TestMaxDeliverAdvisoryDeadLetters(t *testing.T) {
 	for m := range b.Messages() {
 		t.Fatalf("delivered beyond MaxDeliver: %s", m.Data())
 	}
+	// The advisory was sent while nothing listened; it waits in the advisory stream.
+	adv, err := js.Stream(ctx, names.AdvisoryStream())
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 15*time.Second, "advisory kept", nil, func() bool {
+		info, err := adv.Info(ctx)
+		return err == nil && info.State.Msgs == 1
+	})
+	wctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- w.Run(wctx) }()
+	t.Cleanup(func() { cancel(); <-done })
 	dead, err := js.Stream(ctx, names.DeadStream)
 	if err != nil {
 		t.Fatal(err)
@@ -344,4 +350,9 @@ func TestMaxDeliverAdvisoryDeadLetters(t *testing.T) {
 	if v := gauge(t, m, "rebound_dead_letters_total"); v != 1 {
 		t.Fatalf("rebound_dead_letters_total = %v, want 1", v)
 	}
+	// Acknowledged once handled: the work-queue stream lets it go.
+	eventually(t, 15*time.Second, "advisory removed once handled", nil, func() bool {
+		info, err := adv.Info(ctx)
+		return err == nil && info.State.Msgs == 0
+	})
 }

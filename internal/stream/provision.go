@@ -30,8 +30,9 @@ func DefaultSettings() Settings {
 // after a holiday.
 const deadLetterMaxAge = 30 * 24 * time.Hour
 
-// Provision creates or updates the events stream, the dead-letter stream and the
-// durable pull consumer. It is idempotent: every replica runs it at start-up.
+// Provision creates or updates the events stream, the dead-letter stream, the stream
+// that keeps the process consumer's MaxDeliver advisories, and the durable pull
+// consumer. It is idempotent: every replica runs it at start-up.
 func Provision(ctx context.Context, js jetstream.JetStream, n events.Names, s Settings) (jetstream.Consumer, error) {
 	if _, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name:        n.Stream,
@@ -58,6 +59,20 @@ func Provision(ctx context.Context, js jetstream.JetStream, n events.Names, s Se
 	}); err != nil {
 		return nil, fmt.Errorf("provision stream %s: %w", n.DeadStream, err)
 	}
+	// The server announces an event it gave up on (MaxDeliver reached, the last delivery
+	// unanswered) only on a core NATS subject: kept in a stream, the announcement waits
+	// for a process replica instead of being lost while none is connected.
+	if _, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:        n.AdvisoryStream(),
+		Description: "Rebound: JetStream's MaxDeliver advisories for the process consumer, until dead-lettered",
+		Subjects:    []string{n.MaxDeliverAdvisories()},
+		Storage:     jetstream.FileStorage,
+		Retention:   jetstream.WorkQueuePolicy, // removed once a replica has dead-lettered the event
+		MaxAge:      deadLetterMaxAge,
+		Replicas:    s.Replicas,
+	}); err != nil {
+		return nil, fmt.Errorf("provision stream %s: %w", n.AdvisoryStream(), err)
+	}
 	cons, err := js.CreateOrUpdateConsumer(ctx, n.Stream, jetstream.ConsumerConfig{
 		Durable:       n.Consumer,
 		Description:   "Rebound process role (shared by every replica)",
@@ -77,7 +92,7 @@ func Provision(ctx context.Context, js jetstream.JetStream, n events.Names, s Se
 
 // Check reports whether the streams and the consumer exist (the readiness probe).
 func Check(ctx context.Context, js jetstream.JetStream, n events.Names) error {
-	for _, name := range []string{n.Stream, n.DeadStream} {
+	for _, name := range []string{n.Stream, n.DeadStream, n.AdvisoryStream()} {
 		if _, err := js.Stream(ctx, name); err != nil {
 			return fmt.Errorf("stream %s: %w", name, err)
 		}

@@ -293,6 +293,7 @@ func Names(t testing.TB, js jetstream.JetStream) events.Names {
 		defer cancel()
 		_ = js.DeleteStream(ctx, n.Stream)
 		_ = js.DeleteStream(ctx, n.DeadStream)
+		_ = js.DeleteStream(ctx, n.AdvisoryStream())
 	})
 	return n
 }
