@@ -29,13 +29,18 @@ type StoreOptions struct {
 	// holds an address here (REBOUND_ADDRESS_HASH_KEY when set, a fixed key otherwise).
 	RecipientKey []byte
 	Now          func() time.Time
+	// PerIncidentScripts makes one observe-script call per incident even on a single
+	// Redis or Sentinel, where one call per batch is the default; Cluster always runs
+	// per incident.
+	PerIncidentScripts bool
 }
 
 // Store is the incidents' Redis state. It is safe for concurrent use.
 type Store struct {
-	rdb  redis.UniversalClient
-	keys keys
-	opt  StoreOptions
+	rdb   redis.UniversalClient
+	keys  keys
+	opt   StoreOptions
+	batch bool // one observe-script call per batch (not on Cluster)
 }
 
 // NewStore returns the incident store on any go-redis topology.
@@ -55,12 +60,13 @@ func NewStore(rdb redis.UniversalClient, opt StoreOptions) *Store {
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
-	return &Store{rdb: rdb, keys: newKeys(opt.Prefix), opt: opt}
+	_, cluster := rdb.(*redis.ClusterClient)
+	return &Store{rdb: rdb, keys: newKeys(opt.Prefix), opt: opt, batch: !cluster && !opt.PerIncidentScripts}
 }
 
 // Load loads the scripts so the first calls run EVALSHA without a NOSCRIPT retry.
 func (s *Store) Load(ctx context.Context) error {
-	for name, sc := range map[string]*redis.Script{"observe": observeScript, "transition": transitionScript, "claim": claimScript, "finish": finishScript, "settle": settleScript} {
+	for name, sc := range map[string]*redis.Script{"observe": observeScript, "observe batch": observeBatchScript, "transition": transitionScript, "claim": claimScript, "finish": finishScript, "settle": settleScript} {
 		if err := sc.Load(ctx, s.rdb).Err(); err != nil {
 			return fmt.Errorf("load incident %s script: %w", name, err)
 		}
@@ -93,9 +99,10 @@ type observeArgs struct {
 	Events    [][]string `json:"ev"`
 }
 
-// Observe counts a batch's observations into their incidents: one script call per
-// incident, all in one pipelined round trip. The returned error is set when the round
-// trip failed (nothing may be acknowledged); otherwise each Outcome carries its own.
+// Observe counts a batch's observations into their incidents: on a single Redis or
+// Sentinel one script call for the batch, on Cluster one per incident, all in one
+// pipelined round trip. The returned error is set when the round trip failed (nothing
+// may be acknowledged); otherwise each Outcome carries its own.
 func (s *Store) Observe(ctx context.Context, obs []Observation) ([]Outcome, error) {
 	out := make([]Outcome, len(obs))
 	if len(obs) == 0 {
@@ -112,14 +119,14 @@ func (s *Store) Observe(ctx context.Context, obs []Observation) ([]Outcome, erro
 		}
 		byFP[fp] = append(byFP[fp], i)
 	}
-	pipe := s.rdb.Pipeline()
-	cmds := make([]*redis.Cmd, len(order))
+	seenTTL, retention := strconv.FormatInt(s.opt.SeenTTL.Milliseconds(), 10), strconv.FormatInt(s.opt.Retention.Milliseconds(), 10)
+	args := make([]observeArgs, len(order))
 	for k, fp := range order {
 		idx := byFP[fp]
 		last := &obs[idx[len(idx)-1]]
 		fix, _ := json.Marshal(orEmpty(last.Fix))
 		a := observeArgs{
-			Now: now, SeenTTL: strconv.FormatInt(s.opt.SeenTTL.Milliseconds(), 10), Retention: strconv.FormatInt(s.opt.Retention.Milliseconds(), 10),
+			Now: now, SeenTTL: seenTTL, Retention: retention,
 			FP: fp, Tenant: last.Tenant, Class: last.Class, Severity: last.Severity, SD: last.SendingDomain, SIP: last.SendingIP,
 			RD: last.ReceivingDomain, Code: last.Code, Rule: last.Rule, ESP: last.ESP, Fix: string(fix),
 			Replies: []string{}, Events: make([][]string, 0, len(idx)),
@@ -131,9 +138,59 @@ func (s *Store) Observe(ctx context.Context, obs []Observation) ([]Outcome, erro
 			}
 			a.Events = append(a.Events, []string{o.EventID, s.recipientHash(o.Recipient), recipientDomain(o.Recipient)})
 		}
-		b, err := json.Marshal(a)
+		args[k] = a
+	}
+	var (
+		results [][]int64
+		errs    []error
+		err     error
+	)
+	if s.batch {
+		results, errs, err = s.observeBatch(ctx, order, args)
+		if err != nil && isCmdError(err) {
+			// One incident's observation failed and took the call with it (those before
+			// it were counted and now show as duplicates): run per incident to isolate it.
+			results, errs, err = s.observeEach(ctx, order, args)
+		}
+	} else {
+		results, errs, err = s.observeEach(ctx, order, args)
+	}
+	if err != nil {
+		return nil, err
+	}
+	for k, fp := range order {
+		idx := byFP[fp]
+		v, err := results[k], errs[k]
+		if err == nil && len(v) != 4+len(idx) {
+			err = fmt.Errorf("observe script returned %d values for %d events", len(v), len(idx))
+		}
+		for j, i := range idx {
+			if err != nil {
+				out[i].Err = fmt.Errorf("incident %s: %w", fp, err)
+				continue
+			}
+			out[i].Count = v[2]
+			out[i].Duplicate = v[4+j] == 1
+			// The batch's first fresh event is the one that opened it.
+			if v[0] > 0 && !out[i].Duplicate && !openedBefore(out, idx[:j]) {
+				out[i].Opened = v[0] == 1
+				out[i].Reopened = v[0] == 2
+			}
+		}
+	}
+	return out, nil
+}
+
+// observeEach runs the observe script once per incident, in one pipeline. It returns
+// each incident's result or error; the error is set when the round trip failed, or
+// with a Redis error reply (one call failed) that the per-incident errors detail.
+func (s *Store) observeEach(ctx context.Context, order []string, args []observeArgs) ([][]int64, []error, error) {
+	pipe := s.rdb.Pipeline()
+	cmds := make([]*redis.Cmd, len(order))
+	for k, fp := range order {
+		b, err := json.Marshal(&args[k])
 		if err != nil {
-			return nil, fmt.Errorf("encode incident %s: %w", fp, err)
+			return nil, nil, fmt.Errorf("encode incident %s: %w", fp, err)
 		}
 		cmds[k] = observeScript.EvalSha(ctx, pipe, []string{
 			s.keys.incident(fp), s.keys.seen(fp), s.keys.recipients(fp), s.keys.domains(fp),
@@ -161,29 +218,58 @@ func (s *Store) Observe(ctx context.Context, obs []Observation) ([]Outcome, erro
 		_, err = pipe.Exec(ctx)
 	}
 	if err != nil && !isCmdError(err) {
-		return nil, fmt.Errorf("incidents: %w", err)
+		return nil, nil, fmt.Errorf("incidents: %w", err)
 	}
-	for k, fp := range order {
-		idx := byFP[fp]
-		v, err := cmds[k].Int64Slice()
-		if err == nil && len(v) != 4+len(idx) {
-			err = fmt.Errorf("observe script returned %d values for %d events", len(v), len(idx))
-		}
-		for j, i := range idx {
-			if err != nil {
-				out[i].Err = fmt.Errorf("incident %s: %w", fp, err)
-				continue
-			}
-			out[i].Count = v[2]
-			out[i].Duplicate = v[4+j] == 1
-			// The batch's first fresh event is the one that opened it.
-			if v[0] > 0 && !out[i].Duplicate && !openedBefore(out, idx[:j]) {
-				out[i].Opened = v[0] == 1
-				out[i].Reopened = v[0] == 2
-			}
-		}
+	results, errs := make([][]int64, len(order)), make([]error, len(order))
+	for k := range cmds {
+		results[k], errs[k] = cmds[k].Int64Slice()
 	}
-	return out, nil
+	return results, errs, nil
+}
+
+// observeBatch runs the observe script for every incident of the batch in one call of
+// observeBatchScript. A Redis error reply is returned as the error (the caller runs
+// per incident then); the per-incident errors are nil.
+func (s *Store) observeBatch(ctx context.Context, order []string, args []observeArgs) ([][]int64, []error, error) {
+	keys := make([]string, 0, 3+4*len(order))
+	keys = append(keys, s.keys.index(), s.keys.active(), s.keys.due())
+	for _, fp := range order {
+		keys = append(keys, s.keys.incident(fp), s.keys.seen(fp), s.keys.recipients(fp), s.keys.domains(fp))
+	}
+	b, err := json.Marshal(args)
+	if err != nil {
+		return nil, nil, fmt.Errorf("encode incidents: %w", err)
+	}
+	cmd := observeBatchScript.EvalSha(ctx, s.rdb, keys, string(b))
+	if isNoScript(cmd.Err()) {
+		// Redis lost its script cache: nothing ran, so EVAL runs it all.
+		cmd = observeBatchScript.Eval(ctx, s.rdb, keys, string(b))
+	}
+	all, err := cmd.Slice()
+	if err != nil {
+		if isCmdError(err) {
+			return nil, nil, err
+		}
+		return nil, nil, fmt.Errorf("incidents: %w", err)
+	}
+	if len(all) != len(order) {
+		return nil, nil, fmt.Errorf("incidents: batch script returned %d results for %d incidents", len(all), len(order))
+	}
+	results, errs := make([][]int64, len(order)), make([]error, len(order))
+	for k := range all {
+		raw, _ := all[k].([]any)
+		v := make([]int64, len(raw))
+		for j, x := range raw {
+			n, ok := x.(int64)
+			if !ok {
+				errs[k] = fmt.Errorf("script value %d is not a number", j)
+				break
+			}
+			v[j] = n
+		}
+		results[k] = v
+	}
+	return results, errs, nil
 }
 
 func openedBefore(out []Outcome, idx []int) bool {

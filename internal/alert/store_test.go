@@ -639,7 +639,8 @@ func TestObserveScriptCacheLostMidPipeline(t *testing.T) {
 	rdb := testsvc.RedisClientAt(t, srv.Addr)
 	admin := testsvc.RedisClientAt(t, srv.Addr)
 	ctx := t.Context()
-	st := alert.NewStore(rdb, alert.StoreOptions{Prefix: "t:", Now: newClock().Now})
+	// One call per incident: the batch script is one command, which a flush cannot split.
+	st := alert.NewStore(rdb, alert.StoreOptions{Prefix: "t:", Now: newClock().Now, PerIncidentScripts: true})
 	if err := st.Load(ctx); err != nil {
 		t.Fatal(err)
 	}
