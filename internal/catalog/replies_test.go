@@ -149,7 +149,7 @@ func (s *replyScore) report(name string) string {
 // Czech, Polish, Korean and English).
 // Each later round came from sources the earlier ones did not use and was
 // split with the same seeded procedure on its own.
-var roundEnds = []int{1552, 1923, 1985, 2140}
+var roundEnds = []int{1552, 1923, 1985, 2140, 2672}
 
 func collectionRound(t *testing.T, id string) int {
 	t.Helper()
@@ -176,11 +176,11 @@ func isTransientReply(reply string) bool {
 // part as a whole and each collection round's test rows.
 type corpusScores struct {
 	dev, test replyScore
-	round     [5]replyScore // test rows of each collection round
+	round     [6]replyScore // test rows of each collection round
 	newestDev replyScore    // dev rows of the newest round, the ones its rule changes were made for
 }
 
-var roundNames = [5]string{"first round (R0001-R1552)", "second round (R1553-R1923)", "third round (R1924-R1985)", "fourth round (R1986-R2140)", "fifth round (R2141-)"}
+var roundNames = [6]string{"first round (R0001-R1552)", "second round (R1553-R1923)", "third round (R1924-R1985)", "fourth round (R1986-R2140)", "fifth round (R2141-R2672)", "sixth round (R2673-)"}
 
 func TestCorpusReplies(t *testing.T) {
 	t.Parallel()
@@ -193,8 +193,8 @@ func TestCorpusReplies(t *testing.T) {
 	}
 	bare.model = nil
 	rows := readReplies(t)
-	if len(rows) < 2600 {
-		t.Fatalf("replies corpus has %d rows, want at least 2600", len(rows))
+	if len(rows) < 3100 {
+		t.Fatalf("replies corpus has %d rows, want at least 3100", len(rows))
 	}
 	var with, without corpusScores
 	for _, r := range rows {
@@ -245,7 +245,7 @@ func TestCorpusReplies(t *testing.T) {
 	// fails, and says where the target stands. Floors are at or below what was
 	// measured, never above.
 	const (
-		devFloor       = 97.3 // % right action on the dev part, measured 97.38 (1,561/1,603, with the fallback)
+		devFloor       = 96.6 // % right action on the dev part, measured 96.62 (1,803/1,866, with the fallback)
 		targetAccuracy = 95.0
 	)
 	floors := []struct {
@@ -254,12 +254,13 @@ func TestCorpusReplies(t *testing.T) {
 		floor    float64 // % right action
 		maxFalse int     // false suppressions
 	}{
-		{"test (all rounds)", &with.test, 90.5, 4},      // measured 90.55 % (968/1,069), 4
-		{"test, first round", &with.round[0], 91.7, 2},  // measured 91.79 %, 2
+		{"test (all rounds)", &with.test, 90.4, 6},      // measured 90.44 % (1,126/1,245), 6
+		{"test, first round", &with.round[0], 92.1, 2},  // measured 92.11 %, 2
 		{"test, second round", &with.round[1], 91.2, 0}, // measured 91.22 %, 0
 		{"test, third round", &with.round[2], 72.0, 1},  // measured 72.00 %, 1 (25 rows)
 		{"test, fourth round", &with.round[3], 85.4, 0}, // measured 85.48 % (53/62), 0
-		{"test, fifth round", &with.round[4], 90.1, 1},  // measured 90.14 % (192/213), 1
+		{"test, fifth round", &with.round[4], 90.6, 1},  // measured 90.61 % (193/213), 1
+		{"test, sixth round", &with.round[5], 88.0, 2},  // measured 88.07 % (155/176), 2
 	}
 	test := &with.test
 	a := pct(test.right, test.rows)

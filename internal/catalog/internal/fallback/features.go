@@ -193,6 +193,19 @@ func (t *tokens) end(k int) int {
 	return t.n
 }
 
+// registeredCode reports whether a basic reply code is one RFC 5321 and its
+// extensions (AUTH, STARTTLS, RFC 7504) define. Only those are features of their
+// own: a made-up code ("599", "577") means no more than its class, and one
+// training row with it must not teach the model that the code itself is a verdict.
+func registeredCode(code int) bool {
+	switch code {
+	case 421, 432, 450, 451, 452, 454, 455,
+		500, 501, 502, 503, 504, 521, 523, 530, 534, 535, 538, 550, 551, 552, 553, 554, 555, 556:
+		return true
+	}
+	return false
+}
+
 // features walks the features of a reply: each token, each pair of
 // adjacent tokens, then the codes ("#b5", "#b550", "#e5.1", "#e5.1.1", or
 // "#bnone" / "#enone"). A feature may repeat; callers count it once. It is
@@ -240,7 +253,7 @@ func (f *features) next() []byte {
 		}
 		return strconv.AppendInt(append(f.cb[:0], "#b"...), int64(code/100), 10)
 	case 2:
-		if hasCode {
+		if hasCode && registeredCode(code) {
 			return strconv.AppendInt(append(f.cb[:0], "#b"...), int64(code), 10)
 		}
 		f.codes++
