@@ -135,6 +135,36 @@ func readWrapper(raw string) wrapperInfo {
 	return w
 }
 
+// permCap says what removed a rule decision's permanence, for its reason.
+type permCap uint8
+
+const (
+	notCapped   permCap = iota
+	capped4xx           // the reply is a 4xx
+	cappedWords         // no code at all, and words that say "temporary"
+)
+
+// transientWords are what a reply without any code says when its failure is
+// temporary (labelling rule 3: a code-less reply is permanent only without
+// "temporary" wording). Only code-less replies are read for them: a 5xx is the
+// server's own verdict whatever it adds, a 4xx is transient anyway.
+var transientWords = newMatcher([]string{
+	"temporar", "try again", "try later", "retry", "retrying", "tempfail", "deferred",
+	"will keep trying", "still trying", "transient", "come back later",
+})
+
+// transientWording reports whether the text or the prose before it says the
+// failure is temporary.
+func transientWording(text, pre string) bool {
+	found := false
+	stop := func(int32, int) { found = true }
+	transientWords.run(text, stop)
+	if !found && pre != "" {
+		transientWords.run(pre, stop)
+	}
+	return found
+}
+
 // ClassifyReply classifies an already parsed reply. Precedence: the first
 // matching text rule (operator rules, then provider rules, then generic
 // wording), then the specific enhanced code, then a specific basic code,
@@ -161,9 +191,16 @@ func (c *Catalog) classify(r Reply, h Hints, pre string) Classification {
 	if rl, pos, andPos := c.matchRule(r, pre, enh, hasEnh, h.RemoteHost); rl != nil {
 		cl := Classification{Class: rl.class, Scope: rl.scope, Rule: rl.id, Confidence: rl.confidence}
 		cl.Code = c.resolveCode(r, enh, hasEnh)
-		var capped bool
-		cl.Permanent, capped = c.permanence(rl.class, rl.permanent, r.Code, enh, hasEnh, nil)
-		cl.Reason = c.ruleReason(rl, pos, andPos, e, kind, capped)
+		perm, capped := c.permanence(rl.class, rl.permanent, r.Code, enh, hasEnh, nil)
+		why := notCapped
+		switch {
+		case capped:
+			why = capped4xx
+		case perm && r.Code == 0 && !hasEnh && transientWording(r.Text, pre):
+			perm, why = false, cappedWords
+		}
+		cl.Permanent = perm
+		cl.Reason = c.ruleReason(rl, pos, andPos, e, kind, why)
 		return cl
 	}
 	// No rule matched. The codes decide when they name a class; when they

@@ -32,6 +32,10 @@ const (
 // 4xx: the server itself said "try again".
 const capNote = "; not permanent because the reply is a 4xx"
 
+// wordsNote is appended when the class would be permanent but the reply carries no
+// code at all and its words say the failure is temporary (transientWording).
+const wordsNote = "; not permanent because the reply has no code and its words say the failure is temporary"
+
 // describe is the reason sentence when entry e decides in this way.
 func (k codeKind) describe(e *entrySpec) string {
 	switch k {
@@ -87,16 +91,14 @@ type reasonCache struct {
 // ruleReason is the reason for a decision by rule rl, whose match pattern
 // number pos (and and_any pattern andPos, -1 if none) was seen, given the
 // code entry e (kind k) that would have decided without the rule and
-// whether the 4xx cap removed permanence.
-func (c *Catalog) ruleReason(rl *rule, pos, andPos int, e *entrySpec, k codeKind, capped bool) string {
-	// Key layout: rule 20 bits | pos 12 | andPos+1 12 | entry+1 16 | kind 3 | capped 1.
-	key := uint64(rl.index)<<44 | uint64(pos&0xfff)<<32 | uint64((andPos+1)&0xfff)<<20 | uint64(k)<<1
+// what removed permanence (the 4xx cap, temporary words, or nothing).
+func (c *Catalog) ruleReason(rl *rule, pos, andPos int, e *entrySpec, k codeKind, capped permCap) string {
+	// Key layout: rule 19 bits | pos 12 | andPos+1 12 | entry+1 16 | kind 3 | capped 2.
+	key := uint64(rl.index)<<45 | uint64(pos&0xfff)<<33 | uint64((andPos+1)&0xfff)<<21 | uint64(k)<<2
 	if e != nil {
-		key |= uint64((e.idx+1)&0xffff) << 4
+		key |= uint64((e.idx+1)&0xffff) << 5
 	}
-	if capped {
-		key |= 1
-	}
+	key |= uint64(capped & 3)
 	if m := c.reasons.m.Load(); m != nil {
 		if s, ok := (*m)[key]; ok {
 			return s
@@ -114,8 +116,11 @@ func (c *Catalog) ruleReason(rl *rule, pos, andPos int, e *entrySpec, k codeKind
 	default:
 		s += fmt.Sprintf(", overriding %s %s (%s, %s)", k.noun(), e.Code, e.Class, e.Scope)
 	}
-	if capped {
+	switch capped {
+	case capped4xx:
 		s += capNote
+	case cappedWords:
+		s += wordsNote
 	}
 	c.reasons.mu.Lock()
 	defer c.reasons.mu.Unlock()
