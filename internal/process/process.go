@@ -96,7 +96,16 @@ type Processor struct {
 	// asideSlots bounds the statistics writes running beside the batches (aside).
 	asideSlots chan struct{}
 	asideWG    sync.WaitGroup
+	// tally adds up the hourly statistics of the batches applied since statsWritten;
+	// they are written at most every statsEvery (and when Run returns).
+	statsMu      sync.Mutex
+	tally        stats.Tally
+	statsWritten time.Time
 }
+
+// statsEvery is how often the hourly statistics are written while events flow: once a
+// second rather than once a batch (a pipeline of about ten commands each time).
+const statsEvery = time.Second
 
 // quietLog logs a failure that repeats every batch when it starts, when its message
 // changes, and then at most every 30 seconds with how often it repeated.
@@ -188,6 +197,10 @@ func (p *Processor) Run(ctx context.Context) error {
 	close(stop)
 	wg.Wait()
 	p.asideWG.Wait()
+	// What the last batches added to the statistics.
+	if t, ok := p.takeStats(p.clock.Now(), true); ok {
+		p.writeStats(work, t)
+	}
 	return nil
 }
 
@@ -369,6 +382,10 @@ func (p *Processor) watch(ctx context.Context, msgs chan jetstream.Msg) stopReas
 		case <-p.recreateReq:
 			return stopUnanswered
 		case <-p.clock.After(p.cfg.StallCheck):
+		}
+		// Statistics the last batches left when events stopped flowing.
+		if t, ok := p.takeStats(p.clock.Now(), false); ok {
+			p.aside(func() { p.writeStats(context.WithoutCancel(ctx), t) })
 		}
 		now := p.received.Load()
 		if now != last || len(msgs) > 0 || p.inflight.Load() > 0 {
@@ -556,15 +573,36 @@ func (p *Processor) applyPlan(ctx context.Context, batch []jetstream.Msg, pl *pl
 	if len(disagreements) > 0 {
 		p.aside(func() { p.recordShadow(ctx, disagreements) })
 	}
-	// Hourly aggregates for the console's overview (package stats), in one pipeline
-	// written beside the next batch like the above.
+	// Hourly aggregates for the console's overview (package stats): added up here and
+	// written at most once a second, beside the next batch like the above.
 	if len(hourly) > 0 {
 		at := p.clock.Now()
-		p.aside(func() {
-			if err := stats.Write(ctx, p.cfg.Store, at, hourly); err != nil {
-				p.redisUp.warn(p.cfg.Log, p.clock.Now(), "hourly statistics not recorded", err)
-			}
-		})
+		p.statsMu.Lock()
+		p.tally.Add(at, hourly)
+		p.statsMu.Unlock()
+		if t, ok := p.takeStats(at, false); ok {
+			p.aside(func() { p.writeStats(ctx, t) })
+		}
+	}
+}
+
+// takeStats takes the statistics added up since the last write when statsEvery has
+// passed since it (or with all), and leaves an empty tally in their place.
+func (p *Processor) takeStats(now time.Time, all bool) (stats.Tally, bool) {
+	p.statsMu.Lock()
+	defer p.statsMu.Unlock()
+	if p.tally.Empty() || (!all && now.Sub(p.statsWritten) < statsEvery) {
+		return stats.Tally{}, false
+	}
+	t := p.tally
+	p.tally, p.statsWritten = stats.Tally{}, now
+	return t, true
+}
+
+// writeStats writes statistics taken by takeStats. A failure costs them, never a batch.
+func (p *Processor) writeStats(ctx context.Context, t stats.Tally) {
+	if err := t.Write(ctx, p.cfg.Store); err != nil {
+		p.redisUp.warn(p.cfg.Log, p.clock.Now(), "hourly statistics not recorded", err)
 	}
 }
 

@@ -1,7 +1,8 @@
 // Package stats keeps the hourly aggregates the operator console's overview shows:
 // events per hour by policy action and by class, and hard bounces per receiving domain.
-// The process role adds each batch's applied events (Write, one pipeline per batch);
-// the console reads the last 7 days (Read) without scanning keys.
+// The process role adds up its applied events in a Tally and writes it at most once a
+// second (Tally.Write, one pipeline); the console reads the last 7 days (Read) without
+// scanning keys.
 //
 // Size is bounded: one hash and one sorted set per hour, each expiring after 8 days;
 // the hash has one field per action and class seen that hour, the sorted set keeps the
@@ -70,35 +71,74 @@ const (
 // Write adds a batch's applied events to the hour of at, in one pipeline (one round
 // trip for the batch, whatever its size).
 func Write(ctx context.Context, store *suppress.Store, at time.Time, ds []Decision) error {
+	var t Tally
+	t.Add(at, ds)
+	return t.Write(ctx, store)
+}
+
+// Tally adds up applied events by hour between two writes, so that the process role
+// writes its statistics once a second rather than once a batch. The zero value is an
+// empty tally; it is not safe for concurrent use.
+type Tally struct {
+	hours map[time.Time]*hourTally
+}
+
+// hourTally is one hour's counts: its hash's fields and its domains' hard bounces.
+type hourTally struct {
+	fields, domains map[string]int64
+}
+
+// Add counts ds into the hour of at.
+func (t *Tally) Add(at time.Time, ds []Decision) {
 	if len(ds) == 0 {
-		return nil
+		return
 	}
-	counts := map[string]int64{fieldTotal: int64(len(ds))}
-	domains := map[string]int64{}
+	h := at.UTC().Truncate(time.Hour)
+	if t.hours == nil {
+		t.hours = map[time.Time]*hourTally{}
+	}
+	ht := t.hours[h]
+	if ht == nil {
+		ht = &hourTally{fields: map[string]int64{}, domains: map[string]int64{}}
+		t.hours[h] = ht
+	}
+	ht.fields[fieldTotal] += int64(len(ds))
 	for _, d := range ds {
-		counts[actionField+d.Action]++
+		ht.fields[actionField+d.Action]++
 		if d.Class != "" {
-			counts[classField+d.Class]++
+			ht.fields[classField+d.Class]++
 		}
 		if d.HardBounceDomain != "" {
-			domains[d.HardBounceDomain]++
+			ht.domains[d.HardBounceDomain]++
 		}
 	}
+}
+
+// Empty says whether nothing was added.
+func (t *Tally) Empty() bool { return len(t.hours) == 0 }
+
+// Write adds the tally to its hours in Redis, in one pipeline.
+func (t *Tally) Write(ctx context.Context, store *suppress.Store) error {
+	if t.Empty() {
+		return nil
+	}
 	prefix := store.Keys().Prefix()
-	hk, dk := hourKey(prefix, at), domainKey(prefix, at)
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	pipe := store.Redis().Pipeline()
-	for f, n := range counts {
-		pipe.HIncrBy(ctx, hk, f, n)
-	}
-	pipe.Expire(ctx, hk, TTL)
-	if len(domains) > 0 {
-		for d, n := range domains {
-			pipe.ZIncrBy(ctx, dk, float64(n), d)
+	for h, ht := range t.hours {
+		hk, dk := hourKey(prefix, h), domainKey(prefix, h)
+		for f, n := range ht.fields {
+			pipe.HIncrBy(ctx, hk, f, n)
 		}
-		pipe.ZRemRangeByRank(ctx, dk, 0, -maxDomainsPerHour-1)
-		pipe.Expire(ctx, dk, TTL)
+		pipe.Expire(ctx, hk, TTL)
+		if len(ht.domains) > 0 {
+			for d, n := range ht.domains {
+				pipe.ZIncrBy(ctx, dk, float64(n), d)
+			}
+			pipe.ZRemRangeByRank(ctx, dk, 0, -maxDomainsPerHour-1)
+			pipe.Expire(ctx, dk, TTL)
+		}
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
 		return fmt.Errorf("hourly statistics: %w", err)

@@ -122,3 +122,41 @@ func TestAnHoursDomainsAreBounded(t *testing.T) {
 		t.Errorf("top domains = %v, %v: want big.example first, 3 in all", week.Domains, err)
 	}
 }
+
+// A Tally of several batches over two hours writes what writing each batch would.
+func TestTallyWritesWhatEachBatchWould(t *testing.T) {
+	t.Parallel()
+	each, tallied := setup(t), setup(t)
+	ctx := context.Background()
+	now := time.Date(2026, 11, 30, 9, 59, 59, 0, time.UTC)
+	batches := [][]Decision{
+		{{Action: "suppress", Class: "recipient_unknown", HardBounceDomain: "a.example"}, {Action: "soft", Class: "mailbox_full"}},
+		{{Action: "held", Class: "recipient_unknown", HardBounceDomain: "a.example"}, {Action: "record"}},
+		{{Action: "suppress", Class: "recipient_unknown", HardBounceDomain: "b.example"}},
+	}
+	var tally Tally
+	if !tally.Empty() {
+		t.Fatal("a new tally is not empty")
+	}
+	for i, ds := range batches {
+		at := now.Add(time.Duration(i) * time.Second) // the last one in the next hour
+		if err := Write(ctx, each, at, ds); err != nil {
+			t.Fatal(err)
+		}
+		tally.Add(at, ds)
+	}
+	if err := tally.Write(ctx, tallied); err != nil {
+		t.Fatal(err)
+	}
+	a, err := Read(ctx, each, now.Add(time.Hour), 3, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := Read(ctx, tallied, now.Add(time.Hour), 3, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(a) != fmt.Sprint(b) || a.Hours[1].Total != 2 || a.Hours[2].Total != 3 {
+		t.Errorf("batch by batch %+v\ntallied %+v", a, b)
+	}
+}
