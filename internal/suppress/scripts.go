@@ -37,16 +37,31 @@ func newRecipientScript(c codec) *redis.Script {
 
 // The batch script (newRecipientBatchScript) runs recipientApply for every event of a batch in one call, on
 // a single Redis or Sentinel (on Cluster the recipients' keys live in different slots,
-// so each event gets its own call there).
+// so each event gets its own call there). It also lists every suppress event's
+// recipient in its namespace's two listing indexes (on Cluster, network commands in the
+// same pipeline do), whatever the script did: ZADD GT into the expiry index (now + the
+// suppression TTL, +inf when permanent; GT keeps a later one), then ZADD into the
+// by-address index, never before (see pruneScript).
 //
-// KEYS: the four keys of each event, in event order. ARGV: each event's packed arguments.
-// Returns one result (as above) per event.
+// KEYS: each event's log hash, suppression hash and soft window, in event order; a
+// suppress event's are followed by its expiry index and its by-address index.
+// ARGV: each event's packed arguments. Returns one result (as above) per event.
 func newRecipientBatchScript(c codec) *redis.Script {
 	return redis.NewScript(recipientApply + `
 local out = {}
+local k = 0
 for e = 1, #ARGV do
-  local k = (e - 1) * 4
-  out[e] = apply({KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], KEYS[k + 4]}, ` + c.decode + `(ARGV[e]))
+  local A = ` + c.decode + `(ARGV[e])
+  out[e] = apply({KEYS[k + 1], KEYS[k + 2], KEYS[k + 3]}, A)
+  k = k + 3
+  if A[2] == 'suppress' then
+    local ttl = tonumber(A[8])
+    local score = '+inf'
+    if ttl > 0 then score = tonumber(A[3]) + ttl end
+    redis.call('ZADD', KEYS[k + 1], 'GT', score, A[18])
+    redis.call('ZADD', KEYS[k + 2], 0, A[18])
+    k = k + 2
+  end
 end
 return out
 `)

@@ -193,7 +193,8 @@ func (s *Store) Load(ctx context.Context) error {
 }
 
 // Apply applies a batch of changes in one pipelined round trip (plus one more for the
-// listing indexes when the batch changed a suppression). The returned
+// listing indexes when a soft bounce reached the threshold, a suppression was lifted
+// or a duplicate needs its index repaired: see updateIndexes). The returned
 // error is set when the round trip itself failed: then nothing may be acknowledged.
 // Otherwise each Outcome carries its own Err.
 func (s *Store) Apply(ctx context.Context, changes []Change) ([]Outcome, error) {
@@ -268,7 +269,7 @@ func (s *Store) run(ctx context.Context, changes []Change, nowMS int64, sha, bat
 		}
 		hist := entry.appendJSON(make([]byte, 0, 160+len(c.Reply)))
 		logKey := s.keys.Log(c.Tenant, c.Address)
-		keys := []string{logKey, s.keys.Suppression(c.Tenant, c.Address), s.keys.SoftWindow(c.Tenant, c.Address), logKey}
+		supKey, softKey := s.keys.Suppression(c.Tenant, c.Address), s.keys.SoftWindow(c.Tenant, c.Address)
 		action := c.Action
 		if action == ActionHeld {
 			action = ActionRecord // to the script, a held suppression is history only
@@ -282,11 +283,15 @@ func (s *Store) run(ctx context.Context, changes []Change, nowMS int64, sha, bat
 			}
 		}
 		if batch {
-			batchKeys = append(batchKeys, keys...)
+			// The batch script lists a suppress event in the indexes itself.
+			batchKeys = append(batchKeys, logKey, supKey, softKey)
+			if c.Action == ActionSuppress {
+				batchKeys = append(batchKeys, s.keys.SuppressionIndex(c.Tenant), s.keys.SuppressionsByAddress(c.Tenant))
+			}
 			batchArgs = append(batchArgs, sc.codec.pack(nil, args...))
-		} else {
-			rec[i] = eval(sc.recipient, keys, sc.codec.pack(nil, args...))
+			continue
 		}
+		rec[i] = eval(sc.recipient, []string{logKey, supKey, softKey, logKey}, sc.codec.pack(nil, args...))
 		if c.Action == ActionSuppress {
 			// Listed now, in the same round trip; GT keeps a later, longer expiry (or +inf
 			// for permanent) when the script keeps an existing record.
