@@ -222,6 +222,26 @@ func screenshot(t *testing.T, ctx context.Context, dir, name string) {
 	t.Logf("screenshot of the %s page: %s (%d bytes)", name, path, len(png))
 }
 
+// waitLocation waits until the page's address contains part.
+func waitLocation(part string) chromedp.Action[chromedp.Void] {
+	return func(ctx context.Context, tgt *chromedp.Target) (chromedp.Void, error) {
+		for {
+			loc, err := chromedp.Location()(ctx, tgt)
+			if err != nil {
+				return chromedp.Void{}, err
+			}
+			if strings.Contains(loc, part) {
+				return chromedp.Void{}, nil
+			}
+			select {
+			case <-ctx.Done():
+				return chromedp.Void{}, ctx.Err()
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}
+}
+
 func text(t *testing.T, ctx context.Context, sel string) string {
 	t.Helper()
 	return value(t, ctx, "read "+sel, chromedp.Text(chromedp.CSS(sel)))
@@ -372,7 +392,11 @@ func TestConsoleInBrowser(t *testing.T) {
 		chromedp.WaitVisible(chromedp.ID("q")),
 		chromedp.SendKeys(chromedp.ID("q"), "550 5.1.1 The email account that you tried to reach does not exist"),
 		chromedp.Submit(chromedp.ID("q")),
+		// The answer is a new page: wait for its address before reading it, or a read
+		// can catch the page being replaced ("No node with given id found").
+		waitLocation("q="),
 		chromedp.WaitVisible(chromedp.CSS(".rule")),
+		chromedp.WaitVisible(chromedp.CSS(".class")),
 	)
 	if s := text(t, b, ".class"); !strings.Contains(s, "recipient_unknown") {
 		t.Errorf("catalog class = %q, want recipient_unknown", s)

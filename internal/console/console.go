@@ -55,7 +55,7 @@ type Config struct {
 // Console serves /ui/.
 type Console struct {
 	cfg      Config
-	sessions *sessions
+	sessions sessionStore
 	pages    map[string]*template.Template
 }
 
@@ -70,7 +70,12 @@ func New(cfg Config) (*Console, error) {
 	if cfg.Log == nil {
 		cfg.Log = zap.NewNop()
 	}
-	c := &Console{cfg: cfg, sessions: newSessions(cfg.SessionTTL, 10000, cfg.Now), pages: map[string]*template.Template{}}
+	c := &Console{cfg: cfg, pages: map[string]*template.Template{}}
+	if cfg.Store != nil {
+		c.sessions = &redisSessions{rdb: cfg.Store.Redis(), prefix: cfg.Store.Keys().Prefix(), ttl: cfg.SessionTTL, now: cfg.Now}
+	} else {
+		c.sessions = newMemorySessions(cfg.SessionTTL, 10000, cfg.Now)
+	}
 	for _, p := range []string{"signin", "overview", "incidents", "recipient", "catalog", "error"} {
 		t, err := template.New("layout.html").Funcs(funcs).ParseFS(assets, "templates/layout.html", "templates/"+p+".html")
 		if err != nil {
@@ -162,13 +167,34 @@ func (c *Console) notFound(w http.ResponseWriter, r *http.Request) {
 	c.fail(w, c.current(r), http.StatusNotFound, "No such page: "+r.URL.Path)
 }
 
-// current is the request's live session, or nil.
+// current is the request's live session, or nil. A session whose token is no longer
+// configured with at least the session's scope has ended: revoking or narrowing a
+// token signs its browsers out, on every replica.
 func (c *Console) current(r *http.Request) *session {
 	ck, err := r.Cookie(sessionCookie)
 	if err != nil {
 		return nil
 	}
-	return c.sessions.get(ck.Value)
+	s, err := c.sessions.get(r.Context(), ck.Value)
+	if err != nil {
+		c.cfg.Log.Warn("console: session not read; the browser is asked to sign in", zap.Error(err))
+		return nil
+	}
+	if s == nil || !c.tokenStill(s) {
+		return nil
+	}
+	return s
+}
+
+// tokenStill says whether the token a session was signed in with is still configured
+// with at least the session's scope.
+func (c *Console) tokenStill(s *session) bool {
+	for _, t := range c.cfg.Tokens {
+		if t.Name == s.Actor {
+			return t.Scope >= s.Scope
+		}
+	}
+	return false
 }
 
 // view serves a page to any signed-in session; without one it sends the browser to
@@ -244,9 +270,16 @@ func (c *Console) signin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if old, err := r.Cookie(sessionCookie); err == nil { // a new sign-in replaces the old session
-		c.sessions.remove(old.Value)
+		if err := c.sessions.remove(r.Context(), old.Value); err != nil {
+			c.cfg.Log.Warn("console: old session not ended", zap.Error(err))
+		}
 	}
-	id, _ := c.sessions.create(name, scope)
+	id, _, err := c.sessions.create(r.Context(), name, scope)
+	if err != nil {
+		c.cfg.Log.Error("console: sign-in failed", zap.String("actor", name), zap.Error(err))
+		c.renderSignin(w, r, http.StatusServiceUnavailable, "The session could not be stored (Redis unavailable); try again in a moment.")
+		return
+	}
 	setCookie(w, r, loginCookie, "", -1)
 	setCookie(w, r, sessionCookie, id, int(c.cfg.SessionTTL.Seconds()))
 	c.cfg.Log.Info("console sign-in", zap.String("actor", name), zap.String("scope", scope.String()))
@@ -255,7 +288,9 @@ func (c *Console) signin(w http.ResponseWriter, r *http.Request) {
 
 func (c *Console) signout(w http.ResponseWriter, r *http.Request, s *session) {
 	if ck, err := r.Cookie(sessionCookie); err == nil {
-		c.sessions.remove(ck.Value)
+		if err := c.sessions.remove(r.Context(), ck.Value); err != nil {
+			c.cfg.Log.Warn("console: session not ended in the store; it expires on its own", zap.String("actor", s.Actor), zap.Error(err))
+		}
 	}
 	setCookie(w, r, sessionCookie, "", -1)
 	c.cfg.Log.Info("console sign-out", zap.String("actor", s.Actor))
