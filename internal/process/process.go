@@ -14,6 +14,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
@@ -101,6 +102,35 @@ type Processor struct {
 	statsMu      sync.Mutex
 	tally        stats.Tally
 	statsWritten time.Time
+	// The per-event counters' series, looked up once (see counterCache).
+	processed, suppressions counterCache
+}
+
+// counterCache keeps the series of one counter vector by label values: WithLabelValues
+// hashes and checks its labels and takes the vector's lock on every call, and the
+// process role counts every event. Nothing deletes these series, so a cached one stays
+// the vector's own.
+type counterCache struct {
+	mu sync.RWMutex
+	m  map[[4]string]prometheus.Counter
+}
+
+// get returns vec's series of the first n labels of l.
+func (c *counterCache) get(vec *prometheus.CounterVec, l [4]string, n int) prometheus.Counter {
+	c.mu.RLock()
+	ctr, ok := c.m[l]
+	c.mu.RUnlock()
+	if ok {
+		return ctr
+	}
+	ctr = vec.WithLabelValues(l[:n]...)
+	c.mu.Lock()
+	if c.m == nil {
+		c.m = map[[4]string]prometheus.Counter{}
+	}
+	c.m[l] = ctr
+	c.mu.Unlock()
+	return ctr
 }
 
 // statsEvery is how often the hourly statistics are written while events flow: once a
@@ -753,9 +783,9 @@ func (p *Processor) done(msg jetstream.Msg, r *Result) {
 		if r.Outcome.Duplicate {
 			m.EventsDuplicate.WithLabelValues(r.Event.ESP).Inc()
 		} else {
-			m.EventsProcessed.WithLabelValues(r.Event.ESP, string(r.Classification.Class), string(r.Classification.Scope), string(r.Decision.Action)).Inc()
+			p.processed.get(m.EventsProcessed, [4]string{r.Event.ESP, string(r.Classification.Class), string(r.Classification.Scope), string(r.Decision.Action)}, 4).Inc()
 			if r.Outcome.Suppressed && (r.Decision.Action == policy.ActionSuppress || r.Decision.Action == policy.ActionSoft) {
-				m.Suppressions.WithLabelValues(reasonLabel(r)).Inc()
+				p.suppressions.get(m.Suppressions, [4]string{reasonLabel(r)}, 1).Inc()
 			}
 			if inc := r.Incident; inc != nil && !inc.Duplicate {
 				switch {

@@ -2,6 +2,7 @@ package suppress
 
 import (
 	"encoding/binary"
+	"slices"
 	"strconv"
 )
 
@@ -50,8 +51,23 @@ func packJSON(buf []byte, args ...any) []byte {
 }
 
 // packMsgpack encodes a script's arguments as one MessagePack array of strings, for
-// Redis's built-in cmsgpack.
+// Redis's built-in cmsgpack. It grows buf once, to the packed size, and copies each
+// argument once (it is on the hot path: one call per event).
 func packMsgpack(buf []byte, args ...any) []byte {
+	size := 3
+	for _, a := range args {
+		switch v := a.(type) {
+		case string:
+			size += 5 + len(v)
+		case []byte:
+			size += 5 + len(v)
+		case int, int64:
+			size += 1 + 20
+		default:
+			panic("packArgs: unsupported argument type")
+		}
+	}
+	buf = slices.Grow(buf, size)
 	n := len(args)
 	switch {
 	case n < 16:
@@ -59,33 +75,36 @@ func packMsgpack(buf []byte, args ...any) []byte {
 	default:
 		buf = append(buf, 0xdc, byte(n>>8), byte(n))
 	}
+	var num [20]byte
 	for _, a := range args {
-		var s string
 		switch v := a.(type) {
 		case string:
-			s = v
+			buf = appendMsgpackStr(buf, len(v))
+			buf = append(buf, v...)
 		case []byte:
-			s = string(v)
+			buf = appendMsgpackStr(buf, len(v))
+			buf = append(buf, v...)
 		case int:
-			s = strconv.Itoa(v)
+			d := strconv.AppendInt(num[:0], int64(v), 10)
+			buf = append(appendMsgpackStr(buf, len(d)), d...)
 		case int64:
-			s = strconv.FormatInt(v, 10)
-		default:
-			panic("packArgs: unsupported argument type")
+			d := strconv.AppendInt(num[:0], v, 10)
+			buf = append(appendMsgpackStr(buf, len(d)), d...)
 		}
-		l := len(s)
-		switch {
-		case l < 32:
-			buf = append(buf, 0xa0|byte(l))
-		case l < 1<<8:
-			buf = append(buf, 0xd9, byte(l))
-		case l < 1<<16:
-			buf = append(buf, 0xda, byte(l>>8), byte(l))
-		default:
-			buf = append(buf, 0xdb)
-			buf = binary.BigEndian.AppendUint32(buf, uint32(l))
-		}
-		buf = append(buf, s...)
 	}
 	return buf
+}
+
+// appendMsgpackStr appends the header of a MessagePack string of l bytes.
+func appendMsgpackStr(buf []byte, l int) []byte {
+	switch {
+	case l < 32:
+		return append(buf, 0xa0|byte(l))
+	case l < 1<<8:
+		return append(buf, 0xd9, byte(l))
+	case l < 1<<16:
+		return append(buf, 0xda, byte(l>>8), byte(l))
+	default:
+		return binary.BigEndian.AppendUint32(append(buf, 0xdb), uint32(l))
+	}
 }
