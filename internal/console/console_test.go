@@ -30,10 +30,19 @@ func unitConsole(t *testing.T) (*httptest.Server, *bytes.Buffer) {
 	t.Helper()
 	var logBuf bytes.Buffer
 	log := zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), zapcore.AddSync(&logBuf), zap.DebugLevel))
-	c, err := New(Config{Log: log, Tokens: []api.Token{
-		{Name: "support", Secret: readSecret, Scope: api.ScopeRead},
-		{Name: "ops", Secret: writeSecret, Scope: api.ScopeWrite},
-	}})
+	return serve(t, Config{Log: log, Tokens: unitTokens}), &logBuf
+}
+
+// unitTokens are a read and a write token.
+var unitTokens = []api.Token{
+	{Name: "support", Secret: readSecret, Scope: api.ScopeRead},
+	{Name: "ops", Secret: writeSecret, Scope: api.ScopeWrite},
+}
+
+// serve builds a console from cfg and serves it until the test ends.
+func serve(t *testing.T, cfg Config) *httptest.Server {
+	t.Helper()
+	c, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,7 +50,7 @@ func unitConsole(t *testing.T) (*httptest.Server, *bytes.Buffer) {
 	c.Register(mux)
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
-	return srv, &logBuf
+	return srv
 }
 
 // client follows no redirect, so each answer can be looked at.

@@ -16,15 +16,7 @@ import (
 // replica serves a console on the shared store, as one api replica would.
 func replica(t *testing.T, store *suppress.Store, tokens []api.Token) *httptest.Server {
 	t.Helper()
-	c, err := New(Config{Store: store, Tokens: tokens})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mux := http.NewServeMux()
-	c.Register(mux)
-	srv := httptest.NewServer(mux)
-	t.Cleanup(srv.Close)
-	return srv
+	return serve(t, Config{Store: store, Tokens: tokens})
 }
 
 // signedIn says whether the browser's session is live on srv: the sign-in form sends
@@ -42,10 +34,7 @@ func TestSessionsAreSharedByReplicas(t *testing.T) {
 	t.Parallel()
 	rdb := testsvc.RedisClient(t)
 	store := suppress.New(rdb, suppress.Options{Prefix: testsvc.Prefix(t, rdb)})
-	tokens := []api.Token{
-		{Name: "support", Secret: readSecret, Scope: api.ScopeRead},
-		{Name: "ops", Secret: writeSecret, Scope: api.ScopeWrite},
-	}
+	tokens := unitTokens
 	a, b := replica(t, store, tokens), replica(t, store, tokens)
 
 	// The cookie jar ignores ports, as browsers do: one browser, two replicas.
