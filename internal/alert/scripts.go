@@ -133,7 +133,8 @@ return out, true
 end
 `
 
-// observeScript runs observe for one incident (on Cluster: one call per incident).
+// observeScript runs observe for one incident (StoreOptions.PerIncidentScripts, and the
+// fallback that isolates a failing incident).
 //
 // KEYS[1] incident hash  KEYS[2] seen set  KEYS[3] recipients HLL  KEYS[4] domains set
 // KEYS[5] index  KEYS[6] active  KEYS[7] due
@@ -148,8 +149,8 @@ end
 return out
 `)
 
-// observeBatchScript runs observe for every incident of a batch in one call, on a
-// single Redis or Sentinel: the per-call cost was most of the incidents' Redis time
+// observeBatchScript runs observe for every incident of a batch in one call, on any
+// topology (the keys share the hash tag {a}): the per-call cost was most of the incidents' Redis time
 // (about 20 incidents a batch), and the index and the active set take every incident
 // with fresh events in one ZADD each.
 //

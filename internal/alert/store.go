@@ -29,9 +29,9 @@ type StoreOptions struct {
 	// holds an address here (REBOUND_ADDRESS_HASH_KEY when set, a fixed key otherwise).
 	RecipientKey []byte
 	Now          func() time.Time
-	// PerIncidentScripts makes one observe-script call per incident even on a single
-	// Redis or Sentinel, where one call per batch is the default; Cluster always runs
-	// per incident.
+	// PerIncidentScripts makes one observe-script call per incident, where one call per
+	// batch is the default on every topology (all incident keys share the hash tag {a},
+	// so on Cluster too one script may touch them all). Tests compare the two modes.
 	PerIncidentScripts bool
 }
 
@@ -40,7 +40,7 @@ type Store struct {
 	rdb   redis.UniversalClient
 	keys  keys
 	opt   StoreOptions
-	batch bool // one observe-script call per batch (not on Cluster)
+	batch bool // one observe-script call per batch
 }
 
 // NewStore returns the incident store on any go-redis topology.
@@ -60,8 +60,7 @@ func NewStore(rdb redis.UniversalClient, opt StoreOptions) *Store {
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
-	_, cluster := rdb.(*redis.ClusterClient)
-	return &Store{rdb: rdb, keys: newKeys(opt.Prefix), opt: opt, batch: !cluster && !opt.PerIncidentScripts}
+	return &Store{rdb: rdb, keys: newKeys(opt.Prefix), opt: opt, batch: !opt.PerIncidentScripts}
 }
 
 // Load loads the scripts so the first calls run EVALSHA without a NOSCRIPT retry.
@@ -99,9 +98,8 @@ type observeArgs struct {
 	Events    [][]string `json:"ev"`
 }
 
-// Observe counts a batch's observations into their incidents: on a single Redis or
-// Sentinel one script call for the batch, on Cluster one per incident, all in one
-// pipelined round trip. The returned error is set when the round trip failed (nothing
+// Observe counts a batch's observations into their incidents in one script call for
+// the batch (one per incident with PerIncidentScripts), in one round trip. The returned error is set when the round trip failed (nothing
 // may be acknowledged); otherwise each Outcome carries its own.
 func (s *Store) Observe(ctx context.Context, obs []Observation) ([]Outcome, error) {
 	out := make([]Outcome, len(obs))
