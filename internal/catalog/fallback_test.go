@@ -102,12 +102,7 @@ func TestFallbackCrossValidated(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		c, err := Default()
-		if err != nil {
-			t.Fatal(err)
-		}
-		c.model = m
-		c.prepareModelReasons()
+		c := withModel(t, m)
 		bare, err := Default()
 		if err != nil {
 			t.Fatal(err)
@@ -179,12 +174,7 @@ func TestFallbackRails(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := Default()
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.model = m
-	c.prepareModelReasons()
+	c := withModel(t, m)
 	for _, reply := range []string{"550 zorgle", "zorgle", "552 quota"} {
 		if p := m.Predict(fallbackInput(reply)); p.Label == fallback.Alert || !m.Decides(p) {
 			t.Fatalf("%q: the toy model says %s (decides %v); the rail test below would prove nothing", reply, p.Label, m.Decides(p))
@@ -226,4 +216,16 @@ func TestFallbackRails(t *testing.T) {
 			t.Errorf("%q: reason names the model but rule %s decided", tc.reply, cl.Rule)
 		}
 	}
+}
+
+// withModel is the default catalog with m as its statistical fallback.
+func withModel(t *testing.T, m *fallback.Model) *Catalog {
+	t.Helper()
+	c, err := Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.model = m
+	c.prepareModelReasons()
+	return c
 }
