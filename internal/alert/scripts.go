@@ -29,17 +29,25 @@ var keep = strconv.Itoa(keepTransitions)
 // then 0|1 per event: 1 when it was already counted}, and whether any event was fresh
 // (the caller then lists the incident in the index and the active set).
 //
+// st is the caller's record of the observation for failed: st.ids the event IDs it
+// marked as seen, st.counted once it wrote the count. The callers run observe under
+// pcall, so an error (a Redis error reply raised by redis.call, WRONGTYPE on one
+// incident's key, or a Lua error) fails that incident alone. Redis does not roll back
+// a script's writes: failed forgets the IDs the observation marked as seen, so that
+// the redelivered events count then.
+//
 // Each redis.call costs Redis time on the hot path, so the common case (an open
 // incident, a batch of new events) reads the hash with one HMGET and writes it with
 // one HSET: the counts are added here rather than with HINCRBY.
 var observeFunction = `
-local function observe(K, a)
+local function observe(K, a, st)
 local now = tonumber(a.now)
 local fresh = {}
 local dup = {}
 for i, e in ipairs(a.ev) do
   if redis.call('ZADD', K[2], 'NX', now, e[1]) == 1 then
     fresh[#fresh + 1] = e
+    st.ids[#st.ids + 1] = e[1]
     dup[i] = 0
   else
     dup[i] = 1
@@ -120,6 +128,7 @@ elseif opened > 0 then
   fields[#fields + 1] = '[]'
 end
 redis.call('HSET', K[1], unpack(fields))
+st.counted = true
 local ret = tonumber(a.retention)
 redis.call('PEXPIRE', K[1], ret)
 redis.call('PEXPIRE', K[3], ret)
@@ -131,17 +140,32 @@ out = {opened, #fresh, count, seq}
 for i = 1, #dup do out[#out + 1] = dup[i] end
 return out, true
 end
+
+-- failed undoes what a failed observe left that would hide its events from their
+-- redelivery, the seen marks (unless it had written the count: the events are
+-- counted), and returns the error's text. Writes before the failure stay: an
+-- incident opened then keeps its trigger, and the redelivery counts into it.
+local function failed(K, st, e)
+  if not st.counted then
+    for i = 1, #st.ids, 500 do
+      pcall(redis.call, 'ZREM', K[2], unpack(st.ids, i, math.min(i + 499, #st.ids)))
+    end
+  end
+  if type(e) == 'table' then e = e.err end
+  return tostring(e or 'observe failed')
+end
 `
 
-// observeScript runs observe for one incident (StoreOptions.PerIncidentScripts, and the
-// fallback that isolates a failing incident).
+// observeScript runs observe for one incident (StoreOptions.PerIncidentScripts).
 //
 // KEYS[1] incident hash  KEYS[2] seen set  KEYS[3] recipients HLL  KEYS[4] domains set
 // KEYS[5] index  KEYS[6] active  KEYS[7] due
 // ARGV[1] JSON: observe's argument.
 var observeScript = redis.NewScript(observeFunction + `
 local a = cjson.decode(ARGV[1])
-local out, fresh = observe(KEYS, a)
+local st = {ids = {}}
+local ok, out, fresh = pcall(observe, KEYS, a, st)
+if not ok then return redis.error_reply(failed(KEYS, st, out)) end
 if fresh then
   redis.call('ZADD', KEYS[5], a.now, a.fp)
   redis.call('ZADD', KEYS[6], a.now, a.fp)
@@ -158,17 +182,25 @@ return out
 // set, recipients HLL and domains set.
 // ARGV[1] JSON: an array of observe's arguments, one per incident, in key order; all
 // with the same now.
-// Returns observe's result per incident, in order.
+// Returns per incident, in order, observe's result, or the error's text (a string where
+// a result is an array) when its observation failed: the others are counted all the
+// same, and no incident needs running again.
 var observeBatchScript = redis.NewScript(observeFunction + `
 local all = cjson.decode(ARGV[1])
 local res, listed = {}, {}
 for g, a in ipairs(all) do
   local k = 3 + 4 * (g - 1)
-  local out, fresh = observe({KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], KEYS[k + 4], KEYS[1], KEYS[2], KEYS[3]}, a)
-  res[g] = out
-  if fresh then
-    listed[#listed + 1] = a.now
-    listed[#listed + 1] = a.fp
+  local K = {KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], KEYS[k + 4], KEYS[1], KEYS[2], KEYS[3]}
+  local st = {ids = {}}
+  local ok, out, fresh = pcall(observe, K, a, st)
+  if not ok then
+    res[g] = failed(K, st, out)
+  else
+    res[g] = out
+    if fresh then
+      listed[#listed + 1] = a.now
+      listed[#listed + 1] = a.fp
+    end
   end
 end
 for i = 1, #listed, 500 do

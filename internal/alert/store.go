@@ -99,8 +99,10 @@ type observeArgs struct {
 }
 
 // Observe counts a batch's observations into their incidents in one script call for
-// the batch (one per incident with PerIncidentScripts), in one round trip. The returned error is set when the round trip failed (nothing
-// may be acknowledged); otherwise each Outcome carries its own.
+// the batch (one per incident with PerIncidentScripts), in one round trip. The returned
+// error is set when the round trip or the batch's call as a whole failed (nothing may
+// be acknowledged); otherwise each Outcome carries its own: an incident whose
+// observation failed fails its events only.
 func (s *Store) Observe(ctx context.Context, obs []Observation) ([]Outcome, error) {
 	out := make([]Outcome, len(obs))
 	if len(obs) == 0 {
@@ -144,12 +146,10 @@ func (s *Store) Observe(ctx context.Context, obs []Observation) ([]Outcome, erro
 		err     error
 	)
 	if s.batch {
+		// One incident's failed observation fails its events only: the script isolates
+		// it. Running the incidents again one by one would show those the call counted
+		// as duplicates, and lose their opening.
 		results, errs, err = s.observeBatch(ctx, order, args)
-		if err != nil && isCmdError(err) {
-			// One incident's observation failed and took the call with it (those before
-			// it were counted and now show as duplicates): run per incident to isolate it.
-			results, errs, err = s.observeEach(ctx, order, args)
-		}
 	} else {
 		results, errs, err = s.observeEach(ctx, order, args)
 	}
@@ -226,8 +226,10 @@ func (s *Store) observeEach(ctx context.Context, order []string, args []observeA
 }
 
 // observeBatch runs the observe script for every incident of the batch in one call of
-// observeBatchScript. A Redis error reply is returned as the error (the caller runs
-// per incident then); the per-incident errors are nil.
+// observeBatchScript. It returns each incident's result or error (its observation
+// failed in the script, the others' did not); the error is set when the round trip
+// failed, or with a Redis error reply for the call as a whole (nothing is known of
+// any incident then: the batch is retried whole).
 func (s *Store) observeBatch(ctx context.Context, order []string, args []observeArgs) ([][]int64, []error, error) {
 	keys := make([]string, 0, 3+4*len(order))
 	keys = append(keys, s.keys.index(), s.keys.active(), s.keys.due())
@@ -245,9 +247,6 @@ func (s *Store) observeBatch(ctx context.Context, order []string, args []observe
 	}
 	all, err := cmd.Slice()
 	if err != nil {
-		if isCmdError(err) {
-			return nil, nil, err
-		}
 		return nil, nil, fmt.Errorf("incidents: %w", err)
 	}
 	if len(all) != len(order) {
@@ -255,6 +254,11 @@ func (s *Store) observeBatch(ctx context.Context, order []string, args []observe
 	}
 	results, errs := make([][]int64, len(order)), make([]error, len(order))
 	for k := range all {
+		if msg, ok := all[k].(string); ok {
+			// The script's text of the error that failed this incident's observation.
+			errs[k] = scriptError(msg)
+			continue
+		}
 		raw, _ := all[k].([]any)
 		v := make([]int64, len(raw))
 		for j, x := range raw {
@@ -269,6 +273,16 @@ func (s *Store) observeBatch(ctx context.Context, order []string, args []observe
 	}
 	return results, errs, nil
 }
+
+// scriptError is a Redis error reply that failed one incident's observation inside the
+// batch script. The script returns it as a string rather than as an error reply in
+// its array: go-redis stops reading an array at a nested error it types (OOM,
+// READONLY, …). It is a redis.Error, as the same failure is in a per-incident call.
+type scriptError string
+
+func (e scriptError) Error() string { return string(e) }
+
+func (scriptError) RedisError() {}
 
 func openedBefore(out []Outcome, idx []int) bool {
 	for _, i := range idx {

@@ -209,6 +209,83 @@ func TestObserveConcurrentOpensOnce(t *testing.T) {
 	}
 }
 
+// One incident's observation fails inside the script (its hash key holds a string:
+// WRONGTYPE). Its events fail alone: the incidents before and after it in the call are
+// counted and opened as if it were not there, not run again to show as duplicates,
+// and once the key is repaired the failed events' redelivery counts and opens it.
+func TestObserveOneFailingIncidentFailsItsEventsOnly(t *testing.T) {
+	t.Parallel()
+	for _, perIncident := range []bool{false, true} {
+		t.Run(fmt.Sprintf("per incident %v", perIncident), func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t)
+			ctx := t.Context()
+			st := alert.NewStore(e.rdb, alert.StoreOptions{Prefix: e.prefix, Now: e.clk.Now, PerIncidentScripts: perIncident})
+			first, broken, third := obs530("sg:a1", "a@example.com"), obs530("sg:b1", "b@example.com"), obs530("sg:c1", "c@example.com")
+			broken.SendingIP, third.SendingIP = "192.0.2.11", "192.0.2.12"
+			broken2 := broken
+			broken2.EventID, broken2.Recipient = "sg:b2", "d@example.com"
+			batch := []alert.Observation{first, broken, third, broken2}
+			// The incident hash's key (keys.incident) holds a string.
+			key := e.prefix + "alerts{a}:inc:" + broken.Fingerprint()
+			if err := e.rdb.Set(ctx, key, "not a hash", 0).Err(); err != nil {
+				t.Fatal(err)
+			}
+
+			out, err := st.Observe(ctx, batch)
+			if err != nil {
+				t.Fatalf("Observe: %v, want the failure on the broken incident's events only", err)
+			}
+			for _, i := range []int{0, 2} {
+				if o := out[i]; o.Err != nil || !o.Opened || o.Reopened || o.Duplicate || o.Count != 1 {
+					t.Errorf("event %d (incident %d of 3) = %+v, want it to open its incident, count 1", i, i+1, o)
+				}
+			}
+			for _, i := range []int{1, 3} {
+				var re redis.Error
+				if o := out[i]; o.Err == nil || !errors.As(o.Err, &re) || !strings.Contains(o.Err.Error(), "WRONGTYPE") || o.Opened || o.Duplicate {
+					t.Errorf("event %d (the broken incident) = %+v, want a WRONGTYPE redis.Error, not opened", i, o)
+				}
+			}
+			for _, o := range []alert.Observation{first, third} {
+				if inc := e.get(t, o.Fingerprint()); inc.Messages != 1 || inc.State != alert.StateOpen || len(inc.Transitions) != 1 {
+					t.Errorf("incident %s = %d messages, %s, %d transitions, want 1, open, 1", inc.ID, inc.Messages, inc.State, len(inc.Transitions))
+				}
+			}
+
+			// Repaired, the batch is redelivered whole (its failed events were not acked).
+			if err := e.rdb.Del(ctx, key).Err(); err != nil {
+				t.Fatal(err)
+			}
+			e.clk.Add(time.Second)
+			out, err = st.Observe(ctx, batch)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := []alert.Outcome{
+				{Duplicate: true, Count: 1},
+				{Opened: true, Count: 2},
+				{Duplicate: true, Count: 1},
+				{Count: 2},
+			}
+			for i, o := range out {
+				if o.Err != nil || o.Opened != want[i].Opened || o.Reopened || o.Duplicate != want[i].Duplicate || o.Count != want[i].Count {
+					t.Errorf("redelivered event %d = %+v, want opened %v, duplicate %v, count %d", i, o, want[i].Opened, want[i].Duplicate, want[i].Count)
+				}
+			}
+			inc := e.get(t, broken.Fingerprint())
+			if inc.Messages != 2 || inc.Recipients != 2 || inc.State != alert.StateOpen || !slices.Equal(kinds(inc.Transitions), []string{"trigger"}) {
+				t.Errorf("repaired incident = %d messages, %d recipients, %s, transitions %q, want 2, 2, open, one trigger",
+					inc.Messages, inc.Recipients, inc.State, kinds(inc.Transitions))
+			}
+			list, err := st.List(ctx, alert.Filter{})
+			if err != nil || len(list) != 3 {
+				t.Errorf("List = %d incidents, %v, want the 3", len(list), err)
+			}
+		})
+	}
+}
+
 func TestResolveIfQuietThenReopen(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
