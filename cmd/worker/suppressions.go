@@ -17,6 +17,7 @@ import (
 	"github.com/reboundhq/rebound/internal/catalog"
 	"github.com/reboundhq/rebound/internal/config"
 	"github.com/reboundhq/rebound/internal/events"
+	"github.com/reboundhq/rebound/internal/policy"
 	"github.com/reboundhq/rebound/internal/suppress"
 	"github.com/reboundhq/rebound/internal/transfer"
 )
@@ -71,7 +72,13 @@ func suppressionsCmd(ctx context.Context, args []string, stdin io.Reader, stdout
 	if err != nil {
 		return err
 	}
-	return importCmd(ctx, store, cat, stdin, importArgs{
+	// The policy the pipeline runs (REBOUND_POLICY_FILE): an import suppresses no more
+	// than it would (its allowlist, its action per class).
+	pol, err := policy.NewHolder(cfg.PolicyFile, cat)
+	if err != nil {
+		return err
+	}
+	return importCmd(ctx, store, cat, pol.Get(), stdin, importArgs{
 		input: fs.Args()[0], tenant: *tenant, format: f, resume: *resume, state: *state, json: *asJSON,
 	}, stdout, stderr)
 }
@@ -114,7 +121,7 @@ type importState struct {
 	Line   int    `json:"line"`
 }
 
-func importCmd(ctx context.Context, store *suppress.Store, cat *catalog.Catalog, stdin io.Reader, a importArgs, stdout, stderr io.Writer) error {
+func importCmd(ctx context.Context, store *suppress.Store, cat *catalog.Catalog, pol *policy.Policy, stdin io.Reader, a importArgs, stdout, stderr io.Writer) error {
 	in := stdin
 	var size int64 = -1
 	if a.input != "-" {
@@ -155,6 +162,7 @@ func importCmd(ctx context.Context, store *suppress.Store, cat *catalog.Catalog,
 		Tenant:    a.tenant,
 		SkipLines: skip,
 		Classify:  func(reply string) catalog.Classification { return cat.Classify(reply, catalog.Hints{}) },
+		Policy:    pol,
 		Progress:  func(s transfer.Summary) { bar.show(counted.n.Load(), s, false) },
 	}
 	if a.state != "" {

@@ -72,10 +72,14 @@ func (a *API) importSuppressions(w http.ResponseWriter, r *http.Request) {
 	rc := http.NewResponseController(w)
 	_ = rc.SetReadDeadline(time.Time{}) // a long list outlives any fixed read timeout
 	_ = rc.SetWriteDeadline(time.Time{})
-	sum, err := transfer.Import(r.Context(), a.Store, transfer.NewReader(r.Body, f), transfer.Options{
+	opt := transfer.Options{
 		Tenant:   tenant,
 		Classify: func(reply string) catalog.Classification { return a.Catalog.Classify(reply, catalog.Hints{}) },
-	})
+	}
+	if a.Policy != nil {
+		opt.Policy = a.Policy() // an import suppresses no more than the pipeline would
+	}
+	sum, err := transfer.Import(r.Context(), a.Store, transfer.NewReader(r.Body, f), opt)
 	if sum.Imported > 0 {
 		a.audit(r, suppress.AuditEntry{Action: AuditSuppressionImport, Tenant: tenant, Target: "tenant:" + tenant, Count: sum.Imported,
 			Reason: "import: " + strconv.Itoa(sum.Imported) + " imported, " + strconv.Itoa(sum.Duplicate) + " duplicate, " + strconv.Itoa(sum.Rejected) + " rejected"}, false)

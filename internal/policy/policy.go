@@ -259,6 +259,10 @@ func (p *Policy) lookup(e *events.Event, c catalog.Classification) (Spec, string
 	return Spec{Action: ActionNone, Rule: "fallback"}, string(c.Class)
 }
 
+// Allowlisted says whether the policy's allowlist covers addr: the pipeline never
+// suppresses it, and neither does an import.
+func (p *Policy) Allowlisted(addr string) bool { return p.allowed(addr) }
+
 func (p *Policy) allowed(addr string) bool {
 	if p.allowAddresses[strings.ToLower(addr)] {
 		return true

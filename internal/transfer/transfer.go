@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/reboundhq/rebound/internal/catalog"
+	"github.com/reboundhq/rebound/internal/events"
+	"github.com/reboundhq/rebound/internal/policy"
 	"github.com/reboundhq/rebound/internal/suppress"
 )
 
@@ -32,6 +34,12 @@ type Options struct {
 	// policy suppresses; a bounce without reply text (SES, Postmark) is taken as the
 	// hard bounce the ESP says it was. Nil: every bounce is taken as the ESP says.
 	Classify func(reply string) catalog.Classification
+	// Policy, when set, is the live policy, and an import suppresses no more than the
+	// pipeline would: an entry for an address its allowlist covers is rejected, and a
+	// bounce with reply text is imported only when the policy's decision on that reply is
+	// to suppress, for as long as the policy says (the catalog alone cannot know that a
+	// policy keeps, say, mailbox_disabled record-only). Nil: the catalog decides alone.
+	Policy *policy.Policy
 	// SkipLines: lines up to this one were done by an earlier run (--resume).
 	SkipLines int
 	// Batch is how many lines go to Redis in one round trip (default 500).
@@ -180,6 +188,9 @@ func change(e *Entry, opt Options) (suppress.Change, error) {
 	if !e.FirstSeen.IsZero() {
 		c.At = e.FirstSeen.UnixMilli()
 	}
+	if opt.Policy != nil && !c.Protected && opt.Policy.Allowlisted(e.Address) {
+		return c, fmt.Errorf("the policy's allowlist covers this address: the pipeline never suppresses it")
+	}
 	switch e.Kind {
 	case KindRecord:
 		c.Reason, c.Class, c.ESP = e.Reason, e.Class, e.ESP
@@ -195,6 +206,14 @@ func change(e *Entry, opt Options) (suppress.Change, error) {
 			cl := opt.Classify(replyText(e.Code, e.Reply))
 			if !cl.Suppressible() {
 				return c, fmt.Errorf("reply classified %s (scope %s, permanent %t): the policy never suppresses on it", cl.Class, cl.Scope, cl.Permanent)
+			}
+			if opt.Policy != nil {
+				ev := events.Event{Type: events.TypeBounce, Recipient: e.Address, ESP: e.Source, Tenant: opt.Tenant}
+				d := opt.Policy.Decide(&ev, cl)
+				if d.Action != policy.ActionSuppress {
+					return c, fmt.Errorf("reply classified %s: the live policy does not suppress on it (action %s, rule %s)", cl.Class, d.Action, d.Rule)
+				}
+				c.SuppressTTL = d.SuppressTTL
 			}
 			c.Reason, c.Class, c.Code = string(cl.Class), string(cl.Class), cl.Code
 		}

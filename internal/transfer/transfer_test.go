@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/reboundhq/rebound/internal/catalog"
+	"github.com/reboundhq/rebound/internal/policy"
 	"github.com/reboundhq/rebound/internal/suppress"
 	"github.com/reboundhq/rebound/internal/testsvc"
 	"github.com/reboundhq/rebound/internal/transfer"
@@ -238,5 +239,63 @@ func TestImportResumesFromCheckpoint(t *testing.T) {
 	p, err := b.store.ListPage(b.ctx, "r", "", 1000, suppress.ListFilter{})
 	if err != nil || len(p.Records) != 1000 {
 		t.Fatalf("after resume %d records listed (err %v), want 1000", len(p.Records), err)
+	}
+}
+
+// An import suppresses no more than the pipeline would under the live policy: an
+// allowlisted address is rejected whatever the line says, a bounce reply whose class
+// the policy keeps record-only is rejected, and one it suppresses for a while is
+// imported with that expiry.
+func TestImportFollowsTheLivePolicy(t *testing.T) {
+	b := setup(t, nil)
+	cat, err := catalog.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pol, err := policy.Parse([]byte(`version: 1
+soft: {threshold: 3, window: 7d, ttl: 30d}
+suppression_scope: global
+classes:
+  recipient_unknown: {action: suppress, ttl: 90d}
+  mailbox_disabled: {action: record}
+allowlist:
+  addresses: [seed@example.com]
+  domains: [staff.example]
+`), "import-policy.yaml", cat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := strings.Join([]string{
+		"address,code,error,created_at",
+		`seed@example.com,550,"5.1.1 No mailbox by that name lives here",`,
+		`ann@staff.example,550,"5.1.1 No mailbox by that name lives here",`,
+		`gone@example.org,550,"5.1.1 No mailbox by that name lives here",`,
+		`closed@example.org,550,"5.2.1 This mailbox is disabled",`,
+	}, "\n") + "\n"
+	now := time.Now()
+	sum, err := transfer.Import(b.ctx, b.store, transfer.NewReader(strings.NewReader(in), transfer.FormatAuto),
+		transfer.Options{Tenant: "p", Classify: b.classify, Policy: pol})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Imported != 1 || sum.Rejected != 3 {
+		t.Fatalf("summary = %+v, want 1 imported (gone@), 3 rejected", sum)
+	}
+	for i, want := range []string{"allowlist", "allowlist", "live policy does not suppress on it (action none, rule classes.mailbox_disabled)"} {
+		if r := sum.Rejections[i]; !strings.Contains(r.Reason, want) {
+			t.Errorf("rejection %d = %+v, want a reason naming %q", i, r, want)
+		}
+	}
+	for _, addr := range []string{"seed@example.com", "ann@staff.example", "closed@example.org"} {
+		if rec, err := b.store.Lookup(b.ctx, "p", addr); err != nil || rec != nil {
+			t.Errorf("%s: record %+v (err %v), want none", addr, rec, err)
+		}
+	}
+	rec, err := b.store.Lookup(b.ctx, "p", "gone@example.org")
+	if err != nil || rec == nil {
+		t.Fatalf("gone@example.org: record %+v (err %v), want a suppression", rec, err)
+	}
+	if exp := rec.ExpiresAt; exp == nil || exp.Before(now.Add(89*24*time.Hour)) || exp.After(now.Add(91*24*time.Hour)) {
+		t.Errorf("gone@example.org expires %v, want about 90 days from now (the policy's ttl)", exp)
 	}
 }
