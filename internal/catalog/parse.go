@@ -68,6 +68,18 @@ func parse(s string) (Reply, string) {
 		}
 	}
 
+	// Exchange relays the remote server's answer inside its own: "554 5.4.4
+	// <mx.example #5.4.4 smtp;550 5.4.4 Unable to relay>". The inner reply,
+	// after its Diagnostic-Code type "smtp;", is the reason; the outer one
+	// only says that the delivery failed.
+	for chosen >= 0 && chosen+1 < len(cands) {
+		next := cands[chosen+1]
+		if c := next.code / 100; (c != 4 && c != 5) || !afterDiagnosticType(s, next.pos) {
+			break
+		}
+		chosen++
+	}
+
 	var r Reply
 	if chosen < 0 {
 		// No basic code: the enhanced code may still stand alone ("#5.1.2",
@@ -118,6 +130,16 @@ func parse(s string) (Reply, string) {
 	}
 	r.Text = foldText(seg, skips[:nskip])
 	return r, s[:tok.pos]
+}
+
+// afterDiagnosticType reports whether the code at pos follows a
+// Diagnostic-Code type ("smtp;", "smtp; "), as a relayed reply does.
+func afterDiagnosticType(s string, pos int) bool {
+	i := pos
+	for i > 0 && s[i-1] == ' ' {
+		i--
+	}
+	return i >= len("smtp;") && hasSuffixFold(s[:i], "smtp;")
 }
 
 // stripWrappers removes the envelope that ESPs and MTAs put around the remote

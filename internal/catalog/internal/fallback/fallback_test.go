@@ -68,8 +68,15 @@ func TestModelRoundTrip(t *testing.T) {
 			t.Errorf("Predict(%+v) = %+v, want %s", tc.in, p, tc.want)
 		}
 	}
-	if m2.Decides(Prediction{Label: Soft, Margin: 100}) || !m2.Decides(Prediction{Label: Suppress, Margin: 3}) {
+	if m2.Decides(Prediction{Label: Soft, Margin: 100, Words: 1}) || !m2.Decides(Prediction{Label: Suppress, Margin: 3, Words: 1}) {
 		t.Error("Decides ignores the margins")
+	}
+	// A reply none of whose words the model knows is not decided, whatever its margin.
+	if p := m2.Predict(Input{Code: 554, Text: "qwxz"}); p.Words != 0 || m2.Decides(Prediction{Label: Suppress, Margin: 3}) {
+		t.Errorf("unknown words: %+v decided", p)
+	}
+	if p := m2.Predict(Input{Code: 554, Text: "BLORP refused"}); p.Words == 0 {
+		t.Errorf("known words not counted: %+v", p)
 	}
 }
 

@@ -59,18 +59,22 @@ type Model struct {
 }
 
 // Prediction is the model's answer for one reply: the most likely label,
-// its margin over the runner-up (difference of log scores) and its
-// posterior probability.
+// its margin over the runner-up (difference of log scores), its posterior
+// probability, and how many of the reply's words and word pairs the model
+// knows (its codes aside).
 type Prediction struct {
 	Label  Label
 	Margin float64
 	Prob   float64
+	Words  int
 }
 
 // Decides reports whether the prediction clears the margin chosen for its
-// label by cross-validation.
+// label by cross-validation, on words the model knows: a reply none of whose
+// words it has seen ("599 weird") is scored on its codes and the label counts
+// alone, which says nothing about that reply.
 func (m *Model) Decides(p Prediction) bool {
-	return p.Margin >= m.decide[p.Label]
+	return p.Words > 0 && p.Margin >= m.decide[p.Label]
 }
 
 // Threshold is the margin a prediction of label l must clear.
@@ -86,7 +90,7 @@ func (m *Model) Predict(in Input) Prediction {
 	// Features a reply repeats count once; the known ones are few, so a
 	// linear check of those already counted is cheaper than a set.
 	var seen [maxFeatures]int32
-	n := 0
+	n, words := 0, 0
 	score := m.logPrior
 	for b := f.next(); b != nil; b = f.next() {
 		i := m.lookup(hash(b))
@@ -95,12 +99,17 @@ func (m *Model) Predict(in Input) Prediction {
 		}
 		seen[n] = i
 		n++
+		if b[0] != '#' {
+			words++
+		}
 		lp := &m.logp[i]
 		for l := range score {
 			score[l] += lp[l]
 		}
 	}
-	return predictionOf(score)
+	p := predictionOf(score)
+	p.Words = words
+	return p
 }
 
 // lookup finds a feature's row by its hash in the open-addressing table
