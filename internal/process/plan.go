@@ -67,9 +67,15 @@ func (p *Processor) plan(pol, shadow *policy.Policy, data [][]byte) plan {
 	return pl
 }
 
-// guardEligible says which changes the guard may hold: complaints never (a complaint is
-// the recipient's own wish, not a directory's answer).
-func (pl *plan) guardEligible(i int) bool { return pl.items[i].res.Event.Type != events.TypeComplaint }
+// guardEligible says which changes the guard may hold: never a complaint (the
+// recipient's own wish, not a directory's answer), and never an event the ESP did not
+// even try to deliver because the address is on its own suppression list: that is the
+// ESP's memory of earlier bounces, not a receiving domain answering now, so a campaign
+// to an old list must not look like the domain's outage (and page on-call for it).
+func (pl *plan) guardEligible(i int) bool {
+	ev := &pl.items[i].res.Event
+	return ev.Type != events.TypeComplaint && !ev.ProviderSuppressed
+}
 
 // markHeld applies the guard's verdicts (one per change, or nil): a held suppression
 // becomes a history-only change whose entry's action reads "held" — its class stays the

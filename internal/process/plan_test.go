@@ -88,6 +88,33 @@ func TestPlanTurnsABatchIntoChanges(t *testing.T) {
 	}
 }
 
+// TestPlanGuardEligible: the guard may hold a fresh hard bounce, never a complaint, and
+// never a drop from the ESP's own suppression list, which the catalog reads as a
+// suppression (esp.suppression_list) but which says nothing about the domain today.
+func TestPlanGuardEligible(t *testing.T) {
+	p := planner(t)
+	dropped := events.Event{ID: "generic:p", ESP: "generic", Type: events.TypeDropped, ProviderSuppressed: true,
+		OccurredAt: time.Date(2026, 11, 30, 8, 0, 0, 0, time.UTC), Recipient: "old@example.com", Tenant: "acme",
+		Reply: events.Reply{Text: "Not delivering to previously bounced address"}}
+	b, err := json.Marshal(dropped)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pl := p.plan(policy.Default(), nil, [][]byte{
+		raw(t, "h", events.TypeBounce, "gone@example.com", "550 5.1.1 user unknown"),
+		raw(t, "c", events.TypeComplaint, "angry@example.com", ""),
+		b,
+	})
+	if len(pl.changes) != 3 || pl.changes[2].Action != suppress.ActionSuppress {
+		t.Fatalf("changes = %+v, want the dropped address suppressed", pl.changes)
+	}
+	for i, want := range []bool{true, false, false} {
+		if got := pl.guardEligible(i); got != want {
+			t.Errorf("guardEligible(%d) = %v, want %v", i, got, want)
+		}
+	}
+}
+
 func TestPlanDecidesWithTheShadowPolicyToo(t *testing.T) {
 	p := planner(t)
 	shadow, err := policy.Parse([]byte("version: 1\nsoft: {threshold: 1, window: 7d, ttl: 30d}\n"), "shadow.yaml", p.cfg.Catalog)
