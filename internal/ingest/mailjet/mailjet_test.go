@@ -241,7 +241,7 @@ func TestStandInsClassify(t *testing.T) {
 		{"system", "system issue"}:           "remote_error",
 		{"system", "protocol issue"}:         "unknown",
 		{"system", "connection issue"}:       "network_error",
-		{"mailjet", "preblocked"}:            "unknown",
+		{"mailjet", "preblocked"}:            "mailbox_disabled", // on Mailjet's own list: suppressed, as every ESP's list is
 		{"mailjet", "duplicate in campaign"}: "unknown",
 	}
 	if len(want) != len(standIns) {

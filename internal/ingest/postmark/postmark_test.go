@@ -249,7 +249,7 @@ func TestStandInsClassify(t *testing.T) {
 		"HardBounce": "recipient_unknown", "BadEmailAddress": "recipient_unknown",
 		"SoftBounce": "unknown", "DnsError": "network_error", "Transient": "unknown",
 		"Blocked": "reputation_block", "DMARCPolicy": "sender_auth_policy", "SpamNotification": "reputation_block",
-		"VirusNotification": "content_rejected", "Unknown": "unknown", "ManuallyDeactivated": "unknown",
+		"VirusNotification": "content_rejected", "Unknown": "unknown", "ManuallyDeactivated": "mailbox_disabled",
 	}
 	for name, kind := range bounceKinds {
 		if kind.typ == events.TypeComplaint {
