@@ -31,6 +31,7 @@ const (
 	ClassRecipientUnknown      Class = "recipient_unknown"
 	ClassDomainInvalid         Class = "domain_invalid"
 	ClassMailboxDisabled       Class = "mailbox_disabled"
+	ClassRecipientOptedOut     Class = "recipient_opted_out"
 	ClassMailboxFull           Class = "mailbox_full"
 	ClassRecipientMoved        Class = "recipient_moved"
 	ClassRecipientRateLimited  Class = "recipient_rate_limited"

@@ -158,6 +158,36 @@ func TestDecideDefaultPolicyIsPermanent(t *testing.T) {
 	}
 }
 
+// An ESP's drop of an address on its suppression list suppresses under the default
+// policy whichever list it is, but an unsubscribe or spam report is the recipient's wish
+// about this sender: suppressed for the tenant, like a complaint, while a bounced
+// address is dead for everyone.
+func TestDecideESPSuppressionListDrops(t *testing.T) {
+	t.Parallel()
+	cat, err := catalog.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := Default()
+	for _, tc := range []struct {
+		reply  string
+		global bool
+	}{
+		{"sendgrid dropped: Bounced Address", true},
+		{"Not delivering to previously bounced address", true},
+		{"sendgrid dropped: Unsubscribed Address", false},
+		{"sendgrid dropped: Spam Reporting Address", false},
+		{"607 Not delivering to a user that already marked you as spam", false},
+	} {
+		e := event(events.TypeDropped, true)
+		e.Tenant = "acme"
+		d := p.Decide(e, cat.Classify(tc.reply, catalog.Hints{}))
+		if d.Action != ActionSuppress || d.Global != tc.global {
+			t.Errorf("%q: %+v, want suppress, global %v", tc.reply, d, tc.global)
+		}
+	}
+}
+
 func TestParseErrorsNameTheLine(t *testing.T) {
 	t.Parallel()
 	cat, err := catalog.Default()
