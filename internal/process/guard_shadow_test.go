@@ -97,6 +97,9 @@ func TestShadowComparesEffectsNotActions(t *testing.T) {
 		t.Fatalf("redelivery = %+v, want a duplicate", r)
 	}
 
+	// Disagreements are written beside the batches (Processor.aside), so a batch's
+	// entries may land after the next batch's result; Run returns once they are written.
+	b.stop(t)
 	counts, samples, err := b.store.ShadowReport(context.Background())
 	if err != nil {
 		t.Fatal(err)
