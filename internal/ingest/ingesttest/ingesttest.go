@@ -264,8 +264,15 @@ func Catalog(t testing.TB) *catalog.Catalog {
 // stage does it: the end-to-end meaning of a mapping or a stand-in reply.
 func Decide(t testing.TB, ev *events.Event) policy.Action {
 	t.Helper()
+	return Decision(t, ev).Action
+}
+
+// Decision is the default policy's whole decision on an event (its scope too), with
+// the classification its reply gets from the built-in catalog.
+func Decision(t testing.TB, ev *events.Event) policy.Decision {
+	t.Helper()
 	cl := Catalog(t).Classify(ev.Reply.String(), catalog.Hints{Code: ev.Reply.Code, Enhanced: ev.Reply.Enhanced, RemoteHost: ev.MTA})
-	return policy.Default().Decide(ev, cl).Action
+	return policy.Default().Decide(ev, cl)
 }
 
 // AssertAuth checks an Authenticate result: nil when ok, otherwise an error wrapping

@@ -192,6 +192,15 @@ var byEvent = map[string]string{
 // the address: they are not "already suppressed" and should reach on-call.
 var senderSideRejects = map[string]bool{"invalid-sender": true, "unsigned": true, "test-mode-limit": true, "rule": true}
 
+// optOutRejects are Mandrill reject reasons that are the recipient's opt-out (an
+// unsubscribe, a spam complaint), worded as the catalog's rule for ESPs' opt-out lists
+// reads them. Every other reason ("hard-bounce", "soft-bounce", "custom") is Mandrill's
+// rejection list at large.
+var optOutRejects = map[string]string{
+	"unsub": "Unsubscribed Address: the recipient unsubscribed from this sender",
+	"spam":  "Spam Reporting Address: the recipient reported this sender's mail as spam",
+}
+
 // Parse implements ingest.Adapter.
 func (a *Adapter) Parse(body []byte) (ingest.Batch, error) {
 	if len(body) > maxBody {
@@ -275,6 +284,11 @@ func (a *Adapter) event(it *item, typ events.Type) (events.Event, error) {
 			ev.Reply.Text = "synthetic (Mandrill reject " + r + ", the ESP did not send): 550 5.7.0 sending not permitted for this account"
 		case r == "invalid":
 			ev.Reply.Text = "synthetic (Mandrill reject invalid, not sent): 553 5.1.3 invalid recipient address"
+		case optOutRejects[r] != "":
+			// The recipient unsubscribed from, or complained about, this account's mail:
+			// their wish about this sender (suppressed for the tenant), not a dead address.
+			ev.ProviderSuppressed = true
+			ev.Reply.Text = "synthetic (Mandrill reject " + r + ", not sent): 550 5.7.1 " + optOutRejects[r]
 		default:
 			ev.ProviderSuppressed = true
 			ev.Reply.Text = "synthetic (Mandrill reject, not sent): 550 5.1.1 address is on the ESP suppression list"

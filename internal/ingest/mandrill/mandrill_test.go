@@ -223,14 +223,25 @@ func TestSyntheticReplies(t *testing.T) {
 			t.Errorf("%s: %q → %q, want %q", k, text, got, want[k])
 		}
 	}
-	for reason, wantAction := range map[string]policy.Action{"hard-bounce": policy.ActionSuppress, "unsigned": policy.ActionAlert, "invalid": policy.ActionSuppress} {
+	// A reject for an unsubscribe or a complaint suppresses for the tenant only (one
+	// tenant's unsubscriber is not every tenant's); the rejection list at large suppresses
+	// for everyone, as an ESP's bounce list does.
+	for reason, want := range map[string]struct {
+		action policy.Action
+		global bool
+	}{
+		"hard-bounce": {policy.ActionSuppress, true}, "soft-bounce": {policy.ActionSuppress, true}, "custom": {policy.ActionSuppress, true},
+		"unsub": {policy.ActionSuppress, false}, "spam": {policy.ActionSuppress, false},
+		"unsigned": {policy.ActionAlert, false}, "invalid": {policy.ActionSuppress, true},
+	} {
 		body := []byte(url.Values{"mandrill_events": {`[{"event":"reject","_id":"r1","ts":1767262100,"msg":{"email":"a@example.com","reject_reason":"` + reason + `"}}]`}}.Encode())
 		b, err := setup(t, nil).Parse(body)
 		if err != nil || len(b.Events) != 1 {
 			t.Fatalf("reject %s: %+v %v", reason, b, err)
 		}
-		if got := ingesttest.Decide(t, &b.Events[0]); got != wantAction {
-			t.Errorf("reject %s: %q → %q, want %q", reason, b.Events[0].Reply.Text, got, wantAction)
+		d := ingesttest.Decision(t, &b.Events[0])
+		if d.Action != want.action || (d.Action == policy.ActionSuppress && d.Global != want.global) {
+			t.Errorf("reject %s: %q → %s (global %v), want %s (global %v)", reason, b.Events[0].Reply.Text, d.Action, d.Global, want.action, want.global)
 		}
 	}
 }
