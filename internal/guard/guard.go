@@ -72,7 +72,7 @@ func (g *Guard) Keys() Keys { return g.keys }
 // Load loads the hold script (on every master of a Cluster), so the first batch runs
 // EVALSHA without a NOSCRIPT retry.
 func (g *Guard) Load(ctx context.Context) error {
-	for _, sc := range []*redis.Script{holdScript, holdBatchScript} {
+	for _, sc := range []*redis.Script{holdScript, holdBatchScript, unindexScript} {
 		if err := sc.Load(ctx, g.rdb).Err(); err != nil {
 			return fmt.Errorf("load guard script: %w", err)
 		}
@@ -219,7 +219,8 @@ func (g *Guard) Hold(ctx context.Context, mb policy.MassBounce, changes map[stri
 			held = append(held, domain)
 		}
 	}
-	if len(held) > 0 {
+	// The batch script lists held domains itself, in the step that holds them.
+	if len(held) > 0 && !(g.batch && len(calls) > 1) {
 		if err := g.rdb.SAdd(ctx, g.keys.HeldDomains(), held...).Err(); err != nil {
 			return nil, fmt.Errorf("mass-bounce guard index: %w", err)
 		}
@@ -251,12 +252,12 @@ func sortedCalls(calls map[string]*holdCall) []domainCall {
 
 // holdBatch runs the hold script of every domain in one call of holdBatchScript.
 func (g *Guard) holdBatch(ctx context.Context, calls []domainCall, sha bool) (map[string][]int64, error) {
-	var keys []string
-	args := make([]any, 1, 1+2*len(calls))
+	keys := []string{g.keys.HeldDomains()}
+	args := make([]any, 1, 1+3*len(calls))
 	args[0] = len(calls)
 	for _, c := range calls {
 		keys = append(keys, c.keys...)
-		args = append(args, len(c.keys), len(c.args))
+		args = append(args, c.domain, len(c.keys), len(c.args))
 	}
 	for _, c := range calls {
 		args = append(args, c.args...)
@@ -351,8 +352,9 @@ func (g *Guard) Held(ctx context.Context) ([]HeldDomain, error) {
 			tpend = append(tpend, pipe.HLen(ctx, g.keys.TenantPending(d, t)))
 		}
 		if !held {
-			// Released elsewhere, or expired: drop it from the index.
-			g.rdb.SRem(ctx, g.keys.HeldDomains(), d)
+			// Released elsewhere, or expired: drop it from the index (unless a hold
+			// started since the read above).
+			g.unindex(ctx, d)
 		}
 	}
 	if len(tpend) > 0 {
@@ -580,18 +582,41 @@ func (g *Guard) settle(ctx context.Context, domain, by, how string) {
 		g.log.Info("mass-bounce guard: other holds of the domain remain; its incident stays open", zap.String("receiving_domain", domain), zap.Int("holds", n))
 		return
 	}
-	// Leave the index, then look again: a hold that started meanwhile is put back (Hold
-	// adds it on its every held batch too, so none is left out of the index).
-	if err := g.rdb.SRem(ctx, g.keys.HeldDomains(), domain).Err(); err != nil {
+	removed, err := g.unindex(ctx, domain)
+	if err != nil {
 		g.log.Warn("mass-bounce guard: index not updated", zap.String("receiving_domain", domain), zap.Error(err))
 	}
-	if again, err := g.holds(ctx, domain); err == nil && again > 0 {
-		g.rdb.SAdd(ctx, g.keys.HeldDomains(), domain)
+	if !removed && err == nil {
 		g.log.Warn("mass-bounce guard: the domain was held again while its hold was released; its incident stays open",
 			zap.String("receiving_domain", domain))
 		return
 	}
 	g.resolve(ctx, domain, by, how)
+}
+
+// unindex takes a domain out of the held-domains index once no hold of it is on, and
+// reports whether it did. On a single Redis or Sentinel it is one step (unindexScript):
+// the batch hold script skips the hold state of unlisted domains, so a hold starting
+// meanwhile must never be left out. On a Cluster, where the index is only the listing's,
+// it leaves the index, then looks again and puts back a hold that started meanwhile
+// (Hold adds it on its every held batch too).
+func (g *Guard) unindex(ctx context.Context, domain string) (bool, error) {
+	if g.batch {
+		keys := []string{g.keys.HeldDomains(), g.keys.State(domain), g.keys.Tenants(domain)}
+		n, err := unindexScript.Run(ctx, g.rdb, keys, domain).Int()
+		if err != nil {
+			return false, fmt.Errorf("unindex %s: %w", domain, err)
+		}
+		return n == 1, nil
+	}
+	if err := g.rdb.SRem(ctx, g.keys.HeldDomains(), domain).Err(); err != nil {
+		return false, fmt.Errorf("unindex %s: %w", domain, err)
+	}
+	if again, err := g.holds(ctx, domain); err == nil && again > 0 {
+		g.rdb.SAdd(ctx, g.keys.HeldDomains(), domain)
+		return false, nil
+	}
+	return true, nil
 }
 
 // apply writes held changes, in batches of 256, and counts the new suppressions into

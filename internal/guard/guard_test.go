@@ -524,3 +524,60 @@ func TestNothingHeldDuringAReleaseIsLost(t *testing.T) {
 		}
 	}
 }
+
+// TestBatchesSeeHoldsOfEarlierBatches: the batch script reads a domain's hold state only
+// when the held-domains index names it, so the index must name a hold from the step that
+// starts it. A hold started in one batch of several domains holds the domain's next
+// change in the next such batch, while the other domains keep being written; once it is
+// released, the domain's changes are written again.
+func TestBatchesSeeHoldsOfEarlierBatches(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	changes := func(round int, perDomain map[string]int) []suppress.Change {
+		var cs []suppress.Change
+		for _, d := range []string{"d1.example", "d2.example", "d3.example"} {
+			for i := range perDomain[d] {
+				cs = append(cs, hard(fmt.Sprintf("%d-%s-%d", round, d, i), fmt.Sprintf("r%d-%d@%s", round, i, d)))
+			}
+		}
+		return cs
+	}
+	heldPerDomain := func(cs []suppress.Change) map[string]int {
+		t.Helper()
+		vs, err := b.guard.Check(b.ctx, b.mb, cs, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		held := map[string]int{}
+		for _, v := range vs {
+			if v.Held {
+				held[v.Domain]++
+			}
+		}
+		return held
+	}
+	// d1 reaches the threshold (3) in the first batch; d2 and d3 stay below it.
+	if held := heldPerDomain(changes(1, map[string]int{"d1.example": 3, "d2.example": 1, "d3.example": 1})); fmt.Sprint(held) != "map[d1.example:1]" {
+		t.Fatalf("first batch held %v, want d1's third change", held)
+	}
+	// Past the window: d1's count is back to zero, but its hold stays on until decided.
+	b.clock.Add(b.mb.Window + time.Minute)
+	if held := heldPerDomain(changes(2, map[string]int{"d1.example": 1, "d2.example": 1})); fmt.Sprint(held) != "map[d1.example:1]" {
+		t.Fatalf("second batch held %v, want d1's change only (d1 is held, d2 has 1 of 3)", held)
+	}
+	// With a hold in the index, an unlisted domain still counts and holds on its own.
+	if held := heldPerDomain(changes(3, map[string]int{"d2.example": 2, "d3.example": 1})); fmt.Sprint(held) != "map[d2.example:1]" {
+		t.Fatalf("third batch held %v, want d2's third change", held)
+	}
+	for _, d := range []string{"d1.example", "d2.example"} {
+		if _, err := b.guard.Release(b.ctx, d, false); err != nil {
+			t.Fatalf("release %s: %v", d, err)
+		}
+	}
+	if n, err := b.rdb.SCard(b.ctx, b.guard.Keys().HeldDomains()).Result(); err != nil || n != 0 {
+		t.Fatalf("held-domains index after the releases = %d, %v, want empty", n, err)
+	}
+	if held := heldPerDomain(changes(4, map[string]int{"d1.example": 1, "d2.example": 1})); len(held) != 0 {
+		t.Fatalf("fourth batch held %v, want nothing (both released: they count afresh)", held)
+	}
+}
