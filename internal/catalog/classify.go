@@ -53,6 +53,9 @@ func (c *Catalog) Classify(reply string, h Hints) Classification {
 	case w.stage == stageMailFrom && cl.Scope == ScopeRecipient:
 		cl.Class, cl.Scope, cl.Rule = ClassSenderAddressRejected, ScopeSender, "stage.mail_from"
 		cl.Reason = reasonStageMailFrom
+	case w.stage == stageSenderCheck && cl.Scope == ScopeRecipient:
+		cl.Class, cl.Scope, cl.Rule = ClassSenderAddressRejected, ScopeSender, "stage.sender_check"
+		cl.Reason = reasonStageSenderCheck
 	case w.stage == stageConnect:
 		// Refused before any recipient was named: the server does not want
 		// to talk to us (blocklist, policy, bad HELO), whatever the words.
@@ -68,7 +71,8 @@ type stage int
 const (
 	stageUnknown stage = iota
 	stageMailFrom
-	stageConnect // greeting or HELO/EHLO
+	stageConnect     // greeting or HELO/EHLO
+	stageSenderCheck // the receiver's verification of our sender address (a callout)
 )
 
 // wrapperMarkers is the MTA wording around a reply that Classify reads,
@@ -77,7 +81,8 @@ const (
 // mx.example.com [192.0.2.1]:"); the others name the dialogue step —
 // Postfix "(in reply to MAIL FROM command)", Exim "after MAIL FROM:",
 // Sendmail ">>> MAIL From:", qmail "but sender was rejected" / "but my name
-// was rejected", Postfix "refused to talk to me".
+// was rejected", Postfix "refused to talk to me"; and the words of a failed
+// verification of our sender address.
 var wrapperMarkers = []struct {
 	text  string
 	stage stage // stageUnknown for the host marker
@@ -94,6 +99,14 @@ var wrapperMarkers = []struct {
 	{"after helo", stageConnect},
 	{"in reply to ehlo", stageConnect},
 	{"in reply to helo", stageConnect},
+	// A receiver that verifies our sender address calls our own MX; its report wraps
+	// that server's answer ("sender address does not accept mail: 550 5.1.1 <ours>:
+	// User unknown"), which names our address as a recipient.
+	{"sender address does not accept mail", stageSenderCheck},
+	{"sender verify failed", stageSenderCheck},
+	{"sender verification failed", stageSenderCheck},
+	{"sender address verification failed", stageSenderCheck},
+	{"could not verify sender", stageSenderCheck},
 }
 
 // wrapperMatcher is compiled once, like the rule matcher; it is tiny, so a
@@ -126,8 +139,8 @@ func readWrapper(raw string) wrapperInfo {
 					w.host, hostDone = h, true
 				}
 			}
-		case st == stageMailFrom:
-			w.stage = stageMailFrom
+		case st == stageMailFrom || st == stageSenderCheck:
+			w.stage = st
 		case w.stage == stageUnknown:
 			w.stage = st
 		}

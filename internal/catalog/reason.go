@@ -74,6 +74,7 @@ const (
 	reasonFallbackUnknown   = "no rule or catalog entry matched the reply; unknown is never suppressed"
 	reasonFallbackSuccess   = "a 2xx success code in a bounce event: nothing failed that can be named"
 	reasonStageMailFrom     = "the server refused our MAIL FROM, so the words are about our sender address, not the recipient"
+	reasonStageSenderCheck  = "the wording around the reply says our sender address failed the receiver's verification, so the reply answers a check of our address, not of the recipient"
 	reasonStageConnect      = "the server refused us at the greeting or HELO, before any recipient was named: a policy refusal of our side"
 )
 
