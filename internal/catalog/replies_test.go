@@ -149,7 +149,7 @@ func (s *replyScore) report(name string) string {
 // Czech, Polish, Korean and English).
 // Each later round came from sources the earlier ones did not use and was
 // split with the same seeded procedure on its own.
-var roundEnds = []int{1552, 1923, 1985, 2140, 2672, 3111, 3241, 3604, 3963, 4184}
+var roundEnds = []int{1552, 1923, 1985, 2140, 2672, 3111, 3241, 3604, 3963, 4184, 4253}
 
 func collectionRound(t *testing.T, id string) int {
 	t.Helper()
@@ -176,11 +176,11 @@ func isTransientReply(reply string) bool {
 // part as a whole and each collection round's test rows.
 type corpusScores struct {
 	dev, test replyScore
-	round     [11]replyScore // test rows of each collection round
+	round     [12]replyScore // test rows of each collection round
 	newestDev replyScore     // dev rows of the newest round, the ones its rule changes were made for
 }
 
-var roundNames = [11]string{"first round (R0001-R1552)", "second round (R1553-R1923)", "third round (R1924-R1985)", "fourth round (R1986-R2140)", "fifth round (R2141-R2672)", "sixth round (R2673-R3111)", "seventh round (R3112-R3241)", "eighth round (R3242-R3604)", "ninth round (R3605-R3963)", "tenth round (R3964-R4184)", "eleventh round (R4185-)"}
+var roundNames = [12]string{"first round (R0001-R1552)", "second round (R1553-R1923)", "third round (R1924-R1985)", "fourth round (R1986-R2140)", "fifth round (R2141-R2672)", "sixth round (R2673-R3111)", "seventh round (R3112-R3241)", "eighth round (R3242-R3604)", "ninth round (R3605-R3963)", "tenth round (R3964-R4184)", "eleventh round (R4185-R4253)", "twelfth round (R4254-)"}
 
 func TestCorpusReplies(t *testing.T) {
 	t.Parallel()
@@ -193,8 +193,8 @@ func TestCorpusReplies(t *testing.T) {
 	}
 	bare.model = nil
 	rows := readReplies(t)
-	if len(rows) < 4250 {
-		t.Fatalf("replies corpus has %d rows, want at least 4250", len(rows))
+	if len(rows) < 4580 {
+		t.Fatalf("replies corpus has %d rows, want at least 4580", len(rows))
 	}
 	var with, without corpusScores
 	for _, r := range rows {
@@ -245,7 +245,7 @@ func TestCorpusReplies(t *testing.T) {
 	// fails, and says where the target stands. Floors are at or below what was
 	// measured, never above.
 	const (
-		devFloor       = 96.4 // % right action on the dev part, measured 96.43 (2,459/2,550, with the fallback)
+		devFloor       = 96.1 // % right action on the dev part, measured 96.14 (2,642/2,748, with the fallback)
 		targetAccuracy = 95.0
 	)
 	floors := []struct {
@@ -254,8 +254,8 @@ func TestCorpusReplies(t *testing.T) {
 		floor    float64 // % right action
 		maxFalse int     // false suppressions
 	}{
-		{"test (all rounds)", &with.test, 89.1, 11},        // measured 89.13 % (1,517/1,702), 11 (4 are the eighth and ninth rounds', there before their changes)
-		{"test, first round", &with.round[0], 92.9, 2},     // measured 92.91 %, 2
+		{"test (all rounds)", &with.test, 88.6, 15},        // measured 88.60 % (1,625/1,834), 15 (8 are the eighth, ninth and twelfth rounds', there before their changes)
+		{"test, first round", &with.round[0], 93.0, 2},     // measured 93.08 %, 2
 		{"test, second round", &with.round[1], 91.2, 0},    // measured 91.22 %, 0
 		{"test, third round", &with.round[2], 72.0, 1},     // measured 72.00 %, 1 (25 rows)
 		{"test, fourth round", &with.round[3], 85.4, 0},    // measured 85.48 % (53/62), 0
@@ -266,6 +266,7 @@ func TestCorpusReplies(t *testing.T) {
 		{"test, ninth round", &with.round[8], 81.2, 1},     // measured 81.25 % (117/144), 1; 80.56 % (116/144) before its change
 		{"test, tenth round", &with.round[9], 75.0, 0},     // measured 75.00 % (66/88), 0; 67.05 % (59/88), 1 before its change
 		{"test, eleventh round", &with.round[10], 85.7, 0}, // measured 85.71 % (24/28), 0, as before its change
+		{"test, twelfth round", &with.round[11], 81.0, 4},  // measured 81.06 % (107/132), 4; 78.79 % (104/132), 4 before its change
 	}
 	test := &with.test
 	a := pct(test.right, test.rows)
