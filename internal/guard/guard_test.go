@@ -106,6 +106,22 @@ func (b *bundle) batch(t *testing.T, domain string, ids ...string) []guard.Verdi
 	return vs
 }
 
+// heldPerDomain runs changes through the guard and counts the held ones per domain.
+func (b *bundle) heldPerDomain(t *testing.T, changes []suppress.Change) map[string]int {
+	t.Helper()
+	vs, err := b.guard.Check(b.ctx, b.mb, changes, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	held := map[string]int{}
+	for _, v := range vs {
+		if v.Held {
+			held[v.Domain]++
+		}
+	}
+	return held
+}
+
 func (b *bundle) incident(t *testing.T, domain string) alert.Incident {
 	t.Helper()
 	inc, err := b.alerts.Get(b.ctx, guard.IncidentID(domain))
@@ -454,16 +470,7 @@ func TestManyDomainsInOneBatch(t *testing.T) {
 			changes = append(changes, hard(fmt.Sprintf("%d-%d", d, i), fmt.Sprintf("r%d@d%d.example", i, d)))
 		}
 	}
-	vs, err := b.guard.Check(b.ctx, b.mb, changes, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	held := map[string]int{}
-	for _, v := range vs {
-		if v.Held {
-			held[v.Domain]++
-		}
-	}
+	held := b.heldPerDomain(t, changes)
 	if len(held) != 2 || held["d1.example"] != 1 || held["d2.example"] != 2 {
 		t.Fatalf("held per domain = %v, want d1 (1: its 3rd) and d2 (2: its 3rd and 4th)", held)
 	}
@@ -542,20 +549,7 @@ func TestBatchesSeeHoldsOfEarlierBatches(t *testing.T) {
 		}
 		return cs
 	}
-	heldPerDomain := func(cs []suppress.Change) map[string]int {
-		t.Helper()
-		vs, err := b.guard.Check(b.ctx, b.mb, cs, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		held := map[string]int{}
-		for _, v := range vs {
-			if v.Held {
-				held[v.Domain]++
-			}
-		}
-		return held
-	}
+	heldPerDomain := func(cs []suppress.Change) map[string]int { t.Helper(); return b.heldPerDomain(t, cs) }
 	// d1 reaches the threshold (3) in the first batch; d2 and d3 stay below it.
 	if held := heldPerDomain(changes(1, map[string]int{"d1.example": 3, "d2.example": 1, "d3.example": 1})); fmt.Sprint(held) != "map[d1.example:1]" {
 		t.Fatalf("first batch held %v, want d1's third change", held)
