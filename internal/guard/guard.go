@@ -122,9 +122,10 @@ type TenantResult struct {
 // cut into batches. changes maps each domain to the suppressions the batch would write
 // for it, in event order (clear addresses: Hold protects its copies as the store
 // would); held ones are stored as pending, with the time they were held, to be
-// released later. One pipelined round trip for the batch, plus one for the
-// held-domains index when something is held. Hold does not look at mb.Enabled or
-// mb.OnRecovery: Check and the sweeper do.
+// released later. One round trip for the batch (on a single Redis or Sentinel one script
+// call, which also lists held domains in the held-domains index; on a Cluster one call per
+// domain in a pipeline, plus a round trip for the index when something is held). Hold
+// does not look at mb.Enabled or mb.OnRecovery: Check and the sweeper do.
 func (g *Guard) Hold(ctx context.Context, mb policy.MassBounce, changes map[string][]suppress.Change) (map[string]Result, error) {
 	if len(changes) == 0 {
 		return nil, nil
@@ -163,7 +164,9 @@ func (g *Guard) Hold(ctx context.Context, mb policy.MassBounce, changes map[stri
 		calls[domain] = &holdCall{keys: keys, args: args, tenants: tenants}
 	}
 	run := func(sha bool) (map[string][]int64, error) {
-		if g.batch && len(calls) > 1 {
+		if g.batch {
+			// Even for one domain: the batch script keeps the held-domains index in the
+			// step that holds, which its skipping of unlisted domains relies on.
 			return g.holdBatch(ctx, sortedCalls(calls), sha)
 		}
 		pipe := g.rdb.Pipeline()
@@ -220,7 +223,7 @@ func (g *Guard) Hold(ctx context.Context, mb policy.MassBounce, changes map[stri
 		}
 	}
 	// The batch script lists held domains itself, in the step that holds them.
-	if len(held) > 0 && !(g.batch && len(calls) > 1) {
+	if len(held) > 0 && !g.batch {
 		if err := g.rdb.SAdd(ctx, g.keys.HeldDomains(), held...).Err(); err != nil {
 			return nil, fmt.Errorf("mass-bounce guard index: %w", err)
 		}

@@ -358,6 +358,10 @@ func TestReleaseWithoutAnIncident(t *testing.T) {
 	}
 }
 
+// TestHeldDomainLeftOutOfTheIndexIsPutBack: a held domain removed from the index by hand
+// (which docs/operations.md warns against: the batch script then skips its hold state) is
+// listed again by its next held batch; here the window still holds the threshold, so the
+// next suppression is held whatever the index said.
 func TestHeldDomainLeftOutOfTheIndexIsPutBack(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
