@@ -252,6 +252,13 @@ func (a *Adapter) mapEvent(env envelope) (events.Event, bool, error) {
 			text = ds.Description
 		}
 		e.Reply = reply(code, ds.EnhancedCode, text)
+		if optOut, ok := optOutReasons[d.Reason]; ok && suppressed {
+			// The recipient's opt-out from this sender, whatever words Mailgun put
+			// around it: their wish (suppressed for the tenant), not a dead address.
+			// Mailgun's own text stays in the verdict.
+			ingest.SetNonEmpty(verdict, "delivery_message", e.Reply.Text)
+			e.Reply = events.Reply{Text: "synthetic (Mailgun failed " + d.Reason + ", not sent): 550 5.7.1 " + optOut}
+		}
 	}
 	e.ESPVerdict = verdict
 	if a.tenantKey != "" {
@@ -261,6 +268,15 @@ func (a *Adapter) mapEvent(env envelope) (events.Event, bool, error) {
 		return events.Event{}, false, err
 	}
 	return e, false, nil
+}
+
+// optOutReasons are the suppression reasons of a "failed" event that are the
+// recipient's opt-out (an unsubscribe, a spam complaint), worded as the catalog's rule
+// for ESPs' opt-out lists reads them. "suppress-bounce" keeps Mailgun's own text (its
+// bounce list: suppressed for everyone).
+var optOutReasons = map[string]string{
+	"suppress-unsubscribe": "Unsubscribed Address: the recipient unsubscribed from this sender",
+	"suppress-complaint":   "Spam Reporting Address: the recipient reported this sender's mail as spam",
 }
 
 // reply prefers Mailgun's structured code and enhanced code and parses the rest out

@@ -22,6 +22,7 @@ import (
 	"github.com/reboundhq/rebound/internal/ingest"
 	"github.com/reboundhq/rebound/internal/ingest/ingesttest"
 	"github.com/reboundhq/rebound/internal/metrics"
+	"github.com/reboundhq/rebound/internal/policy"
 	"github.com/reboundhq/rebound/internal/stream"
 )
 
@@ -257,6 +258,22 @@ func TestParse(t *testing.T) {
 			Reply:      events.Reply{Text: "Not delivering to previously bounced address"},
 			ESPVerdict: map[string]string{"event": "failed", "severity": "permanent", "reason": "suppress-bounce", "delivery_code": "605"},
 		}},
+		{"failed-suppress-unsubscribe.json", events.Event{
+			ID: "mailgun:Un4sUbScRiBeD0aBcDeFgHi", ESP: "mailgun", Type: events.TypeDropped, ProviderSuppressed: true,
+			OccurredAt: time.Unix(1767243600, 0).UTC(), Recipient: "old.customer@example.net",
+			Sender: "bounces@mg.shop.example", SendingDomain: "mg.shop.example", Tenant: "acme-us",
+			MessageID:  "20260101150000.6.P7Q8R9@mg.shop.example",
+			Reply:      events.Reply{Text: "synthetic (Mailgun failed suppress-unsubscribe, not sent): 550 5.7.1 Unsubscribed Address: the recipient unsubscribed from this sender"},
+			ESPVerdict: map[string]string{"event": "failed", "severity": "permanent", "reason": "suppress-unsubscribe", "delivery_code": "606", "delivery_message": "Not delivering to unsubscribed address"},
+		}},
+		{"failed-suppress-complaint.json", events.Event{
+			ID: "mailgun:CoMpLaInT0aBcDeFgHiJkL", ESP: "mailgun", Type: events.TypeDropped, ProviderSuppressed: true,
+			OccurredAt: time.Unix(1767243600, 0).UTC(), Recipient: "old.customer@example.net",
+			Sender: "bounces@mg.shop.example", SendingDomain: "mg.shop.example", Tenant: "acme-us",
+			MessageID:  "20260101150000.6.P7Q8R9@mg.shop.example",
+			Reply:      events.Reply{Text: "synthetic (Mailgun failed suppress-complaint, not sent): 550 5.7.1 Spam Reporting Address: the recipient reported this sender's mail as spam"},
+			ESPVerdict: map[string]string{"event": "failed", "severity": "permanent", "reason": "suppress-complaint", "delivery_code": "607", "delivery_message": "Not delivering to a user who marked your messages as spam"},
+		}},
 		{"complained.json", events.Event{
 			ID: "mailgun:Ws5aF2gHRkM8vC1xZy3JeA", ESP: "mailgun", Type: events.TypeComplaint,
 			OccurredAt: time.Unix(1767240000, 0).UTC(), Recipient: "p.lindqvist@example.com",
@@ -290,6 +307,25 @@ func TestParse(t *testing.T) {
 			got, err := a.Parse(body)
 			ingesttest.AssertBatch(t, got, err, ingesttest.Want{Events: []events.Event{tt.want}})
 		})
+	}
+}
+
+// TestSuppressedDrops: Mailgun's drops from its own lists suppress the recipient, for
+// the tenant only when the list is the recipient's opt-out from this sender (an
+// unsubscribe, a complaint), for everyone when it is the bounce list.
+func TestSuppressedDrops(t *testing.T) {
+	t.Parallel()
+	a := setup(t, map[string]string{"REBOUND_MAILGUN_TENANT_FROM": "tenant"})
+	for fixture, global := range map[string]bool{
+		"failed-suppress-bounce.json": true, "failed-suppress-unsubscribe.json": false, "failed-suppress-complaint.json": false,
+	} {
+		got, err := a.Parse(signed(t, ingesttest.Fixture(t, fixture), testKey, now))
+		if err != nil || len(got.Events) != 1 {
+			t.Fatalf("%s: %+v, %v", fixture, got, err)
+		}
+		if d := ingesttest.Decision(t, &got.Events[0]); d.Action != policy.ActionSuppress || d.Global != global {
+			t.Errorf("%s: %q → %s (global %v), want suppress (global %v)", fixture, got.Events[0].Reply.Text, d.Action, d.Global, global)
+		}
 	}
 }
 
