@@ -144,10 +144,10 @@ end
 
 var holdScript = redis.NewScript(holdFunction + `return hold(KEYS, ARGV, nil)`)
 
-// holdBatchScript runs hold for several domains in one call: on a single Redis or
-// Sentinel, one call per batch instead of one per domain (the per-call cost was most of
-// the guard's Redis time with many domains per batch). Not on a Cluster, where the
-// domains' keys live in different slots.
+// holdBatchScript runs hold for every domain of a batch (one or more) in one call: on a
+// single Redis or Sentinel, one call per batch instead of one per domain (the per-call
+// cost was most of the guard's Redis time with many domains per batch). Not on a
+// Cluster, where the domains' keys live in different slots (holdScript runs there).
 //
 // It reads the held-domains index first: with no domain in it (no mass bounce anywhere,
 // the usual case) no domain's hold state is read, otherwise only the listed domains'.
