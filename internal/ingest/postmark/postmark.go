@@ -55,7 +55,8 @@ func (a *Adapter) Authenticate(r *http.Request, _ []byte) error { return a.auth.
 // is to check, so it is checked before the body is read.
 func (a *Adapter) AuthenticateHeaders(r *http.Request) error { return a.auth.Authenticate(r) }
 
-// record is one Postmark webhook body; Bounce, SpamComplaint and Delivery share it.
+// record is one Postmark webhook body; Bounce, SpamComplaint, Delivery and
+// SubscriptionChange share it.
 type record struct {
 	RecordType  string                     `json:"RecordType"`
 	ID          json.Number                `json:"ID"`
@@ -71,6 +72,11 @@ type record struct {
 	DeliveredAt string                     `json:"DeliveredAt"`
 	Inactive    bool                       `json:"Inactive"`
 	Metadata    map[string]json.RawMessage `json:"Metadata"`
+	// SubscriptionChange only.
+	ChangedAt         string `json:"ChangedAt"`
+	Origin            string `json:"Origin"` // Recipient, Customer or Admin
+	SuppressSending   bool   `json:"SuppressSending"`
+	SuppressionReason string `json:"SuppressionReason"` // HardBounce, SpamComplaint, ManualSuppression
 }
 
 // bounceKind is what a bounce Type means to Rebound. text stands in for the remote
@@ -167,12 +173,30 @@ func (a *Adapter) mapRecord(raw []byte) (events.Event, bool, error) {
 		// Delivery records carry no ID of their own.
 		e.ID = ingest.CompositeID(esp, rec.MessageID, rec.RecordType, rec.Recipient, rec.DeliveredAt)
 		e.Reply = reply(rec.Details, "")
+	case "SubscriptionChange":
+		// Only a manual suppression is news: an unsubscribe through Postmark's link
+		// (origin Recipient) or the account's own entry (Customer, Admin). Hard bounces
+		// and complaints arrive as their own records; a reactivation lifts nothing here
+		// (a suppression is lifted through Rebound's API).
+		if !rec.SuppressSending || rec.SuppressionReason != "ManualSuppression" {
+			return events.Event{}, true, nil
+		}
+		e.Type, e.ProviderSuppressed = events.TypeDropped, true
+		e.Recipient = rec.Recipient
+		stamp = rec.ChangedAt
+		e.ID = ingest.CompositeID(esp, rec.MessageID, rec.RecordType, rec.Recipient, rec.ChangedAt)
+		ingest.SetNonEmpty(verdict, "suppression_reason", rec.SuppressionReason)
+		ingest.SetNonEmpty(verdict, "origin", rec.Origin)
+		// The recipient's wish, or the sender's choice, about this sender's mail:
+		// suppressed for the tenant (recipient_opted_out), not for everyone.
+		e.Reply = events.Reply{Text: "synthetic (Postmark SubscriptionChange ManualSuppression, origin " + rec.Origin +
+			", not sent): 550 5.7.1 Unsubscribed Address: sending to this recipient was suppressed for this sender"}
 	default:
-		return events.Event{}, true, nil // Open, Click, SubscriptionChange, …
+		return events.Event{}, true, nil // Open, Click, …
 	}
 	at, err := time.Parse(time.RFC3339Nano, strings.TrimSpace(stamp))
 	if err != nil {
-		return events.Event{}, false, fmt.Errorf("BouncedAt/DeliveredAt: %q is not an ISO 8601 time", stamp)
+		return events.Event{}, false, fmt.Errorf("BouncedAt/DeliveredAt/ChangedAt: %q is not an ISO 8601 time", stamp)
 	}
 	e.OccurredAt = at
 	e.ESPVerdict = verdict

@@ -12,6 +12,7 @@ import (
 	"github.com/reboundhq/rebound/internal/events"
 	"github.com/reboundhq/rebound/internal/ingest"
 	"github.com/reboundhq/rebound/internal/ingest/ingesttest"
+	"github.com/reboundhq/rebound/internal/policy"
 )
 
 const testCreds = "postmark-hooks:Zq8-wV3r+tY7"
@@ -158,6 +159,14 @@ func TestParse(t *testing.T) {
 			Reply:      events.Reply{Text: "postmark: sending to this address was turned off in Postmark"},
 			ESPVerdict: map[string]string{"record_type": "Bounce", "type": "ManuallyDeactivated", "type_code": "100002"},
 		}},
+		{"subscription-change-manual.json", events.Event{
+			ID:  ingest.CompositeID("postmark", "a1b2c3d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d", "SubscriptionChange", "reader@example.org", "2026-01-01T14:05:00Z"),
+			ESP: "postmark", Type: events.TypeDropped, ProviderSuppressed: true,
+			OccurredAt: time.Date(2026, 1, 1, 14, 5, 0, 0, time.UTC), Recipient: "reader@example.org", Tenant: "acme-eu",
+			MessageID:  "a1b2c3d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d",
+			Reply:      events.Reply{Text: "synthetic (Postmark SubscriptionChange ManualSuppression, origin Recipient, not sent): 550 5.7.1 Unsubscribed Address: sending to this recipient was suppressed for this sender"},
+			ESPVerdict: map[string]string{"record_type": "SubscriptionChange", "suppression_reason": "ManualSuppression", "origin": "Recipient"},
+		}},
 		{"delivery.json", events.Event{
 			ID:  ingest.CompositeID("postmark", "d5e0a1b8-9f2c-4a3d-9e4f-506172839405", "Delivery", "lena.hart@example.net", "2026-01-01T12:40:00-05:00"),
 			ESP: "postmark", Type: events.TypeDelivered,
@@ -177,6 +186,20 @@ func TestParse(t *testing.T) {
 			got, err := a.Parse(body)
 			ingesttest.AssertBatch(t, got, err, ingesttest.Want{Events: []events.Event{tt.want}})
 		})
+	}
+}
+
+// TestManualSuppressionIsForTheTenant: an unsubscribe through Postmark's link is the
+// recipient's wish about this sender: suppressed for the tenant, not for every tenant.
+func TestManualSuppressionIsForTheTenant(t *testing.T) {
+	t.Parallel()
+	a := setup(t, map[string]string{"REBOUND_POSTMARK_TENANT_FROM": "tenant"})
+	got, err := a.Parse(ingesttest.Fixture(t, "subscription-change-manual.json"))
+	if err != nil || len(got.Events) != 1 {
+		t.Fatalf("Parse = %+v, %v", got, err)
+	}
+	if d := ingesttest.Decision(t, &got.Events[0]); d.Action != policy.ActionSuppress || d.Global {
+		t.Errorf("%q → %s (global %v), want suppress for the tenant", got.Events[0].Reply.Text, d.Action, d.Global)
 	}
 }
 
@@ -201,6 +224,9 @@ func TestParseNotMapped(t *testing.T) {
 		reason           string
 	}{
 		{"open.json", 0, 1, ""},
+		// Reported by its own Bounce record; a reactivation lifts nothing here.
+		{"subscription-change-hard-bounce.json", 0, 1, ""},
+		{"subscription-change-reactivated.json", 0, 1, ""},
 		{"no-email.json", 1, 0, "recipient"},
 	}
 	for _, tt := range tests {
