@@ -152,3 +152,12 @@ func OptionalAddress(s string) string {
 	}
 	return s
 }
+
+// Stand-in replies for an ESP's drop of a recipient who opted out of this sender's mail,
+// worded as the catalog's rule for ESPs' opt-out lists (esp.opted_out) reads them: the
+// recipient's wish, suppressed for the tenant (recipient_opted_out), not for everyone.
+// The adapters prefix them with their own "synthetic (…)" label.
+const (
+	OptOutUnsubscribed = "550 5.7.1 Unsubscribed Address: the recipient unsubscribed from this sender"
+	OptOutComplained   = "550 5.7.1 Spam Reporting Address: the recipient reported this sender's mail as spam"
+)

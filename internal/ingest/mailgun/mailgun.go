@@ -257,7 +257,7 @@ func (a *Adapter) mapEvent(env envelope) (events.Event, bool, error) {
 			// around it: their wish (suppressed for the tenant), not a dead address.
 			// Mailgun's own text stays in the verdict.
 			ingest.SetNonEmpty(verdict, "delivery_message", e.Reply.Text)
-			e.Reply = events.Reply{Text: "synthetic (Mailgun failed " + d.Reason + ", not sent): 550 5.7.1 " + optOut}
+			e.Reply = events.Reply{Text: "synthetic (Mailgun failed " + d.Reason + ", not sent): " + optOut}
 		}
 	}
 	e.ESPVerdict = verdict
@@ -271,12 +271,12 @@ func (a *Adapter) mapEvent(env envelope) (events.Event, bool, error) {
 }
 
 // optOutReasons are the suppression reasons of a "failed" event that are the
-// recipient's opt-out (an unsubscribe, a spam complaint), worded as the catalog's rule
-// for ESPs' opt-out lists reads them. "suppress-bounce" keeps Mailgun's own text (its
+// recipient's opt-out (an unsubscribe, a spam complaint), with their stand-in replies.
+// "suppress-bounce" keeps Mailgun's own text (its
 // bounce list: suppressed for everyone).
 var optOutReasons = map[string]string{
-	"suppress-unsubscribe": "Unsubscribed Address: the recipient unsubscribed from this sender",
-	"suppress-complaint":   "Spam Reporting Address: the recipient reported this sender's mail as spam",
+	"suppress-unsubscribe": ingest.OptOutUnsubscribed,
+	"suppress-complaint":   ingest.OptOutComplained,
 }
 
 // reply prefers Mailgun's structured code and enhanced code and parses the rest out

@@ -193,12 +193,11 @@ var byEvent = map[string]string{
 var senderSideRejects = map[string]bool{"invalid-sender": true, "unsigned": true, "test-mode-limit": true, "rule": true}
 
 // optOutRejects are Mandrill reject reasons that are the recipient's opt-out (an
-// unsubscribe, a spam complaint), worded as the catalog's rule for ESPs' opt-out lists
-// reads them. Every other reason ("hard-bounce", "soft-bounce", "custom") is Mandrill's
+// unsubscribe, a spam complaint), with their stand-in replies. Every other reason ("hard-bounce", "soft-bounce", "custom") is Mandrill's
 // rejection list at large.
 var optOutRejects = map[string]string{
-	"unsub": "Unsubscribed Address: the recipient unsubscribed from this sender",
-	"spam":  "Spam Reporting Address: the recipient reported this sender's mail as spam",
+	"unsub": ingest.OptOutUnsubscribed,
+	"spam":  ingest.OptOutComplained,
 }
 
 // Parse implements ingest.Adapter.
@@ -288,7 +287,7 @@ func (a *Adapter) event(it *item, typ events.Type) (events.Event, error) {
 			// The recipient unsubscribed from, or complained about, this account's mail:
 			// their wish about this sender (suppressed for the tenant), not a dead address.
 			ev.ProviderSuppressed = true
-			ev.Reply.Text = "synthetic (Mandrill reject " + r + ", not sent): 550 5.7.1 " + optOutRejects[r]
+			ev.Reply.Text = "synthetic (Mandrill reject " + r + ", not sent): " + optOutRejects[r]
 		default:
 			ev.ProviderSuppressed = true
 			ev.Reply.Text = "synthetic (Mandrill reject, not sent): 550 5.1.1 address is on the ESP suppression list"
