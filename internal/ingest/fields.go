@@ -161,3 +161,16 @@ const (
 	OptOutUnsubscribed = "550 5.7.1 Unsubscribed Address: the recipient unsubscribed from this sender"
 	OptOutComplained   = "550 5.7.1 Spam Reporting Address: the recipient reported this sender's mail as spam"
 )
+
+// MarkUnsubscribed makes e an ESP's report that the recipient unsubscribed from this
+// sender's mail (the ESP's unsubscribe link or List-Unsubscribe header). Nothing was
+// refused yet, but from now on the ESP drops this sender's mail to the address from its
+// opt-out list, which is what a drop for an unsubscribed address already tells Rebound
+// later: so it is the same event, earlier. It suppresses for the tenant only (the
+// recipient's wish about this sender), and, as the ESP's list speaks rather than a
+// receiving domain, it never counts toward the mass-bounce guard. label names the ESP's
+// event in the stand-in reply ("SendGrid unsubscribe").
+func MarkUnsubscribed(e *events.Event, label string) {
+	e.Type, e.ProviderSuppressed = events.TypeDropped, true
+	e.Reply = events.Reply{Text: "synthetic (" + label + ", not sent): " + OptOutUnsubscribed}
+}

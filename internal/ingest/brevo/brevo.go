@@ -126,8 +126,11 @@ func (f *flexInt) UnmarshalJSON(b []byte) error {
 }
 
 // types maps Brevo event names onto canonical types; the rest (request, opens, clicks,
-// unsubscribe, list events) is counted as ignored.
+// list events) is counted as ignored. "unsubscribed" (the recipient used the unsubscribe
+// link of this sender's transactional mail, after which Brevo blocks it) is the tenant's
+// opt-out (ingest.MarkUnsubscribed).
 var types = map[string]events.Type{
+	"unsubscribed":  events.TypeDropped,
 	"hard_bounce":   events.TypeBounce,
 	"soft_bounce":   events.TypeBounce,
 	"blocked":       events.TypeDropped,
@@ -213,6 +216,8 @@ func (a *Adapter) event(it *item, typ events.Type) (events.Event, error) {
 	}
 	r := catalog.ParseReply(reason)
 	switch {
+	case it.Event == "unsubscribed":
+		ingest.MarkUnsubscribed(&ev, "Brevo unsubscribed")
 	case reason != "" && !espDecided[it.Event] && (it.Event != "error" || r.Code != 0 || r.Enhanced != ""):
 		ev.Reply = events.Reply{Code: r.Code, Enhanced: r.Enhanced, Text: r.Text}
 	case synthetic[it.Event] != "":

@@ -103,6 +103,12 @@ func TestParse(t *testing.T) {
 			Type: events.TypeDelivered, OccurredAt: time.UnixMilli(1767261600400).UTC(), Recipient: "cy@example.com",
 			MessageID: "<b4@smtp-relay.mailin.fr>", ESPVerdict: map[string]string{"event": "delivered"},
 		}}},
+		{file: "unsubscribed.json", actions: []policy.Action{policy.ActionSuppress}, want: []events.Event{{
+			ID: id("<202601011008.88129@smtp-relay.mailin.fr>", "unsubscribed", "dee@example.net", "1767262400000"), ESP: "brevo",
+			Type: events.TypeDropped, ProviderSuppressed: true, OccurredAt: time.UnixMilli(1767262400000).UTC(), Recipient: "dee@example.net",
+			MessageID: "<202601011008.88129@smtp-relay.mailin.fr>", Reply: events.Reply{Text: "synthetic (Brevo unsubscribed, not sent): " + ingest.OptOutUnsubscribed},
+			ESPVerdict: map[string]string{"event": "unsubscribed"},
+		}}},
 		{file: "click.json", ignored: 1},
 		{file: "truncated.json", err: true},
 	}
@@ -115,6 +121,17 @@ func TestParse(t *testing.T) {
 			ingesttest.AssertBatch(t, b, err, ingesttest.Want{Events: tt.want, Actions: tt.actions, Ignored: tt.ignored, Rejects: tt.rejects, Unreadable: tt.err})
 		})
 	}
+}
+
+// TestUnsubscribedIsForTheTenant: the recipient's opt-out from this sender, suppressed
+// for the tenant only.
+func TestUnsubscribedIsForTheTenant(t *testing.T) {
+	t.Parallel()
+	b, err := setup(t, nil).Parse(ingesttest.Fixture(t, "unsubscribed.json"))
+	if err != nil || len(b.Events) != 1 {
+		t.Fatalf("Parse = %+v, %v", b, err)
+	}
+	ingesttest.AssertTenantOptOut(t, &b.Events[0])
 }
 
 func TestTenantCustom(t *testing.T) {

@@ -275,6 +275,22 @@ func Decision(t testing.TB, ev *events.Event) policy.Decision {
 	return policy.Default().Decide(ev, cl)
 }
 
+// AssertTenantOptOut checks that the default catalog and policy read ev as the
+// recipient's opt-out from this sender: suppressed for the event's tenant only, as
+// recipient_opted_out, and never held by the mass-bounce guard (the ESP's list, not a
+// receiving domain, speaks).
+func AssertTenantOptOut(t testing.TB, ev *events.Event) {
+	t.Helper()
+	cl := Catalog(t).Classify(ev.Reply.String(), catalog.Hints{Code: ev.Reply.Code, Enhanced: ev.Reply.Enhanced, RemoteHost: ev.MTA})
+	d := policy.Default().Decide(ev, cl)
+	if cl.Class != catalog.ClassRecipientOptedOut || d.Action != policy.ActionSuppress || d.Global {
+		t.Errorf("%q: class %s → %s (global %v), want recipient_opted_out suppressed for the tenant", ev.Reply.Text, cl.Class, d.Action, d.Global)
+	}
+	if ev.Type != events.TypeDropped || !ev.ProviderSuppressed {
+		t.Errorf("type %s, provider_suppressed %v: want a drop from the ESP's list (never counted by the guard)", ev.Type, ev.ProviderSuppressed)
+	}
+}
+
 // AssertAuth checks an Authenticate result: nil when ok, otherwise an error wrapping
 // ErrUnauthenticated; either way none of secrets may appear in it (it is logged).
 func AssertAuth(t testing.TB, err error, ok bool, secrets ...string) {

@@ -128,8 +128,11 @@ type payload struct {
 }
 
 // types maps MailerSend activity names onto canonical types; anything else (sent,
-// opened, clicked, unsubscribed, surveys) is counted as ignored.
+// opened, clicked, surveys) is counted as ignored. "unsubscribed" puts the recipient on
+// MailerSend's unsubscribe list for this sender: the tenant's opt-out
+// (ingest.MarkUnsubscribed); the reason the recipient picked stays in the verdict.
 var types = map[string]events.Type{
+	"unsubscribed":   events.TypeDropped,
 	"hard_bounced":   events.TypeBounce,
 	"soft_bounced":   events.TypeBounce,
 	"deferred":       events.TypeDeferral,
@@ -208,6 +211,10 @@ func (a *Adapter) event(p *payload, name string, typ events.Type) (events.Event,
 		text = d.Morph.ReadableReason
 	}
 	switch {
+	case name == "unsubscribed":
+		// The recipient's reason ("I no longer want to receive these emails") is no reply.
+		ingest.SetNonEmpty(ev.ESPVerdict, "unsubscribe_reason", d.Morph.Reason)
+		ingest.MarkUnsubscribed(&ev, "MailerSend unsubscribed")
 	case strings.TrimSpace(text) != "":
 		r := catalog.ParseReply(text)
 		ev.Reply = events.Reply{Code: r.Code, Enhanced: r.Enhanced, Text: r.Text}

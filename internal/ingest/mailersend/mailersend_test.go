@@ -103,6 +103,14 @@ func TestParse(t *testing.T) {
 			Sender: "billing@mail.shop.example", SendingDomain: "mail.shop.example", MessageID: "6790a1b2c3d4e5f601a2aab0",
 			ESPVerdict: map[string]string{"type": "delivered", "email_status": "delivered"},
 		}},
+		{file: "unsubscribed.json", action: policy.ActionSuppress, want: &events.Event{
+			ID: "mailersend:6790a1b2c3d4e5f601a2b3d1", ESP: "mailersend", Type: events.TypeDropped, ProviderSuppressed: true,
+			OccurredAt: ingesttest.At("2026-01-12T10:10:00Z"), Recipient: "dee@example.net", Tenant: "t7",
+			Sender: "news@mail.shop.example", SendingDomain: "mail.shop.example", MessageID: "6790a1b2c3d4e5f601a2aab1",
+			Reply: events.Reply{Text: "synthetic (MailerSend unsubscribed, not sent): " + ingest.OptOutUnsubscribed},
+			ESPVerdict: map[string]string{"type": "unsubscribed", "morph_object": "recipient_unsubscribe", "email_status": "delivered",
+				"unsubscribe_reason": "NO_LONGER_WANT"},
+		}},
 		{file: "opened.json", ignored: 1},
 		{file: "bad-recipient.json", rejects: 1},
 		{file: "truncated.json", err: true},
@@ -124,6 +132,17 @@ func TestParse(t *testing.T) {
 			ingesttest.AssertBatch(t, b, err, ingesttest.Want{Events: want, Actions: actions, Ignored: tt.ignored, Rejects: tt.rejects, Unreadable: tt.err})
 		})
 	}
+}
+
+// TestUnsubscribedIsForTheTenant: the recipient's opt-out from this sender, suppressed
+// for the tenant only.
+func TestUnsubscribedIsForTheTenant(t *testing.T) {
+	t.Parallel()
+	b, err := setup(t, nil).Parse(ingesttest.Fixture(t, "unsubscribed.json"))
+	if err != nil || len(b.Events) != 1 {
+		t.Fatalf("Parse = %+v, %v", b, err)
+	}
+	ingesttest.AssertTenantOptOut(t, &b.Events[0])
 }
 
 func TestAuthenticate(t *testing.T) {

@@ -209,10 +209,14 @@ func (a *Adapter) mapEvent(env envelope) (events.Event, bool, error) {
 		e.Type = events.TypeDelivered
 	case "complained":
 		e.Type = events.TypeComplaint
+	case "unsubscribed":
+		// The recipient used the unsubscribe link: Mailgun drops this domain's mail to
+		// the address from now on (suppress-unsubscribe), so it is the tenant's opt-out now.
+		e.Type = events.TypeDropped
 	case "":
 		return events.Event{}, false, errors.New("event-data.event: required")
 	default:
-		return events.Event{}, true, nil // accepted, rejected, opened, clicked, unsubscribed, stored, …
+		return events.Event{}, true, nil // accepted, rejected, opened, clicked, stored, …
 	}
 	id := d.ID
 	if id == "" {
@@ -237,7 +241,10 @@ func (a *Adapter) mapEvent(env envelope) (events.Event, bool, error) {
 	verdict := map[string]string{"event": d.Event}
 	ingest.SetNonEmpty(verdict, "severity", d.Severity)
 	ingest.SetNonEmpty(verdict, "reason", d.Reason)
-	if e.Type != events.TypeComplaint {
+	switch {
+	case d.Event == "unsubscribed":
+		ingest.MarkUnsubscribed(&e, "Mailgun unsubscribed")
+	case e.Type != events.TypeComplaint:
 		code := 0
 		if c := ingest.JSONScalar(ds.Code); c != "" {
 			if n, err := strconv.Atoi(c); err == nil && n >= 200 && n <= 599 {

@@ -310,6 +310,24 @@ func TestParse(t *testing.T) {
 	}
 }
 
+// TestUnsubscribed: the unsubscribe itself is the tenant's opt-out at once, not only
+// at the next drop from Mailgun's list.
+func TestUnsubscribed(t *testing.T) {
+	t.Parallel()
+	a := setup(t, map[string]string{"REBOUND_MAILGUN_TENANT_FROM": "tenant"})
+	got, err := a.Parse(signed(t, ingesttest.Fixture(t, "unsubscribed.json"), testKey, now))
+	ingesttest.AssertBatch(t, got, err, ingesttest.Want{Events: []events.Event{{
+		ID: "mailgun:Qk7uNsUbS2cRiBeDxYz0Aw", ESP: "mailgun", Type: events.TypeDropped, ProviderSuppressed: true,
+		OccurredAt: time.Unix(1767247200, 0).UTC(), Recipient: "r.nakamura@example.org",
+		SendingDomain: "mg.shop.example", Tenant: "acme-us", MessageID: "20260101160000.7.S1T2U3@mg.shop.example",
+		Reply:      events.Reply{Text: "synthetic (Mailgun unsubscribed, not sent): " + ingest.OptOutUnsubscribed},
+		ESPVerdict: map[string]string{"event": "unsubscribed"},
+	}}})
+	if len(got.Events) == 1 {
+		ingesttest.AssertTenantOptOut(t, &got.Events[0])
+	}
+}
+
 // TestSuppressedDrops: Mailgun's drops from its own lists suppress the recipient, for
 // the tenant only when the list is the recipient's opt-out from this sender (an
 // unsubscribe, a complaint), for everyone when it is the bounce list.
@@ -318,6 +336,7 @@ func TestSuppressedDrops(t *testing.T) {
 	a := setup(t, map[string]string{"REBOUND_MAILGUN_TENANT_FROM": "tenant"})
 	for fixture, global := range map[string]bool{
 		"failed-suppress-bounce.json": true, "failed-suppress-unsubscribe.json": false, "failed-suppress-complaint.json": false,
+		"unsubscribed.json": false,
 	} {
 		got, err := a.Parse(signed(t, ingesttest.Fixture(t, fixture), testKey, now))
 		if err != nil || len(got.Events) != 1 {

@@ -128,7 +128,10 @@ func (a *Adapter) mapItem(raw json.RawMessage) (events.Event, bool, error) {
 	case "":
 		return events.Event{}, false, errors.New("event: required")
 	default:
-		return events.Event{}, true, nil // open, click, unsub
+		// open, click, and unsub: an unsub is the recipient leaving one contact list
+		// (mj_list_id), and Rebound's list has no lists: suppressing for the tenant
+		// would also stop the lists and the transactional mail they still want.
+		return events.Event{}, true, nil
 	}
 	ts := ingest.JSONScalar(it.Time)
 	at, err := unixTime(ts)

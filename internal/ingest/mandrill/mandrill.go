@@ -159,10 +159,13 @@ type item struct {
 	} `json:"msg"`
 }
 
-// types maps Mandrill events onto canonical types; open, click, unsub, sync and inbound
-// events are counted as ignored. Mandrill's "send" means the remote server accepted the
-// message.
+// types maps Mandrill events onto canonical types; open, click, sync and inbound events
+// are counted as ignored. Mandrill's "send" means the remote server accepted the
+// message; "unsub" (the recipient used the unsubscribe link, and Mandrill rejects this
+// account's mail to it from now on, as reject reason "unsub") is the tenant's opt-out
+// (ingest.MarkUnsubscribed).
 var types = map[string]events.Type{
+	"unsub":       events.TypeDropped,
 	"send":        events.TypeDelivered,
 	"deferral":    events.TypeDeferral,
 	"hard_bounce": events.TypeBounce,
@@ -276,6 +279,8 @@ func (a *Adapter) event(it *item, typ events.Type) (events.Event, error) {
 		}
 	}
 	switch {
+	case it.Event == "unsub":
+		ingest.MarkUnsubscribed(&ev, "Mandrill unsub")
 	case it.Event == "reject":
 		// Mandrill refused to send: its own decision, never a remote reply.
 		switch r := m.RejectReason; {

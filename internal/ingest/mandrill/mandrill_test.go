@@ -116,6 +116,13 @@ func TestParse(t *testing.T) {
 			SendingDomain: "app.example.com", MessageID: "a1b2c3d4e5f6071d",
 			ESPVerdict: map[string]string{"event": "spam", "state": "sent"},
 		}}},
+		{file: "unsub.json", actions: []policy.Action{policy.ActionSuppress}, want: []events.Event{{
+			ID: id("a1b2c3d4e5f60720", "unsub", 1767262300), ESP: "mandrill", Type: events.TypeDropped, ProviderSuppressed: true,
+			OccurredAt: time.Unix(1767262300, 0).UTC(), Recipient: "dee@example.net", Sender: "news@app.example.com",
+			SendingDomain: "app.example.com", MessageID: "a1b2c3d4e5f60720",
+			Reply:      events.Reply{Text: "synthetic (Mandrill unsub, not sent): " + ingest.OptOutUnsubscribed},
+			ESPVerdict: map[string]string{"event": "unsub", "state": "sent"},
+		}}},
 		{file: "reject.json", actions: []policy.Action{policy.ActionSuppress}, want: []events.Event{{
 			ID: id("a1b2c3d4e5f6071e", "reject", 1767262100), ESP: "mandrill", Type: events.TypeDropped, ProviderSuppressed: true,
 			OccurredAt: time.Unix(1767262100, 0).UTC(), Recipient: "gone@example.com", Sender: "no-reply@app.example.com",
@@ -244,6 +251,17 @@ func TestSyntheticReplies(t *testing.T) {
 			t.Errorf("reject %s: %q → %s (global %v), want %s (global %v)", reason, b.Events[0].Reply.Text, d.Action, d.Global, want.action, want.global)
 		}
 	}
+}
+
+// TestUnsubIsForTheTenant: the recipient's opt-out from this account's mail, suppressed
+// for the tenant (the subaccount) only.
+func TestUnsubIsForTheTenant(t *testing.T) {
+	t.Parallel()
+	b, err := setup(t, nil).Parse(form(t, "unsub.json"))
+	if err != nil || len(b.Events) != 1 {
+		t.Fatalf("Parse = %+v, %v", b, err)
+	}
+	ingesttest.AssertTenantOptOut(t, &b.Events[0])
 }
 
 func TestOversized(t *testing.T) {

@@ -168,12 +168,18 @@ type item struct {
 }
 
 // eventTypes maps SendGrid's `event` to ours; any other value is ignored.
+// "unsubscribe" (the global unsubscribe: SendGrid drops this sender's mail to the
+// address from now on) becomes the tenant's opt-out (ingest.MarkUnsubscribed).
+// "group_unsubscribe" stays ignored: the recipient left one unsubscribe group, and
+// Rebound's list has no groups, so suppressing for the whole tenant would also stop the
+// groups the recipient still wants (SendGrid keeps enforcing the group itself).
 var eventTypes = map[string]events.Type{
-	"bounce":     events.TypeBounce,
-	"deferred":   events.TypeDeferral,
-	"spamreport": events.TypeComplaint,
-	"dropped":    events.TypeDropped,
-	"delivered":  events.TypeDelivered,
+	"bounce":      events.TypeBounce,
+	"deferred":    events.TypeDeferral,
+	"spamreport":  events.TypeComplaint,
+	"dropped":     events.TypeDropped,
+	"delivered":   events.TypeDelivered,
+	"unsubscribe": events.TypeDropped,
 }
 
 // suppressedReasons are `dropped` reasons meaning the address is already on one of
@@ -235,6 +241,10 @@ func (a *Adapter) mapItem(raw json.RawMessage) (events.Event, bool, error) {
 		e.Reply = reply(it.Status, it.Response)
 		ingest.SetNonEmpty(verdict, "attempt", ingest.JSONScalar(it.Attempt))
 	case events.TypeDropped:
+		if it.Event == "unsubscribe" {
+			ingest.MarkUnsubscribed(&e, "SendGrid unsubscribe")
+			break
+		}
 		// The reason is SendGrid's own label, not a remote server's reply: say so, and
 		// keep SendGrid's made-up status out of the enhanced code.
 		e.ProviderSuppressed = suppressedReasons[strings.ToLower(strings.TrimSpace(it.Reason))]

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/reboundhq/rebound/internal/events"
+	"github.com/reboundhq/rebound/internal/ingest"
 	"github.com/reboundhq/rebound/internal/ingest/ingesttest"
 )
 
@@ -215,6 +216,13 @@ func TestParse(t *testing.T) {
 			Reply:      events.Reply{Text: "sendgrid dropped: Bounced Address"},
 			ESPVerdict: map[string]string{"event": "dropped", "reason": "Bounced Address", "status": "5.0.0"},
 		}},
+		{"unsubscribe.json", events.Event{
+			ID: "sendgrid:dW5zdWJzY3JpYmUtMDEx", ESP: "sendgrid", Type: events.TypeDropped, ProviderSuppressed: true,
+			OccurredAt: time.Unix(1767254400, 0).UTC(), Recipient: "r.nakamura@example.org", Tenant: "acme-us",
+			MessageID:  "Hq2Vd7TeRw1Mn5Kc8pLf4a.filterdrecv-3b1c-5-6772F4A0-2.0",
+			Reply:      events.Reply{Text: "synthetic (SendGrid unsubscribe, not sent): " + ingest.OptOutUnsubscribed},
+			ESPVerdict: map[string]string{"event": "unsubscribe"},
+		}},
 		{"delivered.json", events.Event{
 			ID: "sendgrid:ZGVsaXZlcmVkLTAwNw", ESP: "sendgrid", Type: events.TypeDelivered,
 			OccurredAt: time.Unix(1767247200, 0).UTC(), Recipient: "lena.hart@example.net",
@@ -247,6 +255,8 @@ func TestParseBatch(t *testing.T) {
 	}{
 		{"batch-mixed.json", 4, 3, 1, []int{3, 4, 5}, "acme-eu", "recipient"},
 		{"unknown-type.json", 0, 0, 3, nil, "", ""},
+		// One unsubscribe group only: Rebound's list has no groups.
+		{"group-unsubscribe.json", 0, 0, 1, nil, "", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.fixture, func(t *testing.T) {
@@ -276,6 +286,18 @@ func TestParseUnreadable(t *testing.T) {
 			ingesttest.AssertUnreadable(t, err)
 		})
 	}
+}
+
+// TestUnsubscribeIsForTheTenant: a global unsubscribe at SendGrid is the recipient's
+// wish about this sender, suppressed for the tenant at once rather than at the next drop.
+func TestUnsubscribeIsForTheTenant(t *testing.T) {
+	t.Parallel()
+	b := setup(t, map[string]string{"REBOUND_SENDGRID_TENANT_FROM": "account"})
+	got, err := b.a.Parse(ingesttest.Fixture(t, "unsubscribe.json"))
+	if err != nil || len(got.Events) != 1 {
+		t.Fatalf("Parse = %+v, %v", got, err)
+	}
+	ingesttest.AssertTenantOptOut(t, &got.Events[0])
 }
 
 func TestDroppedReasons(t *testing.T) {

@@ -79,8 +79,12 @@ type msysEvent struct {
 }
 
 // eventTypes maps the inner `type`; any other value (injection, open, click,
-// generation_failure, list_unsubscribe, …) is ignored.
+// generation_failure, …) is ignored. The two unsubscribes (the List-Unsubscribe header,
+// the link in the message) put the recipient on SparkPost's list for this sender's
+// non-transactional mail: the tenant's opt-out (ingest.MarkUnsubscribed).
 var eventTypes = map[string]events.Type{
+	"list_unsubscribe":     events.TypeDropped,
+	"link_unsubscribe":     events.TypeDropped,
 	"bounce":               events.TypeBounce,
 	"out_of_band":          events.TypeBounce,
 	"delay":                events.TypeDeferral,
@@ -160,7 +164,10 @@ func (a *Adapter) mapItem(raw json.RawMessage) (events.Event, bool, error) {
 	verdict := map[string]string{"type": m.Type}
 	ingest.SetNonEmpty(verdict, "bounce_class", class)
 	ingest.SetNonEmpty(verdict, "fbtype", m.FBType)
-	if typ != events.TypeComplaint {
+	switch {
+	case m.Type == "list_unsubscribe" || m.Type == "link_unsubscribe":
+		ingest.MarkUnsubscribed(&e, "SparkPost "+m.Type)
+	case typ != events.TypeComplaint:
 		code := 0
 		if c := ingest.JSONScalar(m.ErrorCode); c != "" {
 			if n, err := strconv.Atoi(c); err == nil && n >= 200 && n <= 599 {

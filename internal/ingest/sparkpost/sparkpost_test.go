@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/reboundhq/rebound/internal/events"
+	"github.com/reboundhq/rebound/internal/ingest"
 	"github.com/reboundhq/rebound/internal/ingest/ingesttest"
 )
 
@@ -162,7 +163,7 @@ func TestParseBatch(t *testing.T) {
 		firstTenant              string
 	}{
 		{"batch-mixed.json", 4, 3, 2, []int{4, 5, 6}, "7"},
-		{"unknown-types.json", 0, 0, 4, nil, ""},
+		{"unknown-types.json", 0, 0, 3, nil, ""},
 		{"ping.json", 0, 0, 1, nil, ""},
 	}
 	for _, tt := range tests {
@@ -179,6 +180,30 @@ func TestParseBatch(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestUnsubscribes: both of SparkPost's unsubscribes are the recipient's opt-out from
+// this sender, suppressed for the tenant (the subaccount) only.
+func TestUnsubscribes(t *testing.T) {
+	t.Parallel()
+	a := setup(t, map[string]string{"REBOUND_SPARKPOST_TENANT_FROM": "subaccount"})
+	got, err := a.Parse(ingesttest.Fixture(t, "unsubscribe.json"))
+	ingesttest.AssertBatch(t, got, err, ingesttest.Want{Events: []events.Event{{
+		ID: "sparkpost:92356927693813867", ESP: "sparkpost", Type: events.TypeDropped, ProviderSuppressed: true,
+		OccurredAt: time.Unix(1767250950, 0).UTC(), Recipient: "r.nakamura@example.org", Tenant: "9",
+		MessageID:  "8a851c3f-18fc-46b3-b3b8-6b4a1d0e8f21",
+		Reply:      events.Reply{Text: "synthetic (SparkPost list_unsubscribe, not sent): " + ingest.OptOutUnsubscribed},
+		ESPVerdict: map[string]string{"type": "list_unsubscribe"},
+	}, {
+		ID: "sparkpost:92356927693813868", ESP: "sparkpost", Type: events.TypeDropped, ProviderSuppressed: true,
+		OccurredAt: time.Unix(1767251010, 0).UTC(), Recipient: "s.okoye@example.net", Tenant: "9",
+		MessageID:  "9b962d40-29ad-47c4-84c9-7c5b2e1f9032",
+		Reply:      events.Reply{Text: "synthetic (SparkPost link_unsubscribe, not sent): " + ingest.OptOutUnsubscribed},
+		ESPVerdict: map[string]string{"type": "link_unsubscribe"},
+	}}})
+	for i := range got.Events {
+		ingesttest.AssertTenantOptOut(t, &got.Events[i])
 	}
 }
 
