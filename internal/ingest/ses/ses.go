@@ -559,6 +559,14 @@ type notification struct {
 	Reject *struct {
 		Reason string `json:"reason"`
 	} `json:"reject"`
+	Subscription *struct {
+		ContactList         string `json:"contactList"`
+		Timestamp           string `json:"timestamp"`
+		Source              string `json:"source"`
+		NewTopicPreferences struct {
+			UnsubscribeAll bool `json:"unsubscribeAll"`
+		} `json:"newTopicPreferences"`
+	} `json:"subscription"`
 }
 
 type recipient struct {
@@ -666,6 +674,21 @@ func (a *Adapter) Parse(body []byte) (ingest.Batch, error) {
 		}
 		for _, addr := range n.Mail.Dest {
 			items = append(items, item{r: recipient{EmailAddress: addr}, at: env.Timestamp, reply: events.Reply{Text: text}})
+		}
+	case "Subscription":
+		// SES list management: the recipient changed their preferences through the
+		// List-Unsubscribe header or SES's unsubscribe page. Only an unsubscribe from the
+		// whole contact list is the tenant's opt-out (ingest.MarkUnsubscribed); one topic
+		// is a group Rebound's list does not have, and a re-subscription lifts nothing
+		// here (a suppression is lifted through the API).
+		sub := n.Subscription
+		if sub == nil || !sub.NewTopicPreferences.UnsubscribeAll {
+			return ingest.Batch{Ignored: 1}, nil
+		}
+		ingest.MarkUnsubscribed(&base, "SES Subscription unsubscribeAll")
+		verdict["contactList"], verdict["source"] = sub.ContactList, sub.Source
+		for _, addr := range n.Mail.Dest {
+			items = append(items, item{r: recipient{EmailAddress: addr}, at: sub.Timestamp, reply: base.Reply})
 		}
 	default:
 		return ingest.Batch{Ignored: 1}, nil

@@ -269,6 +269,15 @@ func TestParse(t *testing.T) {
 			Reply:      events.Reply{Text: "synthetic (SES Reject, the ESP did not send): 554 5.6.0 message content rejected"},
 			ESPVerdict: map[string]string{"eventType": "Reject", "reason": "Bad content"},
 		}}},
+		{file: "subscription-unsubscribe-all.json", actions: []policy.Action{policy.ActionSuppress}, want: []events.Event{{
+			ID: "ses:" + snsID + ":kai@example.org", ESP: "ses", Type: events.TypeDropped, ProviderSuppressed: true,
+			OccurredAt: ingesttest.At("2026-03-04T11:55:00Z"), Recipient: "kai@example.org", Sender: "news@mail.shop.example",
+			SendingDomain: "mail.shop.example", Tenant: "t42", MessageID: "0102019a1b2c3d4e-sub-msg",
+			Reply:      events.Reply{Text: "synthetic (SES Subscription unsubscribeAll, not sent): " + ingest.OptOutUnsubscribed},
+			ESPVerdict: map[string]string{"eventType": "Subscription", "contactList": "Newsletter", "source": "UnsubscribeHeader"},
+		}}},
+		// One topic only: Rebound's list has no topics.
+		{file: "subscription-topic.json", ignored: 1},
 		{file: "open.json", ignored: 1},
 		{file: "bad-recipient.json", rejects: 1, actions: []policy.Action{policy.ActionSuppress}, want: []events.Event{{
 			ID: "ses:0102019a1b2c3d4e-bad-000000:jo@example.com", ESP: "ses", Type: events.TypeBounce,
@@ -292,6 +301,18 @@ func TestParse(t *testing.T) {
 			ingesttest.AssertBatch(t, got, err, ingesttest.Want{Events: tt.want, Actions: tt.actions, Ignored: tt.ignored, Rejects: tt.rejects, Unreadable: tt.err})
 		})
 	}
+}
+
+// TestUnsubscribeAllIsForTheTenant: leaving the whole contact list is the recipient's
+// opt-out from this sender, suppressed for the tenant only.
+func TestUnsubscribeAllIsForTheTenant(t *testing.T) {
+	t.Parallel()
+	b := setup(t, nil)
+	got, err := b.a.Parse(b.notification(t, ingesttest.Fixture(t, "subscription-unsubscribe-all.json")).sign(t, "2").body(t))
+	if err != nil || len(got.Events) != 1 {
+		t.Fatalf("Parse = %+v, %v", got, err)
+	}
+	ingesttest.AssertTenantOptOut(t, &got.Events[0])
 }
 
 func TestParseNonEvents(t *testing.T) {
