@@ -304,7 +304,7 @@ func TestDemoPrintsTheSummary(t *testing.T) {
 	if err != nil {
 		t.Fatalf("demo: %v\n%s", err, out)
 	}
-	for _, want := range []string{"embedded, in-memory", "auth_required", "recipient_unknown", "suppressed (permanent)", "soft bounce 2 of 3", "Open sender-side incidents (6)", "fix 1.", "Posted a signed sendgrid webhook", "Posted a signed mailgun webhook", "Posted a signed postmark webhook", "Suppression list (5)"} {
+	for _, want := range []string{"embedded, in-memory", "auth_required", "recipient_unknown", "suppressed (permanent)", "soft bounce 2 of 3", "Open sender-side incidents (6)", "fix 1.", "Posted a signed sendgrid webhook", "Posted a signed mailgun webhook", "Posted a signed postmark webhook", "recipient_opted_out", "Suppression list (6)"} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("demo output lacks %q:\n%s", want, out)
 		}

@@ -56,7 +56,7 @@ func (k *espKeys) env() (map[string]string, error) {
 }
 
 // webhooks builds signed sample requests from three ESPs: SendGrid (ECDSA over
-// timestamp and body, a batch of two), Mailgun (HMAC over timestamp and token) and
+// timestamp and body, a batch of three: a bounce, a block of our IP, an unsubscribe), Mailgun (HMAC over timestamp and token) and
 // Postmark (basic auth, two records).
 func (k *espKeys) webhooks(now time.Time) ([]espWebhook, error) {
 	ts := now.Unix()
@@ -65,8 +65,9 @@ func (k *espKeys) webhooks(now time.Time) ([]espWebhook, error) {
 
 	sg := fmt.Sprintf(`[
  {"email":"ivan@example.org","timestamp":%d,"event":"bounce","type":"bounce","status":"5.1.1","reason":"550 5.1.1 <ivan@example.org>: Recipient address rejected: User unknown in local recipient table","sg_event_id":"demo-sg-1-%s","sg_message_id":"m1.filter","ip":"192.0.2.20"},
- {"email":"judy@example.net","timestamp":%d,"event":"bounce","type":"blocked","reason":"554 5.7.1 Service unavailable; Client host [192.0.2.20] blocked using zen.spamhaus.org","sg_event_id":"demo-sg-2-%s","sg_message_id":"m2.filter","ip":"192.0.2.20"}
-]`, ts, run, ts, run)
+ {"email":"judy@example.net","timestamp":%d,"event":"bounce","type":"blocked","reason":"554 5.7.1 Service unavailable; Client host [192.0.2.20] blocked using zen.spamhaus.org","sg_event_id":"demo-sg-2-%s","sg_message_id":"m2.filter","ip":"192.0.2.20"},
+ {"email":"nina@example.org","timestamp":%d,"event":"unsubscribe","sg_event_id":"demo-sg-3-%s","sg_message_id":"m3.filter"}
+]`, ts, run, ts, run, ts, run)
 	stamp := strconv.FormatInt(ts, 10)
 	sum := sha256.Sum256(append([]byte(stamp), sg...))
 	sig, err := ecdsa.SignASN1(rand.Reader, k.sendgrid, sum[:])
