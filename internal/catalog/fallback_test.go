@@ -132,9 +132,9 @@ func TestFallbackCrossValidated(t *testing.T) {
 		t.Errorf("out of fold, the fallback made %d false suppressions and suppressed %d 4xx replies, want 0",
 			with.falseSupp, with.transientPerm)
 	}
-	// Floor below the measured figure (2,657/2,772 = 95.85 %, thirteen rounds), never above.
-	if a := pct(with.right, with.rows); a < 95.8 {
-		t.Errorf("dev out of fold with the fallback: %.2f%% right, floor 95.8%%", a)
+	// Floor at or below the measured figure (2,832/2,953 = 95.90 %, fourteen rounds), never above.
+	if a := pct(with.right, with.rows); a < 95.9 {
+		t.Errorf("dev out of fold with the fallback: %.2f%% right, floor 95.9%%", a)
 	}
 }
 
