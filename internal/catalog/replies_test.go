@@ -149,7 +149,7 @@ func (s *replyScore) report(name string) string {
 // Czech, Polish, Korean and English).
 // Each later round came from sources the earlier ones did not use and was
 // split with the same seeded procedure on its own.
-var roundEnds = []int{1552, 1923, 1985, 2140, 2672, 3111, 3241, 3604, 3963, 4184, 4253, 4583, 4623}
+var roundEnds = []int{1552, 1923, 1985, 2140, 2672, 3111, 3241, 3604, 3963, 4184, 4253, 4583, 4623, 4925}
 
 func collectionRound(t *testing.T, id string) int {
 	t.Helper()
@@ -176,11 +176,11 @@ func isTransientReply(reply string) bool {
 // part as a whole and each collection round's test rows.
 type corpusScores struct {
 	dev, test replyScore
-	round     [14]replyScore // test rows of each collection round
+	round     [15]replyScore // test rows of each collection round
 	newestDev replyScore     // dev rows of the newest round, the ones its rule changes were made for
 }
 
-var roundNames = [14]string{"first round (R0001-R1552)", "second round (R1553-R1923)", "third round (R1924-R1985)", "fourth round (R1986-R2140)", "fifth round (R2141-R2672)", "sixth round (R2673-R3111)", "seventh round (R3112-R3241)", "eighth round (R3242-R3604)", "ninth round (R3605-R3963)", "tenth round (R3964-R4184)", "eleventh round (R4185-R4253)", "twelfth round (R4254-R4583)", "thirteenth round (R4584-R4623)", "fourteenth round (R4624-)"}
+var roundNames = [15]string{"first round (R0001-R1552)", "second round (R1553-R1923)", "third round (R1924-R1985)", "fourth round (R1986-R2140)", "fifth round (R2141-R2672)", "sixth round (R2673-R3111)", "seventh round (R3112-R3241)", "eighth round (R3242-R3604)", "ninth round (R3605-R3963)", "tenth round (R3964-R4184)", "eleventh round (R4185-R4253)", "twelfth round (R4254-R4583)", "thirteenth round (R4584-R4623)", "fourteenth round (R4624-R4925)", "fifteenth round (R4926-)"}
 
 func TestCorpusReplies(t *testing.T) {
 	t.Parallel()
@@ -193,8 +193,8 @@ func TestCorpusReplies(t *testing.T) {
 	}
 	bare.model = nil
 	rows := readReplies(t)
-	if len(rows) < 4920 {
-		t.Fatalf("replies corpus has %d rows, want at least 4920", len(rows))
+	if len(rows) < 5110 {
+		t.Fatalf("replies corpus has %d rows, want at least 5110", len(rows))
 	}
 	var with, without corpusScores
 	for _, r := range rows {
@@ -245,7 +245,7 @@ func TestCorpusReplies(t *testing.T) {
 	// fails, and says where the target stands. Floors are at or below what was
 	// measured, never above.
 	const (
-		devFloor       = 96.2 // % right action on the dev part, measured 96.21 (2,841/2,953, with the fallback)
+		devFloor       = 96.1 // % right action on the dev part, measured 96.19 (2,953/3,070, with the fallback)
 		targetAccuracy = 95.0
 	)
 	floors := []struct {
@@ -254,7 +254,7 @@ func TestCorpusReplies(t *testing.T) {
 		floor    float64 // % right action
 		maxFalse int     // false suppressions
 	}{
-		{"test (all rounds)", &with.test, 88.7, 14},          // measured 88.74 % (1,749/1,971), 14 (7 are the eighth, ninth and twelfth rounds', there before their changes)
+		{"test (all rounds)", &with.test, 89.0, 14},          // measured 89.02 % (1,824/2,049), 14 (7 are the eighth, ninth and twelfth rounds', there before their changes)
 		{"test, first round", &with.round[0], 93.0, 2},       // measured 93.08 %, 2
 		{"test, second round", &with.round[1], 91.2, 0},      // measured 91.22 %, 0
 		{"test, third round", &with.round[2], 72.0, 1},       // measured 72.00 %, 1 (25 rows)
@@ -262,13 +262,14 @@ func TestCorpusReplies(t *testing.T) {
 		{"test, fifth round", &with.round[4], 91.0, 1},       // measured 91.08 % (194/213), 1
 		{"test, sixth round", &with.round[5], 91.4, 2},       // measured 91.48 % (161/176), 2
 		{"test, seventh round", &with.round[6], 80.7, 1},     // measured 80.77 % (42/52), 1
-		{"test, eighth round", &with.round[7], 91.0, 3},      // measured 91.03 % (132/145), 3; 86.90 % (126/145) before its change
-		{"test, ninth round", &with.round[8], 81.2, 1},       // measured 81.25 % (117/144), 1; 80.56 % (116/144) before its change
+		{"test, eighth round", &with.round[7], 91.7, 3},      // measured 91.72 % (133/145), 3; 86.90 % (126/145) before its change
+		{"test, ninth round", &with.round[8], 81.9, 1},       // measured 81.94 % (118/144), 1; 80.56 % (116/144) before its change
 		{"test, tenth round", &with.round[9], 75.0, 0},       // measured 75.00 % (66/88), 0; 67.05 % (59/88), 1 before its change
 		{"test, eleventh round", &with.round[10], 85.7, 0},   // measured 85.71 % (24/28), 0, as before its change
 		{"test, twelfth round", &with.round[11], 82.5, 3},    // measured 82.58 % (109/132), 3; 78.79 % (104/132), 4 before its change
 		{"test, thirteenth round", &with.round[12], 87.5, 0}, // measured 87.50 % (14/16), 0, as before its change
 		{"test, fourteenth round", &with.round[13], 87.6, 0}, // measured 87.60 % (106/121), 0, as before its change
+		{"test, fifteenth round", &with.round[14], 93.5, 0},  // measured 93.59 % (73/78), 0, as before its change
 	}
 	test := &with.test
 	a := pct(test.right, test.rows)
