@@ -128,10 +128,7 @@ func TestParse(t *testing.T) {
 func TestUnsubscribedIsForTheTenant(t *testing.T) {
 	t.Parallel()
 	b, err := setup(t, nil).Parse(ingesttest.Fixture(t, "unsubscribed.json"))
-	if err != nil || len(b.Events) != 1 {
-		t.Fatalf("Parse = %+v, %v", b, err)
-	}
-	ingesttest.AssertTenantOptOut(t, &b.Events[0])
+	ingesttest.AssertOptOuts(t, b, err, 1)
 }
 
 func TestTenantCustom(t *testing.T) {

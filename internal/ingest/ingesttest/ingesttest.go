@@ -291,6 +291,18 @@ func AssertTenantOptOut(t testing.TB, ev *events.Event) {
 	}
 }
 
+// AssertOptOuts checks a Parse result that must hold n events, each the recipient's
+// opt-out from this sender (AssertTenantOptOut).
+func AssertOptOuts(t testing.TB, b ingest.Batch, err error, n int) {
+	t.Helper()
+	if err != nil || len(b.Events) != n {
+		t.Fatalf("Parse = %+v, %v; want %d events", b, err, n)
+	}
+	for i := range b.Events {
+		AssertTenantOptOut(t, &b.Events[i])
+	}
+}
+
 // AssertAuth checks an Authenticate result: nil when ok, otherwise an error wrapping
 // ErrUnauthenticated; either way none of secrets may appear in it (it is logged).
 func AssertAuth(t testing.TB, err error, ok bool, secrets ...string) {

@@ -258,10 +258,7 @@ func TestSyntheticReplies(t *testing.T) {
 func TestUnsubIsForTheTenant(t *testing.T) {
 	t.Parallel()
 	b, err := setup(t, nil).Parse(form(t, "unsub.json"))
-	if err != nil || len(b.Events) != 1 {
-		t.Fatalf("Parse = %+v, %v", b, err)
-	}
-	ingesttest.AssertTenantOptOut(t, &b.Events[0])
+	ingesttest.AssertOptOuts(t, b, err, 1)
 }
 
 func TestOversized(t *testing.T) {
