@@ -88,6 +88,7 @@ func (k *espKeys) env(t *testing.T) []string {
 	}
 	return []string{
 		"REBOUND_SENDGRID_PUBLIC_KEY=" + base64.StdEncoding.EncodeToString(der),
+		"REBOUND_SENDGRID_TENANT_FROM=account",
 		"REBOUND_MAILGUN_SIGNING_KEY=" + k.mailgun,
 		"REBOUND_POSTMARK_BASIC_AUTH=" + k.basic,
 		"REBOUND_SPARKPOST_BASIC_AUTH=" + k.basic,
@@ -406,6 +407,51 @@ func TestESPEndToEnd(t *testing.T) {
 		}
 		if total != len(espCases) {
 			t.Errorf("open incidents count %d events in all, want %d (one per ESP): %v", total, len(espCases), body["alerts"])
+		}
+	})
+
+	// Unsubscribes the ESPs report: the recipient's opt-out from this sender. Without a
+	// tenant the suppression is the default namespace's; SendGrid's events name theirs
+	// (REBOUND_SENDGRID_TENANT_FROM=account), so its opt-out must hold for that tenant
+	// and for no other.
+	t.Run("unsubscribes", func(t *testing.T) {
+		for _, c := range []struct {
+			esp, fixture string
+			rcpts        []string
+		}{
+			{"sendgrid", "unsubscribe.json", []string{"r.nakamura@example.org"}},
+			{"mailgun", "unsubscribed.json", []string{"r.nakamura@example.org"}},
+			{"sparkpost", "unsubscribe.json", []string{"r.nakamura@example.org", "s.okoye@example.net"}},
+			{"mandrill", "unsub.json", []string{"dee@example.net"}},
+			{"brevo", "unsubscribed.json", []string{"dee@example.net"}},
+			{"mailersend", "unsubscribed.json", []string{"dee@example.net"}},
+			{"ses", "subscription-unsubscribe-all.json", []string{"kai@example.org"}},
+		} {
+			t.Run(c.esp, func(t *testing.T) {
+				t.Parallel()
+				body, rcpts := espFixture(t, c.esp, c.fixture, c.rcpts, run)
+				post(t, c.esp, body)
+				for _, rcpt := range rcpts {
+					var sup map[string]any
+					path := "/v1/suppressions/" + rcpt
+					if c.esp == "sendgrid" {
+						path += "?tenant=acme-us"
+					}
+					eventually(t, rcpt+" to be suppressed", func() bool {
+						code, body := w.get(t, path)
+						sup = body
+						return code == http.StatusOK
+					})
+					if c.esp == "sendgrid" {
+						if code, body := w.get(t, "/v1/suppressions/"+rcpt+"?tenant=acme-eu"); code != http.StatusNotFound || sup["scope"] != "tenant" {
+							t.Errorf("%s: scope %v; for another tenant %d %v, want the opt-out for acme-us only", rcpt, sup["scope"], code, body)
+						}
+					}
+					if sup["class"] != "recipient_opted_out" {
+						t.Errorf("suppression of %s: class %v, want recipient_opted_out", rcpt, sup["class"])
+					}
+				}
+			})
 		}
 	})
 
