@@ -363,12 +363,7 @@ func TestESPEndToEnd(t *testing.T) {
 				body, rcpts := espFixture(t, c.esp, c.hard, c.hardRcpts, run)
 				post(t, c.esp, body)
 				for _, rcpt := range rcpts {
-					var sup map[string]any
-					eventually(t, rcpt+" to be suppressed", func() bool {
-						code, body := w.get(t, "/v1/suppressions/"+rcpt)
-						sup = body
-						return code == http.StatusOK
-					})
+					sup := w.awaitSuppression(t, rcpt, "")
 					if id, _ := sup["event_id"].(string); !strings.HasPrefix(id, c.esp+":") || sup["expires_at"] != nil {
 						t.Errorf("suppression of %s = %v, want permanent, from a %s event", rcpt, sup, c.esp)
 					}
@@ -432,16 +427,11 @@ func TestESPEndToEnd(t *testing.T) {
 				body, rcpts := espFixture(t, c.esp, c.fixture, c.rcpts, run)
 				post(t, c.esp, body)
 				for _, rcpt := range rcpts {
-					var sup map[string]any
-					path := "/v1/suppressions/" + rcpt
+					tenant := ""
 					if c.esp == "sendgrid" {
-						path += "?tenant=acme-us"
+						tenant = "acme-us"
 					}
-					eventually(t, rcpt+" to be suppressed", func() bool {
-						code, body := w.get(t, path)
-						sup = body
-						return code == http.StatusOK
-					})
+					sup := w.awaitSuppression(t, rcpt, tenant)
 					if c.esp == "sendgrid" {
 						if code, body := w.get(t, "/v1/suppressions/"+rcpt+"?tenant=acme-eu"); code != http.StatusNotFound || sup["scope"] != "tenant" {
 							t.Errorf("%s: scope %v; for another tenant %d %v, want the opt-out for acme-us only", rcpt, sup["scope"], code, body)
@@ -484,6 +474,23 @@ func TestESPEndToEnd(t *testing.T) {
 			t.Errorf("HEAD /webhooks/mandrill = %d, want 200 (Mandrill's probe)", code)
 		}
 	})
+}
+
+// awaitSuppression waits until the worker's API shows the address suppressed for the
+// tenant ("" the default one) and returns the record.
+func (w *worker) awaitSuppression(t *testing.T, addr, tenant string) map[string]any {
+	t.Helper()
+	path := "/v1/suppressions/" + addr
+	if tenant != "" {
+		path += "?tenant=" + tenant
+	}
+	var sup map[string]any
+	eventually(t, addr+" to be suppressed", func() bool {
+		code, body := w.get(t, path)
+		sup = body
+		return code == http.StatusOK
+	})
+	return sup
 }
 
 func mustFixture(t *testing.T, esp, name string) []byte {
