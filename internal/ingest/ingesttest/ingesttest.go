@@ -271,8 +271,14 @@ func Decide(t testing.TB, ev *events.Event) policy.Action {
 // the classification its reply gets from the built-in catalog.
 func Decision(t testing.TB, ev *events.Event) policy.Decision {
 	t.Helper()
-	cl := Catalog(t).Classify(ev.Reply.String(), catalog.Hints{Code: ev.Reply.Code, Enhanced: ev.Reply.Enhanced, RemoteHost: ev.MTA})
-	return policy.Default().Decide(ev, cl)
+	return policy.Default().Decide(ev, classify(t, ev))
+}
+
+// classify is the built-in catalog's reading of the event's reply, with the hints the
+// process stage gives it.
+func classify(t testing.TB, ev *events.Event) catalog.Classification {
+	t.Helper()
+	return Catalog(t).Classify(ev.Reply.String(), catalog.Hints{Code: ev.Reply.Code, Enhanced: ev.Reply.Enhanced, RemoteHost: ev.MTA})
 }
 
 // AssertTenantOptOut checks that the default catalog and policy read ev as the
@@ -281,7 +287,7 @@ func Decision(t testing.TB, ev *events.Event) policy.Decision {
 // receiving domain, speaks).
 func AssertTenantOptOut(t testing.TB, ev *events.Event) {
 	t.Helper()
-	cl := Catalog(t).Classify(ev.Reply.String(), catalog.Hints{Code: ev.Reply.Code, Enhanced: ev.Reply.Enhanced, RemoteHost: ev.MTA})
+	cl := classify(t, ev)
 	d := policy.Default().Decide(ev, cl)
 	if cl.Class != catalog.ClassRecipientOptedOut || d.Action != policy.ActionSuppress || d.Global {
 		t.Errorf("%q: class %s → %s (global %v), want recipient_opted_out suppressed for the tenant", ev.Reply.Text, cl.Class, d.Action, d.Global)
