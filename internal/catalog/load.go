@@ -5,9 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
 
@@ -597,21 +600,42 @@ func (c *Catalog) compileRules(specs []ruleSpec) error {
 		for _, h := range s.Hosts {
 			r.hosts = append(r.hosts, strings.ToLower(strings.TrimPrefix(strings.TrimSpace(h), "*")))
 		}
+		// match, and_any and unless are "any of" lists, so each pattern joins them in
+		// every case form the text may use (caseForms); all keeps its patterns as written,
+		// since each of them must be found.
 		var ids []int32
+		seen := map[int32]bool{}
 		for _, p := range s.Match {
-			ids = append(ids, intern(p))
-			r.matched = append(r.matched, fmt.Sprintf("text rule %s matched %q", s.ID, asciiLower(p)))
+			for _, f := range caseForms(p) {
+				if id := intern(f); !seen[id] {
+					seen[id] = true
+					ids = append(ids, id)
+					r.matched = append(r.matched, fmt.Sprintf("text rule %s matched %q", s.ID, asciiLower(p)))
+				}
+			}
 		}
 		r.match = ids
 		for _, p := range s.All {
 			r.all = append(r.all, intern(p))
 		}
+		clear(seen)
 		for _, p := range s.AndAny {
-			r.andAny = append(r.andAny, intern(p))
-			r.andWords = append(r.andWords, asciiLower(p))
+			for _, f := range caseForms(p) {
+				if id := intern(f); !seen[id] {
+					seen[id] = true
+					r.andAny = append(r.andAny, id)
+					r.andWords = append(r.andWords, asciiLower(p))
+				}
+			}
 		}
+		clear(seen)
 		for _, p := range s.Unless {
-			r.unless = append(r.unless, intern(p))
+			for _, f := range caseForms(p) {
+				if id := intern(f); !seen[id] {
+					seen[id] = true
+					r.unless = append(r.unless, id)
+				}
+			}
 		}
 		r.andMask = masksOf(r.andAny)
 		r.unlessMask = masksOf(r.unless)
@@ -656,6 +680,35 @@ func masksOf(ids []int32) []wordMask {
 		out[i].m |= 1 << (uint(id) & 63)
 	}
 	return out
+}
+
+// caseForms returns the forms of a pattern the matcher must know to find it
+// whatever the case of the text. The matcher folds ASCII only, so a pattern
+// with letters outside ASCII ("Пользователь", "Überschritten", "ящик") also
+// needs its lower-case form and its capitalised one: a reply that starts a
+// sentence with the word writes it capitalised ("Ящик заблокирован"), and a
+// list written with the capital form must still find the word mid-sentence.
+func caseForms(p string) []string {
+	ascii := true
+	for i := 0; i < len(p); i++ {
+		if p[i] >= utf8.RuneSelf {
+			ascii = false
+			break
+		}
+	}
+	if ascii {
+		return []string{p}
+	}
+	lower := strings.ToLower(p)
+	first, size := utf8.DecodeRuneInString(lower)
+	title := string(unicode.ToUpper(first)) + lower[size:]
+	forms := []string{p}
+	for _, f := range []string{lower, title} {
+		if !slices.Contains(forms, f) {
+			forms = append(forms, f)
+		}
+	}
+	return forms
 }
 
 // asciiLower folds A-Z and leaves every other byte alone.
