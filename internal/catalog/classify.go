@@ -5,7 +5,7 @@ import "math/bits"
 // Stack sizes for the per-call bitsets; catalogs larger than this (a very
 // big operator file) fall back to one heap allocation per call.
 const (
-	stackPatWords  = 32 // 2048 patterns
+	stackPatWords  = 64 // 4096 patterns
 	stackRuleWords = 16 // 1024 rules
 )
 
@@ -286,11 +286,17 @@ func (c *Catalog) matchRule(r Reply, pre string, enh [3]int, hasEnh bool, host s
 	}
 	var pbuf [stackPatWords]uint64
 	var rbuf [stackRuleWords]uint64
-	pset, rset := pbuf[:c.nwords], rbuf[:c.nrwords]
-	if c.nwords > stackPatWords {
+	// Past the stack buffers (an override file with many rules) the sets go to
+	// the heap; slicing the buffers first would panic.
+	var pset, rset []uint64
+	if c.nwords <= stackPatWords {
+		pset = pbuf[:c.nwords]
+	} else {
 		pset = make([]uint64, c.nwords)
 	}
-	if c.nrwords > stackRuleWords {
+	if c.nrwords <= stackRuleWords {
+		rset = rbuf[:c.nrwords]
+	} else {
 		rset = make([]uint64, c.nrwords)
 	}
 	c.m.scan(r.Text, pset)

@@ -1,6 +1,7 @@
 package catalog
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -134,5 +135,35 @@ func TestCaseForms(t *testing.T) {
 		if got := caseForms(tc.pattern); !slices.Equal(got, tc.want) {
 			t.Errorf("caseForms(%q) = %q, want %q", tc.pattern, got, tc.want)
 		}
+	}
+}
+
+// TestLargeOverride: an operator file big enough that the pattern and rule
+// sets no longer fit the stack buffers still classifies (the sets move to the
+// heap); slicing the buffers first panicked once the embedded catalog alone
+// passed 2,048 patterns.
+func TestLargeOverride(t *testing.T) {
+	t.Parallel()
+	var b strings.Builder
+	b.WriteString("rules:\n")
+	for i := range 1200 {
+		fmt.Fprintf(&b, "  - id: site.bulk_%d\n    class: recipient_unknown\n    match: [\"bulk marker %d alpha\", \"bulk marker %d beta\", \"bulk marker %d gamma\"]\n", i, i, i, i)
+	}
+	path := filepath.Join(t.TempDir(), "rules.yaml")
+	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load(path)
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	if c.nwords <= stackPatWords || c.nrwords <= stackRuleWords {
+		t.Fatalf("override too small to test the heap path: %d pattern words, %d rule words", c.nwords, c.nrwords)
+	}
+	if cl := c.Classify("550 bulk marker 1199 gamma", Hints{}); cl.Rule != "site.bulk_1199" {
+		t.Errorf("rule = %q, want site.bulk_1199", cl.Rule)
+	}
+	if cl := c.Classify("550 5.1.1 user unknown", Hints{}); cl.Class != ClassRecipientUnknown {
+		t.Errorf("embedded rules lost: %+v", cl)
 	}
 }
