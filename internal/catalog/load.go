@@ -601,42 +601,33 @@ func (c *Catalog) compileRules(specs []ruleSpec) error {
 			r.hosts = append(r.hosts, strings.ToLower(strings.TrimPrefix(strings.TrimSpace(h), "*")))
 		}
 		// match, and_any and unless are "any of" lists, so each pattern joins them in
-		// every case form the text may use (caseForms); all keeps its patterns as written,
-		// since each of them must be found.
-		var ids []int32
-		seen := map[int32]bool{}
-		for _, p := range s.Match {
-			for _, f := range caseForms(p) {
-				if id := intern(f); !seen[id] {
-					seen[id] = true
-					ids = append(ids, id)
-					r.matched = append(r.matched, fmt.Sprintf("text rule %s matched %q", s.ID, asciiLower(p)))
+		// every case form the text may use (caseForms), once; all keeps its patterns as
+		// written, since each of them must be found.
+		anyOf := func(list []string, add func(id int32, p string)) {
+			seen := map[int32]bool{}
+			for _, p := range list {
+				for _, f := range caseForms(p) {
+					if id := intern(f); !seen[id] {
+						seen[id] = true
+						add(id, p)
+					}
 				}
 			}
 		}
+		var ids []int32
+		anyOf(s.Match, func(id int32, p string) {
+			ids = append(ids, id)
+			r.matched = append(r.matched, fmt.Sprintf("text rule %s matched %q", s.ID, asciiLower(p)))
+		})
 		r.match = ids
 		for _, p := range s.All {
 			r.all = append(r.all, intern(p))
 		}
-		clear(seen)
-		for _, p := range s.AndAny {
-			for _, f := range caseForms(p) {
-				if id := intern(f); !seen[id] {
-					seen[id] = true
-					r.andAny = append(r.andAny, id)
-					r.andWords = append(r.andWords, asciiLower(p))
-				}
-			}
-		}
-		clear(seen)
-		for _, p := range s.Unless {
-			for _, f := range caseForms(p) {
-				if id := intern(f); !seen[id] {
-					seen[id] = true
-					r.unless = append(r.unless, id)
-				}
-			}
-		}
+		anyOf(s.AndAny, func(id int32, p string) {
+			r.andAny = append(r.andAny, id)
+			r.andWords = append(r.andWords, asciiLower(p))
+		})
+		anyOf(s.Unless, func(id int32, _ string) { r.unless = append(r.unless, id) })
 		r.andMask = masksOf(r.andAny)
 		r.unlessMask = masksOf(r.unless)
 		matchIDs = append(matchIDs, ids)
