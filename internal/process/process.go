@@ -403,6 +403,7 @@ func (p *Processor) control(ctx context.Context, cc jetstream.ConsumeContext, ms
 // stopped pulling (PERFORMANCE-NOTES §2.8, nats.go #1622).
 func (p *Processor) watch(ctx context.Context, msgs chan jetstream.Msg) stopReason {
 	last := p.received.Load()
+	stallCheck := p.clock.After(p.cfg.StallCheck)
 	for {
 		select {
 		case <-ctx.Done():
@@ -411,12 +412,17 @@ func (p *Processor) watch(ctx context.Context, msgs chan jetstream.Msg) stopReas
 			return stopPaused
 		case <-p.recreateReq:
 			return stopUnanswered
-		case <-p.clock.After(p.cfg.StallCheck):
+		case <-p.clock.After(statsEvery):
+			// Statistics the last batches left when events stopped flowing: written
+			// within about statsEvery, not at the next stall check, so the console's
+			// overview is never more than a second or two behind.
+			if t, ok := p.takeStats(p.clock.Now(), false); ok {
+				p.aside(func() { p.writeStats(context.WithoutCancel(ctx), t) })
+			}
+			continue
+		case <-stallCheck:
 		}
-		// Statistics the last batches left when events stopped flowing.
-		if t, ok := p.takeStats(p.clock.Now(), false); ok {
-			p.aside(func() { p.writeStats(context.WithoutCancel(ctx), t) })
-		}
+		stallCheck = p.clock.After(p.cfg.StallCheck)
 		now := p.received.Load()
 		if now != last || len(msgs) > 0 || p.inflight.Load() > 0 {
 			last = now
