@@ -403,12 +403,21 @@ func TestConsoleInBrowser(t *testing.T) {
 	}
 	screenshot(t, b, shots, "catalog")
 
-	// The overview: the hourly aggregates the process role wrote for these events.
-	run(t, b, "overview",
-		chromedp.Navigate(w.admin+"/ui/overview"),
-		chromedp.WaitVisible(chromedp.CSS("#by-action-h")),
-	)
-	days := value(t, b, "chart days", chromedp.Evaluate[[]string](`[...document.querySelectorAll("#main section.chart:first-of-type g.day")].map(g => g.getAttribute("aria-label"))`))
+	// The overview: the hourly aggregates the process role wrote for these events. The
+	// role writes them about once a second, so the page is reloaded until they are there
+	// (or ten seconds have passed).
+	var days []string
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		run(t, b, "overview",
+			chromedp.Navigate(w.admin+"/ui/overview"),
+			chromedp.WaitVisible(chromedp.CSS("#by-action-h")),
+		)
+		days = value(t, b, "chart days", chromedp.Evaluate[[]string](`[...document.querySelectorAll("#main section.chart:first-of-type g.day")].map(g => g.getAttribute("aria-label"))`))
+		if len(days) > 0 && strings.Contains(days[len(days)-1], "suppress 1") && strings.Contains(days[len(days)-1], "alert 1") || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 	if len(days) == 0 || !strings.Contains(days[len(days)-1], "suppress 1") || !strings.Contains(days[len(days)-1], "alert 1") {
 		t.Errorf("the action chart's last day = %q, want this run's suppress and alert", days)
 	}
