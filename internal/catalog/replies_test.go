@@ -149,7 +149,7 @@ func (s *replyScore) report(name string) string {
 // Czech, Polish, Korean and English).
 // Each later round came from sources the earlier ones did not use and was
 // split with the same seeded procedure on its own.
-var roundEnds = []int{1552, 1923, 1985, 2140, 2672, 3111, 3241, 3604, 3963, 4184, 4253, 4583, 4623, 4925}
+var roundEnds = []int{1552, 1923, 1985, 2140, 2672, 3111, 3241, 3604, 3963, 4184, 4253, 4583, 4623, 4925, 5121}
 
 func collectionRound(t *testing.T, id string) int {
 	t.Helper()
@@ -176,11 +176,11 @@ func isTransientReply(reply string) bool {
 // part as a whole and each collection round's test rows.
 type corpusScores struct {
 	dev, test replyScore
-	round     [15]replyScore // test rows of each collection round
+	round     [16]replyScore // test rows of each collection round
 	newestDev replyScore     // dev rows of the newest round, the ones its rule changes were made for
 }
 
-var roundNames = [15]string{"first round (R0001-R1552)", "second round (R1553-R1923)", "third round (R1924-R1985)", "fourth round (R1986-R2140)", "fifth round (R2141-R2672)", "sixth round (R2673-R3111)", "seventh round (R3112-R3241)", "eighth round (R3242-R3604)", "ninth round (R3605-R3963)", "tenth round (R3964-R4184)", "eleventh round (R4185-R4253)", "twelfth round (R4254-R4583)", "thirteenth round (R4584-R4623)", "fourteenth round (R4624-R4925)", "fifteenth round (R4926-)"}
+var roundNames = [16]string{"first round (R0001-R1552)", "second round (R1553-R1923)", "third round (R1924-R1985)", "fourth round (R1986-R2140)", "fifth round (R2141-R2672)", "sixth round (R2673-R3111)", "seventh round (R3112-R3241)", "eighth round (R3242-R3604)", "ninth round (R3605-R3963)", "tenth round (R3964-R4184)", "eleventh round (R4185-R4253)", "twelfth round (R4254-R4583)", "thirteenth round (R4584-R4623)", "fourteenth round (R4624-R4925)", "fifteenth round (R4926-R5121)", "sixteenth round (R5122-)"}
 
 func TestCorpusReplies(t *testing.T) {
 	t.Parallel()
@@ -193,8 +193,8 @@ func TestCorpusReplies(t *testing.T) {
 	}
 	bare.model = nil
 	rows := readReplies(t)
-	if len(rows) < 5110 {
-		t.Fatalf("replies corpus has %d rows, want at least 5110", len(rows))
+	if len(rows) < 5380 {
+		t.Fatalf("replies corpus has %d rows, want at least 5380", len(rows))
 	}
 	var with, without corpusScores
 	for _, r := range rows {
@@ -245,7 +245,7 @@ func TestCorpusReplies(t *testing.T) {
 	// fails, and says where the target stands. Floors are at or below what was
 	// measured, never above.
 	const (
-		devFloor       = 96.1 // % right action on the dev part, measured 96.19 (2,953/3,070, with the fallback)
+		devFloor       = 96.2 // % right action on the dev part, measured 96.23 (3,110/3,232, with the fallback)
 		targetAccuracy = 95.0
 	)
 	floors := []struct {
@@ -254,7 +254,7 @@ func TestCorpusReplies(t *testing.T) {
 		floor    float64 // % right action
 		maxFalse int     // false suppressions
 	}{
-		{"test (all rounds)", &with.test, 89.0, 14},          // measured 89.02 % (1,824/2,049), 14 (7 are the eighth, ninth and twelfth rounds', there before their changes)
+		{"test (all rounds)", &with.test, 88.6, 19},          // measured 88.64 % (1,912/2,157), 19 (12 are the eighth, ninth, twelfth and sixteenth rounds', there before their changes)
 		{"test, first round", &with.round[0], 93.0, 2},       // measured 93.08 %, 2
 		{"test, second round", &with.round[1], 91.2, 0},      // measured 91.22 %, 0
 		{"test, third round", &with.round[2], 72.0, 1},       // measured 72.00 %, 1 (25 rows)
@@ -270,6 +270,7 @@ func TestCorpusReplies(t *testing.T) {
 		{"test, thirteenth round", &with.round[12], 87.5, 0}, // measured 87.50 % (14/16), 0, as before its change
 		{"test, fourteenth round", &with.round[13], 87.6, 0}, // measured 87.60 % (106/121), 0, as before its change
 		{"test, fifteenth round", &with.round[14], 93.5, 0},  // measured 93.59 % (73/78), 0, as before its change
+		{"test, sixteenth round", &with.round[15], 81.4, 5},  // measured 81.48 % (88/108), 5, as before its change
 	}
 	test := &with.test
 	a := pct(test.right, test.rows)
