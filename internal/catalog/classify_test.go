@@ -79,6 +79,9 @@ func TestClassifyKeyCases(t *testing.T) {
 		{"unknown 5xx", "599 weird", Hints{}, ClassUnknown, ScopeUnknown, true, "fallback.unknown"},
 		{"empty", "", Hints{}, ClassUnknown, ScopeUnknown, false, "fallback.unknown"},
 		{"bare 550", "550 Requested action not taken", Hints{}, ClassUnknown, ScopeUnknown, true, "basic.550"},
+		// Servers give 551 for refusals of us as often as for a moved user: alone it decides nothing.
+		{"bare 551", "551 Try another server", Hints{}, ClassUnknown, ScopeUnknown, true, "basic.551"},
+		{"551 user not local", "551 User not local; please try <ana@example.net>", Hints{}, ClassRecipientMoved, ScopeRecipient, true, "generic.moved"},
 		{"hint only", "", Hints{Code: 550, Enhanced: "5.1.1"}, ClassRecipientUnknown, ScopeRecipient, true, "enhanced.5.1.1"},
 		{"hint enhanced fills gap", "550 user unknown", Hints{Enhanced: "4.1.1"}, ClassRecipientUnknown, ScopeRecipient, false, ""},
 		{"text beats hint", "550 5.7.1 blocked using zen.spamhaus.org", Hints{Enhanced: "5.1.1"}, ClassReputationBlock, ScopeSender, true, ""},
