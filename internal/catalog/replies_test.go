@@ -245,7 +245,7 @@ func TestCorpusReplies(t *testing.T) {
 	// fails, and says where the target stands. Floors are at or below what was
 	// measured, never above.
 	const (
-		devFloor       = 96.2 // % right action on the dev part, measured 96.23 (3,110/3,232, with the fallback)
+		devFloor       = 96.2 // % right action on the dev part, measured 96.29 (3,112/3,232, with the fallback)
 		targetAccuracy = 95.0
 	)
 	floors := []struct {
@@ -254,7 +254,7 @@ func TestCorpusReplies(t *testing.T) {
 		floor    float64 // % right action
 		maxFalse int     // false suppressions
 	}{
-		{"test (all rounds)", &with.test, 88.6, 19},          // measured 88.64 % (1,912/2,157), 19 (12 are the eighth, ninth, twelfth and sixteenth rounds', there before their changes)
+		{"test (all rounds)", &with.test, 88.6, 19},          // measured 88.69 % (1,913/2,157), 19 (12 are the eighth, ninth, twelfth and sixteenth rounds', there before their changes)
 		{"test, first round", &with.round[0], 93.0, 2},       // measured 93.08 %, 2
 		{"test, second round", &with.round[1], 91.2, 0},      // measured 91.22 %, 0
 		{"test, third round", &with.round[2], 72.0, 1},       // measured 72.00 %, 1 (25 rows)
@@ -270,7 +270,7 @@ func TestCorpusReplies(t *testing.T) {
 		{"test, thirteenth round", &with.round[12], 87.5, 0}, // measured 87.50 % (14/16), 0, as before its change
 		{"test, fourteenth round", &with.round[13], 87.6, 0}, // measured 87.60 % (106/121), 0, as before its change
 		{"test, fifteenth round", &with.round[14], 93.5, 0},  // measured 93.59 % (73/78), 0, as before its change
-		{"test, sixteenth round", &with.round[15], 81.4, 5},  // measured 81.48 % (88/108), 5, as before its change
+		{"test, sixteenth round", &with.round[15], 82.4, 5},  // measured 82.41 % (89/108), 5; 81.48 % (88/108), 5 before its change
 	}
 	test := &with.test
 	a := pct(test.right, test.rows)
