@@ -293,7 +293,7 @@ func TestCorpusReplies(t *testing.T) {
 
 // TestCorpusSecondAnnotators measures the classifier against labels that do not come
 // from the corpus's own labelling: testdata/replies-annotators.tsv holds, for every
-// test row of the first thirteen rounds, the label a second annotator gave blind (the reply
+// test row of the first sixteen rounds, the label a second annotator gave blind (the reply
 // text and the labelling rules only), and where it differs from the corpus label a
 // third blind annotator's. The majority of the three is the adjudicated label (rows
 // where all three differ are left out). Floors at the figures measured when the file
@@ -321,7 +321,7 @@ func TestCorpusSecondAnnotators(t *testing.T) {
 	}
 	var rows, agree, adjudicated, right, rightAgreed, falseSupp int
 	for _, r := range readReplies(t) {
-		if r.split != "test" || collectionRound(t, r.id) > 15 {
+		if r.split != "test" || collectionRound(t, r.id) > 16 {
 			continue
 		}
 		m, ok := ann[r.id]
@@ -355,13 +355,14 @@ func TestCorpusSecondAnnotators(t *testing.T) {
 		}
 	}
 	if len(ann) > 0 {
-		t.Fatalf("%d annotated ids are not test rows of the first fifteen rounds", len(ann))
+		t.Fatalf("%d annotated ids are not test rows of the first sixteen rounds", len(ann))
 	}
 	t.Logf("second annotator agrees with the corpus on %d/%d = %.2f%%; classifier on those rows %d/%d = %.2f%%; "+
 		"against the adjudicated labels %d/%d = %.2f%%, %d false suppressions",
 		agree, rows, pct(agree, rows), rightAgreed, agree, pct(rightAgreed, agree), right, adjudicated, pct(right, adjudicated), falseSupp)
-	// Floors at the figures measured (1,799/2,043 = 88.06 %, 13 false suppressions).
-	if a := pct(right, adjudicated); a < 88.0 || falseSupp > 13 {
-		t.Errorf("against the adjudicated labels: %.2f%% right (floor 88.0%%), %d false suppressions (at most 13)", a, falseSupp)
+	// Floors at the figures measured (1,885/2,150 = 87.67 %, 17 false suppressions, sixteen
+	// rounds; 88.06 % and 13 over fifteen).
+	if a := pct(right, adjudicated); a < 87.6 || falseSupp > 17 {
+		t.Errorf("against the adjudicated labels: %.2f%% right (floor 87.6%%), %d false suppressions (at most 17)", a, falseSupp)
 	}
 }
