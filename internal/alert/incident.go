@@ -65,11 +65,16 @@ func Fingerprint(tenant, class, domain, ip string) string {
 type Outcome struct {
 	Fingerprint string
 	Class       string
-	Duplicate   bool  // the event had been counted before
-	Opened      bool  // this batch opened the incident
-	Reopened    bool  // this batch reopened a resolved incident
-	Count       int64 // messages in the episode after the batch
-	Err         error // the incident could not be updated: retry the event
+	Duplicate   bool // the event had been counted before
+	Opened      bool // this batch opened the incident
+	Reopened    bool // this batch reopened a resolved incident
+	// OpenedEarlier (ReopenedEarlier): a duplicate that is the event which opened
+	// (reopened) the incident's current episode in an earlier delivery. When that
+	// delivery failed after the observation (the recipients' write), the redelivery
+	// owes the opening its log line and metric.
+	OpenedEarlier, ReopenedEarlier bool
+	Count                          int64 // messages in the episode after the batch
+	Err                            error // the incident could not be updated: retry the event
 }
 
 // Incident is one sender-side incident as the API, the CLI and the receivers see it.

@@ -26,8 +26,13 @@ var keep = strconv.Itoa(keepTransitions)
 // recipient domain], ...]}
 //
 // Returns {opened: 0 no | 1 opened | 2 reopened, fresh events, episode count, seq,
-// then 0|1 per event: 1 when it was already counted}, and whether any event was fresh
-// (the caller then lists the incident in the index and the active set).
+// then per event 0 when it counted now, 1 when it was already counted, 2 (3) when it
+// was already counted and is the event that opened (reopened) the incident's current
+// episode}, and whether any event was fresh (the caller then lists the incident in the
+// index and the active set). The opener is kept in the hash (opened_by) because its
+// delivery can fail after this script ran (the recipients' write, in the same batch):
+// the redelivery finds it counted, and the process role still owes the opening its
+// log line and metric.
 //
 // st is the caller's record of the observation for failed: st.ids the event IDs it
 // marked as seen, st.counted once it wrote the count. The callers run observe under
@@ -53,7 +58,14 @@ for i, e in ipairs(a.ev) do
     dup[i] = 1
   end
 end
-local h = redis.call('HMGET', K[1], 'seq', 'count', 'state', 'total', 'examples', 'reopened')
+local h = redis.call('HMGET', K[1], 'seq', 'count', 'state', 'total', 'examples', 'reopened', 'opened_by')
+if h[7] then
+  for i, e in ipairs(a.ev) do
+    if dup[i] == 1 and e[1] == h[7] then
+      if tonumber(h[6] or '0') > 0 then dup[i] = 3 else dup[i] = 2 end
+    end
+  end
+end
 local seq = tonumber(h[1] or '0')
 local count = tonumber(h[2] or '0')
 local out = {0, #fresh, count, seq}
@@ -74,7 +86,7 @@ if not state then
   redis.call('HSET', K[1], 'fingerprint', a.fp, 'tenant', a.tenant, 'class', a.class,
     'severity', a.severity, 'sending_domain', a.sd, 'sending_ip', a.sip, 'receiving_domain', a.rd,
     'created_at', now, 'opened_at', now, 'first_seen', now, 'state', 'open', 'seq', seq,
-    'reopened', 0, 't:' .. seq, 'trigger|' .. now .. '|')
+    'reopened', 0, 't:' .. seq, 'trigger|' .. now .. '|', 'opened_by', fresh[1][1])
 elseif state == 'resolved' then
   opened = 2
   seq = seq + 1
@@ -83,7 +95,7 @@ elseif state == 'resolved' then
   redis.call('DEL', K[3], K[4])
   redis.call('HDEL', K[1], 'resolved_at', 'resolved_by', 'acked_at', 'acked_by', 'reminded_at')
   redis.call('HSET', K[1], 'state', 'reopened', 'seq', seq, 'opened_at', now, 'first_seen', now,
-    't:' .. seq, 'trigger|' .. now .. '|', 'reopened', tonumber(h[6] or '0') + 1)
+    't:' .. seq, 'trigger|' .. now .. '|', 'reopened', tonumber(h[6] or '0') + 1, 'opened_by', fresh[1][1])
 end
 if opened > 0 then
   if seq > ` + keep + ` then redis.call('HDEL', K[1], 't:' .. (seq - ` + keep + `)) end

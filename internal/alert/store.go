@@ -168,7 +168,9 @@ func (s *Store) Observe(ctx context.Context, obs []Observation) ([]Outcome, erro
 				continue
 			}
 			out[i].Count = v[2]
-			out[i].Duplicate = v[4+j] == 1
+			out[i].Duplicate = v[4+j] >= 1
+			out[i].OpenedEarlier = v[4+j] == 2
+			out[i].ReopenedEarlier = v[4+j] == 3
 			// The batch's first fresh event is the one that opened it.
 			if v[0] > 0 && !out[i].Duplicate && !openedBefore(out, idx[:j]) {
 				out[i].Opened = v[0] == 1

@@ -44,11 +44,16 @@ func TestObserveOpensOnceAndCountsEachEventOnce(t *testing.T) {
 			t.Errorf("batch 2 event %d = %+v, want duplicate %v, count 4, not opened", i, o, want)
 		}
 	}
-	// A batch of nothing but duplicates reports the count and changes nothing.
+	// A batch of nothing but duplicates reports the count and changes nothing. The
+	// event that opened the incident says so (its first delivery may have failed after
+	// the observation, owing the opening its log line and metric); the others do not.
 	e.clk.Add(time.Minute)
-	out = e.observe(t, obs530("sg:1", "a@example.com"))
-	if o := out[0]; !o.Duplicate || o.Opened || o.Count != 4 {
-		t.Errorf("replayed event = %+v, want a duplicate, count 4", o)
+	out = e.observe(t, obs530("sg:1", "a@example.com"), obs530("sg:2", "b@example.com"))
+	if o := out[0]; !o.Duplicate || o.Opened || !o.OpenedEarlier || o.ReopenedEarlier || o.Count != 4 {
+		t.Errorf("replayed opener = %+v, want a duplicate that opened the incident earlier, count 4", o)
+	}
+	if o := out[1]; !o.Duplicate || o.Opened || o.OpenedEarlier || o.ReopenedEarlier {
+		t.Errorf("replayed event = %+v, want a plain duplicate", o)
 	}
 
 	inc := e.get(t, fp530)
@@ -337,6 +342,12 @@ func TestResolveIfQuietThenReopen(t *testing.T) {
 	out := e.observe(t, r, obs530("sg:5", "e@example.org"))
 	if !out[0].Reopened || out[0].Opened || out[1].Reopened || out[1].Opened || out[1].Count != 2 {
 		t.Fatalf("reopening batch = %+v, want the first event to reopen, count 2", out)
+	}
+	// Redelivered: the reopening event says it reopened this episode; the event that
+	// opened the first episode no longer claims anything.
+	if out := e.observe(t, obs530("sg:4", "d@example.org"), obs530("sg:1", "a@example.com")); !out[0].ReopenedEarlier || out[0].OpenedEarlier ||
+		out[1].OpenedEarlier || out[1].ReopenedEarlier || !out[0].Duplicate || !out[1].Duplicate {
+		t.Fatalf("redelivered reopener and first opener = %+v", out)
 	}
 	inc = e.get(t, fp530)
 	if inc.State != alert.StateReopened || inc.Reopened != 1 || inc.Messages != 2 || inc.TotalMessages != 5 || inc.Seq != 3 {

@@ -752,6 +752,21 @@ func (p *Processor) recordShadow(ctx context.Context, ds []suppress.ShadowEntry)
 	}
 }
 
+// openedHere says whether this delivery of the event is the one that reports the
+// incident it opened (or reopened): the delivery whose observation opened it, or a
+// redelivery of the opening event whose earlier delivery stopped after the observation
+// (the recipients' write failed, so that delivery reported nothing) — told by the
+// recipients' write counting now. An opening event redelivered after its ack was lost
+// finds both writes counted and reports nothing again.
+func openedHere(r *Result) (opened, reopened bool) {
+	inc := r.Incident
+	if inc == nil {
+		return false, false
+	}
+	owed := !r.Outcome.Duplicate
+	return inc.Opened || (owed && inc.OpenedEarlier), inc.Reopened || (owed && inc.ReopenedEarlier)
+}
+
 // write writes the batch's recipient changes and its incident observations, at the
 // same time: they are independent, and each is idempotent by event ID, so an event
 // whose one half failed is retried whole and its other half counts once.
@@ -785,6 +800,7 @@ func (p *Processor) done(msg jetstream.Msg, r *Result) {
 		// The effect is stored; a lost ack only means a harmless redelivery.
 		p.cfg.Log.Warn("ack", zap.String("event_id", r.Event.ID), zap.Error(err))
 	}
+	opened, reopened := openedHere(r)
 	if m := p.cfg.Metrics; m != nil {
 		if r.Outcome.Duplicate {
 			m.EventsDuplicate.WithLabelValues(r.Event.ESP).Inc()
@@ -793,14 +809,12 @@ func (p *Processor) done(msg jetstream.Msg, r *Result) {
 			if r.Outcome.Suppressed && (r.Decision.Action == policy.ActionSuppress || r.Decision.Action == policy.ActionSoft) {
 				p.suppressions.get(m.Suppressions, [4]string{reasonLabel(r)}, 1).Inc()
 			}
-			if inc := r.Incident; inc != nil && !inc.Duplicate {
-				switch {
-				case inc.Opened:
-					m.IncidentsOpened.WithLabelValues(inc.Class).Inc()
-				case inc.Reopened:
-					m.IncidentsReopened.WithLabelValues(inc.Class).Inc()
-				}
-			}
+		}
+		switch {
+		case opened:
+			m.IncidentsOpened.WithLabelValues(r.Incident.Class).Inc()
+		case reopened:
+			m.IncidentsReopened.WithLabelValues(r.Incident.Class).Inc()
 		}
 	}
 	if ce := p.cfg.Log.Check(zap.DebugLevel, "decision"); ce != nil {
@@ -808,9 +822,9 @@ func (p *Processor) done(msg jetstream.Msg, r *Result) {
 			zap.String("scope", string(r.Classification.Scope)), zap.String("rule", r.Classification.Rule), zap.String("action", string(r.Decision.Action)),
 			zap.Bool("duplicate", r.Outcome.Duplicate), zap.Bool("suppressed", r.Outcome.Suppressed), zap.Int("soft_count", r.Outcome.SoftCount))
 	}
-	if inc := r.Incident; inc != nil && (inc.Opened || inc.Reopened) {
+	if inc := r.Incident; opened || reopened {
 		what := "incident opened"
-		if inc.Reopened {
+		if reopened {
 			what = "incident reopened"
 		}
 		fields := []zap.Field{zap.String("id", inc.Fingerprint), zap.String("class", inc.Class)}
