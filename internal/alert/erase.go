@@ -22,9 +22,20 @@ redis.call('HSET', KEYS[1], 'examples', ARGV[2])
 return 1
 `)
 
+// forgetOpenerScript drops an incident's opened_by when it is still the event ID read.
+//
+// KEYS[1] incident hash   ARGV[1] the event ID read   Returns 1 when dropped.
+var forgetOpenerScript = redis.NewScript(`
+if redis.call('HGET', KEYS[1], 'opened_by') ~= ARGV[1] then return 0 end
+redis.call('HDEL', KEYS[1], 'opened_by')
+return 1
+`)
+
 // ForgetRecipient removes what the retained incidents hold about one recipient (its
 // erasure): the counted event IDs that carry the address (SES's IDs end with the
-// recipient when addresses are not hashed) and the address in the example replies,
+// recipient when addresses are not hashed), the ID of the event that opened the
+// incident when it carries it (a later redelivery of that event then no longer reports
+// the opening, which it had reported already), and the address in the example replies,
 // which are redacted. The recipients' HyperLogLogs hold only keyed hashes and cannot
 // give an address back. It returns how many entries it changed.
 func (s *Store) ForgetRecipient(ctx context.Context, addr string) (int, error) {
@@ -51,6 +62,17 @@ func (s *Store) ForgetRecipient(ctx context.Context, addr string) (int, error) {
 				return n, fmt.Errorf("forget recipient in incident %s: %w", fp, err)
 			}
 			n += int(removed)
+		}
+		opener, err := s.rdb.HGet(ctx, s.keys.incident(fp), "opened_by").Result()
+		if err != nil && err != redis.Nil {
+			return n, fmt.Errorf("forget recipient in incident %s: %w", fp, err)
+		}
+		if err == nil && idCarries(opener, needle) {
+			dropped, err := forgetOpenerScript.Run(ctx, s.rdb, []string{s.keys.incident(fp)}, opener).Int()
+			if err != nil {
+				return n, fmt.Errorf("forget recipient in incident %s: %w", fp, err)
+			}
+			n += dropped
 		}
 		for try := 0; try < 5; try++ {
 			raw, err := s.rdb.HGet(ctx, s.keys.incident(fp), "examples").Result()
