@@ -42,6 +42,8 @@ const usage = `Usage: worker [serve] [flags]      run the roles in REBOUND_ROLES
        worker demo [--exit]          whole pipeline on embedded services, with sample webhooks
        worker classify [REPLY ...]   classify SMTP replies (arguments, or one per line on stdin)
        worker explain CODE           print the catalog entry for a code (530, 5.1.1, …)
+       worker score FILE|-           the catalog's figures on replies you labelled
+                                     (VERDICT<TAB>REPLY per line); fails on a false suppression
        worker policy check FILE      validate a policy file (errors name the line)
        worker policy show            print the built-in policy file
        worker policy replay --since 24h --policy FILE
@@ -90,6 +92,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(s
 		err = classify(args, stdin, stdout, getenv)
 	case "explain":
 		err = explain(args, stdout, getenv)
+	case "score":
+		err = scoreCmd(args, stdin, stdout, stderr, getenv)
 	case "policy":
 		err = policyCmd(ctx, args, stdout, stderr, getenv)
 	case "mass-bounce":

@@ -253,3 +253,51 @@ routes:
 		t.Fatalf("the error shows a secret: %s", r.stderr)
 	}
 }
+
+func TestScore(t *testing.T) {
+	t.Parallel()
+	run := setup(t, nil)
+	r := run(strings.NewReader("# my replies\nsuppress\t550 5.1.1 user unknown\n\nalert\t530 5.7.0 Authentication required\r\nnone\t552 5.3.4 message too big\n"), "score", "-")
+	if r.code != 0 || !strings.Contains(r.stdout, "right verdict       3 = 100.00%") || !strings.Contains(r.stdout, "false suppressions  0") {
+		t.Errorf("all right: exit %d, stdout %s, stderr %s", r.code, r.stdout, r.stderr)
+	}
+	// A false suppression fails the command and is listed.
+	r = run(strings.NewReader("none\t550 5.1.1 user unknown\nalert\t530 5.7.0 Authentication required\n"), "score", "-")
+	if r.code != 1 || !strings.Contains(r.stderr, "1 false suppressions") || !strings.Contains(r.stdout, "1     none      suppress") {
+		t.Errorf("false suppression: exit %d, stdout %s, stderr %s", r.code, r.stdout, r.stderr)
+	}
+	// Bad input names the line and scores nothing.
+	for _, in := range []string{"supress\t550 5.1.1 user unknown\n", "suppress 550 5.1.1 user unknown\n", "suppress\t  \n", "\n# nothing\n"} {
+		r = run(strings.NewReader(in), "score", "-")
+		if r.code != 1 || !strings.Contains(r.stderr, "stdin") || r.stdout != "" {
+			t.Errorf("input %q: exit %d, stdout %q, stderr %q; want 1, nothing printed, an error naming stdin", in, r.code, r.stdout, r.stderr)
+		}
+	}
+}
+
+// TestScoreCorpus: the project's corpus format is read as well; its test rows' misses
+// are counted, never listed, and --split picks a part.
+func TestScoreCorpus(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "replies.tsv")
+	corpus := corpusHeader + "\n" +
+		"R1\tdev\tsrc\tother\tnone\t550 5.1.1 dev row the catalog suppresses\n" +
+		"R2\ttest\tsrc\tother\tsuppress\t552 5.3.4 test row the catalog does not\n" +
+		"R3\tdev\tsrc\tother\talert\t530 5.7.0 Authentication required\n"
+	if err := os.WriteFile(path, []byte(corpus), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	run := setup(t, nil)
+	r := run(nil, "score", path)
+	if r.code != 1 || !strings.Contains(r.stdout, "replies             3") || !strings.Contains(r.stdout, "dev row the catalog suppresses") ||
+		strings.Contains(r.stdout, "test row") || !strings.Contains(r.stdout, "1 misses in the corpus's test part") {
+		t.Errorf("whole corpus: exit %d, stdout %s", r.code, r.stdout)
+	}
+	r = run(nil, "score", "--split", "test", path)
+	if r.code != 0 || !strings.Contains(r.stdout, "replies             1") || strings.Contains(r.stdout, "test row") {
+		t.Errorf("test part: exit %d, stdout %s, stderr %s", r.code, r.stdout, r.stderr)
+	}
+	if r = run(nil, "score", "--split", "holdout", path); r.code != 1 || !strings.Contains(r.stderr, "--split") {
+		t.Errorf("bad split: exit %d, stderr %s", r.code, r.stderr)
+	}
+}

@@ -26,20 +26,6 @@ import (
 //   - A transcript whose first failing reply is 4xx ("450 busy … 551 not our
 //     customer") is classified on that first reply, as transient.
 
-// corpusAction is the default policy of the project, repeated here so the
-// test does not depend on the policy package.
-func corpusAction(cl Classification) string {
-	switch {
-	case cl.Scope == ScopeRecipient && cl.Permanent:
-		return "suppress"
-	case cl.Scope == ScopeRecipient:
-		return "soft"
-	case cl.Scope == ScopeSender:
-		return "alert"
-	}
-	return "none"
-}
-
 var (
 	corpusSkip  = set("feedback", "delivered", "vacation")
 	corpusHard  = set("userunknown", "hostunknown", "hasmoved")
@@ -145,7 +131,7 @@ func scoreCorpus(t *testing.T, c *Catalog, rows []corpusRow, hints func(corpusRo
 			continue
 		}
 		cl := c.Classify(r.text, hints(r))
-		act := corpusAction(cl)
+		act := Verdict(cl)
 		if confusion[r.reason] == nil {
 			confusion[r.reason] = map[string]int{}
 		}

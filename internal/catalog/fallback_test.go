@@ -112,9 +112,9 @@ func TestFallbackCrossValidated(t *testing.T) {
 			r := dev[i]
 			transient := isTransientReply(r.reply)
 			cl := c.Classify(r.reply, Hints{})
-			got := corpusAction(cl)
+			got := Verdict(cl)
 			with.add(r, got, transient)
-			without.add(r, corpusAction(bare.Classify(r.reply, Hints{})), transient)
+			without.add(r, Verdict(bare.Classify(r.reply, Hints{})), transient)
 			if len(cl.Rule) > 6 && cl.Rule[:6] == "model." {
 				modelRows[cl.Rule]++
 				if got != r.action {
@@ -206,8 +206,8 @@ func TestFallbackRails(t *testing.T) {
 		{"550 5.1.1 zorgle user unknown", "generic.user_unknown", "suppress"},
 	} {
 		cl := c.Classify(tc.reply, Hints{})
-		if tc.rule != "" && cl.Rule != tc.rule || tc.action != "" && corpusAction(cl) != tc.action {
-			t.Errorf("%q: rule %s, action %s (%s); want rule %s, action %s", tc.reply, cl.Rule, corpusAction(cl), cl.Reason, tc.rule, tc.action)
+		if tc.rule != "" && cl.Rule != tc.rule || tc.action != "" && Verdict(cl) != tc.action {
+			t.Errorf("%q: rule %s, action %s (%s); want rule %s, action %s", tc.reply, cl.Rule, Verdict(cl), cl.Reason, tc.rule, tc.action)
 		}
 		if strings.HasPrefix(cl.Rule, "model.") {
 			if cl.Rule != modelRule || cl.Scope != ScopeSender || cl.Confidence != confModel || !strings.Contains(cl.Reason, "statistical fallback") {

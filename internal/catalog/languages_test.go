@@ -328,7 +328,7 @@ func TestClassifyLanguages(t *testing.T) {
 		{"en", "4.4.7 Delivery expired: message was not delivered within the retry period", "none"},
 	} {
 		cl := c.Classify(tc.reply, Hints{})
-		if got := corpusAction(cl); got != tc.want {
+		if got := Verdict(cl); got != tc.want {
 			t.Errorf("%s %q: action %s (rule %s), want %s", tc.lang, tc.reply, got, cl.Rule, tc.want)
 		}
 	}

@@ -165,13 +165,6 @@ func collectionRound(t *testing.T, id string) int {
 	return len(roundEnds) + 1
 }
 
-// isTransientReply: the reply carries a 4xx basic code or a 4.x.x enhanced
-// code, so the server itself said "try again".
-func isTransientReply(reply string) bool {
-	r := ParseReply(reply)
-	return r.Code/100 == 4 || strings.HasPrefix(r.Enhanced, "4.")
-}
-
 // corpusScores are the scores of one classifier on the corpus: dev, the test
 // part as a whole and each collection round's test rows.
 type corpusScores struct {
@@ -199,8 +192,8 @@ func TestCorpusReplies(t *testing.T) {
 	var with, without corpusScores
 	for _, r := range rows {
 		cl := c.Classify(r.reply, Hints{})
-		got := corpusAction(cl)
-		gotBare := corpusAction(bare.Classify(r.reply, Hints{}))
+		got := Verdict(cl)
+		gotBare := Verdict(bare.Classify(r.reply, Hints{}))
 		transient := isTransientReply(r.reply)
 		n := collectionRound(t, r.id) - 1
 		if r.split == "dev" {
@@ -330,7 +323,7 @@ func TestCorpusSecondAnnotators(t *testing.T) {
 		}
 		delete(ann, r.id)
 		rows++
-		got := corpusAction(c.Classify(r.reply, Hints{}))
+		got := Verdict(c.Classify(r.reply, Hints{}))
 		label := r.action
 		if m.second == r.action {
 			agree++

@@ -1,0 +1,95 @@
+package catalog
+
+import "strings"
+
+// Verdict is the action a classification stands for on its first event under the
+// default policy, as the labelled corpus (testdata/replies.tsv) and `worker score`
+// count it: "suppress" for a permanent recipient fault, "soft" for a transient one,
+// "alert" for a sender-side fault, "none" for everything else. (The policy itself
+// may do less with some of them: it records a recipient's rate limit without
+// counting it as a soft bounce.)
+func Verdict(cl Classification) string {
+	switch {
+	case cl.Scope == ScopeRecipient && cl.Permanent:
+		return "suppress"
+	case cl.Scope == ScopeRecipient:
+		return "soft"
+	case cl.Scope == ScopeSender:
+		return "alert"
+	}
+	return "none"
+}
+
+// Verdicts are the labels Score accepts, in the order its confusion matrix prints them.
+var Verdicts = []string{"suppress", "soft", "alert", "none"}
+
+// LabelledReply is one reply with the verdict a person gave it.
+type LabelledReply struct {
+	Line  int    // where it came from, for the report
+	Want  string // one of Verdicts
+	Reply string
+}
+
+// Miss is a labelled reply the catalog decided otherwise.
+type Miss struct {
+	LabelledReply
+	Got, Rule string
+}
+
+// Scorecard is how the catalog does on a set of labelled replies, in the corpus's
+// terms (docs/classification.md, "Definitions").
+type Scorecard struct {
+	Rows, Right int
+	// FalseSuppressions: decided suppress, labelled anything else.
+	FalseSuppressions int
+	// Hard bounces: labelled suppress; Missed: decided anything else.
+	HardBounces, MissedHardBounces int
+	// TransientSuppressed: replies with a 4xx code (basic or enhanced) decided suppress.
+	TransientSuppressed int
+	// SenderSide: labelled alert; SenderCaught: decided alert.
+	SenderSide, SenderCaught int
+	Confusion                map[[2]string]int // [want, got]
+	Misses                   []Miss
+}
+
+// Score classifies every reply and compares the verdict with its label.
+func (c *Catalog) Score(rows []LabelledReply) Scorecard {
+	s := Scorecard{Confusion: map[[2]string]int{}}
+	for _, r := range rows {
+		cl := c.Classify(r.Reply, Hints{})
+		got := Verdict(cl)
+		s.Rows++
+		s.Confusion[[2]string{r.Want, got}]++
+		if got == r.Want {
+			s.Right++
+		} else {
+			s.Misses = append(s.Misses, Miss{LabelledReply: r, Got: got, Rule: cl.Rule})
+		}
+		if got == "suppress" && r.Want != "suppress" {
+			s.FalseSuppressions++
+		}
+		if r.Want == "suppress" {
+			s.HardBounces++
+			if got != "suppress" {
+				s.MissedHardBounces++
+			}
+		}
+		if got == "suppress" && isTransientReply(r.Reply) {
+			s.TransientSuppressed++
+		}
+		if r.Want == "alert" {
+			s.SenderSide++
+			if got == "alert" {
+				s.SenderCaught++
+			}
+		}
+	}
+	return s
+}
+
+// isTransientReply: the reply carries a 4xx basic code or a 4.x.x enhanced code, so
+// the server itself said "try again".
+func isTransientReply(reply string) bool {
+	r := ParseReply(reply)
+	return r.Code/100 == 4 || strings.HasPrefix(r.Enhanced, "4.")
+}
