@@ -128,13 +128,13 @@ func TestFallbackCrossValidated(t *testing.T) {
 	}
 	t.Logf("model decisions on dev, out of fold: %v", modelRows)
 	t.Logf("\n%s\n%s", without.report("dev without the fallback"), with.report("dev with the fallback, out of fold"))
-	if with.falseSupp > 0 || with.transientPerm > 0 {
+	if with.FalseSuppressions > 0 || with.TransientSuppressed > 0 {
 		t.Errorf("out of fold, the fallback made %d false suppressions and suppressed %d 4xx replies, want 0",
-			with.falseSupp, with.transientPerm)
+			with.FalseSuppressions, with.TransientSuppressed)
 	}
 	// Floor at or below the measured figure (3,098/3,232 = 95.85 %, sixteen rounds; 95.93 %
 	// over fifteen), never above.
-	if a := pct(with.right, with.rows); a < 95.8 {
+	if a := pct(with.Right, with.Rows); a < 95.8 {
 		t.Errorf("dev out of fold with the fallback: %.2f%% right, floor 95.8%%", a)
 	}
 }

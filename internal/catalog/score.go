@@ -54,37 +54,48 @@ type Scorecard struct {
 
 // Score classifies every reply and compares the verdict with its label.
 func (c *Catalog) Score(rows []LabelledReply) Scorecard {
-	s := Scorecard{Confusion: map[[2]string]int{}}
+	var s Scorecard
 	for _, r := range rows {
 		cl := c.Classify(r.Reply, Hints{})
 		got := Verdict(cl)
-		s.Rows++
-		s.Confusion[[2]string{r.Want, got}]++
-		if got == r.Want {
-			s.Right++
-		} else {
+		if !s.add(r.Want, got, isTransientReply(r.Reply)) {
 			s.Misses = append(s.Misses, Miss{LabelledReply: r, Got: got, Rule: cl.Rule})
-		}
-		if got == "suppress" && r.Want != "suppress" {
-			s.FalseSuppressions++
-		}
-		if r.Want == "suppress" {
-			s.HardBounces++
-			if got != "suppress" {
-				s.MissedHardBounces++
-			}
-		}
-		if got == "suppress" && isTransientReply(r.Reply) {
-			s.TransientSuppressed++
-		}
-		if r.Want == "alert" {
-			s.SenderSide++
-			if got == "alert" {
-				s.SenderCaught++
-			}
 		}
 	}
 	return s
+}
+
+// add counts one reply labelled want and decided got (transient: it carries a 4xx
+// code) and says whether the verdict was right.
+func (s *Scorecard) add(want, got string, transient bool) bool {
+	if s.Confusion == nil {
+		s.Confusion = map[[2]string]int{}
+	}
+	s.Rows++
+	s.Confusion[[2]string{want, got}]++
+	if got == "suppress" && want != "suppress" {
+		s.FalseSuppressions++
+	}
+	if want == "suppress" {
+		s.HardBounces++
+		if got != "suppress" {
+			s.MissedHardBounces++
+		}
+	}
+	if got == "suppress" && transient {
+		s.TransientSuppressed++
+	}
+	if want == "alert" {
+		s.SenderSide++
+		if got == "alert" {
+			s.SenderCaught++
+		}
+	}
+	if got != want {
+		return false
+	}
+	s.Right++
+	return true
 }
 
 // isTransientReply: the reply carries a 4xx basic code or a 4.x.x enhanced code, so
