@@ -333,3 +333,29 @@ func TestClassifyLanguages(t *testing.T) {
 		}
 	}
 }
+
+// TestClassifyLanguagesOurSide: our IP, our sending account and our passwords named in
+// other languages are never read as the recipient's, however close their words come
+// to "invalid address" or "account disabled" (each was a suppression before).
+func TestClassifyLanguagesOurSide(t *testing.T) {
+	t.Parallel()
+	c, err := Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, reply := range []string{
+		"550 Dirección IP inválida",
+		"550 Adresse IP invalide",
+		"550 IP-Adresse ungültig",
+		"550 Endereço IP inválido",
+		"550 Indirizzo IP non valido",
+		"550 Nieprawidłowy adres IP",
+		"550 Cuenta de envío deshabilitada",
+		"550 IPアドレスが見つかりません",
+		"550 邮箱密码失效",
+	} {
+		if cl := c.Classify(reply, Hints{}); Verdict(cl) == "suppress" {
+			t.Errorf("%q suppressed (rule %s): it names our side", reply, cl.Rule)
+		}
+	}
+}
