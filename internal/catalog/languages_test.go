@@ -334,9 +334,10 @@ func TestClassifyLanguages(t *testing.T) {
 	}
 }
 
-// TestClassifyLanguagesOurSide: our IP, our sending account and our passwords named in
-// other languages are never read as the recipient's, however close their words come
-// to "invalid address" or "account disabled" (each was a suppression before).
+// TestClassifyLanguagesOurSide: our IP, our sending account, our login and our
+// passwords, in other languages and in English, are never read as the recipient's,
+// however close their words come to "invalid address", "user unknown" or "account
+// disabled" (each was a suppression, or a soft bounce for the 4xx, before).
 func TestClassifyLanguagesOurSide(t *testing.T) {
 	t.Parallel()
 	c, err := Default()
@@ -353,6 +354,14 @@ func TestClassifyLanguagesOurSide(t *testing.T) {
 		"550 Cuenta de envío deshabilitada",
 		"550 IPアドレスが見つかりません",
 		"550 邮箱密码失效",
+		// and in English: our login, our MAIL FROM, our return path, our account
+		"535 User not found",
+		"553 Authentication user unknown",
+		"550 Unknown user in MAIL FROM",
+		"550 Sender mailbox unavailable",
+		"550 Return path address invalid",
+		"550 Your email address is not registered with this service",
+		"421 Account temporarily locked due to too many failed logins",
 	} {
 		if cl := c.Classify(reply, Hints{}); Verdict(cl) == "suppress" {
 			t.Errorf("%q suppressed (rule %s): it names our side", reply, cl.Rule)
