@@ -362,6 +362,12 @@ func TestClassifyLanguagesOurSide(t *testing.T) {
 		"550 Return path address invalid",
 		"550 Your email address is not registered with this service",
 		"421 Account temporarily locked due to too many failed logins",
+		// our HELO, our client host and our bounce address
+		"550 HELO domain does not exist",
+		"550 Client host unknown",
+		"550 Client domain not found",
+		"550 Bounce address domain does not exist",
+		"550 No such user for SMTP AUTH",
 	} {
 		if cl := c.Classify(reply, Hints{}); Verdict(cl) == "suppress" {
 			t.Errorf("%q suppressed (rule %s): it names our side", reply, cl.Rule)

@@ -222,13 +222,13 @@ func TestCorpusReplies(t *testing.T) {
 		floor    float64 // % right action
 		maxFalse int     // false suppressions
 	}{
-		{"test (all rounds)", &with.test, 88.6, 19},          // measured 88.69 % (1,913/2,157), 19 (12 are the eighth, ninth, twelfth and sixteenth rounds', there before their changes)
+		{"test (all rounds)", &with.test, 88.7, 18},          // measured 88.73 % (1,914/2,157), 18 (12 are the eighth, ninth, twelfth and sixteenth rounds', there before their changes)
 		{"test, first round", &with.round[0], 93.0, 2},       // measured 93.08 %, 2
 		{"test, second round", &with.round[1], 91.2, 0},      // measured 91.22 %, 0
 		{"test, third round", &with.round[2], 72.0, 1},       // measured 72.00 %, 1 (25 rows)
 		{"test, fourth round", &with.round[3], 85.4, 0},      // measured 85.48 % (53/62), 0
 		{"test, fifth round", &with.round[4], 91.0, 1},       // measured 91.08 % (194/213), 1
-		{"test, sixth round", &with.round[5], 91.4, 2},       // measured 91.48 % (161/176), 2
+		{"test, sixth round", &with.round[5], 92.0, 1},       // measured 92.05 % (162/176), 1 (91.48 %, 2 until the our-side unless words of session 8)
 		{"test, seventh round", &with.round[6], 80.7, 1},     // measured 80.77 % (42/52), 1
 		{"test, eighth round", &with.round[7], 91.7, 3},      // measured 91.72 % (133/145), 3; 86.90 % (126/145) before its change
 		{"test, ninth round", &with.round[8], 81.9, 1},       // measured 81.94 % (118/144), 1; 80.56 % (116/144) before its change
@@ -328,9 +328,9 @@ func TestCorpusSecondAnnotators(t *testing.T) {
 	t.Logf("second annotator agrees with the corpus on %d/%d = %.2f%%; classifier on those rows %d/%d = %.2f%%; "+
 		"against the adjudicated labels %d/%d = %.2f%%, %d false suppressions",
 		agree, rows, pct(agree, rows), rightAgreed, agree, pct(rightAgreed, agree), right, adjudicated, pct(right, adjudicated), falseSupp)
-	// Floors at the figures measured (1,885/2,150 = 87.67 %, 17 false suppressions, sixteen
+	// Floors at the figures measured (1,886/2,150 = 87.72 %, 16 false suppressions, sixteen
 	// rounds; 88.06 % and 13 over fifteen).
-	if a := pct(right, adjudicated); a < 87.6 || falseSupp > 17 {
-		t.Errorf("against the adjudicated labels: %.2f%% right (floor 87.6%%), %d false suppressions (at most 17)", a, falseSupp)
+	if a := pct(right, adjudicated); a < 87.7 || falseSupp > 16 {
+		t.Errorf("against the adjudicated labels: %.2f%% right (floor 87.7%%), %d false suppressions (at most 16)", a, falseSupp)
 	}
 }
