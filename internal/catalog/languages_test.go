@@ -368,6 +368,11 @@ func TestClassifyLanguagesOurSide(t *testing.T) {
 		"550 Client domain not found",
 		"550 Bounce address domain does not exist",
 		"550 No such user for SMTP AUTH",
+		// enhanced codes of the address family on our sender, account or headers
+		"550 5.1.0 Address rejected: your account is not allowed to send",
+		"550 5.1.1 Sender mailbox does not exist",
+		"550 5.1.1 Message headers contain invalid addresses",
+		"550 5.2.1 Your account has been disabled for sending",
 	} {
 		if cl := c.Classify(reply, Hints{}); Verdict(cl) == "suppress" {
 			t.Errorf("%q suppressed (rule %s): it names our side", reply, cl.Rule)
