@@ -335,7 +335,8 @@ func TestClassifyLanguages(t *testing.T) {
 }
 
 // TestClassifyLanguagesOurSide: our IP, our sending account, our login and our
-// passwords, in other languages and in English, are never read as the recipient's,
+// passwords, in other languages and in English, and the receiving system's own
+// failures, are never read as the recipient's,
 // however close their words come to "invalid address", "user unknown" or "account
 // disabled" (each was a suppression, or a soft bounce for the 4xx, before).
 func TestClassifyLanguagesOurSide(t *testing.T) {
@@ -373,6 +374,9 @@ func TestClassifyLanguagesOurSide(t *testing.T) {
 		"550 5.1.1 Sender mailbox does not exist",
 		"550 5.1.1 Message headers contain invalid addresses",
 		"550 5.2.1 Your account has been disabled for sending",
+		// the receiving system's own failure, worded with the recipient
+		"550 Address verification failed: timeout talking to mx.example.org",
+		"550 The mail server of the recipient returned an invalid response",
 	} {
 		if cl := c.Classify(reply, Hints{}); Verdict(cl) == "suppress" {
 			t.Errorf("%q suppressed (rule %s): it names our side", reply, cl.Rule)
