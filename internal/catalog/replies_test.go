@@ -222,7 +222,7 @@ func TestCorpusReplies(t *testing.T) {
 		floor    float64 // % right action
 		maxFalse int     // false suppressions
 	}{
-		{"test (all rounds)", &with.test, 88.7, 18},          // measured 88.73 % (1,914/2,157), 18 (12 are the eighth, ninth, twelfth and sixteenth rounds', there before their changes)
+		{"test (all rounds)", &with.test, 88.7, 18},          // measured 88.78 % (1,915/2,157), 18 (12 are the eighth, ninth, twelfth and sixteenth rounds', there before their changes)
 		{"test, first round", &with.round[0], 93.0, 2},       // measured 93.08 %, 2
 		{"test, second round", &with.round[1], 91.2, 0},      // measured 91.22 %, 0
 		{"test, third round", &with.round[2], 72.0, 1},       // measured 72.00 %, 1 (25 rows)
@@ -231,7 +231,7 @@ func TestCorpusReplies(t *testing.T) {
 		{"test, sixth round", &with.round[5], 92.0, 1},       // measured 92.05 % (162/176), 1 (91.48 %, 2 until the our-side unless words of session 8)
 		{"test, seventh round", &with.round[6], 80.7, 1},     // measured 80.77 % (42/52), 1
 		{"test, eighth round", &with.round[7], 91.7, 3},      // measured 91.72 % (133/145), 3; 86.90 % (126/145) before its change
-		{"test, ninth round", &with.round[8], 81.9, 1},       // measured 81.94 % (118/144), 1; 80.56 % (116/144) before its change
+		{"test, ninth round", &with.round[8], 82.6, 1},       // measured 82.64 % (119/144), 1; 80.56 % (116/144) before its change
 		{"test, tenth round", &with.round[9], 75.0, 0},       // measured 75.00 % (66/88), 0; 67.05 % (59/88), 1 before its change
 		{"test, eleventh round", &with.round[10], 85.7, 0},   // measured 85.71 % (24/28), 0, as before its change
 		{"test, twelfth round", &with.round[11], 82.5, 3},    // measured 82.58 % (109/132), 3; 78.79 % (104/132), 4 before its change
