@@ -124,7 +124,7 @@ func (s *replyScore) report(name string) string {
 // Czech, Polish, Korean and English).
 // Each later round came from sources the earlier ones did not use and was
 // split with the same seeded procedure on its own.
-var roundEnds = []int{1552, 1923, 1985, 2140, 2672, 3111, 3241, 3604, 3963, 4184, 4253, 4583, 4623, 4925, 5121}
+var roundEnds = []int{1552, 1923, 1985, 2140, 2672, 3111, 3241, 3604, 3963, 4184, 4253, 4583, 4623, 4925, 5121, 5391}
 
 func collectionRound(t *testing.T, id string) int {
 	t.Helper()
@@ -144,11 +144,11 @@ func collectionRound(t *testing.T, id string) int {
 // part as a whole and each collection round's test rows.
 type corpusScores struct {
 	dev, test replyScore
-	round     [16]replyScore // test rows of each collection round
+	round     [17]replyScore // test rows of each collection round
 	newestDev replyScore     // dev rows of the newest round, the ones its rule changes were made for
 }
 
-var roundNames = [16]string{"first round (R0001-R1552)", "second round (R1553-R1923)", "third round (R1924-R1985)", "fourth round (R1986-R2140)", "fifth round (R2141-R2672)", "sixth round (R2673-R3111)", "seventh round (R3112-R3241)", "eighth round (R3242-R3604)", "ninth round (R3605-R3963)", "tenth round (R3964-R4184)", "eleventh round (R4185-R4253)", "twelfth round (R4254-R4583)", "thirteenth round (R4584-R4623)", "fourteenth round (R4624-R4925)", "fifteenth round (R4926-R5121)", "sixteenth round (R5122-)"}
+var roundNames = [17]string{"first round (R0001-R1552)", "second round (R1553-R1923)", "third round (R1924-R1985)", "fourth round (R1986-R2140)", "fifth round (R2141-R2672)", "sixth round (R2673-R3111)", "seventh round (R3112-R3241)", "eighth round (R3242-R3604)", "ninth round (R3605-R3963)", "tenth round (R3964-R4184)", "eleventh round (R4185-R4253)", "twelfth round (R4254-R4583)", "thirteenth round (R4584-R4623)", "fourteenth round (R4624-R4925)", "fifteenth round (R4926-R5121)", "sixteenth round (R5122-R5391)", "seventeenth round (R5392-)"}
 
 func TestCorpusReplies(t *testing.T) {
 	t.Parallel()
@@ -161,8 +161,8 @@ func TestCorpusReplies(t *testing.T) {
 	}
 	bare.model = nil
 	rows := readReplies(t)
-	if len(rows) < 5380 {
-		t.Fatalf("replies corpus has %d rows, want at least 5380", len(rows))
+	if len(rows) < 5760 {
+		t.Fatalf("replies corpus has %d rows, want at least 5760", len(rows))
 	}
 	var with, without corpusScores
 	for _, r := range rows {
@@ -213,7 +213,7 @@ func TestCorpusReplies(t *testing.T) {
 	// fails, and says where the target stands. Floors are at or below what was
 	// measured, never above.
 	const (
-		devFloor       = 96.2 // % right action on the dev part, measured 96.29 (3,112/3,232, with the fallback)
+		devFloor       = 96.1 // % right action on the dev part, measured 96.15 (3,322/3,455, with the fallback)
 		targetAccuracy = 95.0
 	)
 	floors := []struct {
@@ -222,23 +222,24 @@ func TestCorpusReplies(t *testing.T) {
 		floor    float64 // % right action
 		maxFalse int     // false suppressions
 	}{
-		{"test (all rounds)", &with.test, 88.7, 18},          // measured 88.78 % (1,915/2,157), 18 (12 are the eighth, ninth, twelfth and sixteenth rounds', there before their changes)
-		{"test, first round", &with.round[0], 93.0, 2},       // measured 93.08 %, 2
-		{"test, second round", &with.round[1], 91.2, 0},      // measured 91.22 %, 0
-		{"test, third round", &with.round[2], 72.0, 1},       // measured 72.00 %, 1 (25 rows)
-		{"test, fourth round", &with.round[3], 85.4, 0},      // measured 85.48 % (53/62), 0
-		{"test, fifth round", &with.round[4], 91.0, 1},       // measured 91.08 % (194/213), 1
-		{"test, sixth round", &with.round[5], 92.0, 1},       // measured 92.05 % (162/176), 1 (91.48 %, 2 until the our-side unless words of session 8)
-		{"test, seventh round", &with.round[6], 80.7, 1},     // measured 80.77 % (42/52), 1
-		{"test, eighth round", &with.round[7], 91.7, 3},      // measured 91.72 % (133/145), 3; 86.90 % (126/145) before its change
-		{"test, ninth round", &with.round[8], 82.6, 1},       // measured 82.64 % (119/144), 1; 80.56 % (116/144) before its change
-		{"test, tenth round", &with.round[9], 75.0, 0},       // measured 75.00 % (66/88), 0; 67.05 % (59/88), 1 before its change
-		{"test, eleventh round", &with.round[10], 85.7, 0},   // measured 85.71 % (24/28), 0, as before its change
-		{"test, twelfth round", &with.round[11], 82.5, 3},    // measured 82.58 % (109/132), 3; 78.79 % (104/132), 4 before its change
-		{"test, thirteenth round", &with.round[12], 87.5, 0}, // measured 87.50 % (14/16), 0, as before its change
-		{"test, fourteenth round", &with.round[13], 87.6, 0}, // measured 87.60 % (106/121), 0, as before its change
-		{"test, fifteenth round", &with.round[14], 93.5, 0},  // measured 93.59 % (73/78), 0, as before its change
-		{"test, sixteenth round", &with.round[15], 82.4, 5},  // measured 82.41 % (89/108), 5; 81.48 % (88/108), 5 before its change
+		{"test (all rounds)", &with.test, 88.4, 19},           // measured 88.46 % (2,040/2,306), 19 (13 are the eighth, ninth, twelfth, sixteenth and seventeenth rounds', there before their changes)
+		{"test, first round", &with.round[0], 93.2, 2},        // measured 93.24 % (579/621), 2 (93.08 % until session 9's rules)
+		{"test, second round", &with.round[1], 91.2, 0},       // measured 91.22 %, 0
+		{"test, third round", &with.round[2], 72.0, 1},        // measured 72.00 %, 1 (25 rows)
+		{"test, fourth round", &with.round[3], 85.4, 0},       // measured 85.48 % (53/62), 0
+		{"test, fifth round", &with.round[4], 91.0, 1},        // measured 91.08 % (194/213), 1
+		{"test, sixth round", &with.round[5], 92.0, 1},        // measured 92.05 % (162/176), 1 (91.48 %, 2 until the our-side unless words of session 8)
+		{"test, seventh round", &with.round[6], 80.7, 1},      // measured 80.77 % (42/52), 1
+		{"test, eighth round", &with.round[7], 91.7, 3},       // measured 91.72 % (133/145), 3; 86.90 % (126/145) before its change
+		{"test, ninth round", &with.round[8], 82.6, 1},        // measured 82.64 % (119/144), 1; 80.56 % (116/144) before its change
+		{"test, tenth round", &with.round[9], 75.0, 0},        // measured 75.00 % (66/88), 0; 67.05 % (59/88), 1 before its change
+		{"test, eleventh round", &with.round[10], 89.2, 0},    // measured 89.29 % (25/28), 0; 85.71 % (24/28) until session 9's rules
+		{"test, twelfth round", &with.round[11], 82.5, 3},     // measured 82.58 % (109/132), 3; 78.79 % (104/132), 4 before its change
+		{"test, thirteenth round", &with.round[12], 87.5, 0},  // measured 87.50 % (14/16), 0, as before its change
+		{"test, fourteenth round", &with.round[13], 87.6, 0},  // measured 87.60 % (106/121), 0, as before its change
+		{"test, fifteenth round", &with.round[14], 93.5, 0},   // measured 93.59 % (73/78), 0, as before its change
+		{"test, sixteenth round", &with.round[15], 82.4, 5},   // measured 82.41 % (89/108), 5; 81.48 % (88/108), 5 before its change
+		{"test, seventeenth round", &with.round[16], 82.5, 1}, // measured 82.55 % (123/149), 1; 81.21 % (121/149), 1 before its change
 	}
 	test := &with.test
 	a := pct(test.Right, test.Rows)
@@ -261,7 +262,7 @@ func TestCorpusReplies(t *testing.T) {
 
 // TestCorpusSecondAnnotators measures the classifier against labels that do not come
 // from the corpus's own labelling: testdata/replies-annotators.tsv holds, for every
-// test row of the first sixteen rounds, the label a second annotator gave blind (the reply
+// test row of the first seventeen rounds, the label a second annotator gave blind (the reply
 // text and the labelling rules only), and where it differs from the corpus label a
 // third blind annotator's. The majority of the three is the adjudicated label (rows
 // where all three differ are left out). Floors at the figures measured when the file
@@ -289,7 +290,7 @@ func TestCorpusSecondAnnotators(t *testing.T) {
 	}
 	var rows, agree, adjudicated, right, rightAgreed, falseSupp int
 	for _, r := range readReplies(t) {
-		if r.split != "test" || collectionRound(t, r.id) > 16 {
+		if r.split != "test" || collectionRound(t, r.id) > 17 {
 			continue
 		}
 		m, ok := ann[r.id]
@@ -323,14 +324,14 @@ func TestCorpusSecondAnnotators(t *testing.T) {
 		}
 	}
 	if len(ann) > 0 {
-		t.Fatalf("%d annotated ids are not test rows of the first sixteen rounds", len(ann))
+		t.Fatalf("%d annotated ids are not test rows of the first seventeen rounds", len(ann))
 	}
 	t.Logf("second annotator agrees with the corpus on %d/%d = %.2f%%; classifier on those rows %d/%d = %.2f%%; "+
 		"against the adjudicated labels %d/%d = %.2f%%, %d false suppressions",
 		agree, rows, pct(agree, rows), rightAgreed, agree, pct(rightAgreed, agree), right, adjudicated, pct(right, adjudicated), falseSupp)
-	// Floors at the figures measured (1,886/2,150 = 87.72 %, 16 false suppressions, sixteen
-	// rounds; 88.06 % and 13 over fifteen).
-	if a := pct(right, adjudicated); a < 87.7 || falseSupp > 16 {
-		t.Errorf("against the adjudicated labels: %.2f%% right (floor 87.7%%), %d false suppressions (at most 16)", a, falseSupp)
+	// Floors at the figures measured (2,012/2,299 = 87.52 %, 17 false suppressions, seventeen
+	// rounds; 87.72 % and 16 over sixteen).
+	if a := pct(right, adjudicated); a < 87.5 || falseSupp > 17 {
+		t.Errorf("against the adjudicated labels: %.2f%% right (floor 87.5%%), %d false suppressions (at most 17)", a, falseSupp)
 	}
 }
