@@ -132,10 +132,10 @@ func TestFallbackCrossValidated(t *testing.T) {
 		t.Errorf("out of fold, the fallback made %d false suppressions and suppressed %d 4xx replies, want 0",
 			with.FalseSuppressions, with.TransientSuppressed)
 	}
-	// Floor at or below the measured figure (3,306/3,455 = 95.69 %, seventeen rounds; 95.85 %
+	// Floor at or below the measured figure (3,308/3,455 = 95.75 %, seventeen rounds; 95.85 %
 	// over sixteen), never above.
-	if a := pct(with.Right, with.Rows); a < 95.6 {
-		t.Errorf("dev out of fold with the fallback: %.2f%% right, floor 95.6%%", a)
+	if a := pct(with.Right, with.Rows); a < 95.7 {
+		t.Errorf("dev out of fold with the fallback: %.2f%% right, floor 95.7%%", a)
 	}
 }
 

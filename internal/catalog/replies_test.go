@@ -213,7 +213,7 @@ func TestCorpusReplies(t *testing.T) {
 	// fails, and says where the target stands. Floors are at or below what was
 	// measured, never above.
 	const (
-		devFloor       = 96.1 // % right action on the dev part, measured 96.15 (3,322/3,455, with the fallback)
+		devFloor       = 96.2 // % right action on the dev part, measured 96.21 (3,324/3,455, with the fallback)
 		targetAccuracy = 95.0
 	)
 	floors := []struct {
