@@ -124,7 +124,7 @@ func (s *replyScore) report(name string) string {
 // Czech, Polish, Korean and English).
 // Each later round came from sources the earlier ones did not use and was
 // split with the same seeded procedure on its own.
-var roundEnds = []int{1552, 1923, 1985, 2140, 2672, 3111, 3241, 3604, 3963, 4184, 4253, 4583, 4623, 4925, 5121, 5391}
+var roundEnds = []int{1552, 1923, 1985, 2140, 2672, 3111, 3241, 3604, 3963, 4184, 4253, 4583, 4623, 4925, 5121, 5391, 5763}
 
 func collectionRound(t *testing.T, id string) int {
 	t.Helper()
@@ -144,11 +144,11 @@ func collectionRound(t *testing.T, id string) int {
 // part as a whole and each collection round's test rows.
 type corpusScores struct {
 	dev, test replyScore
-	round     [17]replyScore // test rows of each collection round
+	round     [18]replyScore // test rows of each collection round
 	newestDev replyScore     // dev rows of the newest round, the ones its rule changes were made for
 }
 
-var roundNames = [17]string{"first round (R0001-R1552)", "second round (R1553-R1923)", "third round (R1924-R1985)", "fourth round (R1986-R2140)", "fifth round (R2141-R2672)", "sixth round (R2673-R3111)", "seventh round (R3112-R3241)", "eighth round (R3242-R3604)", "ninth round (R3605-R3963)", "tenth round (R3964-R4184)", "eleventh round (R4185-R4253)", "twelfth round (R4254-R4583)", "thirteenth round (R4584-R4623)", "fourteenth round (R4624-R4925)", "fifteenth round (R4926-R5121)", "sixteenth round (R5122-R5391)", "seventeenth round (R5392-)"}
+var roundNames = [18]string{"first round (R0001-R1552)", "second round (R1553-R1923)", "third round (R1924-R1985)", "fourth round (R1986-R2140)", "fifth round (R2141-R2672)", "sixth round (R2673-R3111)", "seventh round (R3112-R3241)", "eighth round (R3242-R3604)", "ninth round (R3605-R3963)", "tenth round (R3964-R4184)", "eleventh round (R4185-R4253)", "twelfth round (R4254-R4583)", "thirteenth round (R4584-R4623)", "fourteenth round (R4624-R4925)", "fifteenth round (R4926-R5121)", "sixteenth round (R5122-R5391)", "seventeenth round (R5392-R5763)", "eighteenth round (R5764-)"}
 
 func TestCorpusReplies(t *testing.T) {
 	t.Parallel()
@@ -161,8 +161,8 @@ func TestCorpusReplies(t *testing.T) {
 	}
 	bare.model = nil
 	rows := readReplies(t)
-	if len(rows) < 5760 {
-		t.Fatalf("replies corpus has %d rows, want at least 5760", len(rows))
+	if len(rows) < 5880 {
+		t.Fatalf("replies corpus has %d rows, want at least 5880", len(rows))
 	}
 	var with, without corpusScores
 	for _, r := range rows {
@@ -213,7 +213,7 @@ func TestCorpusReplies(t *testing.T) {
 	// fails, and says where the target stands. Floors are at or below what was
 	// measured, never above.
 	const (
-		devFloor       = 96.2 // % right action on the dev part, measured 96.21 (3,324/3,455, with the fallback)
+		devFloor       = 96.1 // % right action on the dev part, measured 96.18 (3,397/3,532, with the fallback)
 		targetAccuracy = 95.0
 	)
 	floors := []struct {
@@ -222,7 +222,7 @@ func TestCorpusReplies(t *testing.T) {
 		floor    float64 // % right action
 		maxFalse int     // false suppressions
 	}{
-		{"test (all rounds)", &with.test, 88.4, 19},           // measured 88.46 % (2,040/2,306), 19 (13 are the eighth, ninth, twelfth, sixteenth and seventeenth rounds', there before their changes)
+		{"test (all rounds)", &with.test, 88.3, 19},           // measured 88.38 % (2,083/2,357), 19 (13 are the eighth, ninth, twelfth, sixteenth and seventeenth rounds', there before their changes)
 		{"test, first round", &with.round[0], 93.2, 2},        // measured 93.24 % (579/621), 2 (93.08 % until session 9's rules)
 		{"test, second round", &with.round[1], 91.2, 0},       // measured 91.22 %, 0
 		{"test, third round", &with.round[2], 72.0, 1},        // measured 72.00 %, 1 (25 rows)
@@ -240,6 +240,7 @@ func TestCorpusReplies(t *testing.T) {
 		{"test, fifteenth round", &with.round[14], 93.5, 0},   // measured 93.59 % (73/78), 0, as before its change
 		{"test, sixteenth round", &with.round[15], 82.4, 5},   // measured 82.41 % (89/108), 5; 81.48 % (88/108), 5 before its change
 		{"test, seventeenth round", &with.round[16], 82.5, 1}, // measured 82.55 % (123/149), 1; 81.21 % (121/149), 1 before its change
+		{"test, eighteenth round", &with.round[17], 84.3, 0},  // measured 84.31 % (43/51), 0; 82.35 % (42/51), 0 before its change
 	}
 	test := &with.test
 	a := pct(test.Right, test.Rows)
@@ -262,7 +263,7 @@ func TestCorpusReplies(t *testing.T) {
 
 // TestCorpusSecondAnnotators measures the classifier against labels that do not come
 // from the corpus's own labelling: testdata/replies-annotators.tsv holds, for every
-// test row of the first seventeen rounds, the label a second annotator gave blind (the reply
+// test row of the first eighteen rounds, the label a second annotator gave blind (the reply
 // text and the labelling rules only), and where it differs from the corpus label a
 // third blind annotator's. The majority of the three is the adjudicated label (rows
 // where all three differ are left out). Floors at the figures measured when the file
@@ -290,7 +291,7 @@ func TestCorpusSecondAnnotators(t *testing.T) {
 	}
 	var rows, agree, adjudicated, right, rightAgreed, falseSupp int
 	for _, r := range readReplies(t) {
-		if r.split != "test" || collectionRound(t, r.id) > 17 {
+		if r.split != "test" || collectionRound(t, r.id) > 18 {
 			continue
 		}
 		m, ok := ann[r.id]
@@ -324,14 +325,14 @@ func TestCorpusSecondAnnotators(t *testing.T) {
 		}
 	}
 	if len(ann) > 0 {
-		t.Fatalf("%d annotated ids are not test rows of the first seventeen rounds", len(ann))
+		t.Fatalf("%d annotated ids are not test rows of the first eighteen rounds", len(ann))
 	}
 	t.Logf("second annotator agrees with the corpus on %d/%d = %.2f%%; classifier on those rows %d/%d = %.2f%%; "+
 		"against the adjudicated labels %d/%d = %.2f%%, %d false suppressions",
 		agree, rows, pct(agree, rows), rightAgreed, agree, pct(rightAgreed, agree), right, adjudicated, pct(right, adjudicated), falseSupp)
-	// Floors at the figures measured (2,012/2,299 = 87.52 %, 17 false suppressions, seventeen
-	// rounds; 87.72 % and 16 over sixteen).
-	if a := pct(right, adjudicated); a < 87.5 || falseSupp > 17 {
-		t.Errorf("against the adjudicated labels: %.2f%% right (floor 87.5%%), %d false suppressions (at most 17)", a, falseSupp)
+	// Floors at the figures measured (2,055/2,350 = 87.45 %, 17 false suppressions, eighteen
+	// rounds; 87.52 % and 17 over seventeen).
+	if a := pct(right, adjudicated); a < 87.4 || falseSupp > 17 {
+		t.Errorf("against the adjudicated labels: %.2f%% right (floor 87.4%%), %d false suppressions (at most 17)", a, falseSupp)
 	}
 }
