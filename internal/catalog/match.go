@@ -46,6 +46,11 @@ type matcher struct {
 	outEnd    []int32
 	outs      []int32 // pattern IDs recognised on entering a state
 	npat      int
+	// start is where a scan begins: the root after a virtual space, so that a
+	// pattern written with a leading space (" ip ", " closed") to keep it off
+	// the ends of longer words ("zip ", "enclosed") still matches a word that
+	// opens the text ("IP blocked" once the code is split off).
+	start int32
 }
 
 type deepState struct {
@@ -265,6 +270,11 @@ func newMatcher(patterns []string) *matcher {
 		m.outs = append(m.outs, nodes[old].outs...)
 		m.outEnd[i] = int32(len(m.outs))
 	}
+	if c := int32(m.classes[' ']); c != 0 && c < m.nrow {
+		// A pattern that is a lone space would be reported here and is lost;
+		// newMatcher's callers have none.
+		m.start = m.dense[c] &^ outFlag
+	}
 	return m
 }
 
@@ -303,7 +313,7 @@ func (m *matcher) hiStep(s int32, c uint8) int32 {
 func (m *matcher) scan(s string, set []uint64) {
 	// The loop of run, with the bit set inline: the hot path of every
 	// classification, where a call per hit would show.
-	cur := int32(0)
+	cur := m.start
 	dense, classes, nrow := m.dense, &m.classes, m.nrow
 	for i := 0; i < len(s); i++ {
 		c := classes[s[i]]
@@ -336,7 +346,7 @@ func (m *matcher) scan(s string, set []uint64) {
 // state is a transition value: a dense row offset, or a deep state with
 // deepBit set.
 func (m *matcher) run(s string, hit func(id int32, end int)) {
-	cur := int32(0) // the root's row
+	cur := m.start // the root's row after a virtual space
 	dense, classes, nrow := m.dense, &m.classes, m.nrow
 	for i := 0; i < len(s); i++ {
 		c := classes[s[i]]

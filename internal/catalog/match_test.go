@@ -51,12 +51,40 @@ func TestMatcherAgainstNaive(t *testing.T) {
 	for _, text := range texts {
 		clear(set)
 		m.scan(text, set)
-		low := asciiLower(text)
+		// The scan starts as if after a space (matcher.start).
+		low := " " + asciiLower(text)
 		for id, p := range patterns {
 			want := strings.Contains(low, p)
 			if got := hasBit(set, int32(id)); got != want {
 				t.Fatalf("text %q pattern %q: matcher says %v, substring search %v", text, p, got, want)
 			}
+		}
+	}
+}
+
+// TestScanStartsAfterSpace: a pattern written with a leading space to keep it off
+// the ends of longer words matches a word that opens the text, and still not the
+// end of a longer word.
+func TestScanStartsAfterSpace(t *testing.T) {
+	t.Parallel()
+	m := newMatcher([]string{" ip ", " closed"})
+	for _, tc := range []struct {
+		text     string
+		ip, clos bool
+	}{
+		{"IP blocked", true, false},
+		{"your ip is listed", true, false},
+		{"we do not accept zip files", false, false},
+		{"Closed mailbox", false, true},
+		{"message enclosed", false, false},
+	} {
+		set := make([]uint64, 1)
+		m.scan(tc.text, set)
+		if got := hasBit(set, 0); got != tc.ip {
+			t.Errorf("%q: \" ip \" matched %v, want %v", tc.text, got, tc.ip)
+		}
+		if got := hasBit(set, 1); got != tc.clos {
+			t.Errorf("%q: \" closed\" matched %v, want %v", tc.text, got, tc.clos)
 		}
 	}
 }
