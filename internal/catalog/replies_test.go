@@ -124,7 +124,7 @@ func (s *replyScore) report(name string) string {
 // Czech, Polish, Korean and English).
 // Each later round came from sources the earlier ones did not use and was
 // split with the same seeded procedure on its own.
-var roundEnds = []int{1552, 1923, 1985, 2140, 2672, 3111, 3241, 3604, 3963, 4184, 4253, 4583, 4623, 4925, 5121, 5391, 5763}
+var roundEnds = [...]int{1552, 1923, 1985, 2140, 2672, 3111, 3241, 3604, 3963, 4184, 4253, 4583, 4623, 4925, 5121, 5391, 5763}
 
 func collectionRound(t *testing.T, id string) int {
 	t.Helper()
@@ -144,11 +144,26 @@ func collectionRound(t *testing.T, id string) int {
 // part as a whole and each collection round's test rows.
 type corpusScores struct {
 	dev, test replyScore
-	round     [18]replyScore // test rows of each collection round
-	newestDev replyScore     // dev rows of the newest round, the ones its rule changes were made for
+	round     [len(roundEnds) + 1]replyScore // test rows of each collection round
+	newestDev replyScore                     // dev rows of the newest round, the ones its rule changes were made for
 }
 
-var roundNames = [18]string{"first round (R0001-R1552)", "second round (R1553-R1923)", "third round (R1924-R1985)", "fourth round (R1986-R2140)", "fifth round (R2141-R2672)", "sixth round (R2673-R3111)", "seventh round (R3112-R3241)", "eighth round (R3242-R3604)", "ninth round (R3605-R3963)", "tenth round (R3964-R4184)", "eleventh round (R4185-R4253)", "twelfth round (R4254-R4583)", "thirteenth round (R4584-R4623)", "fourteenth round (R4624-R4925)", "fifteenth round (R4926-R5121)", "sixteenth round (R5122-R5391)", "seventeenth round (R5392-R5763)", "eighteenth round (R5764-)"}
+// roundOrdinals name the rounds in the logs; a round past the last needs one more.
+var roundOrdinals = [...]string{"first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth",
+	"eleventh", "twelfth", "thirteenth", "fourteenth", "fifteenth", "sixteenth", "seventeenth", "eighteenth", "nineteenth", "twentieth"}
+
+// roundName is round i's (from 0) ordinal and row range, as the logs print it:
+// "second round (R1553-R1923)", the newest open-ended ("eighteenth round (R5764-)").
+func roundName(i int) string {
+	first := 1
+	if i > 0 {
+		first = roundEnds[i-1] + 1
+	}
+	if i < len(roundEnds) {
+		return fmt.Sprintf("%s round (R%04d-R%04d)", roundOrdinals[i], first, roundEnds[i])
+	}
+	return fmt.Sprintf("%s round (R%04d-)", roundOrdinals[i], first)
+}
 
 func TestCorpusReplies(t *testing.T) {
 	t.Parallel()
@@ -174,7 +189,7 @@ func TestCorpusReplies(t *testing.T) {
 		if r.split == "dev" {
 			with.dev.add(r, got, transient)
 			without.dev.add(r, gotBare, transient)
-			if n == len(roundNames)-1 {
+			if n == len(roundEnds) {
 				with.newestDev.add(r, got, transient)
 				without.newestDev.add(r, gotBare, transient)
 			}
@@ -198,10 +213,10 @@ func TestCorpusReplies(t *testing.T) {
 	}{{"with the fallback", &with}, {"without the fallback", &without}} {
 		fmt.Fprintf(&b, "=== %s\n%s\n%s\n", v.name, v.s.dev.report("dev"), v.s.test.report("test (all rounds)"))
 		for i := range v.s.round {
-			b.WriteString(v.s.round[i].report("test, " + roundNames[i]))
+			b.WriteString(v.s.round[i].report("test, " + roundName(i)))
 			b.WriteString("\n")
 		}
-		b.WriteString(v.s.newestDev.report("dev, " + roundNames[len(roundNames)-1]))
+		b.WriteString(v.s.newestDev.report("dev, " + roundName(len(roundEnds))))
 		b.WriteString("\n")
 	}
 	t.Logf("\n%s", b.String())
