@@ -192,6 +192,20 @@ func (c *Catalog) ClassifyReply(r Reply, h Hints) Classification {
 // classify is ClassifyReply with the prose that preceded the reply (from
 // Classify), scanned together with the reply text.
 func (c *Catalog) classify(r Reply, h Hints, pre string) Classification {
+	cl, side := c.decide(r, h, pre)
+	// The rail's positional check runs only when the scan saw an our-side word
+	// and no recipient word, or did not scan the text at all.
+	if cl.Scope == ScopeRecipient && cl.Permanent && (side&sideScanned == 0 || side&(sideOurs|sideTheirs) == sideOurs) {
+		if reason, ok := ourSideSubject(r.Text); ok {
+			cl.Class, cl.Scope, cl.Rule, cl.Reason = ClassSenderAddressRejected, ScopeSender, ruleOurSide, reason
+		}
+	}
+	return cl
+}
+
+// decide is classify before the our-side rail (ourside.go); side is what the
+// rules' scan of the reply's text saw of the rail's words.
+func (c *Catalog) decide(r Reply, h Hints, pre string) (Classification, sideHint) {
 	if r.Code == 0 && h.Code >= 200 && h.Code <= 599 {
 		r.Code = h.Code
 	}
@@ -201,7 +215,8 @@ func (c *Catalog) classify(r Reply, h Hints, pre string) Classification {
 	enh, hasEnh := splitEnhanced(r.Enhanced)
 	e, kind := c.codeDecision(r.Code, enh, hasEnh)
 
-	if rl, pos, andPos := c.matchRule(r, pre, enh, hasEnh, h.RemoteHost); rl != nil {
+	rl, pos, andPos, side := c.matchRule(r, pre, enh, hasEnh, h.RemoteHost)
+	if rl != nil {
 		cl := Classification{Class: rl.class, Scope: rl.scope, Rule: rl.id, Confidence: rl.confidence}
 		cl.Code = c.resolveCode(r, enh, hasEnh)
 		perm, capped := c.permanence(rl.class, rl.permanent, r.Code, enh, hasEnh, nil)
@@ -214,34 +229,34 @@ func (c *Catalog) classify(r Reply, h Hints, pre string) Classification {
 		}
 		cl.Permanent = perm
 		cl.Reason = c.ruleReason(rl, pos, andPos, e, kind, why)
-		return cl
+		return cl, side
 	}
 	// No rule matched. The codes decide when they name a class; when they
 	// name none the statistical fallback may (model.go, with its rails).
 	if modelGate(e, r.Code) {
 		if cl, ok := c.modelDecision(r, pre, enh, hasEnh); ok {
-			return cl
+			return cl, side
 		}
 	}
 	if e != nil {
-		return c.fromEntry(e, kind, r.Code, enh, hasEnh)
+		return c.fromEntry(e, kind, r.Code, enh, hasEnh), side
 	}
 
 	digit := classDigit(r.Code, enh, hasEnh)
 	switch digit {
 	case 4:
 		return Classification{Class: ClassRemoteError, Scope: c.classes[ClassRemoteError].scope,
-			Rule: "fallback.transient", Confidence: confFallback, Reason: reasonFallbackTransient}
+			Rule: "fallback.transient", Confidence: confFallback, Reason: reasonFallbackTransient}, side
 	case 5:
 		// A 4xx basic code with a 5.x.x enhanced one ("400 5.8.0") is still the server
 		// saying "try again": never permanent.
 		return Classification{Class: ClassUnknown, Scope: ScopeUnknown, Permanent: r.Code/100 != 4,
-			Rule: "fallback.unknown", Confidence: confFallback, Reason: reasonFallbackUnknown}
+			Rule: "fallback.unknown", Confidence: confFallback, Reason: reasonFallbackUnknown}, side
 	case 2:
 		// A success code in a bounce event: nothing failed that we can name.
-		return Classification{Class: ClassUnknown, Scope: ScopeUnknown, Rule: "fallback.success", Reason: reasonFallbackSuccess}
+		return Classification{Class: ClassUnknown, Scope: ScopeUnknown, Rule: "fallback.success", Reason: reasonFallbackSuccess}, side
 	}
-	return Classification{Class: ClassUnknown, Scope: ScopeUnknown, Rule: "fallback.unknown", Reason: reasonFallbackUnknown}
+	return Classification{Class: ClassUnknown, Scope: ScopeUnknown, Rule: "fallback.unknown", Reason: reasonFallbackUnknown}, side
 }
 
 // codeDecision is the catalog entry the reply's codes alone decide for, and
@@ -280,9 +295,9 @@ func (c *Catalog) codeDecision(code int, enh [3]int, hasEnh bool) (*entrySpec, c
 // come first; only when they decide nothing is the prose before the reply
 // scanned too, so a DSN preamble ("the address couldn't be found") never
 // outvotes the reply it introduces ("501 5.1.8 Sender address rejected").
-func (c *Catalog) matchRule(r Reply, pre string, enh [3]int, hasEnh bool, host string) (*rule, int, int) {
+func (c *Catalog) matchRule(r Reply, pre string, enh [3]int, hasEnh bool, host string) (*rule, int, int, sideHint) {
 	if len(c.rules) == 0 || (r.Text == "" && pre == "") {
-		return nil, 0, -1
+		return nil, 0, -1, 0
 	}
 	var pbuf [stackPatWords]uint64
 	var rbuf [stackRuleWords]uint64
@@ -300,14 +315,42 @@ func (c *Catalog) matchRule(r Reply, pre string, enh [3]int, hasEnh bool, host s
 		rset = make([]uint64, c.nrwords)
 	}
 	c.m.scan(r.Text, pset)
+	side := sideScanned
+	if anyOf(pset, c.oursMask) {
+		side |= sideOurs
+	}
+	if anyOf(pset, c.theirsMask) {
+		side |= sideTheirs
+	}
 	if rl, pos, andPos := c.firstRule(pset, rset, r.Code, enh, hasEnh, host); rl != nil {
-		return rl, pos, andPos
+		return rl, pos, andPos, side
 	}
 	if pre == "" {
-		return nil, 0, -1
+		return nil, 0, -1, side
 	}
 	c.m.scan(pre, pset)
-	return c.firstRule(pset, rset, r.Code, enh, hasEnh, host)
+	rl, pos, andPos := c.firstRule(pset, rset, r.Code, enh, hasEnh, host)
+	return rl, pos, andPos, side
+}
+
+// sideHint is what the rules' scan of a reply's text saw of the our-side
+// rail's words.
+type sideHint uint8
+
+const (
+	sideScanned sideHint = 1 << iota // the text was scanned; otherwise nothing is known
+	sideOurs                         // an our-side word, perhaps inside an address
+	sideTheirs                       // a recipient word, perhaps inside an address
+)
+
+// anyOf reports whether the set holds any pattern of the masks.
+func anyOf(set []uint64, masks []wordMask) bool {
+	for _, m := range masks {
+		if set[m.w]&m.m != 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // firstRule evaluates, in order, the rules that have a seen pattern under

@@ -635,6 +635,20 @@ func (c *Catalog) compileRules(specs []ruleSpec) error {
 		c.byID[s.ID] = r
 		c.rules = append(c.rules, r)
 	}
+	// The our-side rail's words (ourside.go) ride along in the same scan, so
+	// the rail knows from the scan's bitset whether it needs to look at all.
+	var ours, theirs []int32
+	for _, w := range ourSideWords {
+		for _, f := range caseForms(w) {
+			ours = append(ours, intern(f))
+		}
+	}
+	for _, w := range recipientWords {
+		for _, f := range caseForms(w) {
+			theirs = append(theirs, intern(f))
+		}
+	}
+	c.oursMask, c.theirsMask = masksOf(ours), masksOf(theirs)
 	c.m = newMatcher(patterns)
 	c.patRules = make([][]int32, len(patterns))
 	for ri, ids := range matchIDs {

@@ -1,0 +1,113 @@
+package catalog
+
+import (
+	"fmt"
+	"testing"
+)
+
+// TestOurSideRail: a permanent recipient decision whose text names our side and no
+// recipient becomes a sender-side one, whatever decided it (a rule, an enhanced code);
+// a recipient word, or our-side words inside an email address, leave it alone.
+func TestOurSideRail(t *testing.T) {
+	t.Parallel()
+	c, err := Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		reply     string
+		wantClass Class
+		wantRule  string // "" when any rule but the rail's may decide
+	}{
+		{"550 Reply-To address does not exist", ClassSenderAddressRejected, "scope.our_side"},
+		{"550 SMTP account is disabled", ClassSenderAddressRejected, "scope.our_side"},
+		{"The SMTP account is inactive", ClassSenderAddressRejected, ""},
+		{"553 Return path address has been suspended", ClassSenderAddressRejected, "scope.our_side"},
+		{"550 Originator rejected: no such user", ClassSenderAddressRejected, "scope.our_side"},
+		{"554 5.7.1 From address rejected: no such user", ClassSenderAddressRejected, "scope.our_side"},
+		// The recipient named: the recipient's failure, even beside our side's words.
+		{"550 5.1.1 <user@example.com>: Recipient address rejected: User unknown; from=<bounce@example.org> helo=<mx.example.org>", ClassRecipientUnknown, ""},
+		// Our-side words inside an address are no one's side.
+		{"550 sorry, sender@example.org mailbox <user@example.com> is inactive on this domain (#5.2.1)", ClassMailboxDisabled, ""},
+		{"550 5.1.1 <helo-desk@example.com>: user unknown", ClassRecipientUnknown, ""},
+		// "this address" is the recipient's, "your account" then only whose list it is.
+		{"Amazon SES did not send the message to this address because it is on the suppression list for your account.", ClassMailboxDisabled, ""},
+		// Not a recipient decision to begin with: the rail does not touch it.
+		{"552 Your mailbox is full, you cannot send messages", ClassSenderAddressRejected, ""},
+	} {
+		cl := c.Classify(tc.reply, Hints{})
+		if cl.Class != tc.wantClass || (tc.wantRule != "" && cl.Rule != tc.wantRule) {
+			t.Errorf("%q: %s by %s, want %s %s", tc.reply, cl.Class, cl.Rule, tc.wantClass, tc.wantRule)
+		}
+		if cl.Rule == "scope.our_side" && (cl.Scope != ScopeSender || cl.Reason == "") {
+			t.Errorf("%q: the rail decided with scope %s, reason %q", tc.reply, cl.Scope, cl.Reason)
+		}
+	}
+}
+
+// TestOurSideProbes crosses our side's nouns with the recipient rules' predicates and
+// codes (792 replies): none may suppress. The same predicates after the recipient's
+// nouns must all still suppress, so the rail costs no recipient failure of this shape.
+// At the rail's introduction 126 of the 792 were suppressed.
+func TestOurSideProbes(t *testing.T) {
+	t.Parallel()
+	c, err := Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ours := []string{"Sender address", "Sender", "Your sender address", "MAIL FROM address", "Envelope sender",
+		"Return-Path", "Return path address", "Originator", "From address", "From: header address",
+		"Reply-To address", "Sender domain", "Your domain", "Sending domain", "Your account", "SMTP account",
+		"Your IP address", "Client host", "HELO hostname", "EHLO name", "Bounce address",
+		"Envelope from domain", "Sender mailbox", "Authenticated user"}
+	theirs := []string{"Recipient address", "Recipient", "Mailbox", "User", "Addressee", "Destination address",
+		"The email account that you tried to reach", "RCPT TO address", "Address"}
+	preds := []string{"does not exist", "unknown", "is invalid", "not found", "is disabled", "has been suspended",
+		"is not valid", "rejected: no such user", "unverified", "is not registered", "is blacklisted"}
+	codes := []string{"550", "553", "554 5.7.1", "550 5.1.1"}
+	probes := 0
+	for _, n := range ours {
+		for _, p := range preds {
+			for _, code := range codes[:3] {
+				probes++
+				reply := fmt.Sprintf("%s %s %s", code, n, p)
+				if cl := c.Classify(reply, Hints{}); Verdict(cl) == "suppress" {
+					t.Errorf("%q suppressed (rule %s): it names our side", reply, cl.Rule)
+				}
+			}
+		}
+	}
+	if probes != 792 {
+		t.Fatalf("%d our-side probes, want 792", probes)
+	}
+	for _, n := range theirs {
+		for _, p := range preds[:8] { // "unverified", "not registered", "blacklisted" are not a dead recipient
+			for _, code := range []string{"550", "553", "550 5.1.1"} {
+				reply := fmt.Sprintf("%s %s %s", code, n, p)
+				if cl := c.Classify(reply, Hints{}); Verdict(cl) != "suppress" {
+					t.Errorf("%q: %s (rule %s), want suppress", reply, Verdict(cl), cl.Rule)
+				}
+			}
+		}
+	}
+}
+
+func TestInAddress(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		text string
+		end  int // just past the word
+		want bool
+	}{
+		{"sender@example.org mailbox", 6, true},
+		{"<bounce-sender@example.org>", 14, true},
+		{"sender address invalid", 6, false},
+		{"sender: x@example.org", 6, false},
+		{"mail from <a@example.org>", 9, false},
+		{"", 0, false},
+	} {
+		if got := inAddress(tc.text, tc.end); got != tc.want {
+			t.Errorf("inAddress(%q, %d) = %v, want %v", tc.text, tc.end, got, tc.want)
+		}
+	}
+}
