@@ -237,16 +237,16 @@ func TestCorpusReplies(t *testing.T) {
 		floor    float64 // % right action
 		maxFalse int     // false suppressions
 	}{
-		{"test (all rounds)", &with.test, 88.3, 19},           // measured 88.38 % (2,083/2,357), 19 (13 are the eighth, ninth, twelfth, sixteenth and seventeenth rounds', there before their changes)
+		{"test (all rounds)", &with.test, 88.5, 16},           // measured 88.50 % (2,086/2,357), 16 (88.38 %, 19 until the our-side rail of session 10)
 		{"test, first round", &with.round[0], 93.2, 2},        // measured 93.24 % (579/621), 2 (93.08 % until session 9's rules)
 		{"test, second round", &with.round[1], 91.2, 0},       // measured 91.22 %, 0
 		{"test, third round", &with.round[2], 72.0, 1},        // measured 72.00 %, 1 (25 rows)
 		{"test, fourth round", &with.round[3], 85.4, 0},       // measured 85.48 % (53/62), 0
-		{"test, fifth round", &with.round[4], 91.0, 1},        // measured 91.08 % (194/213), 1
+		{"test, fifth round", &with.round[4], 91.5, 0},        // measured 91.55 % (195/213), 0 (194, 1 until the our-side rail)
 		{"test, sixth round", &with.round[5], 92.0, 1},        // measured 92.05 % (162/176), 1 (91.48 %, 2 until the our-side unless words of session 8)
 		{"test, seventh round", &with.round[6], 80.7, 1},      // measured 80.77 % (42/52), 1
-		{"test, eighth round", &with.round[7], 91.7, 3},       // measured 91.72 % (133/145), 3; 86.90 % (126/145) before its change
-		{"test, ninth round", &with.round[8], 82.6, 1},        // measured 82.64 % (119/144), 1; 80.56 % (116/144) before its change
+		{"test, eighth round", &with.round[7], 92.4, 2},       // measured 92.41 % (134/145), 2 (133, 3 until the our-side rail); 86.90 % (126/145) before its change
+		{"test, ninth round", &with.round[8], 83.3, 0},        // measured 83.33 % (120/144), 0 (119, 1 until the our-side rail); 80.56 % (116/144) before its change
 		{"test, tenth round", &with.round[9], 75.0, 0},        // measured 75.00 % (66/88), 0; 67.05 % (59/88), 1 before its change
 		{"test, eleventh round", &with.round[10], 89.2, 0},    // measured 89.29 % (25/28), 0; 85.71 % (24/28) until session 9's rules
 		{"test, twelfth round", &with.round[11], 82.5, 3},     // measured 82.58 % (109/132), 3; 78.79 % (104/132), 4 before its change
@@ -345,9 +345,9 @@ func TestCorpusSecondAnnotators(t *testing.T) {
 	t.Logf("second annotator agrees with the corpus on %d/%d = %.2f%%; classifier on those rows %d/%d = %.2f%%; "+
 		"against the adjudicated labels %d/%d = %.2f%%, %d false suppressions",
 		agree, rows, pct(agree, rows), rightAgreed, agree, pct(rightAgreed, agree), right, adjudicated, pct(right, adjudicated), falseSupp)
-	// Floors at the figures measured (2,055/2,350 = 87.45 %, 17 false suppressions, eighteen
-	// rounds; 87.52 % and 17 over seventeen).
-	if a := pct(right, adjudicated); a < 87.4 || falseSupp > 17 {
-		t.Errorf("against the adjudicated labels: %.2f%% right (floor 87.4%%), %d false suppressions (at most 17)", a, falseSupp)
+	// Floors at the figures measured (2,058/2,350 = 87.57 %, 14 false suppressions, eighteen
+	// rounds, since the our-side rail; 2,055 and 17 before it).
+	if a := pct(right, adjudicated); a < 87.5 || falseSupp > 14 {
+		t.Errorf("against the adjudicated labels: %.2f%% right (floor 87.5%%), %d false suppressions (at most 14)", a, falseSupp)
 	}
 }
