@@ -20,7 +20,8 @@ const ruleOurSide = "scope.our_side"
 // mail from the outside", "account disabled").
 var ourSideWords = []string{
 	// English
-	"sender", "return path", "return-path", "returnpath", "reply-to", "reply to address",
+	"sender", "return path", "return-path", "returnpath", "return address", "return email", "return domain",
+	"reply-to", "reply to address",
 	"originator", "mail from", "mailfrom", "envelope from", "envelope-from", "from address",
 	"from: address", "from header", "from: header", "bounce address", "smtp account",
 	"your account", "your ip", "client host", "helo", "ehlo", "your domain",
