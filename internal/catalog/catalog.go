@@ -127,9 +127,9 @@ type Catalog struct {
 	patRules [][]int32
 	nwords   int // bitset words needed for all patterns
 	nrwords  int // bitset words needed for all rules
-	// oursMask and theirsMask are the our-side rail's words in the pattern
-	// bitset (ourside.go).
-	oursMask, theirsMask []wordMask
+	// railMask holds the subject rails' our-side and message words in the
+	// pattern bitset (subject.go).
+	railMask []wordMask
 	// reasons caches "rule over code" reason sentences (see reason.go).
 	reasons reasonCache
 	// model is the statistical fallback (data/fallback.tsv), consulted

@@ -193,17 +193,20 @@ func (c *Catalog) ClassifyReply(r Reply, h Hints) Classification {
 // Classify), scanned together with the reply text.
 func (c *Catalog) classify(r Reply, h Hints, pre string) Classification {
 	cl, side := c.decide(r, h, pre)
-	// The rail's positional check runs only when the scan saw an our-side word
-	// and no recipient word, or did not scan the text at all.
-	if cl.Scope == ScopeRecipient && cl.Permanent && (side&sideScanned == 0 || side&(sideOurs|sideTheirs) == sideOurs) {
-		if reason, ok := ourSideSubject(r.Text); ok {
-			cl.Class, cl.Scope, cl.Rule, cl.Reason = ClassSenderAddressRejected, ScopeSender, ruleOurSide, reason
+	// The rails' positional check (subject.go) runs only when the scan saw one
+	// of their words, or did not scan the text at all.
+	if cl.Scope == ScopeRecipient && cl.Permanent && side != sideScanned {
+		switch rule, reason := replySubject(r.Text); rule {
+		case ruleOurSide:
+			cl.Class, cl.Scope, cl.Rule, cl.Reason = ClassSenderAddressRejected, ScopeSender, rule, reason
+		case ruleMessage:
+			cl.Class, cl.Scope, cl.Rule, cl.Reason = ClassContentRejected, ScopeMessage, rule, reason
 		}
 	}
 	return cl
 }
 
-// decide is classify before the our-side rail (ourside.go); side is what the
+// decide is classify before the subject rails (subject.go); side is what the
 // rules' scan of the reply's text saw of the rail's words.
 func (c *Catalog) decide(r Reply, h Hints, pre string) (Classification, sideHint) {
 	if r.Code == 0 && h.Code >= 200 && h.Code <= 599 {
@@ -316,11 +319,8 @@ func (c *Catalog) matchRule(r Reply, pre string, enh [3]int, hasEnh bool, host s
 	}
 	c.m.scan(r.Text, pset)
 	side := sideScanned
-	if anyOf(pset, c.oursMask) {
-		side |= sideOurs
-	}
-	if anyOf(pset, c.theirsMask) {
-		side |= sideTheirs
+	if anyOf(pset, c.railMask) {
+		side |= sideRailWords
 	}
 	if rl, pos, andPos := c.firstRule(pset, rset, r.Code, enh, hasEnh, host); rl != nil {
 		return rl, pos, andPos, side
@@ -333,14 +333,13 @@ func (c *Catalog) matchRule(r Reply, pre string, enh [3]int, hasEnh bool, host s
 	return rl, pos, andPos, side
 }
 
-// sideHint is what the rules' scan of a reply's text saw of the our-side
-// rail's words.
+// sideHint is what the rules' scan of a reply's text saw of the subject
+// rails' words.
 type sideHint uint8
 
 const (
-	sideScanned sideHint = 1 << iota // the text was scanned; otherwise nothing is known
-	sideOurs                         // an our-side word, perhaps inside an address
-	sideTheirs                       // a recipient word, perhaps inside an address
+	sideScanned   sideHint = 1 << iota // the text was scanned; otherwise nothing is known
+	sideRailWords                      // an our-side or message word, perhaps inside an address
 )
 
 // anyOf reports whether the set holds any pattern of the masks.

@@ -635,20 +635,17 @@ func (c *Catalog) compileRules(specs []ruleSpec) error {
 		c.byID[s.ID] = r
 		c.rules = append(c.rules, r)
 	}
-	// The our-side rail's words (ourside.go) ride along in the same scan, so
-	// the rail knows from the scan's bitset whether it needs to look at all.
-	var ours, theirs []int32
-	for _, w := range ourSideWords {
-		for _, f := range caseForms(w) {
-			ours = append(ours, intern(f))
+	// The subject rails' words (subject.go) ride along in the same scan, so a
+	// rail knows from the scan's bitset whether it needs to look at all.
+	var railWords []int32
+	for _, list := range [][]string{ourSideWords, messageWords} {
+		for _, w := range list {
+			for _, f := range caseForms(w) {
+				railWords = append(railWords, intern(f))
+			}
 		}
 	}
-	for _, w := range recipientWords {
-		for _, f := range caseForms(w) {
-			theirs = append(theirs, intern(f))
-		}
-	}
-	c.oursMask, c.theirsMask = masksOf(ours), masksOf(theirs)
+	c.railMask = masksOf(railWords)
 	c.m = newMatcher(patterns)
 	c.patRules = make([][]int32, len(patterns))
 	for ri, ids := range matchIDs {

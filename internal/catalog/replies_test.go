@@ -237,7 +237,7 @@ func TestCorpusReplies(t *testing.T) {
 		floor    float64 // % right action
 		maxFalse int     // false suppressions
 	}{
-		{"test (all rounds)", &with.test, 88.1, 19},           // measured 88.11 % (2,171/2,464), 19 (3 are the nineteenth round's); eighteen rounds 88.50 %, 16 since the our-side rail (88.38 %, 19 before it)
+		{"test (all rounds)", &with.test, 88.1, 18},           // measured 88.15 % (2,172/2,464), 18 (3 are the nineteenth round's; 2,171 and 19 until the message rail); eighteen rounds 88.50 %, 16 since the our-side rail (88.38 %, 19 before it)
 		{"test, first round", &with.round[0], 93.2, 2},        // measured 93.24 % (579/621), 2 (93.08 % until session 9's rules)
 		{"test, second round", &with.round[1], 91.2, 0},       // measured 91.22 %, 0
 		{"test, third round", &with.round[2], 72.0, 1},        // measured 72.00 %, 1 (25 rows)
@@ -245,7 +245,7 @@ func TestCorpusReplies(t *testing.T) {
 		{"test, fifth round", &with.round[4], 91.5, 0},        // measured 91.55 % (195/213), 0 (194, 1 until the our-side rail)
 		{"test, sixth round", &with.round[5], 92.0, 1},        // measured 92.05 % (162/176), 1 (91.48 %, 2 until the our-side unless words of session 8)
 		{"test, seventh round", &with.round[6], 80.7, 1},      // measured 80.77 % (42/52), 1
-		{"test, eighth round", &with.round[7], 92.4, 2},       // measured 92.41 % (134/145), 2 (133, 3 until the our-side rail); 86.90 % (126/145) before its change
+		{"test, eighth round", &with.round[7], 93.1, 1},       // measured 93.10 % (135/145), 1 (134, 2 until the message rail; 133, 3 until the our-side rail); 86.90 % (126/145) before its change
 		{"test, ninth round", &with.round[8], 83.3, 0},        // measured 83.33 % (120/144), 0 (119, 1 until the our-side rail); 80.56 % (116/144) before its change
 		{"test, tenth round", &with.round[9], 75.0, 0},        // measured 75.00 % (66/88), 0; 67.05 % (59/88), 1 before its change
 		{"test, eleventh round", &with.round[10], 89.2, 0},    // measured 89.29 % (25/28), 0; 85.71 % (24/28) until session 9's rules
@@ -347,10 +347,10 @@ func TestCorpusSecondAnnotators(t *testing.T) {
 	t.Logf("second annotator agrees with the corpus on %d/%d = %.2f%%; classifier on those rows %d/%d = %.2f%%; "+
 		"against the adjudicated labels %d/%d = %.2f%%, %d false suppressions",
 		agree, rows, pct(agree, rows), rightAgreed, agree, pct(rightAgreed, agree), right, adjudicated, pct(right, adjudicated), falseSupp)
-	// Floors at the figures measured (2,142/2,456 = 87.21 %, 17 false suppressions, nineteen
-	// rounds; eighteen rounds 2,058/2,350 = 87.57 % and 14 since the our-side rail, 2,055 and 17
-	// before it).
-	if a := pct(right, adjudicated); a < 87.2 || falseSupp > 17 {
-		t.Errorf("against the adjudicated labels: %.2f%% right (floor 87.2%%), %d false suppressions (at most 17)", a, falseSupp)
+	// Floors at the figures measured (2,143/2,456 = 87.26 %, 16 false suppressions, nineteen
+	// rounds, with the message rail; 2,142 and 17 before it; eighteen rounds 2,058/2,350 =
+	// 87.57 % and 14 since the our-side rail, 2,055 and 17 before it).
+	if a := pct(right, adjudicated); a < 87.2 || falseSupp > 16 {
+		t.Errorf("against the adjudicated labels: %.2f%% right (floor 87.2%%), %d false suppressions (at most 16)", a, falseSupp)
 	}
 }

@@ -1,0 +1,151 @@
+package catalog
+
+import "fmt"
+
+// Whose failure is it: rails after every decision. A suppression cuts a
+// customer off, so it needs a reply that is about the recipient. Whatever
+// decided a permanent recipient class (a rule, an enhanced code, a basic
+// code), the reply's own text may name another subject:
+//   - our side (the sender, its address, domain or account, the return
+//     path, the Reply-To, our IP or HELO, the login) and no recipient: the
+//     failure is ours, "550 Reply-To address does not exist", "550 SMTP
+//     account is disabled" (rule scope.our_side, an alert);
+//   - a part of the message (its subject, a header, an attachment, its
+//     encoding) and no recipient, mailbox, user, account or address: the
+//     message's, "554 5.2.1 Subject is mandatory" (rule scope.message).
+// The rules' unless lists carry many of these words already; the rails make
+// the whole family hold for every rule and code, including the ones written
+// later. Only the reply's text is read: the prose of a bounce around it
+// talks about "the sender" when it means whoever gets the bounce.
+
+// The rails' rule IDs in a classification.
+const (
+	ruleOurSide = "scope.our_side"
+	ruleMessage = "scope.message"
+)
+
+// ourSideWords name our side as a reply's subject. Each is a noun phrase,
+// never a bare "from" or "account", which recipient failures use too ("no
+// mail from the outside", "account disabled").
+var ourSideWords = []string{
+	// English
+	"sender", "return path", "return-path", "returnpath", "return address", "return email", "return domain",
+	"reply-to", "reply to address",
+	"originator", "mail from", "mailfrom", "envelope from", "envelope-from", "from address",
+	"from: address", "from header", "from: header", "bounce address", "smtp account",
+	"your account", "your ip", "client host", "helo", "ehlo", "your domain",
+	"sending domain", "authenticated user", "authentication", "login", "password",
+	"your email address", "your e-mail address", "your address", "address you sent from",
+	// Other languages: the sender nouns of sender.our_dns
+	"expéditeur", "expediteur", "absender", "remitente", "mittente", "remetente", "afzender",
+	"отправител", "Отправител", "nadawc", "发件人", "寄件人", "送信者", "مرسل", "فرستنده",
+	"שולח", "αποστολέ", "ผู้ส่ง", "відправник", "발신자", "보낸 사람", "발송자", "प्रेषक",
+}
+
+// messageWords name a part of the message as a reply's subject. Not
+// "message" alone: "550 5.1.1 message not delivered" is prose around a code that
+// says the recipient is unknown.
+var messageWords = []string{
+	"subject", "header", "attachment", "message body", "body of the message", "message content",
+	"message-id", "message id", "mime", "line length", "encoding", "charset", "character set",
+	"file name", "filename", "file type", "message size", "message format",
+}
+
+// recipientWords name the recipient; any of them keeps the decision with the
+// recipient ("Recipient address rejected: … sender=<…>").
+var recipientWords = []string{
+	"recipient", "rcpt", "addressee", "this address", "destinat", "empfänger", "empfaenger", "收件人", "受信者",
+	"宛先", "получател", "Получател", "odbiorc", "ontvanger", "adresat", "mottagar", "modtager",
+	"vastaanottaj", "alıcı", "수신자", "받는 사람", "người nhận", "penerima", "مستلم",
+	"گیرنده", "נמען", "παραλήπτ", "ผู้รับ", "одержувач", "प्राप्तकर्ता",
+}
+
+// holderWords name whom an address or mailbox belongs to without saying
+// whose: enough to keep the message rail off ("550 5.1.1 user unknown in
+// header To:"), not to keep our side's off ("sender address").
+var holderWords = []string{"mailbox", "user", "account", "address", "domain", "host", "e-mail", "email"}
+
+// The word groups in sideMatcher's ID order.
+type wordGroup uint8
+
+const (
+	groupOurs wordGroup = iota
+	groupMessage
+	groupRecipient
+	groupHolder
+)
+
+var (
+	sideGroups  []wordGroup // by pattern ID
+	sideMatcher = func() *matcher {
+		var all []string
+		for g, list := range [][]string{ourSideWords, messageWords, recipientWords, holderWords} {
+			for range list {
+				sideGroups = append(sideGroups, wordGroup(g))
+			}
+			all = append(all, list...)
+		}
+		return newMatcher(all)
+	}()
+)
+
+// The rails' reasons, built once so a classification allocates nothing for
+// its reason: one per our-side word, one per message word.
+var ourSideReasons, messageReasons = reasons(ourSideWords,
+	"the reply names our side (%q) and no recipient, so the failure is ours, not the recipient's"),
+	reasons(messageWords, "the reply names the message (%q) and no recipient, mailbox or address, so the failure is the message's, not the recipient's")
+
+func reasons(words []string, format string) []string {
+	out := make([]string, len(words))
+	for i, w := range words {
+		out[i] = fmt.Sprintf(format, w)
+	}
+	return out
+}
+
+// replySubject says whose failure a reply's text names: our side (ruleOurSide),
+// the message (ruleMessage) or neither (""), with the rail's reason. Words
+// inside an email address do not count.
+func replySubject(text string) (rule, reason string) {
+	first := [4]int32{-1, -1, -1, -1}
+	base := [4]int32{0, int32(len(ourSideWords)), int32(len(ourSideWords) + len(messageWords)), 0}
+	sideMatcher.run(text, func(id int32, end int) {
+		if g := sideGroups[id]; first[g] < 0 && !inAddress(text, end) {
+			first[g] = id
+		}
+	})
+	switch {
+	case first[groupRecipient] >= 0:
+		return "", ""
+	case first[groupOurs] >= 0:
+		return ruleOurSide, ourSideReasons[first[groupOurs]-base[groupOurs]]
+	case first[groupMessage] >= 0 && first[groupHolder] < 0:
+		return ruleMessage, messageReasons[first[groupMessage]-base[groupMessage]]
+	}
+	return "", ""
+}
+
+// inAddress reports whether the word that ends at end is part of an email
+// address: the run of non-separator bytes around it holds an '@'.
+func inAddress(text string, end int) bool {
+	for i := end; i < len(text) && !addressStop(text[i]); i++ {
+		if text[i] == '@' {
+			return true
+		}
+	}
+	for i := end - 1; i >= 0 && !addressStop(text[i]); i-- {
+		if text[i] == '@' {
+			return true
+		}
+	}
+	return false
+}
+
+// addressStop ends an address token.
+func addressStop(b byte) bool {
+	switch b {
+	case ' ', '\t', '<', '>', '(', ')', '[', ']', '"', '\'', ',', ';', ':':
+		return true
+	}
+	return false
+}
