@@ -124,7 +124,7 @@ func (s *replyScore) report(name string) string {
 // Czech, Polish, Korean and English).
 // Each later round came from sources the earlier ones did not use and was
 // split with the same seeded procedure on its own.
-var roundEnds = [...]int{1552, 1923, 1985, 2140, 2672, 3111, 3241, 3604, 3963, 4184, 4253, 4583, 4623, 4925, 5121, 5391, 5763, 5891}
+var roundEnds = [...]int{1552, 1923, 1985, 2140, 2672, 3111, 3241, 3604, 3963, 4184, 4253, 4583, 4623, 4925, 5121, 5391, 5763, 5891, 6158}
 
 func collectionRound(t *testing.T, id string) int {
 	t.Helper()
@@ -153,7 +153,7 @@ var roundOrdinals = [...]string{"first", "second", "third", "fourth", "fifth", "
 	"eleventh", "twelfth", "thirteenth", "fourteenth", "fifteenth", "sixteenth", "seventeenth", "eighteenth", "nineteenth", "twentieth"}
 
 // roundName is round i's (from 0) ordinal and row range, as the logs print it:
-// "second round (R1553-R1923)", the newest open-ended ("nineteenth round (R5892-)").
+// "second round (R1553-R1923)", the newest open-ended ("twentieth round (R6159-)").
 func roundName(i int) string {
 	first := 1
 	if i > 0 {
@@ -228,7 +228,7 @@ func TestCorpusReplies(t *testing.T) {
 	// fails, and says where the target stands. Floors are at or below what was
 	// measured, never above.
 	const (
-		devFloor       = 95.9 // % right action on the dev part, measured 95.91 (3,541/3,692, with the fallback; 96.18 % over eighteen rounds)
+		devFloor       = 95.8 // % right action on the dev part, measured 95.84 (3,617/3,774, with the fallback; 95.91 % over nineteen rounds, 96.18 % over eighteen)
 		targetAccuracy = 95.0
 	)
 	floors := []struct {
@@ -237,7 +237,7 @@ func TestCorpusReplies(t *testing.T) {
 		floor    float64 // % right action
 		maxFalse int     // false suppressions
 	}{
-		{"test (all rounds)", &with.test, 88.1, 18},           // measured 88.15 % (2,172/2,464), 18 (3 are the nineteenth round's; 2,171 and 19 until the message rail); eighteen rounds 88.50 %, 16 since the our-side rail (88.38 %, 19 before it)
+		{"test (all rounds)", &with.test, 88.0, 18},           // measured 88.09 % (2,219/2,519), 18 (3 are the nineteenth round's); nineteen rounds 88.15 % (2,172/2,464), 18 (2,171 and 19 until the message rail); eighteen rounds 88.50 %, 16 since the our-side rail (88.38 %, 19 before it)
 		{"test, first round", &with.round[0], 93.2, 2},        // measured 93.24 % (579/621), 2 (93.08 % until session 9's rules)
 		{"test, second round", &with.round[1], 91.2, 0},       // measured 91.22 %, 0
 		{"test, third round", &with.round[2], 72.0, 1},        // measured 72.00 %, 1 (25 rows)
@@ -257,6 +257,7 @@ func TestCorpusReplies(t *testing.T) {
 		{"test, seventeenth round", &with.round[16], 82.5, 1}, // measured 82.55 % (123/149), 1; 81.21 % (121/149), 1 before its change
 		{"test, eighteenth round", &with.round[17], 82.3, 0},  // measured 82.35 % (42/51), 0 (84.31 % until the nineteenth round's rules and model); 82.35 %, 0 before its change
 		{"test, nineteenth round", &with.round[18], 80.3, 3},  // measured 80.37 % (86/107), 3; 81.31 % (87/107), 3 before its change
+		{"test, twentieth round", &with.round[19], 85.4, 0},   // measured 85.45 % (47/55), 0, as before its change
 	}
 	test := &with.test
 	a := pct(test.Right, test.Rows)
@@ -279,7 +280,7 @@ func TestCorpusReplies(t *testing.T) {
 
 // TestCorpusSecondAnnotators measures the classifier against labels that do not come
 // from the corpus's own labelling: testdata/replies-annotators.tsv holds, for every
-// test row of the first nineteen rounds, the label a second annotator gave blind (the reply
+// test row of the first twenty rounds, the label a second annotator gave blind (the reply
 // text and the labelling rules only), and where it differs from the corpus label a
 // third blind annotator's. The majority of the three is the adjudicated label (rows
 // where all three differ are left out). Floors at the figures measured when the file
@@ -305,7 +306,7 @@ func TestCorpusSecondAnnotators(t *testing.T) {
 		}
 		ann[p[0]] = marks{p[1], p[2]}
 	}
-	const annotatedRounds = 19 // the rounds the file covers
+	const annotatedRounds = 20 // the rounds the file covers
 	var rows, agree, adjudicated, right, rightAgreed, falseSupp int
 	for _, r := range readReplies(t) {
 		if r.split != "test" || collectionRound(t, r.id) > annotatedRounds {
@@ -342,13 +343,13 @@ func TestCorpusSecondAnnotators(t *testing.T) {
 		}
 	}
 	if len(ann) > 0 {
-		t.Fatalf("%d annotated ids are not test rows of the first nineteen rounds", len(ann))
+		t.Fatalf("%d annotated ids are not test rows of the first twenty rounds", len(ann))
 	}
 	t.Logf("second annotator agrees with the corpus on %d/%d = %.2f%%; classifier on those rows %d/%d = %.2f%%; "+
 		"against the adjudicated labels %d/%d = %.2f%%, %d false suppressions",
 		agree, rows, pct(agree, rows), rightAgreed, agree, pct(rightAgreed, agree), right, adjudicated, pct(right, adjudicated), falseSupp)
-	// Floors at the figures measured (2,143/2,456 = 87.26 %, 16 false suppressions, nineteen
-	// rounds, with the message rail; 2,142 and 17 before it; eighteen rounds 2,058/2,350 =
+	// Floors at the figures measured (2,190/2,511 = 87.22 %, 16 false suppressions, twenty
+	// rounds; 2,143/2,456 = 87.26 %, 16 over nineteen, with the message rail; 2,142 and 17 before it; eighteen rounds 2,058/2,350 =
 	// 87.57 % and 14 since the our-side rail, 2,055 and 17 before it).
 	if a := pct(right, adjudicated); a < 87.2 || falseSupp > 16 {
 		t.Errorf("against the adjudicated labels: %.2f%% right (floor 87.2%%), %d false suppressions (at most 16)", a, falseSupp)
