@@ -195,11 +195,16 @@ func (c *Catalog) classify(r Reply, h Hints, pre string) Classification {
 	cl, side := c.decide(r, h, pre)
 	// The rails' positional check (subject.go) runs only when the scan saw one
 	// of their words, or did not scan the text at all.
-	if cl.Scope == ScopeRecipient && cl.Permanent && side != sideScanned {
-		switch rule, reason := replySubject(r.Text); rule {
-		case ruleOurSide:
+	if cl.Scope == ScopeRecipient && side != sideScanned {
+		switch rule, reason := replySubject(r.Text); {
+		case rule == ruleOurSide && cl.Permanent:
 			cl.Class, cl.Scope, cl.Rule, cl.Reason = ClassSenderAddressRejected, ScopeSender, rule, reason
-		case ruleMessage:
+		case rule == ruleOurSide:
+			// A transient recipient class (a full mailbox, a recipient receiving too
+			// fast) about our side is our quota or rate: counted against the
+			// recipient it would end in a soft-threshold suppression.
+			cl.Class, cl.Scope, cl.Rule, cl.Reason = ClassRateLimited, ScopeSender, rule, reason
+		case rule == ruleMessage && cl.Permanent:
 			cl.Class, cl.Scope, cl.Rule, cl.Reason = ClassContentRejected, ScopeMessage, rule, reason
 		}
 	}

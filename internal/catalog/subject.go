@@ -5,11 +5,15 @@ import "fmt"
 // Whose failure is it: rails after every decision. A suppression cuts a
 // customer off, so it needs a reply that is about the recipient. Whatever
 // decided a permanent recipient class (a rule, an enhanced code, a basic
-// code), the reply's own text may name another subject:
+// code; for our side also a transient one), the reply's own text may name
+// another subject:
 //   - our side (the sender, its address, domain or account, the return
 //     path, the Reply-To, our IP or HELO, the login) and no recipient: the
 //     failure is ours, "550 Reply-To address does not exist", "550 SMTP
-//     account is disabled" (rule scope.our_side, an alert);
+//     account is disabled" (rule scope.our_side, an alert). This one also
+//     covers the transient recipient classes: "452 Sender quota exceeded" is
+//     our quota, not a full mailbox whose soft bounces would add up to a
+//     suppression;
 //   - a part of the message (its subject, a header, an attachment, its
 //     encoding) and no recipient, mailbox, user, account or address: the
 //     message's, "554 5.2.1 Subject is mandatory" (rule scope.message).

@@ -44,6 +44,10 @@ func TestSubjectRails(t *testing.T) {
 		{"550 5.1.1 message not delivered", ClassRecipientUnknown, ""},
 		// Our side named beside the message: ours.
 		{"550 5.1.1 Sender address in the From header does not exist", ClassSenderAddressRejected, ""},
+		// Our side's quota or rate, worded like a full mailbox: ours, not a soft bounce.
+		{"452 Sender quota exceeded", ClassRateLimited, "scope.our_side"},
+		{"452 4.2.2 SMTP account storage full", ClassRateLimited, "scope.our_side"},
+		{"452 4.2.2 The email account that you tried to reach is over quota", ClassMailboxFull, ""},
 		// Not a recipient decision to begin with: the rail does not touch it.
 		{"552 Your mailbox is full, you cannot send messages", ClassSenderAddressRejected, ""},
 	} {
@@ -60,7 +64,7 @@ func TestSubjectRails(t *testing.T) {
 
 // TestSubjectProbes crosses our side's nouns with the recipient rules' predicates and
 // codes (792 replies), and the message's parts with predicates and codes (800): none
-// may suppress. The same predicates after the recipient's nouns must all still
+// may suppress; our side's nouns with quota and rate words (756) may not even soft-bounce. The same predicates after the recipient's nouns must all still
 // suppress, so the rails cost no recipient failure of this shape. Before the rails
 // 126 of the 792 and 222 of the 800 were suppressed.
 func TestSubjectProbes(t *testing.T) {
@@ -113,6 +117,28 @@ func TestSubjectProbes(t *testing.T) {
 	}
 	if probes != 800 {
 		t.Fatalf("%d message probes, want 800", probes)
+	}
+	// Our side's quota or rate in the words of a full mailbox (756 replies; 310 were soft
+	// bounces before the rail covered transient classes): never a soft bounce, which
+	// counts toward the recipient's soft-threshold suppression.
+	probes = 0
+	quota := []string{"quota exceeded", "is over quota", "is full", "mailbox full", "rate limit exceeded",
+		"has exceeded its quota", "storage full", "too many messages", "receiving too fast"}
+	for _, n := range []string{"Sender", "Sender mailbox", "Your account", "SMTP account", "Sending account",
+		"Your domain", "Sending domain", "Your IP", "Client host", "Authenticated user", "Sender address",
+		"Originator", "Return-Path address", "Envelope sender"} {
+		for _, p := range quota {
+			for _, code := range []string{"452", "552", "452 4.2.2", "552 5.2.2", "450", "550"} {
+				probes++
+				reply := fmt.Sprintf("%s %s %s", code, n, p)
+				if cl := c.Classify(reply, Hints{}); Verdict(cl) == "soft" || Verdict(cl) == "suppress" {
+					t.Errorf("%q: %s (rule %s): it names our side", reply, Verdict(cl), cl.Rule)
+				}
+			}
+		}
+	}
+	if probes != 756 {
+		t.Fatalf("%d quota probes, want 756", probes)
 	}
 	for _, n := range theirs {
 		for _, p := range preds[:8] { // "unverified", "not registered", "blacklisted" are not a dead recipient
