@@ -326,6 +326,12 @@ func (n *Notifier) warn(where string, err error) {
 }
 
 func (n *Notifier) warnf(where, msg string, err error, fields ...zap.Field) {
+	if errors.Is(err, context.Canceled) {
+		// Stopping mid-step (SIGTERM, the demo's exit): nothing failed, the step's lease
+		// runs out and the next run, here or on another replica, does it again.
+		n.Log.Debug(msg+": stopped mid-step", append(fields, zap.String("receiver", where), zap.Error(err))...)
+		return
+	}
 	if prev, ok := n.warned.Load(where); ok && prev == err.Error() {
 		return
 	}
