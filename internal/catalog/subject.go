@@ -1,6 +1,9 @@
 package catalog
 
-import "fmt"
+import (
+	"fmt"
+	"strings"
+)
 
 // Whose failure is it: rails after every decision. A suppression cuts a
 // customer off, so it needs a reply that is about the recipient. Whatever
@@ -113,8 +116,11 @@ func reasons(words []string, format string) []string {
 func replySubject(text string) (rule, reason string) {
 	first := [4]int32{-1, -1, -1, -1}
 	base := [4]int32{0, int32(len(ourSideWords)), int32(len(ourSideWords) + len(messageWords)), 0}
+	// Hits come in text order, so the token of the last address check is kept:
+	// many hits inside one long token cost one scan of it, not one each.
+	var tok addressToken
 	sideMatcher.run(text, func(id int32, end int) {
-		if g := sideGroups[id]; first[g] < 0 && !inAddress(text, end) {
+		if g := sideGroups[id]; first[g] < 0 && !tok.holds(text, end) {
 			first[g] = id
 		}
 	})
@@ -132,17 +138,32 @@ func replySubject(text string) (rule, reason string) {
 // inAddress reports whether the word that ends at end is part of an email
 // address: the run of non-separator bytes around it holds an '@'.
 func inAddress(text string, end int) bool {
-	for i := end; i < len(text) && !addressStop(text[i]); i++ {
-		if text[i] == '@' {
-			return true
-		}
+	var t addressToken
+	return t.holds(text, end)
+}
+
+// addressToken is the last token an address check scanned: text[lo:hi] and
+// whether it holds an '@'.
+type addressToken struct {
+	lo, hi int
+	at     bool
+}
+
+// holds reports whether the word that ends at end is part of an email address,
+// scanning its token only when it is not the token of the last call.
+func (t *addressToken) holds(text string, end int) bool {
+	if t.hi > t.lo && end-1 >= t.lo && end <= t.hi {
+		return t.at
 	}
-	for i := end - 1; i >= 0 && !addressStop(text[i]); i-- {
-		if text[i] == '@' {
-			return true
-		}
+	lo, hi := end, end
+	for lo > 0 && !addressStop(text[lo-1]) {
+		lo--
 	}
-	return false
+	for hi < len(text) && !addressStop(text[hi]) {
+		hi++
+	}
+	t.lo, t.hi, t.at = lo, hi, strings.IndexByte(text[lo:hi], '@') >= 0
+	return t.at
 }
 
 // addressStop ends an address token.

@@ -2,6 +2,7 @@ package catalog
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"strings"
 	"testing"
 )
@@ -142,6 +143,27 @@ func TestInAddress(t *testing.T) {
 	} {
 		if got := inAddress(tc.text, tc.end); got != tc.want {
 			t.Errorf("inAddress(%q, %d) = %v, want %v", tc.text, tc.end, got, tc.want)
+		}
+	}
+}
+
+// TestAddressTokenMatchesInAddress: the cached token check of replySubject answers,
+// call after call in text order, what a fresh check answers for each end.
+func TestAddressTokenMatchesInAddress(t *testing.T) {
+	t.Parallel()
+	rng := rand.New(rand.NewPCG(1, 2))
+	alphabet := "ab@ <>:.,"
+	for n := 0; n < 2000; n++ {
+		b := make([]byte, rng.IntN(40))
+		for i := range b {
+			b[i] = alphabet[rng.IntN(len(alphabet))]
+		}
+		text := string(b)
+		var tok addressToken
+		for end := 1; end <= len(text); end++ {
+			if got, want := tok.holds(text, end), inAddress(text, end); got != want {
+				t.Fatalf("%q end %d: cached %v, fresh %v", text, end, got, want)
+			}
 		}
 	}
 }
