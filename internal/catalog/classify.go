@@ -409,22 +409,11 @@ func (rl *rule) applies(pset []uint64, code int, enh [3]int, hasEnh bool, host s
 			return false
 		}
 	}
-	if len(rl.andMask) > 0 {
-		ok := false
-		for _, wm := range rl.andMask {
-			if pset[wm.w]&wm.m != 0 {
-				ok = true
-				break
-			}
-		}
-		if !ok {
-			return false
-		}
+	if len(rl.andMask) > 0 && !anyOf(pset, rl.andMask) {
+		return false
 	}
-	for _, wm := range rl.unlessMask {
-		if pset[wm.w]&wm.m != 0 {
-			return false
-		}
+	if anyOf(pset, rl.unlessMask) {
+		return false
 	}
 	if len(rl.codes) > 0 {
 		ok := false
