@@ -45,7 +45,7 @@ var ourSideWords = []string{
 	"your email address", "your e-mail address", "your address", "address you sent from",
 	// Other languages: the sender nouns of sender.our_dns
 	"expéditeur", "expediteur", "absender", "remitente", "mittente", "remetente", "afzender",
-	"отправител", "Отправител", "nadawc", "发件人", "寄件人", "送信者", "مرسل", "فرستنده",
+	"отправител", "nadawc", "发件人", "寄件人", "送信者", "مرسل", "فرستنده",
 	"שולח", "αποστολέ", "ผู้ส่ง", "відправник", "발신자", "보낸 사람", "발송자", "प्रेषक",
 }
 
@@ -62,7 +62,7 @@ var messageWords = []string{
 // recipient ("Recipient address rejected: … sender=<…>").
 var recipientWords = []string{
 	"recipient", "rcpt", "addressee", "this address", "destinat", "empfänger", "empfaenger", "收件人", "受信者",
-	"宛先", "получател", "Получател", "odbiorc", "ontvanger", "adresat", "mottagar", "modtager",
+	"宛先", "получател", "odbiorc", "ontvanger", "adresat", "mottagar", "modtager",
 	"vastaanottaj", "alıcı", "수신자", "받는 사람", "người nhận", "penerima", "مستلم",
 	"گیرنده", "נמען", "παραλήπτ", "ผู้รับ", "одержувач", "प्राप्तकर्ता",
 }
@@ -72,7 +72,7 @@ var recipientWords = []string{
 // header To:"), not to keep our side's off ("sender address").
 var holderWords = []string{"mailbox", "user", "account", "address", "domain", "host", "e-mail", "email"}
 
-// The word groups in sideMatcher's ID order.
+// The word groups of sideMatcher.
 type wordGroup uint8
 
 const (
@@ -82,17 +82,28 @@ const (
 	groupHolder
 )
 
+// sideWord is what a sideMatcher pattern stands for: a word of a group, by its
+// index in the group's list (a word may have several case forms).
+type sideWord struct {
+	group wordGroup
+	index int32
+}
+
 var (
-	sideGroups  []wordGroup // by pattern ID
+	sideWords   []sideWord // by pattern ID
 	sideMatcher = func() *matcher {
-		var all []string
+		var patterns []string
 		for g, list := range [][]string{ourSideWords, messageWords, recipientWords, holderWords} {
-			for range list {
-				sideGroups = append(sideGroups, wordGroup(g))
+			for i, w := range list {
+				// The forms the rules' scan knows too (load.go), so the bitset
+				// gate and this check agree on a capitalised non-ASCII word.
+				for _, f := range caseForms(w) {
+					patterns = append(patterns, f)
+					sideWords = append(sideWords, sideWord{wordGroup(g), int32(i)})
+				}
 			}
-			all = append(all, list...)
 		}
-		return newMatcher(all)
+		return newMatcher(patterns)
 	}()
 )
 
@@ -114,23 +125,22 @@ func reasons(words []string, format string) []string {
 // the message (ruleMessage) or neither (""), with the rail's reason. Words
 // inside an email address do not count.
 func replySubject(text string) (rule, reason string) {
-	first := [4]int32{-1, -1, -1, -1}
-	base := [4]int32{0, int32(len(ourSideWords)), int32(len(ourSideWords) + len(messageWords)), 0}
+	first := [4]int32{-1, -1, -1, -1} // per group, the first word seen outside an address
 	// Hits come in text order, so the token of the last address check is kept:
 	// many hits inside one long token cost one scan of it, not one each.
 	var tok addressToken
 	sideMatcher.run(text, func(id int32, end int) {
-		if g := sideGroups[id]; first[g] < 0 && !tok.holds(text, end) {
-			first[g] = id
+		if w := sideWords[id]; first[w.group] < 0 && !tok.holds(text, end) {
+			first[w.group] = w.index
 		}
 	})
 	switch {
 	case first[groupRecipient] >= 0:
 		return "", ""
 	case first[groupOurs] >= 0:
-		return ruleOurSide, ourSideReasons[first[groupOurs]-base[groupOurs]]
+		return ruleOurSide, ourSideReasons[first[groupOurs]]
 	case first[groupMessage] >= 0 && first[groupHolder] < 0:
-		return ruleMessage, messageReasons[first[groupMessage]-base[groupMessage]]
+		return ruleMessage, messageReasons[first[groupMessage]]
 	}
 	return "", ""
 }
