@@ -137,18 +137,38 @@ func StartNATSServer(t testing.TB) *NATSServer {
 // StartNATSCluster starts n nats-servers clustered over loopback routes, each with
 // JetStream on its own directory, and returns once JetStream answers through every
 // one of them (a meta leader is elected).
+//
+// A "free" port is only free until someone binds it: another test's server may take
+// one of the 2n ports between the pick and the node's start, and the node then exits
+// at once. Such an attempt is stopped and the cluster started again on new ports, at
+// most three times.
 func StartNATSCluster(t testing.TB, n int) []*NATSServer {
 	t.Helper()
+	var err error
+	for attempt := 1; attempt <= 3; attempt++ {
+		var servers []*NATSServer
+		if servers, err = startNATSCluster(t, n); err == nil {
+			return servers
+		}
+		t.Logf("nats cluster, attempt %d: %v", attempt, err)
+	}
+	t.Fatalf("nats cluster of %d: %v", n, err)
+	return nil
+}
+
+func startNATSCluster(t testing.TB, n int) ([]*NATSServer, error) {
+	t.Helper()
+	// Client and cluster ports in one pick, so no two of them are the same.
+	ports, err := FreePorts(2 * n)
+	if err != nil {
+		t.Fatal(err)
+	}
 	servers := make([]*NATSServer, n)
 	var routes []string
 	for i := range servers {
-		servers[i] = newNATSServer(t, fmt.Sprintf("n%d", i))
-		port, err := FreePort()
-		if err != nil {
-			t.Fatal(err)
-		}
-		servers[i].ClusterPort = port
-		routes = append(routes, fmt.Sprintf("nats://127.0.0.1:%d", port))
+		servers[i] = newNATSServerOn(t, fmt.Sprintf("n%d", i), ports[i])
+		servers[i].ClusterPort = ports[n+i]
+		routes = append(routes, fmt.Sprintf("nats://127.0.0.1:%d", ports[n+i]))
 	}
 	cluster := "rbt" + ID()
 	for _, s := range servers {
@@ -165,10 +185,21 @@ func StartNATSCluster(t testing.TB, n int) []*NATSServer {
 	wg.Wait()
 	for i, err := range errs {
 		if err != nil {
-			t.Fatalf("cluster node %s: %v", servers[i].Name, err)
+			for _, s := range servers {
+				s.Kill()
+			}
+			return nil, fmt.Errorf("node %s: %w\nlog:\n%s", servers[i].Name, err, tail(servers[i].Log(), 2000))
 		}
 	}
-	return servers
+	return servers, nil
+}
+
+// tail is the end of s, at most n bytes.
+func tail(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return "…" + s[len(s)-n:]
 }
 
 // ClusterURL is the comma-separated client URL of every server, as NATS clients take it.
@@ -186,6 +217,11 @@ func newNATSServer(t testing.TB, name string) *NATSServer {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return newNATSServerOn(t, name, port)
+}
+
+func newNATSServerOn(t testing.TB, name string, port int) *NATSServer {
+	t.Helper()
 	dir := t.TempDir()
 	s := &NATSServer{Name: name, Port: port, Dir: filepath.Join(dir, "jetstream"), bin: NATSServerBinary(t)}
 	s.args = []string{"-n", name, "-a", "127.0.0.1", "-p", fmt.Sprint(port), "-js", "-sd", s.Dir,
