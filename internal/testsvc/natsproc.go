@@ -249,6 +249,18 @@ func (s *NATSServer) Restart(t testing.TB) {
 	s.start(t)
 }
 
+// logID is the server ID the latest process logged at start ("ID: N…"), or "" before
+// it did. A restarted server appends to the same log, so the last one counts.
+func (s *NATSServer) logID() string {
+	id := ""
+	for _, line := range strings.Split(s.Log(), "\n") {
+		if _, after, ok := strings.Cut(line, "[INF]   ID:"); ok {
+			id = strings.TrimSpace(after)
+		}
+	}
+	return id
+}
+
 // Log returns the server's log, for a failing test to show.
 func (s *NATSServer) Log() string {
 	b, _ := os.ReadFile(filepath.Join(filepath.Dir(s.Dir), "nats-server.log"))
@@ -277,13 +289,22 @@ func (s *NATSServer) launch() error {
 	s.mu.Unlock()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		err := reachable(s.URL(), "nats")
+		// The answer must come from this process: when another test's server holds
+		// the port, that one answers and this one exits ("address already in use").
+		// The server ID the client sees is checked against the one in this log.
+		id, err := natsServerID(s.URL())
 		if err == nil {
-			return nil
+			mine := s.logID()
+			if mine == id {
+				return nil
+			}
+			if mine != "" {
+				err = fmt.Errorf("port %d answers as server %s, this one is %s", s.Port, id, mine)
+			}
 		}
 		select {
 		case <-done:
-			return fmt.Errorf("exited at start: %v", cmd.ProcessState)
+			return fmt.Errorf("exited at start: %v (%v)", cmd.ProcessState, err)
 		default:
 		}
 		if time.Now().After(deadline) {

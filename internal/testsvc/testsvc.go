@@ -9,6 +9,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -126,19 +127,8 @@ func reachable(raw, kind string) error {
 	defer cancel()
 	switch kind {
 	case "nats":
-		nc, err := nats.Connect(raw, nats.Timeout(2*time.Second), nats.MaxReconnects(0))
-		if err != nil {
-			return err
-		}
-		defer nc.Close()
-		js, err := jetstream.New(nc)
-		if err != nil {
-			return err
-		}
-		if _, err := js.AccountInfo(ctx); err != nil {
-			return fmt.Errorf("JetStream not enabled: %w", err)
-		}
-		return nil
+		_, err := natsServerID(raw)
+		return err
 	default:
 		opt, err := redis.ParseURL(raw)
 		if err != nil {
@@ -191,11 +181,29 @@ func startRedisProcess(dir string, port int, extraArgs ...string) (string, *exec
 	if err != nil {
 		return "", nil, fmt.Errorf("redis-server is not on PATH: install it (Debian/Ubuntu: apt-get install redis-server) or set REBOUND_REDIS_URL")
 	}
-	if port == 0 {
+	if port != 0 {
+		return launchRedis(bin, dir, port, extraArgs)
+	}
+	// A free port is free until someone binds it: when another test's server takes it
+	// first, start again on another one.
+	for attempt := 1; ; attempt++ {
 		if port, err = FreePort(); err != nil {
 			return "", nil, err
 		}
+		addr, cmd, err := launchRedis(bin, dir, port, extraArgs)
+		if err == nil || !errors.Is(err, errPortTaken) || attempt == 3 {
+			return addr, cmd, err
+		}
 	}
+}
+
+// errPortTaken: the port answered, but as another process than the one just started.
+var errPortTaken = errors.New("the port is another server's")
+
+// launchRedis starts redis-server on port and returns once it answers — itself: the
+// answering server's process_id must be the one just started, since a server that
+// cannot bind exits while another test's server on that port would answer the ping.
+func launchRedis(bin, dir string, port int, extraArgs []string) (string, *exec.Cmd, error) {
 	args := append([]string{"--bind", "127.0.0.1", "--port", fmt.Sprint(port), "--save", "", "--appendonly", "no", "--dir", dir, "--logfile", filepath.Join(dir, fmt.Sprintf("redis-%d.log", port))}, extraArgs...)
 	cmd := exec.Command(bin, args...)
 	// The server dies with the test binary, even if the binary is killed.
@@ -204,16 +212,66 @@ func startRedisProcess(dir string, port int, extraArgs ...string) (string, *exec
 		return "", nil, fmt.Errorf("start redis-server: %w", err)
 	}
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	password := ""
+	for i := 0; i+1 < len(extraArgs); i++ {
+		if extraArgs[i] == "--requirepass" {
+			password = extraArgs[i+1]
+		}
+	}
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
-		// A server started with --requirepass answers NOAUTH: it is up all the same.
-		if err := reachable("redis://"+addr, "redis"); err == nil || strings.Contains(err.Error(), "NOAUTH") {
+		pid, err := redisPID(addr, password)
+		switch {
+		case err == nil && pid == cmd.Process.Pid:
 			return addr, cmd, nil
+		case err == nil:
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+			return "", nil, fmt.Errorf("redis-server on %s: %w (process %d, not %d)", addr, errPortTaken, pid, cmd.Process.Pid)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 	_ = cmd.Process.Kill()
+	_ = cmd.Wait()
 	return "", nil, fmt.Errorf("redis-server on %s did not answer within 10s", addr)
+}
+
+// redisPID is the process_id of the Redis server at addr.
+func redisPID(addr, password string) (int, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	c := redis.NewClient(&redis.Options{Addr: addr, Password: password, MaxRetries: -1})
+	defer c.Close()
+	info, err := c.Info(ctx, "server").Result()
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(info, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "process_id:"); ok {
+			return strconv.Atoi(v)
+		}
+	}
+	return 0, fmt.Errorf("INFO server without process_id")
+}
+
+// natsServerID connects to the NATS server at raw, checks that JetStream answers
+// through it, and returns the ID of the server that answered.
+func natsServerID(raw string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	nc, err := nats.Connect(raw, nats.Timeout(2*time.Second), nats.MaxReconnects(0))
+	if err != nil {
+		return "", err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return "", err
+	}
+	if _, err := js.AccountInfo(ctx); err != nil {
+		return "", fmt.Errorf("JetStream not enabled: %w", err)
+	}
+	return nc.ConnectedServerId(), nil
 }
 
 // FreePort returns a TCP port that was free on 127.0.0.1 a moment ago.
