@@ -238,7 +238,7 @@ func alertmanagerBinary() (string, error) {
 	if err := cmd.Run(); err != nil {
 		return "", fmt.Errorf("%s failed (%v): it builds Alertmanager from its Go module, so it needs go on PATH and "+
 			"the Go module proxy (GOPROXY) reachable; or set REBOUND_ALERTMANAGER_BIN to an alertmanager binary. Its output:\n%s",
-			script, err, amTail(stderr.String(), 3000))
+			script, err, tail(stderr.String(), 3000))
 	}
 	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
 	bin := strings.TrimSpace(lines[len(lines)-1])
@@ -285,11 +285,4 @@ func amExecutable(path string) error {
 		return errors.New("not an executable file")
 	}
 	return nil
-}
-
-func amTail(s string, n int) string {
-	if len(s) > n {
-		return "…" + s[len(s)-n:]
-	}
-	return s
 }

@@ -194,7 +194,7 @@ func startNATSCluster(t testing.TB, n int) ([]*NATSServer, error) {
 	return servers, nil
 }
 
-// tail is the end of s, at most n bytes.
+// tail is the end of s, at most n bytes, for a failing start to show a process's log.
 func tail(s string, n int) string {
 	if len(s) <= n {
 		return s
