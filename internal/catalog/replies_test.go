@@ -249,7 +249,7 @@ func TestCorpusReplies(t *testing.T) {
 	// fails, and says where the target stands. Floors are at or below what was
 	// measured, never above.
 	const (
-		devFloor       = 95.7 // % right action on the dev part, measured 95.71 (3,685/3,850, with the fallback; 95.84 % over twenty rounds, 96.18 % over eighteen)
+		devFloor       = 95.7 // % right action on the dev part, measured 95.77 (3,687/3,850, with the fallback; 95.71 before the mailbox-size translations; 95.84 % over twenty rounds, 96.18 % over eighteen)
 		targetAccuracy = 95.0
 	)
 	floors := []struct {
