@@ -40,7 +40,7 @@ var ourSideWords = []string{
 	"reply-to", "reply to address",
 	"originator", "mail from", "mailfrom", "envelope from", "envelope-from", "from address",
 	"from: address", "from header", "from: header", "bounce address", "smtp account",
-	"your account", "your ip", "client host", "helo", "ehlo", "your domain",
+	"your account", "your ip", "client host", "helo", "ehlo", "your domain", "mailer domain",
 	"sending domain", "authenticated user", "authentication", "login", "password",
 	"your email address", "your e-mail address", "your address", "address you sent from",
 	// Other languages: the sender nouns of sender.our_dns
