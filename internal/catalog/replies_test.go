@@ -249,7 +249,7 @@ func TestCorpusReplies(t *testing.T) {
 	// fails, and says where the target stands. Floors are at or below what was
 	// measured, never above.
 	const (
-		devFloor       = 95.4 // % right action on the dev part, measured 95.45 (3,776/3,956, twenty-two rounds, with the fallback; 95.77 (3,687/3,850) over twenty-one; 95.71 before the mailbox-size translations; 95.84 % over twenty rounds, 96.18 % over eighteen)
+		devFloor       = 95.4 // % right action on the dev part, measured 95.50 (3,778/3,956, twenty-two rounds, with the fallback; 3,776 before recipient.list_unknown; 95.77 (3,687/3,850) over twenty-one; 95.71 before the mailbox-size translations; 95.84 % over twenty rounds, 96.18 % over eighteen)
 		targetAccuracy = 95.0
 	)
 	floors := []struct {
@@ -258,7 +258,7 @@ func TestCorpusReplies(t *testing.T) {
 		floor    float64 // % right action
 		maxFalse int     // false suppressions
 	}{
-		{"test (all rounds)", &with.test, 87.5, 18},             // measured 87.53 % (2,310/2,639), 18, twenty-two rounds (2,309 at the round's fresh score); twenty-one rounds 87.86 % (2,257/2,569), 18 (3 are the nineteenth round's); twenty rounds 88.09 % (2,219/2,519); nineteen rounds 88.15 % (2,172/2,464), 18 (2,171 and 19 until the message rail); eighteen rounds 88.50 %, 16 since the our-side rail (88.38 %, 19 before it)
+		{"test (all rounds)", &with.test, 87.5, 18},             // measured 87.57 % (2,311/2,639), 18, twenty-two rounds (2,310 before recipient.list_unknown, 2,309 at the round's fresh score); twenty-one rounds 87.86 % (2,257/2,569), 18 (3 are the nineteenth round's); twenty rounds 88.09 % (2,219/2,519); nineteen rounds 88.15 % (2,172/2,464), 18 (2,171 and 19 until the message rail); eighteen rounds 88.50 %, 16 since the our-side rail (88.38 %, 19 before it)
 		{"test, first round", &with.round[0], 93.2, 2},          // measured 93.24 % (579/621), 2 (93.08 % until session 9's rules)
 		{"test, second round", &with.round[1], 91.2, 0},         // measured 91.22 %, 0
 		{"test, third round", &with.round[2], 72.0, 1},          // measured 72.00 %, 1 (25 rows)
@@ -371,8 +371,8 @@ func TestCorpusSecondAnnotators(t *testing.T) {
 	t.Logf("second annotator agrees with the corpus on %d/%d = %.2f%%; classifier on those rows %d/%d = %.2f%%; "+
 		"against the adjudicated labels %d/%d = %.2f%%, %d false suppressions",
 		agree, rows, pct(agree, rows), rightAgreed, agree, pct(rightAgreed, agree), right, adjudicated, pct(right, adjudicated), falseSupp)
-	// Floors at the figures measured (2,283/2,631 = 86.77 %, 16 false suppressions, twenty-two
-	// rounds; 2,228/2,561 = 87.00 %, 16 over twenty-one; 2,190/2,511 = 87.22 %, 16 over twenty; 2,143/2,456 = 87.26 %, 16 over nineteen,
+	// Floors at the figures measured (2,284/2,631 = 86.81 %, 16 false suppressions, twenty-two
+	// rounds, 2,283 before recipient.list_unknown; 2,228/2,561 = 87.00 %, 16 over twenty-one; 2,190/2,511 = 87.22 %, 16 over twenty; 2,143/2,456 = 87.26 %, 16 over nineteen,
 	// with the message rail; 2,142 and 17 before it; eighteen rounds 2,058/2,350 =
 	// 87.57 % and 14 since the our-side rail, 2,055 and 17 before it).
 	if a := pct(right, adjudicated); a < 86.7 || falseSupp > 16 {
