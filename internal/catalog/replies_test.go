@@ -249,7 +249,7 @@ func TestCorpusReplies(t *testing.T) {
 	// fails, and says where the target stands. Floors are at or below what was
 	// measured, never above.
 	const (
-		devFloor       = 95.4 // % right action on the dev part, measured 95.53 (3,779/3,956, twenty-two rounds, with the fallback; 3,778 before the challenge wordings, 3,776 before recipient.list_unknown; 95.77 (3,687/3,850) over twenty-one; 95.71 before the mailbox-size translations; 95.84 % over twenty rounds, 96.18 % over eighteen)
+		devFloor       = 95.4 // % right action on the dev part, measured 95.55 (3,780/3,956, twenty-two rounds, with the fallback, after R6529's relabel; 3,779 before it, 3,778 before the challenge wordings, 3,776 before recipient.list_unknown; 95.77 (3,687/3,850) over twenty-one; 95.71 before the mailbox-size translations; 95.84 % over twenty rounds, 96.18 % over eighteen)
 		targetAccuracy = 95.0
 	)
 	floors := []struct {
