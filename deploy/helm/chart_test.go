@@ -5,6 +5,7 @@ import (
 	"maps"
 	"path"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -122,6 +123,19 @@ func checkDeployments(t *testing.T, r *rendering) {
 			}
 			if got := env["REBOUND_ADMIN_ADDR"]; got != wantAdmin {
 				t.Errorf("REBOUND_ADMIN_ADDR = %q, want %s", got, wantAdmin)
+			}
+			// GOGC comes from the role block's gogc (the process role's default 400) and
+			// only from it: a role without one keeps the runtime's default.
+			block := "combined"
+			if mode != "combined" {
+				block = roles[0]
+			}
+			wantGOGC := ""
+			if v, ok := r.value(block + ".gogc").(float64); ok && v > 0 {
+				wantGOGC = strconv.Itoa(int(v))
+			}
+			if got := env["GOGC"]; got != wantGOGC {
+				t.Errorf("GOGC = %q, want %q (%s.gogc)", got, wantGOGC, block)
 			}
 			if r.value("image.tag") == "" && r.value("image.digest") == "" {
 				if want := "ghcr.io/reboundhq/rebound:" + appVersion; c.Image != want {
