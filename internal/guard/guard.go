@@ -271,25 +271,24 @@ func (g *Guard) holdBatch(ctx context.Context, calls []domainCall, sha bool) (ma
 	} else {
 		cmd = holdBatchScript.Eval(ctx, g.rdb, keys, args...)
 	}
-	all, err := cmd.Slice()
+	all, err := cmd.Int64Slice()
 	if err != nil {
 		return nil, err
 	}
-	if len(all) != len(calls) {
-		return nil, fmt.Errorf("batch script returned %d results for %d domains", len(all), len(calls))
-	}
 	out := make(map[string][]int64, len(calls))
-	for i, c := range calls {
-		raw, _ := all[i].([]any)
-		v := make([]int64, len(raw))
-		for j, x := range raw {
-			n, ok := x.(int64)
-			if !ok {
-				return nil, fmt.Errorf("%s: script value %d is not a number", c.domain, j)
-			}
-			v[j] = n
+	at := 0
+	for _, c := range calls {
+		// hold's result: 4 values, 3 per tenant, one verdict per change (a change is 3
+		// arguments after the 6 fixed ones and the tenants' names).
+		n := 4 + 3*len(c.tenants) + (len(c.args)-6-len(c.tenants))/3
+		if at+n > len(all) {
+			return nil, fmt.Errorf("batch script returned %d values, too few for %d domains", len(all), len(calls))
 		}
-		out[c.domain] = v
+		out[c.domain] = all[at : at+n : at+n]
+		at += n
+	}
+	if at != len(all) {
+		return nil, fmt.Errorf("batch script returned %d values for %d domains, want %d", len(all), len(calls), at)
 	}
 	return out, nil
 }

@@ -35,114 +35,124 @@ import "github.com/redis/go-redis/v9"
 // tells hold when no hold of the domain can be on (the held-domains index does not name
 // it): the two reads of the hold state are skipped then.
 //
-// holdFunction is the hold script's body as a Lua function of its keys and arguments, so
-// that one call can run it for every domain of a batch (holdBatchScript). X is nil for a
-// call of one domain; from the batch script it is {idx = the held-domains index, domain
-// = the domain's name, listed = whether the index names it}: the hold state is read only
-// when listed, and a domain left held is added to the index in the same step, so that
+// holdFunction is the hold script's body as a Lua function, so that one call can run it
+// for every domain of a batch (holdBatchScript). It reads its keys and arguments in
+// place, KEYS[kb + i] and ARGV[ab + i] for the K[i] and A[i] above (na arguments), and
+// appends its results to out: per domain, no table is built but out itself and the
+// scratch table tany, both reused across the batch's domains. (Building a domain's key
+// and argument tables and ten small result and state tables took more Redis time than
+// the domain's own commands: about 20 µs of Lua per suppression against 9.5 µs of
+// commands, measured with BenchmarkHoldBatch.)
+//
+// Until the end, out holds the tenants' state in their result slots: tenant j's held
+// 0|1, its count in the window (-1 when something was added since it was taken: the
+// final count then asks again) and newly held 0|1. idx is the held-domains index and
+// domain the domain's name when called from the batch script (nil otherwise); listed
+// says whether the hold state must be read: from the batch script, whether the index
+// names the domain. A domain left held is added to the index in the same step, so that
 // the index never misses a hold the next batch must see.
 const holdFunction = `
-local function hold(K, A, X)
-local now = tonumber(A[1])
-local window = tonumber(A[2])
-local dthr = tonumber(A[3])
-local tthr = tonumber(A[4])
-local ttl = tonumber(A[5])
-local k = tonumber(A[6])
+local function hold(kb, ab, na, idx, domain, listed, out, tany)
+local now = tonumber(ARGV[ab + 1])
+local window = tonumber(ARGV[ab + 2])
+local dthr = tonumber(ARGV[ab + 3])
+local tthr = tonumber(ARGV[ab + 4])
+local ttl = tonumber(ARGV[ab + 5])
+local k = tonumber(ARGV[ab + 6])
 local cut = now - window
 local after = '(' .. cut
 local trim = now % 8 == 0
-local check = X == nil or X.listed
-if trim then redis.call('ZREMRANGEBYSCORE', K[1], '-inf', cut) end
--- tcnt[j] and dcnt: the count in the window when nothing was added since it was
--- taken, else false (the final count then asks again).
-local tname, theld, tnew, tany, tcnt = {}, {}, {}, {}, {}
+local drc = KEYS[kb + 1]
+if trim then redis.call('ZREMRANGEBYSCORE', drc, '-inf', cut) end
+local base = #out
+out[base + 1] = 0
+out[base + 2] = 0
+out[base + 3] = 0
+out[base + 4] = k
+local tb = base + 4
 for j = 1, k do
-  tname[j] = A[6 + j]
-  if trim then redis.call('ZREMRANGEBYSCORE', K[3 + 2 * j], '-inf', cut) end
-  theld[j] = check and redis.call('HEXISTS', K[4], tname[j]) == 1
-  tnew[j] = 0
+  if trim then redis.call('ZREMRANGEBYSCORE', KEYS[kb + 3 + 2 * j], '-inf', cut) end
+  out[tb + 3 * j - 2] = (listed and redis.call('HEXISTS', KEYS[kb + 4], ARGV[ab + 6 + j]) == 1) and 1 or 0
+  out[tb + 3 * j - 1] = -1
+  out[tb + 3 * j] = 0
   tany[j] = false
-  tcnt[j] = false
 end
-local dheld = check and redis.call('HGET', K[2], 'held') == '1'
+local dheld = listed and redis.call('HGET', KEYS[kb + 2], 'held') == '1'
 local dnew = 0
 local dany = false
-local dcnt = false
-local verdicts = {}
-for i = 7 + k, #A, 3 do
-  local j = tonumber(A[i])
-  local m = A[i + 1]
-  local trc = K[3 + 2 * j]
+local dcnt = -1
+for i = ab + 7 + k, ab + na, 3 do
+  local j = tonumber(ARGV[i])
+  local m = ARGV[i + 1]
+  local ts = tb + 3 * j
+  local trc = KEYS[kb + 3 + 2 * j]
   local v = 0
-  if theld[j] then
+  if out[ts - 2] == 1 then
     redis.call('ZADD', trc, now, m)
-    tcnt[j] = false
+    out[ts - 1] = -1
     v = 2
   elseif dheld then
-    redis.call('ZADD', K[1], now, m)
-    dcnt = false
+    redis.call('ZADD', drc, now, m)
+    dcnt = -1
     v = 1
   else
     redis.call('ZADD', trc, now, m)
-    tcnt[j] = redis.call('ZCOUNT', trc, after, '+inf')
-    if tcnt[j] >= tthr then
-      theld[j] = true
-      tnew[j] = 1
-      redis.call('HSET', K[4], tname[j], now)
+    local c = redis.call('ZCOUNT', trc, after, '+inf')
+    out[ts - 1] = c
+    if c >= tthr then
+      out[ts - 2] = 1
+      out[ts] = 1
+      redis.call('HSET', KEYS[kb + 4], ARGV[ab + 6 + j], now)
       v = 2
     else
-      redis.call('ZADD', K[1], now, m)
-      dcnt = redis.call('ZCOUNT', K[1], after, '+inf')
+      redis.call('ZADD', drc, now, m)
+      dcnt = redis.call('ZCOUNT', drc, after, '+inf')
       if dcnt >= dthr then
         dheld = true
         dnew = 1
-        redis.call('HSET', K[2], 'held', 1, 'since', now)
+        redis.call('HSET', KEYS[kb + 2], 'held', 1, 'since', now)
         v = 1
       end
     end
   end
   if v == 2 then
-    redis.call('HSETNX', K[4 + 2 * j], m, A[i + 2])
+    redis.call('HSETNX', KEYS[kb + 4 + 2 * j], m, ARGV[i + 2])
     tany[j] = true
   elseif v == 1 then
-    redis.call('HSETNX', K[3], m, A[i + 2])
+    redis.call('HSETNX', KEYS[kb + 3], m, ARGV[i + 2])
     dany = true
   end
-  verdicts[#verdicts + 1] = v
+  out[#out + 1] = v
 end
-redis.call('PEXPIRE', K[1], window)
-local dcount = dcnt or redis.call('ZCOUNT', K[1], after, '+inf')
+redis.call('PEXPIRE', drc, window)
+if dcnt < 0 then dcnt = redis.call('ZCOUNT', drc, after, '+inf') end
 if dany then
-  redis.call('HSET', K[2], 'count', dcount, 'last_seen', now)
-  redis.call('PEXPIRE', K[2], ttl)
-  redis.call('PEXPIRE', K[3], ttl)
+  redis.call('HSET', KEYS[kb + 2], 'count', dcnt, 'last_seen', now)
+  redis.call('PEXPIRE', KEYS[kb + 2], ttl)
+  redis.call('PEXPIRE', KEYS[kb + 3], ttl)
 end
-local out = {dheld and 1 or 0, dcount, dnew, k}
+out[base + 1] = dheld and 1 or 0
+out[base + 2] = dcnt
+out[base + 3] = dnew
+local any = dheld
 for j = 1, k do
-  local trc = K[3 + 2 * j]
+  local trc = KEYS[kb + 3 + 2 * j]
+  local ts = tb + 3 * j
   redis.call('PEXPIRE', trc, window)
-  local tcount = tcnt[j] or redis.call('ZCOUNT', trc, after, '+inf')
+  if out[ts - 1] < 0 then out[ts - 1] = redis.call('ZCOUNT', trc, after, '+inf') end
   if tany[j] then
-    redis.call('HSET', K[4], tname[j] .. '|count', tcount, tname[j] .. '|last', now)
-    redis.call('PEXPIRE', K[4], ttl)
-    redis.call('PEXPIRE', K[4 + 2 * j], ttl)
+    local name = ARGV[ab + 6 + j]
+    redis.call('HSET', KEYS[kb + 4], name .. '|count', out[ts - 1], name .. '|last', now)
+    redis.call('PEXPIRE', KEYS[kb + 4], ttl)
+    redis.call('PEXPIRE', KEYS[kb + 4 + 2 * j], ttl)
   end
-  out[#out + 1] = theld[j] and 1 or 0
-  out[#out + 1] = tcount
-  out[#out + 1] = tnew[j]
+  any = any or out[ts - 2] == 1
 end
-for _, v in ipairs(verdicts) do out[#out + 1] = v end
-if X ~= nil then
-  local any = dheld
-  for j = 1, k do any = any or theld[j] end
-  if any then redis.call('SADD', X.idx, X.domain) end
-end
-return out
+if idx ~= nil and any then redis.call('SADD', idx, domain) end
 end
 `
 
-var holdScript = redis.NewScript(holdFunction + `return hold(KEYS, ARGV, nil)`)
+var holdScript = redis.NewScript(holdFunction + `local out = {} hold(0, 0, #ARGV, nil, nil, true, out, {}) return out`)
 
 // holdBatchScript runs hold for every domain of a batch (one or more) in one call: on a
 // single Redis or Sentinel, one call per batch instead of one per domain (the per-call
@@ -157,22 +167,19 @@ var holdScript = redis.NewScript(holdFunction + `return hold(KEYS, ARGV, nil)`)
 //
 // KEYS[1] the held-domains index, then each domain's keys. ARGV[1] n, then n triples
 // (domain, number of keys, number of arguments) of each domain's hold call, then every
-// call's arguments one after the other. Returns the n results in order.
+// call's arguments one after the other. Returns the n results one after the other in
+// one flat array (each 4 + 3k + its changes long: the caller knows where each begins).
 var holdBatchScript = redis.NewScript(holdFunction + `
 local n = tonumber(ARGV[1])
-local ki, ai = 2, 2 + 3 * n
+local kb, ab = 1, 1 + 3 * n
 local listed = redis.call('SCARD', KEYS[1]) > 0
-local res = {}
+local out, tany = {}, {}
 for d = 1, n do
   local dom, nk, na = ARGV[3 * d - 1], tonumber(ARGV[3 * d]), tonumber(ARGV[3 * d + 1])
-  local K, A = {}, {}
-  for i = 1, nk do K[i] = KEYS[ki + i - 1] end
-  for i = 1, na do A[i] = ARGV[ai + i - 1] end
-  ki, ai = ki + nk, ai + na
-  local X = {idx = KEYS[1], domain = dom, listed = listed and redis.call('SISMEMBER', KEYS[1], dom) == 1}
-  res[d] = hold(K, A, X)
+  hold(kb, ab, na, KEYS[1], dom, listed and redis.call('SISMEMBER', KEYS[1], dom) == 1, out, tany)
+  kb, ab = kb + nk, ab + na
 end
-return res
+return out
 `)
 
 // unindexScript removes a domain from the held-domains index when no hold of it is on,
