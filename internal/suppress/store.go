@@ -314,11 +314,10 @@ func (s *Store) run(ctx context.Context, changes []Change, nowMS int64, sha, bat
 		if err := batchCmd.Err(); err != nil {
 			return err
 		}
-		if i >= len(all) {
-			return fmt.Errorf("batch script returned %d results for %d events", len(all), len(changes))
+		if len(all) != 5*len(changes) {
+			return fmt.Errorf("batch script returned %d values for %d events, want 5 each", len(all), len(changes))
 		}
-		raw, _ := all[i].([]any)
-		return readInts(raw, 5, o, setRecipient)
+		return readInts(all[5*i:5*i+5], 5, o, setRecipient)
 	}, err
 }
 
