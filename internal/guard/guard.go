@@ -2,7 +2,6 @@ package guard
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
@@ -11,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	json "github.com/goccy/go-json"
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
@@ -155,6 +155,9 @@ func (g *Guard) Hold(ctx context.Context, mb policy.MassBounce, changes map[stri
 				c.At = now
 			}
 			g.store.Protect(&c)
+			// github.com/goccy/go-json writes the bytes encoding/json would
+			// (TestHeldChangeJSON) in less than half the time: one call per new
+			// suppression, on the hot path.
 			b, err := json.Marshal(c)
 			if err != nil {
 				return nil, fmt.Errorf("encode held change: %w", err)
