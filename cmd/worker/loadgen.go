@@ -57,6 +57,9 @@ func loadgenCmd(ctx context.Context, args []string, stdout, stderr io.Writer, ge
 		return err
 	}
 	rep.Print(stdout)
+	// The collector's setting changes the worker's CPU per event by about a sixth
+	// (docs/performance.md), so the report says which one ran.
+	fmt.Fprintf(stdout, "GOGC         : %s\n", orDefault(getenv("GOGC"), "100 (the runtime's default)"))
 	return nil
 }
 
