@@ -520,7 +520,7 @@ func (o *observer) processed(r process.Result) {
 		return
 	}
 	o.applied[r.Event.ID]++
-	if r.Incident != nil && r.Incident.Opened {
+	if opened, _ := r.OpenedHere(); opened {
 		o.created[r.Incident.Fingerprint]++
 	}
 }

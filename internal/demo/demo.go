@@ -243,12 +243,19 @@ func effect(r process.Result) string {
 		return "held by the mass-bounce guard"
 	case r.Decision.Action == "soft":
 		return fmt.Sprintf("soft bounce %d of 3", r.Outcome.SoftCount)
-	case r.Incident != nil && r.Incident.Opened:
+	case r.Incident != nil && opened(r):
 		return "incident opened; recipient untouched"
 	case r.Incident != nil:
 		return fmt.Sprintf("incident count %d; recipient untouched", r.Incident.Count)
 	}
 	return "recorded"
+}
+
+// opened says whether this delivery reports the incident as opened by it, as the
+// process role's metric and log line do.
+func opened(r process.Result) bool {
+	o, _ := r.OpenedHere()
+	return o
 }
 
 func printState(ctx context.Context, out io.Writer, a *app.App) error {

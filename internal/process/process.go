@@ -752,19 +752,26 @@ func (p *Processor) recordShadow(ctx context.Context, ds []suppress.ShadowEntry)
 	}
 }
 
-// openedHere says whether this delivery of the event is the one that reports the
-// incident it opened (or reopened): the delivery whose observation opened it, or a
-// redelivery of the opening event whose earlier delivery stopped after the observation
-// (the recipients' write failed, so that delivery reported nothing) — told by the
-// recipients' write counting now. An opening event redelivered after its ack was lost
-// finds both writes counted and reports nothing again.
-func openedHere(r *Result) (opened, reopened bool) {
+// OpenedHere says whether this delivery of the event is the one that reports the
+// incident it opened (or reopened): the delivery whose recipients' write counted the
+// event (not a duplicate) and whose observation either opened the incident or found
+// that this event had opened it (its earlier delivery stopped after the observation).
+// Both writes are idempotent by event ID and run side by side, and exactly one delivery
+// of an event finds its recipients' write not a duplicate, so the report is made once
+// even when two deliveries of the opening event (a true duplicate on two workers) race:
+// one may open the incident and find its recipients' write already done, the other
+// then reports it. Asking for the observation's own "opened" alone reported that race
+// twice. An opening event redelivered after its ack was lost finds both writes counted
+// and reports nothing again. The one case left unreported is an observation that
+// failed after the recipients' write succeeded (the event is retried and its
+// recipients' write is then a duplicate): the incident's page is queued by the
+// observation itself, so only this report (the metric and the log line) is lost.
+func (r *Result) OpenedHere() (opened, reopened bool) {
 	inc := r.Incident
-	if inc == nil {
+	if inc == nil || r.Outcome.Duplicate {
 		return false, false
 	}
-	owed := !r.Outcome.Duplicate
-	return inc.Opened || (owed && inc.OpenedEarlier), inc.Reopened || (owed && inc.ReopenedEarlier)
+	return inc.Opened || inc.OpenedEarlier, inc.Reopened || inc.ReopenedEarlier
 }
 
 // write writes the batch's recipient changes and its incident observations, at the
@@ -800,7 +807,7 @@ func (p *Processor) done(msg jetstream.Msg, r *Result) {
 		// The effect is stored; a lost ack only means a harmless redelivery.
 		p.cfg.Log.Warn("ack", zap.String("event_id", r.Event.ID), zap.Error(err))
 	}
-	opened, reopened := openedHere(r)
+	opened, reopened := r.OpenedHere()
 	if m := p.cfg.Metrics; m != nil {
 		if r.Outcome.Duplicate {
 			m.EventsDuplicate.WithLabelValues(r.Event.ESP).Inc()
