@@ -14,7 +14,7 @@ import "github.com/redis/go-redis/v9"
 //
 // KEYS[1] log hash   KEYS[2] suppression hash   KEYS[3] soft window   KEYS[4] unused (kept
 // so the key layout stays fixed)
-// ARGV[1] the arguments below, packed as one array of strings (see codec):
+// ARGV[1] the arguments below, packed as one value (see codec: a MessagePack stream or a JSON array of strings):
 // [1] event ID (the log field)   [2] action: suppress | soft | reset | record
 // ARGV[3] now (ms)        ARGV[4] log TTL (ms)
 // ARGV[5] history entry (JSON)  ARGV[6] entries kept
