@@ -258,6 +258,13 @@ func (s *Store) run(ctx context.Context, changes []Change, nowMS int64, sha, bat
 	} else {
 		rec = make([]*redis.Cmd, len(changes))
 	}
+	// One buffer for the batch's packed arguments (each event's value is a capped slice
+	// of it) and one for the history entry being written: no per-event allocation but
+	// the keys.
+	var (
+		arena []byte
+		hist  []byte
+	)
 	for i := range changes {
 		c := &changes[i]
 		entry := historyEntry{
@@ -267,31 +274,48 @@ func (s *Store) run(ctx context.Context, changes []Change, nowMS int64, sha, bat
 		if c.Released {
 			entry.Action = "released"
 		}
-		hist := entry.appendJSON(make([]byte, 0, 160+len(c.Reply)))
+		hist = entry.appendJSON(hist[:0])
 		logKey := s.keys.Log(c.Tenant, c.Address)
 		supKey, softKey := s.keys.Suppression(c.Tenant, c.Address), s.keys.SoftWindow(c.Tenant, c.Address)
 		action := c.Action
 		if action == ActionHeld {
 			action = ActionRecord // to the script, a held suppression is history only
 		}
-		args := []any{c.LogID(), string(action), nowMS, logTTL, hist, s.opt.LogKeep, c.At}
+		if arena == nil {
+			arena = make([]byte, 0, len(changes)*(320+2*len(c.Reply)))
+		}
+		p := sc.codec.begin(arena)
+		p.str(c.LogID())
+		p.str(string(action))
+		p.int(nowMS)
+		p.int(logTTL)
+		p.bytes(hist)
+		p.int(int64(s.opt.LogKeep))
+		p.int(c.At)
 		if action != ActionRecord {
-			args = append(args, suppressTTL(c, nowMS), c.SoftWindow.Milliseconds(), c.SoftThreshold, c.SoftTTL.Milliseconds(),
-				c.Reason, c.Class, c.Rule, c.Code, c.Reply, c.ESP, c.Address, c.Tenant)
+			p.int(suppressTTL(c, nowMS))
+			p.int(c.SoftWindow.Milliseconds())
+			p.int(int64(c.SoftThreshold))
+			p.int(c.SoftTTL.Milliseconds())
+			for _, v := range [...]string{c.Reason, c.Class, c.Rule, c.Code, c.Reply, c.ESP, c.Address, c.Tenant} {
+				p.str(v)
+			}
 			if c.Released {
-				args = append(args, c.EventID)
+				p.str(c.EventID)
 			}
 		}
+		var packed []byte
+		arena, packed = p.end()
 		if batch {
 			// The batch script lists a suppress event in the indexes itself.
 			batchKeys = append(batchKeys, logKey, supKey, softKey)
 			if c.Action == ActionSuppress {
 				batchKeys = append(batchKeys, s.keys.SuppressionIndex(c.Tenant), s.keys.SuppressionsByAddress(c.Tenant))
 			}
-			batchArgs = append(batchArgs, sc.codec.pack(nil, args...))
+			batchArgs = append(batchArgs, packed)
 			continue
 		}
-		rec[i] = eval(sc.recipient, []string{logKey, supKey, softKey, logKey}, sc.codec.pack(nil, args...))
+		rec[i] = eval(sc.recipient, []string{logKey, supKey, softKey, logKey}, packed)
 		if c.Action == ActionSuppress {
 			// Listed now, in the same round trip; GT keeps a later, longer expiry (or +inf
 			// for permanent) when the script keeps an existing record.
