@@ -39,7 +39,16 @@ type undecodable struct {
 // plan decodes, classifies and decides a batch of raw events. It reads nothing but its
 // arguments, the catalog and the store's ID form.
 func (p *Processor) plan(pol, shadow *policy.Policy, data [][]byte) plan {
-	pl := plan{policy: pol, shadow: shadow, items: make([]item, 0, len(data)), changes: make([]suppress.Change, 0, len(data))}
+	return p.planInto(&plan{}, pol, shadow, data)
+}
+
+// planInto is plan reusing buf's slices (emptied by reset) for the new plan.
+func (p *Processor) planInto(buf *plan, pol, shadow *policy.Policy, data [][]byte) plan {
+	pl := plan{policy: pol, shadow: shadow, items: buf.items[:0], changes: buf.changes[:0], obs: buf.obs[:0], poison: buf.poison[:0]}
+	if cap(pl.items) < len(data) {
+		pl.items = make([]item, 0, len(data))
+		pl.changes = make([]suppress.Change, 0, len(data))
+	}
 	for i, raw := range data {
 		ev, err := events.Decode(raw)
 		if err != nil {
@@ -65,6 +74,16 @@ func (p *Processor) plan(pol, shadow *policy.Policy, data [][]byte) plan {
 		pl.changes = append(pl.changes, change(&it.res.Event, reply, cl, d, pol))
 	}
 	return pl
+}
+
+// reset empties the plan for reuse, its slices' elements cleared so that nothing of the
+// batch (events, replies, changes) stays reachable from the pool.
+func (pl *plan) reset() {
+	clear(pl.items)
+	clear(pl.changes)
+	clear(pl.obs)
+	clear(pl.poison)
+	*pl = plan{items: pl.items[:0], changes: pl.changes[:0], obs: pl.obs[:0], poison: pl.poison[:0]}
 }
 
 // guardEligible says which changes the guard may hold: never a complaint (the
