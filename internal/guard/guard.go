@@ -132,19 +132,22 @@ func (g *Guard) Hold(ctx context.Context, mb policy.MassBounce, changes map[stri
 	}
 	now := g.now().UnixMilli()
 	calls := make(map[string]*holdCall, len(changes))
+	// The arguments every domain's call begins with, boxed once for the batch (a batch
+	// holds about one call per domain).
+	head := []any{now, mb.Window.Milliseconds(), mb.Threshold, mb.PerTenant(), (mb.HoldFor + KeyGrace).Milliseconds()}
 	for domain, cs := range changes {
-		idx := map[string]int{}
+		// A domain's changes come from few tenants (mostly one): a slice searched in
+		// order costs less than a map per domain.
 		var tenants []string
 		for i := range cs {
-			t := TenantOf(&cs[i])
-			if _, ok := idx[t]; !ok {
+			if t := TenantOf(&cs[i]); tenantIndex(tenants, t) == 0 {
 				tenants = append(tenants, t)
-				idx[t] = len(tenants)
 			}
 		}
 		keys := []string{g.keys.Recipients(domain), g.keys.State(domain), g.keys.Pending(domain), g.keys.Tenants(domain)}
 		args := make([]any, 0, 6+len(tenants)+3*len(cs))
-		args = append(args, now, mb.Window.Milliseconds(), mb.Threshold, mb.PerTenant(), (mb.HoldFor + KeyGrace).Milliseconds(), len(tenants))
+		args = append(args, head...)
+		args = append(args, len(tenants))
 		for _, t := range tenants {
 			keys = append(keys, g.keys.TenantRecipients(domain, t), g.keys.TenantPending(domain, t))
 			args = append(args, t)
@@ -162,7 +165,7 @@ func (g *Guard) Hold(ctx context.Context, mb policy.MassBounce, changes map[stri
 			if err != nil {
 				return nil, fmt.Errorf("encode held change: %w", err)
 			}
-			args = append(args, idx[c.EventTenant], pendingField(&c), b)
+			args = append(args, tenantIndex(tenants, c.EventTenant), pendingField(&c), b)
 		}
 		calls[domain] = &holdCall{keys: keys, args: args, tenants: tenants}
 	}
@@ -232,6 +235,17 @@ func (g *Guard) Hold(ctx context.Context, mb policy.MassBounce, changes map[stri
 		}
 	}
 	return out, nil
+}
+
+// tenantIndex is t's position in tenants from 1 (the hold script's tenant index), 0 when
+// it is not there.
+func tenantIndex(tenants []string, t string) int {
+	for i, x := range tenants {
+		if x == t {
+			return i + 1
+		}
+	}
+	return 0
 }
 
 // holdCall is one domain's call of the hold script.
