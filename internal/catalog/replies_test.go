@@ -124,7 +124,7 @@ func (s *replyScore) report(name string) string {
 // Czech, Polish, Korean and English).
 // Each later round came from sources the earlier ones did not use and was
 // split with the same seeded procedure on its own.
-var roundEnds = [...]int{1552, 1923, 1985, 2140, 2672, 3111, 3241, 3604, 3963, 4184, 4253, 4583, 4623, 4925, 5121, 5391, 5763, 5891, 6158, 6295, 6421, 6597, 6671, 6781, 6856}
+var roundEnds = [...]int{1552, 1923, 1985, 2140, 2672, 3111, 3241, 3604, 3963, 4184, 4253, 4583, 4623, 4925, 5121, 5391, 5763, 5891, 6158, 6295, 6421, 6597, 6671, 6781, 6856, 6950}
 
 func collectionRound(t *testing.T, id string) int {
 	t.Helper()
@@ -249,7 +249,7 @@ func TestCorpusReplies(t *testing.T) {
 	// fails, and says where the target stands. Floors are at or below what was
 	// measured, never above.
 	const (
-		devFloor       = 95.2 // % right action on the dev part, measured 95.22 (3,968/4,167, twenty-six rounds; 3,963 = 95.10 with the twenty-sixth round's dev rows before its change, 3,969 with its rules and the twenty-fifth round's model); 95.33 (3,919/4,111, twenty-five rounds; 3,912 = 95.16 with the twenty-fifth round's dev rows before its change); 95.38 (3,878/4,066, twenty-four rounds; 3,871 = 95.20 with the twenty-fourth round's dev rows before its change); 95.42 (3,817/4,000, twenty-three rounds); 95.55 (3,780/3,956, twenty-two rounds, with the fallback, after R6529's relabel; 3,779 before it, 3,778 before the challenge wordings, 3,776 before recipient.list_unknown; 95.77 (3,687/3,850) over twenty-one; 95.71 before the mailbox-size translations; 95.84 % over twenty rounds, 96.18 % over eighteen)
+		devFloor       = 95.1 // % right action on the dev part, measured 95.17 (4,056/4,262, twenty-seven rounds; 4,042 = 94.84 with the twenty-seventh round's dev rows before its change); 95.22 (3,968/4,167, twenty-six rounds; 3,963 = 95.10 with the twenty-sixth round's dev rows before its change, 3,969 with its rules and the twenty-fifth round's model); 95.33 (3,919/4,111, twenty-five rounds; 3,912 = 95.16 with the twenty-fifth round's dev rows before its change); 95.38 (3,878/4,066, twenty-four rounds; 3,871 = 95.20 with the twenty-fourth round's dev rows before its change); 95.42 (3,817/4,000, twenty-three rounds); 95.55 (3,780/3,956, twenty-two rounds, with the fallback, after R6529's relabel; 3,779 before it, 3,778 before the challenge wordings, 3,776 before recipient.list_unknown; 95.77 (3,687/3,850) over twenty-one; 95.71 before the mailbox-size translations; 95.84 % over twenty rounds, 96.18 % over eighteen)
 		targetAccuracy = 95.0
 	)
 	floors := []struct {
@@ -258,33 +258,34 @@ func TestCorpusReplies(t *testing.T) {
 		floor    float64 // % right action
 		maxFalse int     // false suppressions
 	}{
-		{"test (all rounds)", &with.test, 87.1, 19},             // measured 87.16 % (2,424/2,781), 19, twenty-six rounds (2,425 at the round's fresh score and with its rules on the twenty-fifth round's model: the retrained model took one twentieth-round row); 87.50 % (2,400/2,743), 19, twenty-five rounds (2,399 at the round's fresh score; its one false suppression, a local uid-map lookup failure, came with the round); 87.50 % (2,374/2,713), 18, twenty-four rounds (2,372 at the round's fresh score, 2,373 before the model was retrained); 87.49 % (2,335/2,669), 18, twenty-three rounds (the same at the round's fresh score, with the twenty-second round's model); 87.57 % (2,311/2,639), 18, twenty-two rounds (2,310 before recipient.list_unknown, 2,309 at the round's fresh score); twenty-one rounds 87.86 % (2,257/2,569), 18 (3 are the nineteenth round's); twenty rounds 88.09 % (2,219/2,519); nineteen rounds 88.15 % (2,172/2,464), 18 (2,171 and 19 until the message rail); eighteen rounds 88.50 %, 16 since the our-side rail (88.38 %, 19 before it)
-		{"test, first round", &with.round[0], 93.2, 2},          // measured 93.24 % (579/621), 2 (93.08 % until session 9's rules)
-		{"test, second round", &with.round[1], 91.2, 0},         // measured 91.22 %, 0
-		{"test, third round", &with.round[2], 72.0, 1},          // measured 72.00 %, 1 (25 rows)
-		{"test, fourth round", &with.round[3], 85.4, 0},         // measured 85.48 % (53/62), 0
-		{"test, fifth round", &with.round[4], 91.5, 0},          // measured 91.55 % (195/213), 0 (194, 1 until the our-side rail)
-		{"test, sixth round", &with.round[5], 92.0, 1},          // measured 92.05 % (162/176), 1 (91.48 %, 2 until the our-side unless words of session 8)
-		{"test, seventh round", &with.round[6], 80.7, 1},        // measured 80.77 % (42/52), 1
-		{"test, eighth round", &with.round[7], 93.1, 1},         // measured 93.10 % (135/145), 1 (134, 2 until the message rail; 133, 3 until the our-side rail); 86.90 % (126/145) before its change
-		{"test, ninth round", &with.round[8], 83.3, 0},          // measured 83.33 % (120/144), 0 (119, 1 until the our-side rail); 80.56 % (116/144) before its change
-		{"test, tenth round", &with.round[9], 75.0, 0},          // measured 75.00 % (66/88), 0; 67.05 % (59/88), 1 before its change
-		{"test, eleventh round", &with.round[10], 89.2, 0},      // measured 89.29 % (25/28), 0; 85.71 % (24/28) until session 9's rules
-		{"test, twelfth round", &with.round[11], 82.5, 3},       // measured 82.58 % (109/132), 3; 78.79 % (104/132), 4 before its change
-		{"test, thirteenth round", &with.round[12], 87.5, 0},    // measured 87.50 % (14/16), 0, as before its change
-		{"test, fourteenth round", &with.round[13], 87.6, 0},    // measured 87.60 % (106/121), 0, as before its change
-		{"test, fifteenth round", &with.round[14], 93.5, 0},     // measured 93.59 % (73/78), 0, as before its change
-		{"test, sixteenth round", &with.round[15], 82.4, 5},     // measured 82.41 % (89/108), 5; 81.48 % (88/108), 5 before its change
-		{"test, seventeenth round", &with.round[16], 82.5, 1},   // measured 82.55 % (123/149), 1; 81.21 % (121/149), 1 before its change
-		{"test, eighteenth round", &with.round[17], 82.3, 0},    // measured 82.35 % (42/51), 0 with the twenty-second round's model; 84.31 % (43/51) with the twenty-first's (82.35 % with the nineteenth and twentieth rounds' models); 82.35 %, 0 before its change
-		{"test, nineteenth round", &with.round[18], 80.3, 3},    // measured 80.37 % (86/107), 3; 81.31 % (87/107), 3 before its change
-		{"test, twentieth round", &with.round[19], 83.6, 0},     // measured 83.64 % (46/55), 0 with the twenty-sixth round's model; 85.45 % (47/55), 0 with the earlier ones, as before its change
-		{"test, twenty-first round", &with.round[20], 74.0, 0},  // measured 74.00 % (37/50), 0, as before its change
-		{"test, twenty-second round", &with.round[21], 74.2, 0}, // measured 74.29 % (52/70), 0, as before its change
-		{"test, twenty-third round", &with.round[22], 79.9, 0},  // measured 80.00 % (24/30), 0, as before its change
-		{"test, twenty-fourth round", &with.round[23], 84.0, 0}, // measured 84.09 % (37/44), 0, as before its change
-		{"test, twenty-fifth round", &with.round[24], 86.6, 1},  // measured 86.67 % (26/30), 1; 83.33 % (25/30), 1 before its change
-		{"test, twenty-sixth round", &with.round[25], 65.7, 0},  // measured 65.79 % (25/38), 0, as before its change
+		{"test (all rounds)", &with.test, 86.9, 20},              // measured 86.92 % (2,473/2,845), 20, twenty-seven rounds (2,472 at the round's fresh score; its one false suppression came with the round); 87.16 % (2,424/2,781), 19, twenty-six rounds (2,425 at the round's fresh score and with its rules on the twenty-fifth round's model: the retrained model took one twentieth-round row); 87.50 % (2,400/2,743), 19, twenty-five rounds (2,399 at the round's fresh score; its one false suppression, a local uid-map lookup failure, came with the round); 87.50 % (2,374/2,713), 18, twenty-four rounds (2,372 at the round's fresh score, 2,373 before the model was retrained); 87.49 % (2,335/2,669), 18, twenty-three rounds (the same at the round's fresh score, with the twenty-second round's model); 87.57 % (2,311/2,639), 18, twenty-two rounds (2,310 before recipient.list_unknown, 2,309 at the round's fresh score); twenty-one rounds 87.86 % (2,257/2,569), 18 (3 are the nineteenth round's); twenty rounds 88.09 % (2,219/2,519); nineteen rounds 88.15 % (2,172/2,464), 18 (2,171 and 19 until the message rail); eighteen rounds 88.50 %, 16 since the our-side rail (88.38 %, 19 before it)
+		{"test, first round", &with.round[0], 93.2, 2},           // measured 93.24 % (579/621), 2 (93.08 % until session 9's rules)
+		{"test, second round", &with.round[1], 91.2, 0},          // measured 91.22 %, 0
+		{"test, third round", &with.round[2], 72.0, 1},           // measured 72.00 %, 1 (25 rows)
+		{"test, fourth round", &with.round[3], 85.4, 0},          // measured 85.48 % (53/62), 0
+		{"test, fifth round", &with.round[4], 91.5, 0},           // measured 91.55 % (195/213), 0 (194, 1 until the our-side rail)
+		{"test, sixth round", &with.round[5], 92.0, 1},           // measured 92.05 % (162/176), 1 (91.48 %, 2 until the our-side unless words of session 8)
+		{"test, seventh round", &with.round[6], 80.7, 1},         // measured 80.77 % (42/52), 1
+		{"test, eighth round", &with.round[7], 93.1, 1},          // measured 93.10 % (135/145), 1 (134, 2 until the message rail; 133, 3 until the our-side rail); 86.90 % (126/145) before its change
+		{"test, ninth round", &with.round[8], 83.3, 0},           // measured 83.33 % (120/144), 0 (119, 1 until the our-side rail); 80.56 % (116/144) before its change
+		{"test, tenth round", &with.round[9], 75.0, 0},           // measured 75.00 % (66/88), 0; 67.05 % (59/88), 1 before its change
+		{"test, eleventh round", &with.round[10], 89.2, 0},       // measured 89.29 % (25/28), 0; 85.71 % (24/28) until session 9's rules
+		{"test, twelfth round", &with.round[11], 82.5, 3},        // measured 82.58 % (109/132), 3; 78.79 % (104/132), 4 before its change
+		{"test, thirteenth round", &with.round[12], 87.5, 0},     // measured 87.50 % (14/16), 0, as before its change
+		{"test, fourteenth round", &with.round[13], 87.6, 0},     // measured 87.60 % (106/121), 0, as before its change
+		{"test, fifteenth round", &with.round[14], 93.5, 0},      // measured 93.59 % (73/78), 0, as before its change
+		{"test, sixteenth round", &with.round[15], 82.4, 5},      // measured 82.41 % (89/108), 5; 81.48 % (88/108), 5 before its change
+		{"test, seventeenth round", &with.round[16], 82.5, 1},    // measured 82.55 % (123/149), 1; 81.21 % (121/149), 1 before its change
+		{"test, eighteenth round", &with.round[17], 82.3, 0},     // measured 82.35 % (42/51), 0 with the twenty-second round's model; 84.31 % (43/51) with the twenty-first's (82.35 % with the nineteenth and twentieth rounds' models); 82.35 %, 0 before its change
+		{"test, nineteenth round", &with.round[18], 80.3, 3},     // measured 80.37 % (86/107), 3; 81.31 % (87/107), 3 before its change
+		{"test, twentieth round", &with.round[19], 83.6, 0},      // measured 85.45 % (47/55), 0 with the twenty-seventh round's model, 83.64 % (46/55) with the twenty-sixth's; 85.45 % (47/55), 0 with the earlier ones, as before its change
+		{"test, twenty-first round", &with.round[20], 74.0, 0},   // measured 74.00 % (37/50), 0, as before its change
+		{"test, twenty-second round", &with.round[21], 74.2, 0},  // measured 74.29 % (52/70), 0, as before its change
+		{"test, twenty-third round", &with.round[22], 79.9, 0},   // measured 80.00 % (24/30), 0, as before its change
+		{"test, twenty-fourth round", &with.round[23], 84.0, 0},  // measured 84.09 % (37/44), 0, as before its change
+		{"test, twenty-fifth round", &with.round[24], 86.6, 1},   // measured 86.67 % (26/30), 1; 83.33 % (25/30), 1 before its change
+		{"test, twenty-sixth round", &with.round[25], 65.7, 0},   // measured 65.79 % (25/38), 0, as before its change
+		{"test, twenty-seventh round", &with.round[26], 75.0, 1}, // measured 75.00 % (48/64), 1, as before its change
 	}
 	test := &with.test
 	a := pct(test.Right, test.Rows)
@@ -307,7 +308,7 @@ func TestCorpusReplies(t *testing.T) {
 
 // TestCorpusSecondAnnotators measures the classifier against labels that do not come
 // from the corpus's own labelling: testdata/replies-annotators.tsv holds, for every
-// test row of the first twenty-six rounds, the label a second annotator gave blind (the reply
+// test row of the first twenty-seven rounds, the label a second annotator gave blind (the reply
 // text and the labelling rules only), and where it differs from the corpus label a
 // third blind annotator's. The majority of the three is the adjudicated label (rows
 // where all three differ are left out). Floors at the figures measured when the file
@@ -333,7 +334,7 @@ func TestCorpusSecondAnnotators(t *testing.T) {
 		}
 		ann[p[0]] = marks{p[1], p[2]}
 	}
-	const annotatedRounds = 26 // the rounds the file covers
+	const annotatedRounds = 27 // the rounds the file covers
 	var rows, agree, adjudicated, right, rightAgreed, falseSupp int
 	for _, r := range readReplies(t) {
 		if r.split != "test" || collectionRound(t, r.id) > annotatedRounds {
@@ -370,16 +371,16 @@ func TestCorpusSecondAnnotators(t *testing.T) {
 		}
 	}
 	if len(ann) > 0 {
-		t.Fatalf("%d annotated ids are not test rows of the first twenty-six rounds", len(ann))
+		t.Fatalf("%d annotated ids are not test rows of the first twenty-seven rounds", len(ann))
 	}
 	t.Logf("second annotator agrees with the corpus on %d/%d = %.2f%%; classifier on those rows %d/%d = %.2f%%; "+
 		"against the adjudicated labels %d/%d = %.2f%%, %d false suppressions",
 		agree, rows, pct(agree, rows), rightAgreed, agree, pct(rightAgreed, agree), right, adjudicated, pct(right, adjudicated), falseSupp)
-	// Floors at the figures measured (2,398/2,773 = 86.48 %, 17 false suppressions, twenty-six
-	// rounds, 2,399 before the round's change (the retrained model's one row); 2,374/2,735 = 86.80 %, 17 over twenty-five, 2,373 before the round's change, the new false suppression its fresh row; 2,347/2,705 = 86.77 %, 16 over twenty-four, 2,345 before that round's change; 2,308/2,661 = 86.73 %, 16 over twenty-three; 2,284/2,631 = 86.81 % over twenty-two, 2,283 before recipient.list_unknown; 2,228/2,561 = 87.00 %, 16 over twenty-one; 2,190/2,511 = 87.22 %, 16 over twenty; 2,143/2,456 = 87.26 %, 16 over nineteen,
+	// Floors at the figures measured (2,448/2,837 = 86.29 %, 18 false suppressions, twenty-seven
+	// rounds, the new false suppression the round's fresh row; 2,398/2,773 = 86.48 %, 17 over twenty-six, 2,399 before the round's change (the retrained model's one row); 2,374/2,735 = 86.80 %, 17 over twenty-five, 2,373 before the round's change, the new false suppression its fresh row; 2,347/2,705 = 86.77 %, 16 over twenty-four, 2,345 before that round's change; 2,308/2,661 = 86.73 %, 16 over twenty-three; 2,284/2,631 = 86.81 % over twenty-two, 2,283 before recipient.list_unknown; 2,228/2,561 = 87.00 %, 16 over twenty-one; 2,190/2,511 = 87.22 %, 16 over twenty; 2,143/2,456 = 87.26 %, 16 over nineteen,
 	// with the message rail; 2,142 and 17 before it; eighteen rounds 2,058/2,350 =
 	// 87.57 % and 14 since the our-side rail, 2,055 and 17 before it).
-	if a := pct(right, adjudicated); a < 86.4 || falseSupp > 17 {
-		t.Errorf("against the adjudicated labels: %.2f%% right (floor 86.4%%), %d false suppressions (at most 17)", a, falseSupp)
+	if a := pct(right, adjudicated); a < 86.2 || falseSupp > 18 {
+		t.Errorf("against the adjudicated labels: %.2f%% right (floor 86.2%%), %d false suppressions (at most 18)", a, falseSupp)
 	}
 }
