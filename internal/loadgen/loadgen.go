@@ -101,6 +101,30 @@ func (r Report) Ratio() float64 {
 	return r.ProcessRate / r.IdealRate
 }
 
+// CPURatio is the ideal worker's CPU per event over the process role's, over the same
+// parts (the worker itself and each server named with -pids), 0 when either was not
+// measured or they differ in parts. When everything shares the machine's cores, as here,
+// it bounds the rate ratio and moves much less from run to run: other work on the
+// machine changes how fast a run goes more than what each event costs.
+func (r Report) CPURatio() float64 {
+	if len(r.ProcessCPU) == 0 || len(r.ProcessCPU) != len(r.IdealCPU) {
+		return 0
+	}
+	var role, ideal float64
+	for n, v := range r.ProcessCPU {
+		w, ok := r.IdealCPU[n]
+		if !ok {
+			return 0
+		}
+		role += v
+		ideal += w
+	}
+	if role == 0 {
+		return 0
+	}
+	return ideal / role
+}
+
 // Print writes the report for a reader.
 func (r Report) Print(w io.Writer) {
 	fmt.Fprintf(w, "load average before: %s, after: %s\n", r.LoadBefore, r.LoadAfter)
@@ -124,6 +148,9 @@ func (r Report) Print(w io.Writer) {
 			total += c.cpu[n]
 		}
 		fmt.Fprintf(w, "CPU µs/event, %s: %s; total %.1f\n", c.name, strings.Join(parts, ", "), total/float64(r.Events)*1e6)
+	}
+	if cr := r.CPURatio(); cr > 0 {
+		fmt.Fprintf(w, "CPU ratio    : %.2f (the ideal worker's CPU per event over the process role's)\n", cr)
 	}
 	if r.PacedEvents > 0 {
 		fmt.Fprintf(w, "latency at %.0f events/s (%d events): p50 %s, p99 %s, max %s (publish to applied)\n",
