@@ -61,10 +61,10 @@ func TestCodecsAgree(t *testing.T) {
 func TestPackJSONIsAJSONArrayOfStrings(t *testing.T) {
 	t.Parallel()
 	var got []string
-	if err := json.Unmarshal(packJSON(nil, "a\"b", []byte("<c>"), 7, int64(-3)), &got); err != nil {
+	if err := json.Unmarshal(jsonCodec.pack("a\"b", []byte("<c>"), 7, int64(-3)), &got); err != nil {
 		t.Fatal(err)
 	}
 	if !reflect.DeepEqual(got, []string{"a\"b", "<c>", "7", "-3"}) {
-		t.Fatalf("packJSON decoded = %q", got)
+		t.Fatalf("jsonCodec.pack decoded = %q", got)
 	}
 }

@@ -92,7 +92,7 @@ func (p *packer) end() (buf, value []byte) {
 }
 
 // pack packs args (string, []byte, int, int64) into a new value: the general form of
-// the typed packer, for callers off the hot path and the fuzz target.
+// the typed packer, which the fuzz target and the codec tests hold to the libraries.
 func (c codec) pack(args ...any) []byte {
 	p := c.begin(nil)
 	for _, a := range args {
@@ -111,15 +111,6 @@ func (c codec) pack(args ...any) []byte {
 	}
 	_, v := p.end()
 	return v
-}
-
-// packJSON encodes a script's arguments as one JSON array of strings, for cjson.
-func packJSON(buf []byte, args ...any) []byte { return append(buf, jsonCodec.pack(args...)...) }
-
-// packMsgpack encodes a script's arguments as MessagePack strings one after the other
-// (a stream of values, not an array), for Redis's built-in cmsgpack.
-func packMsgpack(buf []byte, args ...any) []byte {
-	return append(buf, msgpackCodec.pack(args...)...)
 }
 
 // appendMsgpackStr appends the header of a MessagePack string of l bytes.

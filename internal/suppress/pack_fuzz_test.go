@@ -12,8 +12,8 @@ import (
 )
 
 // FuzzPackMatchesLibraries holds the hand-written argument packers to maintained
-// codecs: what packMsgpack writes, github.com/vmihailenco/msgpack reads back as the
-// same strings, one value after the other and nothing more; what packJSON writes, encoding/json reads back as encoding/json's own
+// codecs: what msgpackCodec.pack writes, github.com/vmihailenco/msgpack reads back as the
+// same strings, one value after the other and nothing more; what jsonCodec.pack writes, encoding/json reads back as encoding/json's own
 // encoding of them would be read.
 func FuzzPackMatchesLibraries(f *testing.F) {
 	f.Add("550 \"quoted\" \\ é \x01", "", 7, int64(-3), uint16(40))
@@ -34,24 +34,24 @@ func FuzzPackMatchesLibraries(f *testing.F) {
 		want := []string{s1, s2, strconv.Itoa(n), strconv.FormatInt(n64, 10), string(long)}
 
 		var mp []string
-		dec := msgpack.NewDecoder(bytes.NewReader(packMsgpack(nil, args...)))
+		dec := msgpack.NewDecoder(bytes.NewReader(msgpackCodec.pack(args...)))
 		for range args {
 			s, err := dec.DecodeString()
 			if err != nil {
-				t.Fatalf("msgpack refused packMsgpack's output after %d values: %v", len(mp), err)
+				t.Fatalf("msgpack refused msgpackCodec.pack's output after %d values: %v", len(mp), err)
 			}
 			mp = append(mp, s)
 		}
 		if _, err := dec.DecodeInterface(); err != io.EOF {
-			t.Fatalf("packMsgpack wrote more than %d values (%v)", len(args), err)
+			t.Fatalf("msgpackCodec.pack wrote more than %d values (%v)", len(args), err)
 		}
 		if !reflect.DeepEqual(mp, want) {
 			t.Fatalf("msgpack read %q, want %q", mp, want)
 		}
 
 		var js []string
-		if err := json.Unmarshal(packJSON(nil, args...), &js); err != nil {
-			t.Fatalf("encoding/json refused packJSON's output: %v", err)
+		if err := json.Unmarshal(jsonCodec.pack(args...), &js); err != nil {
+			t.Fatalf("encoding/json refused jsonCodec.pack's output: %v", err)
 		}
 		ref, _ := json.Marshal(want)
 		var wantJS []string
@@ -59,7 +59,7 @@ func FuzzPackMatchesLibraries(f *testing.F) {
 			t.Fatal(err)
 		}
 		if !reflect.DeepEqual(js, wantJS) {
-			t.Fatalf("packJSON read back %q, encoding/json's own %q", js, wantJS)
+			t.Fatalf("jsonCodec.pack read back %q, encoding/json's own %q", js, wantJS)
 		}
 	})
 }
@@ -75,7 +75,7 @@ func BenchmarkPackMsgpack(b *testing.B) {
 	b.Run("hand-written", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			_ = packMsgpack(nil, packSample...)
+			_ = msgpackCodec.pack(packSample...)
 		}
 	})
 	b.Run("vmihailenco", func(b *testing.B) {
