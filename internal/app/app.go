@@ -27,7 +27,7 @@ import (
 	"github.com/reboundhq/rebound/internal/config"
 	"github.com/reboundhq/rebound/internal/guard"
 	"github.com/reboundhq/rebound/internal/ingest"
-	_ "github.com/reboundhq/rebound/internal/ingest/all" // every ESP adapter
+	"github.com/reboundhq/rebound/internal/ingest/all"
 	"github.com/reboundhq/rebound/internal/metrics"
 	"github.com/reboundhq/rebound/internal/policy"
 	"github.com/reboundhq/rebound/internal/process"
@@ -260,7 +260,7 @@ func (a *App) Run(ctx context.Context) error {
 		if cfg.GenericToken == "" {
 			a.log.Warn("REBOUND_GENERIC_TOKEN is not set: POST /webhooks/generic refuses every request")
 		}
-		adapters, err := ingest.Adapters(ingest.Env{Getenv: cfg.Getenv, Log: a.log})
+		adapters, err := all.Adapters(ingest.Env{Getenv: cfg.Getenv, Log: a.log})
 		if err != nil {
 			return err
 		}

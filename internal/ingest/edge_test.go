@@ -26,7 +26,7 @@ import (
 	"github.com/reboundhq/rebound/internal/config"
 	"github.com/reboundhq/rebound/internal/events"
 	"github.com/reboundhq/rebound/internal/ingest"
-	_ "github.com/reboundhq/rebound/internal/ingest/all" // every ESP, for TestRefusedBeforeBody
+	"github.com/reboundhq/rebound/internal/ingest/all"
 	"github.com/reboundhq/rebound/internal/ingest/ingesttest"
 	"github.com/reboundhq/rebound/internal/ingest/mailgun"
 	"github.com/reboundhq/rebound/internal/ingest/resend"
@@ -232,12 +232,12 @@ func TestStalledBodiesHeap(t *testing.T) {
 func TestRefusedBeforeBody(t *testing.T) {
 	t.Parallel()
 	// Every ESP with nothing configured, and the configured handler of the other tests.
-	all, err := ingest.Adapters(ingesttest.Env(nil))
+	adapters, err := all.Adapters(ingesttest.Env(nil))
 	if err != nil {
 		t.Fatal(err)
 	}
-	bare := serve(t, ingest.NewHandler(&pub{}, metrics.New(), zap.NewNop(), 5<<20, append(all, ingest.NewGeneric(""))...))
-	for _, a := range append(all, ingest.NewGeneric("")) {
+	bare := serve(t, ingest.NewHandler(&pub{}, metrics.New(), zap.NewNop(), 5<<20, append(adapters, ingest.NewGeneric(""))...))
+	for _, a := range append(adapters, ingest.NewGeneric("")) {
 		if _, ok := a.(ingest.HeaderAuthenticator); !ok {
 			t.Errorf("%s does not check headers before the body", a.ESP())
 		}

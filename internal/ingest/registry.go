@@ -3,10 +3,8 @@ package ingest
 import (
 	"fmt"
 	"net/http"
-	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -56,24 +54,17 @@ func varName(esp, name string) string {
 // Verifier), so the endpoint exists and says so in the log.
 type Factory func(Env) (Adapter, error)
 
-var (
-	registryMu sync.Mutex
-	registry   = map[string]Factory{}
-)
-
-// Register adds an ESP's factory; each adapter file registers itself in init, so adding
-// an ESP is adding one file.
-func Register(esp string, f Factory) {
-	registryMu.Lock()
-	defer registryMu.Unlock()
-	if _, dup := registry[esp]; dup {
-		panic("ingest: adapter registered twice: " + esp)
-	}
-	registry[esp] = f
+// Entry is one ESP's adapter factory under the ESP's name, as the list of adapters the
+// binary serves (package ingest/all) names it.
+type Entry struct {
+	ESP string
+	New Factory
 }
 
-// Adapters builds every registered adapter.
-func Adapters(env Env) ([]Adapter, error) {
+// Adapters builds the adapters of entries, in their order. An entry whose adapter
+// answers to another name than the entry's is a programming error, reported here
+// rather than as a webhook path that silently differs from the list.
+func Adapters(env Env, entries []Entry) ([]Adapter, error) {
 	if env.Now == nil {
 		env.Now = time.Now
 	}
@@ -83,18 +74,19 @@ func Adapters(env Env) ([]Adapter, error) {
 	if env.Log == nil {
 		env.Log = zap.NewNop()
 	}
-	registryMu.Lock()
-	names := make([]string, 0, len(registry))
-	for n := range registry {
-		names = append(names, n)
-	}
-	registryMu.Unlock()
-	sort.Strings(names)
-	out := make([]Adapter, 0, len(names))
-	for _, n := range names {
-		a, err := registry[n](env)
+	out := make([]Adapter, 0, len(entries))
+	seen := make(map[string]bool, len(entries))
+	for _, e := range entries {
+		if seen[e.ESP] {
+			return nil, fmt.Errorf("webhook %s: listed twice", e.ESP)
+		}
+		seen[e.ESP] = true
+		a, err := e.New(env)
 		if err != nil {
-			return nil, fmt.Errorf("webhook %s: %w", n, err)
+			return nil, fmt.Errorf("webhook %s: %w", e.ESP, err)
+		}
+		if a.ESP() != e.ESP {
+			return nil, fmt.Errorf("webhook %s: its adapter answers to %q", e.ESP, a.ESP())
 		}
 		out = append(out, a)
 	}

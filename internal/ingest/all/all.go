@@ -1,17 +1,40 @@
-// Package all links every ESP adapter into the binary: each adapter package registers
-// itself in init, and importing this package is what makes them available.
+// Package all is the list of ESP adapters the binary serves: one line per ESP, in
+// the order their webhooks are listed. Adding an ESP is writing its package and
+// adding its line here; nothing registers itself behind an import.
 package all
 
 import (
-	// Each adapter registers its ESP with ingest.Register.
-	_ "github.com/reboundhq/rebound/internal/ingest/brevo"
-	_ "github.com/reboundhq/rebound/internal/ingest/mailersend"
-	_ "github.com/reboundhq/rebound/internal/ingest/mailgun"
-	_ "github.com/reboundhq/rebound/internal/ingest/mailjet"
-	_ "github.com/reboundhq/rebound/internal/ingest/mandrill"
-	_ "github.com/reboundhq/rebound/internal/ingest/postmark"
-	_ "github.com/reboundhq/rebound/internal/ingest/resend"
-	_ "github.com/reboundhq/rebound/internal/ingest/sendgrid"
-	_ "github.com/reboundhq/rebound/internal/ingest/ses"
-	_ "github.com/reboundhq/rebound/internal/ingest/sparkpost"
+	"github.com/reboundhq/rebound/internal/ingest"
+	"github.com/reboundhq/rebound/internal/ingest/brevo"
+	"github.com/reboundhq/rebound/internal/ingest/mailersend"
+	"github.com/reboundhq/rebound/internal/ingest/mailgun"
+	"github.com/reboundhq/rebound/internal/ingest/mailjet"
+	"github.com/reboundhq/rebound/internal/ingest/mandrill"
+	"github.com/reboundhq/rebound/internal/ingest/postmark"
+	"github.com/reboundhq/rebound/internal/ingest/resend"
+	"github.com/reboundhq/rebound/internal/ingest/sendgrid"
+	"github.com/reboundhq/rebound/internal/ingest/ses"
+	"github.com/reboundhq/rebound/internal/ingest/sparkpost"
 )
+
+// Entries are the ESPs with an adapter, by name; the name is the webhook's path
+// (/webhooks/<name>) and the prefix of its settings (REBOUND_<NAME>_*).
+func Entries() []ingest.Entry {
+	return []ingest.Entry{
+		{ESP: "brevo", New: brevo.New},
+		{ESP: "mailersend", New: mailersend.New},
+		{ESP: "mailgun", New: mailgun.New},
+		{ESP: "mailjet", New: mailjet.New},
+		{ESP: "mandrill", New: mandrill.New},
+		{ESP: "postmark", New: postmark.New},
+		{ESP: "resend", New: resend.New},
+		{ESP: "sendgrid", New: sendgrid.New},
+		{ESP: "ses", New: ses.New},
+		{ESP: "sparkpost", New: sparkpost.New},
+	}
+}
+
+// Adapters builds every listed adapter from env.
+func Adapters(env ingest.Env) ([]ingest.Adapter, error) {
+	return ingest.Adapters(env, Entries())
+}

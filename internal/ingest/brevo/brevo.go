@@ -19,8 +19,6 @@ const esp = "brevo"
 // maxBody bounds what Parse reads: a batched webhook carries at most 500 events.
 const maxBody = 8 << 20
 
-func init() { ingest.Register(esp, New) }
-
 // Adapter is Brevo's webhook dialect.
 type Adapter struct {
 	token  string // "": not configured (see verify)

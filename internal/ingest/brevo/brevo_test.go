@@ -27,11 +27,6 @@ func id(msgID, event, email, ts string) string {
 	return ingest.CompositeID("brevo", msgID, event, email, ts)
 }
 
-func TestRegistered(t *testing.T) {
-	t.Parallel()
-	ingesttest.AssertRegistered(t, "brevo")
-}
-
 func TestParse(t *testing.T) {
 	t.Parallel()
 	tests := []struct {

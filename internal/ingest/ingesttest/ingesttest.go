@@ -326,21 +326,6 @@ func AssertAuth(t testing.TB, err error, ok bool, secrets ...string) {
 	}
 }
 
-// AssertRegistered checks that the package under test registered its ESP.
-func AssertRegistered(t testing.TB, esp string) {
-	t.Helper()
-	as, err := ingest.Adapters(Env(nil))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, a := range as {
-		if a.ESP() == esp {
-			return
-		}
-	}
-	t.Fatalf("%s adapter not registered", esp)
-}
-
 // VerifyRule checks one adapter against the rule every ESP shares (ingest.Verifier),
 // in Authenticate and, where the adapter has one, in AuthenticateHeaders:
 //   - no secret: every request is refused, with an error naming setting;

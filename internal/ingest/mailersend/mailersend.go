@@ -23,8 +23,6 @@ const esp = "mailersend"
 // this large is not from MailerSend.
 const maxBody = 1 << 20
 
-func init() { ingest.Register(esp, New) }
-
 // Adapter is MailerSend's webhook dialect.
 type Adapter struct {
 	secret []byte // empty: not configured (see verify)

@@ -40,11 +40,6 @@ func request(body []byte, sig string) *http.Request {
 	return r
 }
 
-func TestRegistered(t *testing.T) {
-	t.Parallel()
-	ingesttest.AssertRegistered(t, "mailersend")
-}
-
 func TestParse(t *testing.T) {
 	t.Parallel()
 	tests := []struct {

@@ -20,8 +20,6 @@ import (
 
 const esp = "mailgun"
 
-func init() { ingest.Register(esp, New) }
-
 // Adapter is Mailgun's JSON webhook dialect.
 type Adapter struct {
 	key       []byte // HTTP webhook signing key; empty: not configured (see verify)

@@ -79,11 +79,6 @@ func signed(t testing.TB, body []byte, key string, ts time.Time) []byte {
 
 func req() *http.Request { return httptest.NewRequest(http.MethodPost, "/webhooks/mailgun", nil) }
 
-func TestRegistered(t *testing.T) {
-	t.Parallel()
-	ingesttest.AssertRegistered(t, "mailgun")
-}
-
 func TestAuthenticate(t *testing.T) {
 	t.Parallel()
 	a := setup(t, nil)

@@ -19,8 +19,6 @@ const (
 	tenantVar = "REBOUND_MAILJET_TENANT_FROM"
 )
 
-func init() { ingest.Register(esp, New) }
-
 // tenantSource is where the tenant is read from.
 type tenantSource int
 

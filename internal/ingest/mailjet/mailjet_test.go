@@ -27,11 +27,6 @@ func mustNew(t testing.TB, vars map[string]string) *Adapter {
 
 func req(auth string) *http.Request { return ingesttest.Request("mailjet", auth) }
 
-func TestRegistered(t *testing.T) {
-	t.Parallel()
-	ingesttest.AssertRegistered(t, "mailjet")
-}
-
 func TestNew(t *testing.T) {
 	t.Parallel()
 	tests := []struct {

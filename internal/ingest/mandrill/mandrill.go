@@ -24,8 +24,6 @@ const esp = "mandrill"
 // maxBody bounds what Parse reads: Mandrill batches up to 1000 events per POST.
 const maxBody = 16 << 20
 
-func init() { ingest.Register(esp, New) }
-
 // Adapter is Mandrill's webhook dialect.
 type Adapter struct {
 	keys   [][]byte // webhook keys; several while one is rotated; none: not configured (see verify)

@@ -60,11 +60,6 @@ func id(msgID, event string, ts int64) string {
 	return ingest.CompositeID("mandrill", msgID, event, strconv.FormatInt(ts, 10))
 }
 
-func TestRegistered(t *testing.T) {
-	t.Parallel()
-	ingesttest.AssertRegistered(t, "mandrill")
-}
-
 func TestParse(t *testing.T) {
 	t.Parallel()
 	tests := []struct {

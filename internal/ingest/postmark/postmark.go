@@ -17,8 +17,6 @@ import (
 
 const esp = "postmark"
 
-func init() { ingest.Register(esp, New) }
-
 // Adapter is Postmark's webhook dialect.
 type Adapter struct {
 	auth       ingest.BasicAuthCheck

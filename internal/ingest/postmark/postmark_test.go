@@ -30,11 +30,6 @@ func mustNew(t testing.TB, vars map[string]string) *Adapter {
 
 func req(auth string) *http.Request { return ingesttest.Request("postmark", auth) }
 
-func TestRegistered(t *testing.T) {
-	t.Parallel()
-	ingesttest.AssertRegistered(t, "postmark")
-}
-
 func TestNew(t *testing.T) {
 	t.Parallel()
 	_, err := New(ingesttest.Env(map[string]string{"REBOUND_POSTMARK_BASIC_AUTH": "no-colon-token"}))

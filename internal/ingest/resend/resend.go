@@ -25,8 +25,6 @@ const esp = "resend"
 // maxBody bounds what Parse reads: Resend sends one event per POST.
 const maxBody = 1 << 20
 
-func init() { ingest.Register(esp, New) }
-
 // Adapter is Resend's webhook dialect (Svix-signed).
 type Adapter struct {
 	key     []byte // decoded whsec_ secret; empty: not configured (see verify)

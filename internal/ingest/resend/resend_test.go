@@ -64,11 +64,6 @@ func request(id string, ts time.Time, sig string, body []byte) *http.Request {
 	return r
 }
 
-func TestRegistered(t *testing.T) {
-	t.Parallel()
-	ingesttest.AssertRegistered(t, "resend")
-}
-
 func TestParse(t *testing.T) {
 	t.Parallel()
 	const id = "msg_2sXq7RkT0pYbE1vN"

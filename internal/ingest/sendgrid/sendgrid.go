@@ -31,8 +31,6 @@ const (
 
 const keyVar = "REBOUND_SENDGRID_PUBLIC_KEY"
 
-func init() { ingest.Register(esp, New) }
-
 // Adapter is the SendGrid Event Webhook dialect.
 type Adapter struct {
 	key       *ecdsa.PublicKey // nil: not configured (see verify)

@@ -64,11 +64,6 @@ func signed(t testing.TB, priv *ecdsa.PrivateKey, body []byte, ts time.Time) *ht
 	return r
 }
 
-func TestRegistered(t *testing.T) {
-	t.Parallel()
-	ingesttest.AssertRegistered(t, "sendgrid")
-}
-
 func TestNew(t *testing.T) {
 	t.Parallel()
 	p384, _ := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)

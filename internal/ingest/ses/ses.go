@@ -62,8 +62,6 @@ const (
 // serves both directly, and following one would leave the SNS hosts checkURL allows.
 var errRedirect = errors.New("redirect refused")
 
-func init() { ingest.Register(esp, New) }
-
 // Adapter is the SES-over-SNS dialect.
 type Adapter struct {
 	topics   map[string]bool // allowed TopicArns; empty: not configured (see verifier)

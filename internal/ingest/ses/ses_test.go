@@ -185,11 +185,6 @@ func request(body []byte, m message) *http.Request {
 	return r
 }
 
-func TestRegistered(t *testing.T) {
-	t.Parallel()
-	ingesttest.AssertRegistered(t, "ses")
-}
-
 func TestParse(t *testing.T) {
 	t.Parallel()
 	const snsID = "6f1d2c3b-aaaa-4bbb-8ccc-0123456789ab"

@@ -17,8 +17,6 @@ import (
 
 const esp = "sparkpost"
 
-func init() { ingest.Register(esp, New) }
-
 // Adapter is SparkPost's webhook dialect.
 type Adapter struct {
 	auth           ingest.BasicAuthCheck

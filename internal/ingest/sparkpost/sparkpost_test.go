@@ -26,11 +26,6 @@ func mustNew(t testing.TB, vars map[string]string) *Adapter {
 
 func req(auth string) *http.Request { return ingesttest.Request("sparkpost", auth) }
 
-func TestRegistered(t *testing.T) {
-	t.Parallel()
-	ingesttest.AssertRegistered(t, "sparkpost")
-}
-
 func TestNew(t *testing.T) {
 	t.Parallel()
 	_, err := New(ingesttest.Env(map[string]string{"REBOUND_SPARKPOST_BASIC_AUTH": "a-bearer-token"}))
