@@ -167,7 +167,8 @@ func (g *Guard) Hold(ctx context.Context, mb policy.MassBounce, changes map[stri
 			}
 			args = append(args, tenantIndex(tenants, c.EventTenant), pendingField(&c), b)
 		}
-		calls[domain] = &holdCall{keys: keys, args: args, tenants: tenants}
+		// hold's result: 4 values, 3 per tenant, one verdict per change.
+		calls[domain] = &holdCall{keys: keys, args: args, tenants: tenants, results: 4 + 3*len(tenants) + len(cs)}
 	}
 	run := func(sha bool) (map[string][]int64, error) {
 		if g.batch {
@@ -253,6 +254,7 @@ type holdCall struct {
 	keys    []string
 	args    []any
 	tenants []string
+	results int // how many values the script returns for this domain
 }
 
 type domainCall struct {
@@ -295,9 +297,7 @@ func (g *Guard) holdBatch(ctx context.Context, calls []domainCall, sha bool) (ma
 	out := make(map[string][]int64, len(calls))
 	at := 0
 	for _, c := range calls {
-		// hold's result: 4 values, 3 per tenant, one verdict per change (a change is 3
-		// arguments after the 6 fixed ones and the tenants' names).
-		n := 4 + 3*len(c.tenants) + (len(c.args)-6-len(c.tenants))/3
+		n := c.results
 		if at+n > len(all) {
 			return nil, fmt.Errorf("batch script returned %d values, too few for %d domains", len(all), len(calls))
 		}
