@@ -64,6 +64,10 @@ type App struct {
 	policy  *policy.Holder
 	shadow  *policy.Holder // nil without a shadow policy
 	cons    jetstream.Consumer
+	// The ingest role's adapters and their body limits, built from the settings before
+	// anything connects (nil without the role).
+	adapters []ingest.Adapter
+	limits   map[string]int64
 }
 
 // New connects to the services and provisions the streams. Close releases them.
@@ -85,6 +89,11 @@ func New(ctx context.Context, cfg config.Config, log *zap.Logger, hooks Hooks) (
 
 	if a.alertCf, err = LoadAlertConfig(cfg); err != nil {
 		return nil, err
+	}
+	if cfg.Has(config.RoleIngest) {
+		if a.adapters, a.limits, err = webhookAdapters(cfg, log); err != nil {
+			return nil, err
+		}
 	}
 
 	creds, err := natsCredentials(cfg)
@@ -147,6 +156,23 @@ func New(ctx context.Context, cfg config.Config, log *zap.Logger, hooks Hooks) (
 		return nil, err
 	}
 	return a, nil
+}
+
+// webhookAdapters builds the ingest role's adapters (every listed ESP and the generic
+// endpoint) and their body limits from the settings alone, so that an ESP's missing
+// secret or a malformed REBOUND_<ESP>_MAX_BODY_BYTES stops the process before it
+// connects to anything, naming the setting.
+func webhookAdapters(cfg config.Config, log *zap.Logger) ([]ingest.Adapter, map[string]int64, error) {
+	adapters, err := all.Adapters(ingest.Env{Getenv: cfg.Getenv, Log: log})
+	if err != nil {
+		return nil, nil, err
+	}
+	adapters = append(adapters, ingest.NewGeneric(cfg.GenericToken).AllowRelay(cfg.GenericAllowRelay))
+	limits, err := ingest.BodyLimits(cfg.Getenv, adapters)
+	if err != nil {
+		return nil, nil, err
+	}
+	return adapters, limits, nil
 }
 
 // RedisClient builds the go-redis client for the configured topology. For Sentinel
@@ -260,17 +286,8 @@ func (a *App) Run(ctx context.Context) error {
 		if cfg.GenericToken == "" {
 			a.log.Warn("REBOUND_GENERIC_TOKEN is not set: POST /webhooks/generic refuses every request")
 		}
-		adapters, err := all.Adapters(ingest.Env{Getenv: cfg.Getenv, Log: a.log})
-		if err != nil {
-			return err
-		}
-		adapters = append(adapters, ingest.NewGeneric(cfg.GenericToken).AllowRelay(cfg.GenericAllowRelay))
-		h := ingest.NewHandler(pub, a.metrics, a.log, cfg.MaxBodyBytes, adapters...)
-		limits, err := ingest.BodyLimits(cfg.Getenv, adapters)
-		if err != nil {
-			return err
-		}
-		h.SetLimits(limits)
+		h := ingest.NewHandler(pub, a.metrics, a.log, cfg.MaxBodyBytes, a.adapters...)
+		h.SetLimits(a.limits)
 		h.SetConcurrency(cfg.WebhookConcurrency, cfg.WebhookConcurrencyPerESP)
 		// One-time tokens (Mailgun, Svix) are shared by every replica and survive restarts.
 		h.SetReplayStore(ingest.NewRedisReplayStore(a.rdb, cfg.RedisPrefix))
