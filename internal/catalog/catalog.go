@@ -62,6 +62,12 @@ type Hints struct {
 	Code       int    // ESP-given basic code (e.g. Mailgun's code), 0 if none
 	Enhanced   string // ESP-given enhanced code (SendGrid or SES status), "" if none
 	RemoteHost string // remote MTA host name if known, "" if none
+	// Sender is our sender address as the event gives it (the envelope
+	// sender, or the From address where the ESP reports only that), "" if
+	// unknown. A reply about this address and no other is about our side,
+	// whatever recipient words it uses: "553 <bounces@ours> Invalid email
+	// address" refused our MAIL FROM, not the recipient.
+	Sender string
 }
 
 // Classification is the catalog's answer for one reply.

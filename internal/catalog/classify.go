@@ -193,6 +193,15 @@ func (c *Catalog) ClassifyReply(r Reply, h Hints) Classification {
 // Classify), scanned together with the reply text.
 func (c *Catalog) classify(r Reply, h Hints, pre string) Classification {
 	cl, side := c.decide(r, h, pre)
+	if cl.Scope == ScopeRecipient && h.Sender != "" && aboutAddress(r.Text, h.Sender) {
+		if cl.Permanent {
+			cl.Class = ClassSenderAddressRejected
+		} else {
+			cl.Class = ClassRateLimited // as the our-side rail below: our quota, not the recipient's
+		}
+		cl.Scope, cl.Rule, cl.Reason = ScopeSender, ruleOurAddress, reasonOurAddress
+		return cl
+	}
 	// The rails' positional check (subject.go) runs only when the scan saw one
 	// of their words, or did not scan the text at all.
 	if cl.Scope == ScopeRecipient && side != sideScanned {

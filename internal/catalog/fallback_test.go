@@ -111,10 +111,10 @@ func TestFallbackCrossValidated(t *testing.T) {
 		for i := k; i < len(dev); i += fallback.Folds {
 			r := dev[i]
 			transient := isTransientReply(r.reply)
-			cl := c.Classify(r.reply, Hints{})
+			cl := c.Classify(r.reply, LabelledHints(r.reply))
 			got := Verdict(cl)
 			with.add(r, got, transient)
-			without.add(r, Verdict(bare.Classify(r.reply, Hints{})), transient)
+			without.add(r, Verdict(bare.Classify(r.reply, LabelledHints(r.reply))), transient)
 			if len(cl.Rule) > 6 && cl.Rule[:6] == "model." {
 				modelRows[cl.Rule]++
 				if got != r.action {

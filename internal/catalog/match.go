@@ -1,5 +1,7 @@
 package catalog
 
+import "strings"
+
 // matcher finds every pattern of a fixed set inside a text in one pass
 // (Aho–Corasick). Classification runs it once per reply, so the cost of a
 // reply is linear in its length no matter how many rules the catalog holds.
@@ -309,12 +311,18 @@ func (m *matcher) hiStep(s int32, c uint8) int32 {
 }
 
 // scan marks in set (a bitset with at least npat bits) every pattern that
-// occurs in s.
+// occurs in s, except where it ends inside an email address: an address is the
+// recipient's or ours, chosen by people, and "spam.trap@", "relay@" or
+// "user@example.com" must not decide what a reply says (the words around it do).
 func (m *matcher) scan(s string, set []uint64) {
 	// The loop of run, with the bit set inline: the hot path of every
 	// classification, where a call per hit would show.
 	cur := m.start
 	dense, classes, nrow := m.dense, &m.classes, m.nrow
+	// The address tokens of s, in order; next is the first that ends after i.
+	var spanBuf [8]span
+	spans := addressSpans(s, spanBuf[:0])
+	next := 0
 	for i := 0; i < len(s); i++ {
 		c := classes[s[i]]
 		var v int32
@@ -333,6 +341,12 @@ func (m *matcher) scan(s string, set []uint64) {
 			st := cur & valMask
 			if cur&deepBit == 0 {
 				st /= nrow
+			}
+			for next < len(spans) && spans[next].hi <= i {
+				next++
+			}
+			if next < len(spans) && spans[next].lo <= i {
+				continue
 			}
 			for _, id := range m.outs[m.outStart[st]:m.outEnd[st]] {
 				set[id>>6] |= 1 << (uint(id) & 63)
@@ -374,6 +388,33 @@ func (m *matcher) run(s string, hit func(id int32, end int)) {
 				hit(id, i+1)
 			}
 		}
+	}
+}
+
+// span is text[lo:hi].
+type span struct{ lo, hi int }
+
+// addressSpans appends to out the email-address tokens of s in text order: the
+// run of non-separator bytes (addressStop) around each '@'.
+func addressSpans(s string, out []span) []span {
+	from := 0
+	for {
+		at := strings.IndexByte(s[from:], '@')
+		if at < 0 {
+			return out
+		}
+		at += from
+		lo, hi := at, at+1
+		// A local part never holds "..": "not allowed...x@example.org" is
+		// words, then an address.
+		for lo > 0 && !addressStop(s[lo-1]) && !(lo > 1 && s[lo-1] == '.' && s[lo-2] == '.') {
+			lo--
+		}
+		for hi < len(s) && !addressStop(s[hi]) {
+			hi++
+		}
+		out = append(out, span{lo, hi})
+		from = hi
 	}
 }
 

@@ -20,6 +20,22 @@ func Verdict(cl Classification) string {
 	return "none"
 }
 
+// LabelledHints are the hints a labelled reply carries by the corpus's
+// convention: a labelled file has no event to take our envelope sender from,
+// so an address whose local part is "sender" stands for it (collectors
+// anonymise our side's address as sender@example.…, the recipient's as
+// user@example.…).
+func LabelledHints(reply string) Hints {
+	var buf [8]span
+	for _, sp := range addressSpans(reply, buf[:0]) {
+		tok := strings.Trim(reply[sp.lo:sp.hi], ".=/")
+		if at := strings.IndexByte(tok, '@'); at > 0 && strings.EqualFold(tok[:at], "sender") {
+			return Hints{Sender: tok}
+		}
+	}
+	return Hints{}
+}
+
 // Verdicts are the labels Score accepts, in the order its confusion matrix prints them.
 var Verdicts = []string{"suppress", "soft", "alert", "none"}
 
@@ -56,7 +72,7 @@ type Scorecard struct {
 func (c *Catalog) Score(rows []LabelledReply) Scorecard {
 	var s Scorecard
 	for _, r := range rows {
-		cl := c.Classify(r.Reply, Hints{})
+		cl := c.Classify(r.Reply, LabelledHints(r.Reply))
 		got := Verdict(cl)
 		if !s.add(r.Want, got, isTransientReply(r.Reply)) {
 			s.Misses = append(s.Misses, Miss{LabelledReply: r, Got: got, Rule: cl.Rule})

@@ -27,9 +27,32 @@ import (
 
 // The rails' rule IDs in a classification.
 const (
-	ruleOurSide = "scope.our_side"
-	ruleMessage = "scope.message"
+	ruleOurSide    = "scope.our_side"
+	ruleMessage    = "scope.message"
+	ruleOurAddress = "scope.our_address"
 )
+
+const reasonOurAddress = "the reply is about our envelope sender's address and names no other, so the failure is ours, not the recipient's"
+
+// aboutAddress reports whether a reply's text is about addr (our envelope
+// sender, Hints.Sender): it opens with that address, as a server's answer about
+// one address does ("<x@example.org>... User unknown", "<x@example.org>:
+// Recipient address rejected"), and names no other. An address further in is
+// not enough: "Hello <ours>, the group you tried to contact may not exist"
+// greets us and is about the recipient. Compared without regard to case.
+func aboutAddress(text, addr string) bool {
+	var buf [8]span
+	spans := addressSpans(text, buf[:0])
+	if len(spans) == 0 || strings.TrimLeft(text[:spans[0].lo], " <[\"'") != "" {
+		return false
+	}
+	for _, sp := range spans {
+		if !strings.EqualFold(strings.Trim(text[sp.lo:sp.hi], ".=/"), addr) {
+			return false
+		}
+	}
+	return true
+}
 
 // ourSideWords name our side as a reply's subject. Each is a noun phrase,
 // never a bare "from" or "account", which recipient failures use too ("no
@@ -176,11 +199,13 @@ func (t *addressToken) holds(text string, end int) bool {
 	return t.at
 }
 
-// addressStop ends an address token.
+// addressStop ends an address token. A non-ASCII byte ends it too: replies
+// written in other scripts put their own punctuation (「」, ：) right against an
+// address, and those words are the reply's, not the address's.
 func addressStop(b byte) bool {
 	switch b {
 	case ' ', '\t', '<', '>', '(', ')', '[', ']', '"', '\'', ',', ';', ':':
 		return true
 	}
-	return false
+	return b >= 0x80
 }

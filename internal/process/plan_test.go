@@ -225,3 +225,29 @@ func waitAcked(t *testing.T, cons jetstream.Consumer) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestPlanReadsTheEventsSender: the planner gives the catalog the event's sender, so a
+// reply about our own address opens an incident instead of suppressing the recipient.
+func TestPlanReadsTheEventsSender(t *testing.T) {
+	p := planner(t)
+	const reply = "553 <bounces@mail.example.org> Invalid email address."
+	mk := func(id, sender string) []byte {
+		e := events.Event{ID: "generic:" + id, ESP: "generic", Type: events.TypeBounce, OccurredAt: time.Date(2026, 12, 1, 8, 0, 0, 0, time.UTC),
+			Recipient: "someone@example.com", Sender: sender, Tenant: "acme", Reply: events.Reply{Text: reply}}
+		b, err := json.Marshal(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	pl := p.plan(policy.Default(), nil, [][]byte{mk("ours", "bounces@mail.example.org"), mk("unknown", "")})
+	if len(pl.changes) != 2 {
+		t.Fatalf("%d changes, want 2", len(pl.changes))
+	}
+	if c, it := pl.changes[0], pl.items[0]; c.Action == suppress.ActionSuppress || it.obs < 0 || it.res.Classification.Rule != "scope.our_address" {
+		t.Errorf("reply about our sender address: action %s, rule %s, observation %d; want no suppression and an incident observation", c.Action, it.res.Classification.Rule, it.obs)
+	}
+	if c := pl.changes[1]; c.Action != suppress.ActionSuppress {
+		t.Errorf("without a sender the same reply gives %s; want the recipient's suppression (the test would prove nothing otherwise)", c.Action)
+	}
+}
