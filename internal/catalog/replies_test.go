@@ -124,7 +124,7 @@ func (s *replyScore) report(name string) string {
 // Czech, Polish, Korean and English).
 // Each later round came from sources the earlier ones did not use and was
 // split with the same seeded procedure on its own.
-var roundEnds = [...]int{1552, 1923, 1985, 2140, 2672, 3111, 3241, 3604, 3963, 4184, 4253, 4583, 4623, 4925, 5121, 5391, 5763, 5891, 6158, 6295, 6421, 6597, 6671, 6781, 6856, 6950, 7109, 7233, 7359, 7490, 7572, 7634}
+var roundEnds = [...]int{1552, 1923, 1985, 2140, 2672, 3111, 3241, 3604, 3963, 4184, 4253, 4583, 4623, 4925, 5121, 5391, 5763, 5891, 6158, 6295, 6421, 6597, 6671, 6781, 6856, 6950, 7109, 7233, 7359, 7490, 7572, 7634, 7695}
 
 func collectionRound(t *testing.T, id string) int {
 	t.Helper()
@@ -249,7 +249,7 @@ func TestCorpusReplies(t *testing.T) {
 	// fails, and says where the target stands. Floors are at or below what was
 	// measured, never above.
 	const (
-		devFloor       = 94.5 // % right action on the dev part, measured 94.54 (4,362/4,614, thirty-three rounds, words inside addresses skipped and the sender convention read, session 14); 94.56 (4,363/4,614, thirty-three rounds; 4,358 = 94.45 with the thirty-third round's dev rows before its change, 4,361 with its rules on the thirty-second round's model); 94.60 (4,330/4,577, thirty-two rounds; 4,322 = 94.43 with the thirty-second round's dev rows before its change, 4,331 with its rules on the thirty-first round's model); 94.74 (4,301/4,540, thirty-one rounds; 4,295 = 94.60 with the thirty-first round's dev rows before its change, 4,300 with its rules on the thirtieth round's model); 94.72 (4,254/4,491, thirty rounds, after R7379/R7469's relabel; 4,243 = 94.48 with the thirtieth round's dev rows before its change, 4,255 with its rules on the twenty-ninth round's model); 94.99 (4,191/4,412, twenty-nine rounds; 4,183 = 94.81 with the twenty-ninth round's dev rows before its change, 4,125/4,336 = 95.13 over twenty-eight after session 13's list and X.6.7 wordings); 94.81 (4,111/4,336, twenty-eight rounds, after R7154/R7155's relabel; 4,105 = 94.67 with the twenty-eighth round's dev rows before its change); 95.17 (4,056/4,262, twenty-seven rounds; 4,042 = 94.84 with the twenty-seventh round's dev rows before its change); 95.22 (3,968/4,167, twenty-six rounds; 3,963 = 95.10 with the twenty-sixth round's dev rows before its change, 3,969 with its rules and the twenty-fifth round's model); 95.33 (3,919/4,111, twenty-five rounds; 3,912 = 95.16 with the twenty-fifth round's dev rows before its change); 95.38 (3,878/4,066, twenty-four rounds; 3,871 = 95.20 with the twenty-fourth round's dev rows before its change); 95.42 (3,817/4,000, twenty-three rounds); 95.55 (3,780/3,956, twenty-two rounds, with the fallback, after R6529's relabel; 3,779 before it, 3,778 before the challenge wordings, 3,776 before recipient.list_unknown; 95.77 (3,687/3,850) over twenty-one; 95.71 before the mailbox-size translations; 95.84 % over twenty rounds, 96.18 % over eighteen)
+		devFloor       = 94.8 // % right action on the dev part, measured 94.86 (4,431/4,671, thirty-four rounds, session 14; 4,402 = 94.24 and 2 false suppressions (the round's fresh rows) with the thirty-fourth round's dev rows before its change); 94.54 (4,362/4,614, thirty-three rounds, words inside addresses skipped and the sender convention read, session 14); 94.56 (4,363/4,614, thirty-three rounds; 4,358 = 94.45 with the thirty-third round's dev rows before its change, 4,361 with its rules on the thirty-second round's model); 94.60 (4,330/4,577, thirty-two rounds; 4,322 = 94.43 with the thirty-second round's dev rows before its change, 4,331 with its rules on the thirty-first round's model); 94.74 (4,301/4,540, thirty-one rounds; 4,295 = 94.60 with the thirty-first round's dev rows before its change, 4,300 with its rules on the thirtieth round's model); 94.72 (4,254/4,491, thirty rounds, after R7379/R7469's relabel; 4,243 = 94.48 with the thirtieth round's dev rows before its change, 4,255 with its rules on the twenty-ninth round's model); 94.99 (4,191/4,412, twenty-nine rounds; 4,183 = 94.81 with the twenty-ninth round's dev rows before its change, 4,125/4,336 = 95.13 over twenty-eight after session 13's list and X.6.7 wordings); 94.81 (4,111/4,336, twenty-eight rounds, after R7154/R7155's relabel; 4,105 = 94.67 with the twenty-eighth round's dev rows before its change); 95.17 (4,056/4,262, twenty-seven rounds; 4,042 = 94.84 with the twenty-seventh round's dev rows before its change); 95.22 (3,968/4,167, twenty-six rounds; 3,963 = 95.10 with the twenty-sixth round's dev rows before its change, 3,969 with its rules and the twenty-fifth round's model); 95.33 (3,919/4,111, twenty-five rounds; 3,912 = 95.16 with the twenty-fifth round's dev rows before its change); 95.38 (3,878/4,066, twenty-four rounds; 3,871 = 95.20 with the twenty-fourth round's dev rows before its change); 95.42 (3,817/4,000, twenty-three rounds); 95.55 (3,780/3,956, twenty-two rounds, with the fallback, after R6529's relabel; 3,779 before it, 3,778 before the challenge wordings, 3,776 before recipient.list_unknown; 95.77 (3,687/3,850) over twenty-one; 95.71 before the mailbox-size translations; 95.84 % over twenty rounds, 96.18 % over eighteen)
 		targetAccuracy = 95.0
 	)
 	floors := []struct {
@@ -258,7 +258,7 @@ func TestCorpusReplies(t *testing.T) {
 		floor    float64 // % right action
 		maxFalse int     // false suppressions
 	}{
-		{"test (all rounds)", &with.test, 86.1, 20},              // measured 86.16 % (2,653/3,079), 20, thirty-three rounds (2,652 at the round's fresh score and with its rules, 2,653 with the model retrained); 86.22 % (2,634/3,055), 20, thirty-two rounds (the same at the round's fresh score, with its rules and with the model retrained; the new false suppression is the round's fresh row); 86.60 % (2,624/3,030), 19, thirty-one rounds (2,625 at the round's fresh score and with its rules, 2,624 with the model retrained); 86.69 % (2,598/2,997), 19, thirty rounds (2,596 at the round's fresh score, 2,599 with its rules on the twenty-ninth round's model, 2,598 with the model retrained); 86.69 % (2,553/2,945), 19, twenty-nine rounds (2,550 at the round's fresh score and with its rules; 2,553 with the model retrained; the new false suppression is the round's fresh row); 86.87 % (2,515/2,895), 18, twenty-eight rounds (2,511 and 20 at the round's fresh score; 2,514 and 18 with its rules on the old model, 2,517 with the model retrained before the relabel: "conta" no longer opens "contains"); 86.92 % (2,473/2,845), 20, twenty-seven rounds (2,472 at the round's fresh score; its one false suppression came with the round); 87.16 % (2,424/2,781), 19, twenty-six rounds (2,425 at the round's fresh score and with its rules on the twenty-fifth round's model: the retrained model took one twentieth-round row); 87.50 % (2,400/2,743), 19, twenty-five rounds (2,399 at the round's fresh score; its one false suppression, a local uid-map lookup failure, came with the round); 87.50 % (2,374/2,713), 18, twenty-four rounds (2,372 at the round's fresh score, 2,373 before the model was retrained); 87.49 % (2,335/2,669), 18, twenty-three rounds (the same at the round's fresh score, with the twenty-second round's model); 87.57 % (2,311/2,639), 18, twenty-two rounds (2,310 before recipient.list_unknown, 2,309 at the round's fresh score); twenty-one rounds 87.86 % (2,257/2,569), 18 (3 are the nineteenth round's); twenty rounds 88.09 % (2,219/2,519); nineteen rounds 88.15 % (2,172/2,464), 18 (2,171 and 19 until the message rail); eighteen rounds 88.50 %, 16 since the our-side rail (88.38 %, 19 before it)
+		{"test (all rounds)", &with.test, 86.2, 20},              // measured 86.24 % (2,688/3,117), 20, thirty-four rounds (2,685 at the round's fresh score, 2,688 with its rules and the model retrained); 86.16 % (2,653/3,079), 20, thirty-three rounds (2,652 at the round's fresh score and with its rules, 2,653 with the model retrained); 86.22 % (2,634/3,055), 20, thirty-two rounds (the same at the round's fresh score, with its rules and with the model retrained; the new false suppression is the round's fresh row); 86.60 % (2,624/3,030), 19, thirty-one rounds (2,625 at the round's fresh score and with its rules, 2,624 with the model retrained); 86.69 % (2,598/2,997), 19, thirty rounds (2,596 at the round's fresh score, 2,599 with its rules on the twenty-ninth round's model, 2,598 with the model retrained); 86.69 % (2,553/2,945), 19, twenty-nine rounds (2,550 at the round's fresh score and with its rules; 2,553 with the model retrained; the new false suppression is the round's fresh row); 86.87 % (2,515/2,895), 18, twenty-eight rounds (2,511 and 20 at the round's fresh score; 2,514 and 18 with its rules on the old model, 2,517 with the model retrained before the relabel: "conta" no longer opens "contains"); 86.92 % (2,473/2,845), 20, twenty-seven rounds (2,472 at the round's fresh score; its one false suppression came with the round); 87.16 % (2,424/2,781), 19, twenty-six rounds (2,425 at the round's fresh score and with its rules on the twenty-fifth round's model: the retrained model took one twentieth-round row); 87.50 % (2,400/2,743), 19, twenty-five rounds (2,399 at the round's fresh score; its one false suppression, a local uid-map lookup failure, came with the round); 87.50 % (2,374/2,713), 18, twenty-four rounds (2,372 at the round's fresh score, 2,373 before the model was retrained); 87.49 % (2,335/2,669), 18, twenty-three rounds (the same at the round's fresh score, with the twenty-second round's model); 87.57 % (2,311/2,639), 18, twenty-two rounds (2,310 before recipient.list_unknown, 2,309 at the round's fresh score); twenty-one rounds 87.86 % (2,257/2,569), 18 (3 are the nineteenth round's); twenty rounds 88.09 % (2,219/2,519); nineteen rounds 88.15 % (2,172/2,464), 18 (2,171 and 19 until the message rail); eighteen rounds 88.50 %, 16 since the our-side rail (88.38 %, 19 before it)
 		{"test, first round", &with.round[0], 93.2, 2},           // measured 93.24 % (579/621), 2 (93.08 % until session 9's rules)
 		{"test, second round", &with.round[1], 91.2, 0},          // measured 91.22 %, 0
 		{"test, third round", &with.round[2], 72.0, 1},           // measured 72.00 %, 1 (25 rows)
@@ -292,6 +292,7 @@ func TestCorpusReplies(t *testing.T) {
 		{"test, thirty-first round", &with.round[30], 81.8, 0},   // measured 81.82 % (27/33), 0, as before its change
 		{"test, thirty-second round", &with.round[31], 36.0, 1},  // measured 36.00 % (9/25), 1, since the matcher skips words inside addresses (session 14); 40.00 % (10/25), 1, as before its change
 		{"test, thirty-third round", &with.round[32], 75.0, 0},   // measured 75.00 % (18/24), 0, as before its change
+		{"test, thirty-fourth round", &with.round[33], 84.2, 0},  // measured 84.21 % (32/38), 0, as before its change
 	}
 	test := &with.test
 	a := pct(test.Right, test.Rows)
@@ -340,7 +341,7 @@ func TestCorpusSecondAnnotators(t *testing.T) {
 		}
 		ann[p[0]] = marks{p[1], p[2]}
 	}
-	const annotatedRounds = 33 // the rounds the file covers
+	const annotatedRounds = 34 // the rounds the file covers
 	var rows, agree, adjudicated, right, rightAgreed, falseSupp int
 	for _, r := range readReplies(t) {
 		if r.split != "test" || collectionRound(t, r.id) > annotatedRounds {
@@ -377,12 +378,13 @@ func TestCorpusSecondAnnotators(t *testing.T) {
 		}
 	}
 	if len(ann) > 0 {
-		t.Fatalf("%d annotated ids are not test rows of the first thirty-three rounds", len(ann))
+		t.Fatalf("%d annotated ids are not test rows of the first thirty-four rounds", len(ann))
 	}
 	t.Logf("second annotator agrees with the corpus on %d/%d = %.2f%%; classifier on those rows %d/%d = %.2f%%; "+
 		"against the adjudicated labels %d/%d = %.2f%%, %d false suppressions",
 		agree, rows, pct(agree, rows), rightAgreed, agree, pct(rightAgreed, agree), right, adjudicated, pct(right, adjudicated), falseSupp)
-	// Floors at the figures measured (2,632/3,070 = 85.73 %, 17 false suppressions, thirty-three
+	// Floors at the figures measured (2,666/3,107 = 85.81 %, 17 false suppressions, thirty-four
+	// rounds; 2,632/3,070 = 85.73 %, 17 false suppressions, thirty-three
 	// rounds, 2,631 before the round's change; 2,612/3,047 = 85.72 %, 17 over thirty-two
 	// rounds, 2,613 before the round's change, the new false suppression the round's fresh row;
 	// 2,603/3,022 = 86.14 %, 16 over thirty-one rounds, the same before the round's change; 2,577/2,989 = 86.22 %, 16 over thirty
@@ -391,7 +393,7 @@ func TestCorpusSecondAnnotators(t *testing.T) {
 	// rounds; 2,448/2,837 = 86.29 %, 18 over twenty-seven, the new false suppression the round's fresh row; 2,398/2,773 = 86.48 %, 17 over twenty-six, 2,399 before the round's change (the retrained model's one row); 2,374/2,735 = 86.80 %, 17 over twenty-five, 2,373 before the round's change, the new false suppression its fresh row; 2,347/2,705 = 86.77 %, 16 over twenty-four, 2,345 before that round's change; 2,308/2,661 = 86.73 %, 16 over twenty-three; 2,284/2,631 = 86.81 % over twenty-two, 2,283 before recipient.list_unknown; 2,228/2,561 = 87.00 %, 16 over twenty-one; 2,190/2,511 = 87.22 %, 16 over twenty; 2,143/2,456 = 87.26 %, 16 over nineteen,
 	// with the message rail; 2,142 and 17 before it; eighteen rounds 2,058/2,350 =
 	// 87.57 % and 14 since the our-side rail, 2,055 and 17 before it).
-	if a := pct(right, adjudicated); a < 85.7 || falseSupp > 17 {
-		t.Errorf("against the adjudicated labels: %.2f%% right (floor 85.7%%), %d false suppressions (at most 17)", a, falseSupp)
+	if a := pct(right, adjudicated); a < 85.8 || falseSupp > 17 {
+		t.Errorf("against the adjudicated labels: %.2f%% right (floor 85.8%%), %d false suppressions (at most 17)", a, falseSupp)
 	}
 }
