@@ -12,8 +12,7 @@ import "github.com/redis/go-redis/v9"
 // recent events (trimmed to the newest LogKeep once it passes 2×LogKeep, about one event
 // in eight checking) and expires a log TTL after the last event.
 //
-// KEYS[1] log hash   KEYS[2] suppression hash   KEYS[3] soft window   KEYS[4] unused (kept
-// so the key layout stays fixed)
+// KEYS[1] log hash   KEYS[2] suppression hash   KEYS[3] soft window
 // ARGV[1] the arguments below, packed as one value (see codec: a MessagePack stream or a JSON array of strings):
 // [1] event ID (the log field)   [2] action: suppress | soft | reset | record
 // ARGV[3] now (ms)        ARGV[4] log TTL (ms)

@@ -315,7 +315,7 @@ func (s *Store) run(ctx context.Context, changes []Change, nowMS int64, sha, bat
 			batchArgs = append(batchArgs, packed)
 			continue
 		}
-		rec[i] = eval(sc.recipient, []string{logKey, supKey, softKey, logKey}, packed)
+		rec[i] = eval(sc.recipient, []string{logKey, supKey, softKey}, packed)
 		if c.Action == ActionSuppress {
 			// Listed now, in the same round trip; GT keeps a later, longer expiry (or +inf
 			// for permanent) when the script keeps an existing record.
