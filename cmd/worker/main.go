@@ -40,7 +40,7 @@ import (
 
 const usage = `Usage: worker [serve] [flags]      run the roles in REBOUND_ROLES (default: all)
        worker demo [--exit]          whole pipeline on embedded services, with sample webhooks
-       worker classify [REPLY ...]   classify SMTP replies (arguments, or one per line on stdin)
+       worker classify [--sender ADDR] [REPLY ...]   classify SMTP replies (arguments, or one per line on stdin)
        worker explain CODE           print the catalog entry for a code (530, 5.1.1, …)
        worker score FILE|-           the catalog's figures on replies you labelled
                                      (VERDICT<TAB>REPLY per line); fails on a false suppression
@@ -176,6 +176,13 @@ func loadCatalog(getenv func(string) string) (*catalog.Catalog, error) {
 
 // classify prints one JSON object per reply: the contract of `worker classify`.
 func classify(args []string, stdin io.Reader, stdout io.Writer, getenv func(string) string) error {
+	fs := flag.NewFlagSet("worker classify", flag.ContinueOnError)
+	fs.SetOutput(stdout)
+	sender := fs.String("sender", "", "our sender address for these replies (as an event carries it): a reply about it and no other address is our side's")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	args = fs.Args()
 	cat, err := loadCatalog(getenv)
 	if err != nil {
 		return err
@@ -186,7 +193,7 @@ func classify(args []string, stdin io.Reader, stdout io.Writer, getenv func(stri
 		if strings.TrimSpace(line) == "" {
 			return nil
 		}
-		return enc.Encode(api.Classify(cat, pol, line))
+		return enc.Encode(api.Classify(cat, pol, line, *sender))
 	}
 	if len(args) > 0 {
 		for _, a := range args {

@@ -109,6 +109,28 @@ func TestClassifyArgs(t *testing.T) {
 	checkVerdicts(t, classifyLines(t, r.stdout), []string{reply530, reply550})
 }
 
+// --sender gives the catalog our sender address, as an event would: the same reply
+// about it is our side's, not the recipient's.
+func TestClassifySender(t *testing.T) {
+	t.Parallel()
+	const reply = "553 <bounces@acme.example> Invalid email address."
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"classify", reply}, "suppress"},
+		{[]string{"classify", "--sender", "bounces@acme.example", reply}, "alert"},
+	} {
+		r := setup(t, nil)(nil, tc.args...)
+		if r.code != 0 {
+			t.Fatalf("%v: exit %d, stderr %s", tc.args, r.code, r.stderr)
+		}
+		if lines := classifyLines(t, r.stdout); len(lines) != 1 || lines[0]["action"] != tc.want {
+			t.Fatalf("%v: %v, want action %s", tc.args, lines, tc.want)
+		}
+	}
+}
+
 func TestClassifyStdin(t *testing.T) {
 	t.Parallel()
 	stdin := strings.NewReader("\n" + reply550 + "\n   \n\t\n" + reply530 + "\r\n\n")

@@ -613,6 +613,9 @@ const (
 type ClassifyRequest struct {
 	Reply   string   `json:"reply"`
 	Replies []string `json:"replies"`
+	// Sender is our sender address for the message, as an event carries it: a reply
+	// about this address and no other is about our side (catalog.Hints.Sender).
+	Sender string `json:"sender,omitempty"`
 }
 
 // Classified is one classified reply, as `worker classify` prints it.
@@ -623,8 +626,9 @@ type Classified struct {
 }
 
 // Classify classifies a reply as a bounce under the policy (the CLI uses it too).
-func Classify(cat *catalog.Catalog, pol *policy.Policy, reply string) Classified {
-	cl := cat.Classify(reply, catalog.Hints{})
+// sender is our sender address for the message ("" if unknown), as an event gives it.
+func Classify(cat *catalog.Catalog, pol *policy.Policy, reply, sender string) Classified {
+	cl := cat.Classify(reply, catalog.Hints{Sender: sender})
 	ev := events.Event{Type: events.TypeBounce}
 	return Classified{Reply: reply, Classification: cl, Action: pol.Decide(&ev, cl).Action}
 }
@@ -657,7 +661,7 @@ func (a *API) classify(w http.ResponseWriter, r *http.Request) {
 	pol := a.Policy()
 	out := make([]Classified, len(req.Replies))
 	for i, s := range req.Replies {
-		out[i] = Classify(a.Catalog, pol, s)
+		out[i] = Classify(a.Catalog, pol, s, req.Sender)
 	}
 	WriteJSON(w, http.StatusOK, map[string]any{"results": out})
 }

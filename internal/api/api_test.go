@@ -171,6 +171,14 @@ func TestCatalogClassifyMassBounce(t *testing.T) {
 	if code, _ := c.do("POST", "/v1/classify", `{"reply":""}`); code != http.StatusBadRequest {
 		t.Fatalf("empty classify = %d, want 400", code)
 	}
+	// The same reply with and without our sender address: about ours, it is an alert.
+	const aboutOurs = `"553 <bounces@acme.example> Invalid email address."`
+	for sender, want := range map[string]string{"": "suppress", "bounces@acme.example": "alert"} {
+		code, body := c.do("POST", "/v1/classify", `{"reply":`+aboutOurs+`,"sender":"`+sender+`"}`)
+		if res := body["results"].([]any); code != http.StatusOK || res[0].(map[string]any)["action"] != want {
+			t.Fatalf("classify with sender %q = %d %v, want %s", sender, code, body, want)
+		}
+	}
 	if code, body := c.do("GET", "/v1/mass-bounce", ""); code != http.StatusOK || len(body["held"].([]any)) != 0 {
 		t.Fatalf("mass-bounce list = %d %v", code, body)
 	}

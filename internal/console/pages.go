@@ -215,7 +215,7 @@ func (c *Console) catalogPage(w http.ResponseWriter, r *http.Request, s *session
 		return
 	}
 	p.Searched = true
-	p.Classified = api.Classify(c.cfg.Catalog, c.cfg.Policy(), q)
+	p.Classified = api.Classify(c.cfg.Catalog, c.cfg.Policy(), q, "")
 	code := p.Classified.Code
 	if codeLike.MatchString(q) {
 		code = q
