@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/reboundhq/rebound/internal/catalog/internal/fallback"
+	"github.com/reboundhq/rebound/internal/events"
 )
 
 // Scope says whose problem a bounce is; it decides the policy action
@@ -68,6 +69,13 @@ type Hints struct {
 	// whatever recipient words it uses: "553 <bounces@ours> Invalid email
 	// address" refused our MAIL FROM, not the recipient.
 	Sender string
+}
+
+// EventHints are the hints an event carries for its reply: the ESP's codes, the
+// remote MTA and our sender address. Every caller that classifies an event's
+// reply builds them here, so a new hint reaches all of them at once.
+func EventHints(ev *events.Event) Hints {
+	return Hints{Code: ev.Reply.Code, Enhanced: ev.Reply.Enhanced, RemoteHost: ev.MTA, Sender: ev.Sender}
 }
 
 // Classification is the catalog's answer for one reply.

@@ -394,6 +394,12 @@ func (m *matcher) run(s string, hit func(id int32, end int)) {
 // span is text[lo:hi].
 type span struct{ lo, hi int }
 
+// address is the address an addressSpans token holds, without the punctuation a
+// reply may put against it ("<x@example.org>.", "from=x@example.org").
+func (sp span) address(text string) string {
+	return strings.Trim(text[sp.lo:sp.hi], ".=/")
+}
+
 // addressSpans appends to out the email-address tokens of s in text order: the
 // run of non-separator bytes (addressStop) around each '@'.
 func addressSpans(s string, out []span) []span {

@@ -28,7 +28,7 @@ func Verdict(cl Classification) string {
 func LabelledHints(reply string) Hints {
 	var buf [8]span
 	for _, sp := range addressSpans(reply, buf[:0]) {
-		tok := strings.Trim(reply[sp.lo:sp.hi], ".=/")
+		tok := sp.address(reply)
 		if at := strings.IndexByte(tok, '@'); at > 0 && strings.EqualFold(tok[:at], "sender") {
 			return Hints{Sender: tok}
 		}

@@ -47,7 +47,7 @@ func aboutAddress(text, addr string) bool {
 		return false
 	}
 	for _, sp := range spans {
-		if !strings.EqualFold(strings.Trim(text[sp.lo:sp.hi], ".=/"), addr) {
+		if !strings.EqualFold(sp.address(text), addr) {
 			return false
 		}
 	}

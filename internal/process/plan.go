@@ -59,7 +59,7 @@ func (p *Processor) planInto(buf *plan, pol, shadow *policy.Policy, data [][]byt
 		// it names the recipient (SES and Resend IDs do).
 		ev.ID = p.cfg.Store.EventID(ev.ID)
 		reply := ev.Reply.String()
-		cl := p.cfg.Catalog.Classify(reply, catalog.Hints{Code: ev.Reply.Code, Enhanced: ev.Reply.Enhanced, RemoteHost: ev.MTA, Sender: ev.Sender})
+		cl := p.cfg.Catalog.Classify(reply, catalog.EventHints(&ev))
 		d := pol.Decide(&ev, cl)
 		pl.items = append(pl.items, item{msg: i, res: Result{Event: ev, Classification: cl, Decision: d}, obs: -1})
 		it := &pl.items[len(pl.items)-1]

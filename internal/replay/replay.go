@@ -99,7 +99,7 @@ func Run(ctx context.Context, js jetstream.JetStream, n events.Names, since time
 			if md != nil && !md.Timestamp.IsZero() {
 				at = md.Timestamp // when it was stored: about when the process role saw it
 			}
-			cl := cat.Classify(ev.Reply.String(), catalog.Hints{Code: ev.Reply.Code, Enhanced: ev.Reply.Enhanced, RemoteHost: ev.MTA, Sender: ev.Sender})
+			cl := cat.Classify(ev.Reply.String(), catalog.EventHints(&ev))
 			a, b := live.Decide(&ev, cl), candidate.Decide(&ev, cl)
 			ae := live.Effect(a, liveSoft.apply(live, &ev, a, at))
 			be := candidate.Effect(b, candSoft.apply(candidate, &ev, b, at))

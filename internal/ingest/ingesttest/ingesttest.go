@@ -278,7 +278,7 @@ func Decision(t testing.TB, ev *events.Event) policy.Decision {
 // process stage gives it.
 func classify(t testing.TB, ev *events.Event) catalog.Classification {
 	t.Helper()
-	return Catalog(t).Classify(ev.Reply.String(), catalog.Hints{Code: ev.Reply.Code, Enhanced: ev.Reply.Enhanced, RemoteHost: ev.MTA, Sender: ev.Sender})
+	return Catalog(t).Classify(ev.Reply.String(), catalog.EventHints(ev))
 }
 
 // AssertTenantOptOut checks that the default catalog and policy read ev as the
