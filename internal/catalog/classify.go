@@ -251,7 +251,7 @@ func (c *Catalog) decide(r Reply, h Hints, pre string) (Classification, sideHint
 	// No rule matched. The codes decide when they name a class; when they
 	// name none the statistical fallback may (model.go, with its rails).
 	if modelGate(e, r.Code) {
-		if cl, ok := c.modelDecision(r, pre, enh, hasEnh); ok {
+		if cl, ok := c.modelDecision(r, enh, hasEnh); ok {
 			return cl, side
 		}
 	}
@@ -310,8 +310,12 @@ func (c *Catalog) codeDecision(code int, enh [3]int, hasEnh bool) (*entrySpec, c
 // matchRule runs the multi-pattern scan once and returns the first rule,
 // in file order, whose conditions all hold. The remote server's own words
 // come first; only when they decide nothing is the prose before the reply
-// scanned too, so a DSN preamble ("the address couldn't be found") never
+// scanned, so a DSN preamble ("the address couldn't be found") never
 // outvotes the reply it introduces ("501 5.1.8 Sender address rejected").
+// The prose is scanned on its own, not added to the reply's words: an MTA's
+// "after RCPT TO:<…>:" names the dialogue step, and joined with the reply's
+// "500 5.5.1 Invalid command" it read as an invalid recipient
+// (TestWrappersDoNotDecide).
 func (c *Catalog) matchRule(r Reply, pre string, enh [3]int, hasEnh bool, host string) (*rule, int, int, sideHint) {
 	if len(c.rules) == 0 || (r.Text == "" && pre == "") {
 		return nil, 0, -1, 0
@@ -342,6 +346,7 @@ func (c *Catalog) matchRule(r Reply, pre string, enh [3]int, hasEnh bool, host s
 	if pre == "" {
 		return nil, 0, -1, side
 	}
+	clear(pset) // the prose alone: see above
 	c.m.scan(pre, pset)
 	rl, pos, andPos := c.firstRule(pset, rset, r.Code, enh, hasEnh, host)
 	return rl, pos, andPos, side

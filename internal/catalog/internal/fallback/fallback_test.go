@@ -14,9 +14,8 @@ func TestFeatures(t *testing.T) {
 	}{
 		{Input{Code: 550, Enhanced: "5.1.1", Text: "<Kijitora@Example.COM>: User UNKNOWN"},
 			[]string{"@addr", "@addr user", "user", "user unknown", "unknown", "#b5", "#b550", "#e5.1", "#e5.1.1"}},
-		// Digits end words and are dropped; one letter is not a word; the
-		// prose before the reply comes first.
-		{Input{Text: "x 12ab3 Benutzer unbekannt", Pre: "Réponse:"},
+		// Digits end words and are dropped; one letter is not a word.
+		{Input{Text: "Réponse: x 12ab3 Benutzer unbekannt"},
 			[]string{"réponse", "réponse ab", "ab", "ab benutzer", "benutzer", "benutzer unbekannt", "unbekannt", "#bnone", "#enone"}},
 		// Chinese and Japanese runs give their character pairs.
 		{Input{Code: 550, Text: "用户不存在"},
@@ -147,7 +146,7 @@ func FuzzFeatures(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Fuzz(func(t *testing.T, s string, code int, enh string) {
-		in := Input{Code: code, Enhanced: enh, Text: s, Pre: s}
+		in := Input{Code: code, Enhanced: enh, Text: s}
 		fs := Features(in)
 		if len(fs) > maxFeatures {
 			t.Fatalf("%d features", len(fs))

@@ -18,14 +18,14 @@ import (
 	"unicode/utf8"
 )
 
-// Input is what the model reads of one reply: the parsed codes, the
-// reply's own text and the prose before it (a DSN preamble), as the
-// catalog's parser splits them.
+// Input is what the model reads of one reply: the parsed codes and the
+// reply's own text, as the catalog's parser splits them. Not the MTA's prose
+// before the reply: a wrapper says where the reply came from, not what went
+// wrong (the catalog's TestWrappersDoNotDecide).
 type Input struct {
 	Code     int    // basic code, 0 if none
 	Enhanced string // enhanced code, "" if none
 	Text     string // the reply text, without its codes
-	Pre      string // prose before the reply, "" if none
 }
 
 // Bounds on the work done for one reply: a reply longer than this is read
@@ -222,7 +222,6 @@ type features struct {
 
 func newFeatures(f *features, in Input) {
 	f.in = in
-	f.t.normalise(in.Pre)
 	f.t.normalise(in.Text)
 }
 
