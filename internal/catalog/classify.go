@@ -232,7 +232,13 @@ func (c *Catalog) decide(r Reply, h Hints, pre string) (Classification, sideHint
 	enh, hasEnh := splitEnhanced(r.Enhanced)
 	e, kind := c.codeDecision(r.Code, enh, hasEnh)
 
-	rl, pos, andPos, side := c.matchRule(r, pre, enh, hasEnh, h.RemoteHost)
+	// The prose before the reply is read only when the reply's codes name no class
+	// either: the server's own codes outrank an MTA's or an ESP's words around them.
+	prose := pre
+	if e != nil && e.Class != ClassUnknown {
+		prose = ""
+	}
+	rl, pos, andPos, side := c.matchRule(r, prose, enh, hasEnh, h.RemoteHost)
 	if rl != nil {
 		cl := Classification{Class: rl.class, Scope: rl.scope, Rule: rl.id, Confidence: rl.confidence}
 		cl.Code = c.resolveCode(r, enh, hasEnh)
@@ -315,7 +321,8 @@ func (c *Catalog) codeDecision(code int, enh [3]int, hasEnh bool) (*entrySpec, c
 // The prose is scanned on its own, not added to the reply's words: an MTA's
 // "after RCPT TO:<…>:" names the dialogue step, and joined with the reply's
 // "500 5.5.1 Invalid command" it read as an invalid recipient
-// (TestWrappersDoNotDecide).
+// (TestWrappersDoNotDecide). decide passes no prose when the reply's codes
+// name a class.
 func (c *Catalog) matchRule(r Reply, pre string, enh [3]int, hasEnh bool, host string) (*rule, int, int, sideHint) {
 	if len(c.rules) == 0 || (r.Text == "" && pre == "") {
 		return nil, 0, -1, 0
