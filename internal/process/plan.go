@@ -29,6 +29,9 @@ type item struct {
 	// shadow is the shadow policy's decision (when one is configured); it is compared
 	// with the live one once the live outcome (the soft count) is known.
 	shadow *policy.Decision
+	// applied: its change and observation were written; it is acknowledged once the
+	// batch's statistics are added up.
+	applied bool
 }
 
 type undecodable struct {

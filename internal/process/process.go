@@ -595,12 +595,12 @@ func (p *Processor) applyPlan(ctx context.Context, batch []jetstream.Msg, pl *pl
 			p.retry(ctx, batch[it.msg], "redis", failed)
 			continue
 		}
+		it.applied = true
 		if it.shadow != nil && !it.res.Outcome.Duplicate {
 			if e, ok := disagreement(pl.policy, pl.shadow, &it.res, *it.shadow); ok {
 				disagreements = append(disagreements, e)
 			}
 		}
-		p.done(batch[it.msg], &it.res)
 		if it.res.Outcome.Duplicate {
 			continue
 		}
@@ -627,6 +627,14 @@ func (p *Processor) applyPlan(ctx context.Context, batch []jetstream.Msg, pl *pl
 		p.statsMu.Unlock()
 		if t, ok := p.takeStats(at, false); ok {
 			p.aside(func() { p.writeStats(ctx, t) })
+		}
+	}
+	// Acknowledged last, so an event that is acknowledged (and reported to OnProcessed)
+	// is in the statistics too: a watcher that saw it done and then a quiet interval's
+	// write found it missing (TestHourlyStatisticsAreAddedUp, under load).
+	for i := range pl.items {
+		if it := &pl.items[i]; it.applied {
+			p.done(batch[it.msg], &it.res)
 		}
 	}
 }
