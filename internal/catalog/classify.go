@@ -235,7 +235,7 @@ func (c *Catalog) decide(r Reply, h Hints, pre string) (Classification, sideHint
 	// The prose before the reply is read only when the reply's codes name no class
 	// either: the server's own codes outrank an MTA's or an ESP's words around them.
 	prose := pre
-	if e != nil && e.Class != ClassUnknown {
+	if namesClass(e) {
 		prose = ""
 	}
 	rl, pos, andPos, side := c.matchRule(r, prose, enh, hasEnh, h.RemoteHost)

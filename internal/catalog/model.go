@@ -78,5 +78,11 @@ func modelGate(e *entrySpec, code int) bool {
 	if code < 400 || code > 599 {
 		return false
 	}
-	return e == nil || e.Class == ClassUnknown
+	return !namesClass(e)
+}
+
+// namesClass reports whether the codes' catalog entry names a class: an entry
+// whose class is unknown (a bare 550, 5.0.0) names none, and no entry names none.
+func namesClass(e *entrySpec) bool {
+	return e != nil && e.Class != ClassUnknown
 }
