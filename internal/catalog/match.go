@@ -1,6 +1,6 @@
 package catalog
 
-import "strings"
+import "github.com/reboundhq/rebound/internal/catalog/internal/opaque"
 
 // matcher finds every pattern of a fixed set inside a text in one pass
 // (Aho–Corasick). Classification runs it once per reply, so the cost of a
@@ -311,17 +311,18 @@ func (m *matcher) hiStep(s int32, c uint8) int32 {
 }
 
 // scan marks in set (a bitset with at least npat bits) every pattern that
-// occurs in s, except where it ends inside an email address: an address is the
-// recipient's or ours, chosen by people, and "spam.trap@", "relay@" or
-// "user@example.com" must not decide what a reply says (the words around it do).
+// occurs in s, except where it ends inside an email address or a host name
+// (opaque.Spans): both are chosen by people, and "spam.trap@", "relay@",
+// "user@example.com" or "blocked.mx.example.net" must not decide what a reply says
+// (the words around them do).
 func (m *matcher) scan(s string, set []uint64) {
 	// The loop of run, with the bit set inline: the hot path of every
 	// classification, where a call per hit would show.
 	cur := m.start
 	dense, classes, nrow := m.dense, &m.classes, m.nrow
-	// The address tokens of s, in order; next is the first that ends after i.
-	var spanBuf [8]span
-	spans := addressSpans(s, spanBuf[:0])
+	// The opaque spans of s, in order; next is the first that ends after i.
+	var spanBuf [8]opaque.Span
+	spans := opaque.Spans(s, spanBuf[:0])
 	next := 0
 	for i := 0; i < len(s); i++ {
 		c := classes[s[i]]
@@ -342,10 +343,10 @@ func (m *matcher) scan(s string, set []uint64) {
 			if cur&deepBit == 0 {
 				st /= nrow
 			}
-			for next < len(spans) && spans[next].hi <= i {
+			for next < len(spans) && spans[next].Hi <= i {
 				next++
 			}
-			if next < len(spans) && spans[next].lo <= i {
+			if next < len(spans) && spans[next].Lo <= i {
 				continue
 			}
 			for _, id := range m.outs[m.outStart[st]:m.outEnd[st]] {
@@ -388,39 +389,6 @@ func (m *matcher) run(s string, hit func(id int32, end int)) {
 				hit(id, i+1)
 			}
 		}
-	}
-}
-
-// span is text[lo:hi].
-type span struct{ lo, hi int }
-
-// address is the address an addressSpans token holds, without the punctuation a
-// reply may put against it ("<x@example.org>.", "from=x@example.org").
-func (sp span) address(text string) string {
-	return strings.Trim(text[sp.lo:sp.hi], ".=/")
-}
-
-// addressSpans appends to out the email-address tokens of s in text order: the
-// run of non-separator bytes (addressStop) around each '@'.
-func addressSpans(s string, out []span) []span {
-	from := 0
-	for {
-		at := strings.IndexByte(s[from:], '@')
-		if at < 0 {
-			return out
-		}
-		at += from
-		lo, hi := at, at+1
-		// A local part never holds "..": "not allowed...x@example.org" is
-		// words, then an address.
-		for lo > 0 && !addressStop(s[lo-1]) && !(lo > 1 && s[lo-1] == '.' && s[lo-2] == '.') {
-			lo--
-		}
-		for hi < len(s) && !addressStop(s[hi]) {
-			hi++
-		}
-		out = append(out, span{lo, hi})
-		from = hi
 	}
 }
 

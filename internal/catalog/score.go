@@ -1,6 +1,10 @@
 package catalog
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/reboundhq/rebound/internal/catalog/internal/opaque"
+)
 
 // Verdict is the action a classification stands for on its first event under the
 // default policy, as the labelled corpus (testdata/replies.tsv) and `worker score`
@@ -26,9 +30,9 @@ func Verdict(cl Classification) string {
 // anonymise our side's address as sender@example.…, the recipient's as
 // user@example.…).
 func LabelledHints(reply string) Hints {
-	var buf [8]span
-	for _, sp := range addressSpans(reply, buf[:0]) {
-		tok := sp.address(reply)
+	var buf [8]opaque.Span
+	for _, sp := range opaque.Addresses(reply, buf[:0]) {
+		tok := sp.Address(reply)
 		if at := strings.IndexByte(tok, '@'); at > 0 && strings.EqualFold(tok[:at], "sender") {
 			return Hints{Sender: tok}
 		}

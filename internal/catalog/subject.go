@@ -3,6 +3,8 @@ package catalog
 import (
 	"fmt"
 	"strings"
+
+	"github.com/reboundhq/rebound/internal/catalog/internal/opaque"
 )
 
 // Whose failure is it: rails after every decision. A suppression cuts a
@@ -41,13 +43,13 @@ const reasonOurAddress = "the reply is about our envelope sender's address and n
 // not enough: "Hello <ours>, the group you tried to contact may not exist"
 // greets us and is about the recipient. Compared without regard to case.
 func aboutAddress(text, addr string) bool {
-	var buf [8]span
-	spans := addressSpans(text, buf[:0])
-	if len(spans) == 0 || strings.TrimLeft(text[:spans[0].lo], " <[\"'") != "" {
+	var buf [8]opaque.Span
+	spans := opaque.Addresses(text, buf[:0])
+	if len(spans) == 0 || strings.TrimLeft(text[:spans[0].Lo], " <[\"'") != "" {
 		return false
 	}
 	for _, sp := range spans {
-		if !strings.EqualFold(sp.address(text), addr) {
+		if !strings.EqualFold(sp.Address(text), addr) {
 			return false
 		}
 	}
@@ -146,14 +148,18 @@ func reasons(words []string, format string) []string {
 
 // replySubject says whose failure a reply's text names: our side (ruleOurSide),
 // the message (ruleMessage) or neither (""), with the rail's reason. Words
-// inside an email address do not count.
+// inside an email address or a host name (opaque.Spans) do not count.
 func replySubject(text string) (rule, reason string) {
 	first := [4]int32{-1, -1, -1, -1} // per group, the first word seen outside an address
-	// Hits come in text order, so the token of the last address check is kept:
-	// many hits inside one long token cost one scan of it, not one each.
-	var tok addressToken
+	// Hits come in text order, so the opaque spans are walked once.
+	var buf [8]opaque.Span
+	spans := opaque.Spans(text, buf[:0])
+	next := 0
 	sideMatcher.run(text, func(id int32, end int) {
-		if w := sideWords[id]; first[w.group] < 0 && !tok.holds(text, end) {
+		for next < len(spans) && spans[next].Hi < end {
+			next++
+		}
+		if w := sideWords[id]; first[w.group] < 0 && !(next < len(spans) && spans[next].Lo < end) {
 			first[w.group] = w.index
 		}
 	})
@@ -166,46 +172,4 @@ func replySubject(text string) (rule, reason string) {
 		return ruleMessage, messageReasons[first[groupMessage]]
 	}
 	return "", ""
-}
-
-// inAddress reports whether the word that ends at end is part of an email
-// address: the run of non-separator bytes around it holds an '@'.
-func inAddress(text string, end int) bool {
-	var t addressToken
-	return t.holds(text, end)
-}
-
-// addressToken is the last token an address check scanned: text[lo:hi] and
-// whether it holds an '@'.
-type addressToken struct {
-	lo, hi int
-	at     bool
-}
-
-// holds reports whether the word that ends at end is part of an email address,
-// scanning its token only when it is not the token of the last call.
-func (t *addressToken) holds(text string, end int) bool {
-	if t.hi > t.lo && end-1 >= t.lo && end <= t.hi {
-		return t.at
-	}
-	lo, hi := end, end
-	for lo > 0 && !addressStop(text[lo-1]) {
-		lo--
-	}
-	for hi < len(text) && !addressStop(text[hi]) {
-		hi++
-	}
-	t.lo, t.hi, t.at = lo, hi, strings.IndexByte(text[lo:hi], '@') >= 0
-	return t.at
-}
-
-// addressStop ends an address token. A non-ASCII byte ends it too: replies
-// written in other scripts put their own punctuation (「」, ：) right against an
-// address, and those words are the reply's, not the address's.
-func addressStop(b byte) bool {
-	switch b {
-	case ' ', '\t', '<', '>', '(', ')', '[', ']', '"', '\'', ',', ';', ':':
-		return true
-	}
-	return b >= 0x80
 }

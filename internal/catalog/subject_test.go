@@ -2,7 +2,6 @@ package catalog
 
 import (
 	"fmt"
-	"math/rand/v2"
 	"strings"
 	"testing"
 )
@@ -123,47 +122,6 @@ func TestSubjectProbes(t *testing.T) {
 		}
 		if probes != g.want {
 			t.Errorf("%s: %d probes, want %d", g.name, probes, g.want)
-		}
-	}
-}
-
-func TestInAddress(t *testing.T) {
-	t.Parallel()
-	for _, tc := range []struct {
-		text string
-		end  int // just past the word
-		want bool
-	}{
-		{"sender@example.org mailbox", 6, true},
-		{"<bounce-sender@example.org>", 14, true},
-		{"sender address invalid", 6, false},
-		{"sender: x@example.org", 6, false},
-		{"mail from <a@example.org>", 9, false},
-		{"", 0, false},
-	} {
-		if got := inAddress(tc.text, tc.end); got != tc.want {
-			t.Errorf("inAddress(%q, %d) = %v, want %v", tc.text, tc.end, got, tc.want)
-		}
-	}
-}
-
-// TestAddressTokenMatchesInAddress: the cached token check of replySubject answers,
-// call after call in text order, what a fresh check answers for each end.
-func TestAddressTokenMatchesInAddress(t *testing.T) {
-	t.Parallel()
-	rng := rand.New(rand.NewPCG(1, 2))
-	alphabet := "ab@ <>:.,"
-	for n := 0; n < 2000; n++ {
-		b := make([]byte, rng.IntN(40))
-		for i := range b {
-			b[i] = alphabet[rng.IntN(len(alphabet))]
-		}
-		text := string(b)
-		var tok addressToken
-		for end := 1; end <= len(text); end++ {
-			if got, want := tok.holds(text, end), inAddress(text, end); got != want {
-				t.Fatalf("%q end %d: cached %v, fresh %v", text, end, got, want)
-			}
 		}
 	}
 }

@@ -21,6 +21,11 @@ func TestFeatures(t *testing.T) {
 		{Input{Code: 550, Text: "用户不存在"},
 			[]string{"用户", "用户 户不", "户不", "户不 不存", "不存", "不存 存在", "存在", "#b5", "#b550", "#enone"}},
 		{Input{Code: 421, Text: "ユーザ"}, []string{"ユー", "ユー ーザ", "ーザ", "#b4", "#b421", "#enone"}},
+		// A host name is one token, whatever its labels say; a block list's name
+		// is what the reply says and stays words.
+		{Input{Code: 554, Text: "spam-in.mx.example.net refused, see https://support.example.com/why listed in zen.spamhaus.org"},
+			[]string{"@host", "@host refused", "refused", "refused see", "see", "see https", "https", "https @host", "@host why", "why",
+				"why listed", "listed", "listed in", "in", "in zen", "zen", "zen spamhaus", "spamhaus", "spamhaus org", "org", "#b5", "#b554", "#enone"}},
 	} {
 		if got := Features(tc.in); !reflect.DeepEqual(got, tc.want) {
 			t.Errorf("Features(%+v) =\n %q\nwant\n %q", tc.in, got, tc.want)

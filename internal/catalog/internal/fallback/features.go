@@ -16,6 +16,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/reboundhq/rebound/internal/catalog/internal/opaque"
 )
 
 // Input is what the model reads of one reply: the parsed codes and the
@@ -52,7 +54,7 @@ type tokens struct {
 const maxTokenBytes = 768
 
 // normalise appends the tokens of s. An e-mail address is the token
-// "@addr" (its local part is noise); digits end a word and are dropped (the
+// "@addr" (its local part is noise), a host name "@host"; digits end a word and are dropped (the
 // codes are features of their own); other words are runs of letters,
 // lower-cased, at least two letters long; Chinese, Japanese and Korean runs,
 // written without spaces, give their character pairs.
@@ -76,10 +78,25 @@ func (t *tokens) normalise(s string) {
 		if at && j-i > 2 {
 			t.emit("@addr")
 		} else {
-			t.words(s[i:j])
+			t.chunk(s[i:j])
 		}
 		i = j
 	}
+}
+
+// chunk emits the words of one whitespace-free chunk, each host name in it as
+// the token "@host": a receiver's names for its machines ("spam-in.mx.example.net")
+// are as much noise as an address's local part.
+func (t *tokens) chunk(s string) {
+	var buf [2]opaque.Span
+	hosts := opaque.Hosts(s, buf[:0])
+	from := 0
+	for _, h := range hosts {
+		t.words(s[from:h.Lo])
+		t.emit("@host")
+		from = h.Hi
+	}
+	t.words(s[from:])
 }
 
 // words emits the letter runs of one chunk.
