@@ -161,7 +161,9 @@ func stripWrappers(s string) string {
 		s = strings.TrimSpace(s[len("recipienterror:"):])
 	}
 	// Microsoft: Remote Server returned '550 5.1.1 RESOLVER…'. The closing
-	// quote is one not followed by a letter, so "doesn't" stays inside.
+	// quote is one not followed by a letter, so "doesn't" stays inside, and
+	// not one that closes a quote opened inside ("Please supply 'From'
+	// header field").
 	// Searching for the quote byte first keeps the common case (no quote)
 	// to one vectorised scan.
 	for off := 0; ; {
@@ -172,11 +174,21 @@ func stripWrappers(s string) string {
 		q += off
 		if q >= len("returned ") && hasSuffixFold(s[:q], "returned ") {
 			inner := s[q+1:]
-			end := len(inner)
+			end, open := len(inner), 0
 			for j := 0; j < len(inner); j++ {
-				if inner[j] == '\'' && (j+1 == len(inner) || !isLetter(inner[j+1])) {
-					end = j
-					break
+				if inner[j] != '\'' {
+					continue
+				}
+				before := j > 0 && isLetter(inner[j-1])
+				after := j+1 < len(inner) && isLetter(inner[j+1])
+				if !before && after {
+					open++ // an inner quotation opens
+				} else if !after {
+					if open == 0 {
+						end = j
+						break
+					}
+					open--
 				}
 			}
 			s = strings.TrimSpace(inner[:end])

@@ -23,6 +23,8 @@ func TestParseReply(t *testing.T) {
 			Reply{550, "5.1.1", "RESOLVER.ADR.RecipNotFound; not found"}},
 		{"Microsoft returned with apostrophe", "Remote Server returned '550 5.7.1 Sender doesn't have permission'",
 			Reply{550, "5.7.1", "Sender doesn't have permission"}},
+		{"Microsoft returned with a quotation inside", "Remote Server returned '554 5.7.1 Please supply 'From' header field' Attempted failover",
+			Reply{554, "5.7.1", "Please supply 'From' header field"}},
 		{"Exchange relaying the remote reply", "Remote Server returned '554 5.4.4 <mx.example.de #5.4.4 smtp; 550 5.4.4 Unable to relay>'",
 			Reply{550, "5.4.4", "Unable to relay>"}},
 		{"Exchange relaying, no space", "554 5.1.0 < #5.1.10 smtp;550 5.1.10 RESOLVER.ADR.RecipientNotFound; Recipient x@example.ch not found by SMTP address lookup>",
