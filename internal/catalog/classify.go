@@ -32,6 +32,9 @@ const (
 // with rule "stage.connect".
 func (c *Catalog) Classify(reply string, h Hints) Classification {
 	r, pre := parse(reply)
+	// Everything below reads the text folded (casefold.go), as the patterns
+	// were; the lengths stay, so the wrapper test below still holds.
+	r.Text, pre = foldCase(r.Text), foldCase(pre)
 	// Wrapper text (MTA prose around the reply) is what names the host and
 	// the dialogue step; a bare reply has none, so skip the search. When it
 	// is needed, one pass of a small matcher finds every marker at once.

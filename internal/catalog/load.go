@@ -5,12 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
-	"unicode"
-	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
 
@@ -531,10 +528,9 @@ func (c *Catalog) compileRules(specs []ruleSpec) error {
 	patID := map[string]int32{}
 	var patterns []string
 	intern := func(p string) int32 {
-		// ASCII folding only, as the matcher folds only ASCII: a pattern
-		// written with a capital Cyrillic or Greek letter matches text
-		// written that way, and a lower-case one lower-case text.
-		p = asciiLower(p)
+		// Folded as the text is: ASCII by the matcher, the rest by
+		// foldCase, which Classify applies to the reply first.
+		p = asciiLower(foldCase(p))
 		if id, ok := patID[p]; ok {
 			return id
 		}
@@ -600,17 +596,14 @@ func (c *Catalog) compileRules(specs []ruleSpec) error {
 		for _, h := range s.Hosts {
 			r.hosts = append(r.hosts, strings.ToLower(strings.TrimPrefix(strings.TrimSpace(h), "*")))
 		}
-		// match, and_any and unless are "any of" lists, so each pattern joins them in
-		// every case form the text may use (caseForms), once; all keeps its patterns as
-		// written, since each of them must be found.
+		// match, and_any and unless are "any of" lists: each pattern joins them
+		// once, however many case forms of it the list names.
 		anyOf := func(list []string, add func(id int32, p string)) {
 			seen := map[int32]bool{}
 			for _, p := range list {
-				for _, f := range caseForms(p) {
-					if id := intern(f); !seen[id] {
-						seen[id] = true
-						add(id, p)
-					}
+				if id := intern(p); !seen[id] {
+					seen[id] = true
+					add(id, p)
 				}
 			}
 		}
@@ -640,9 +633,7 @@ func (c *Catalog) compileRules(specs []ruleSpec) error {
 	var railWords []int32
 	for _, list := range [][]string{ourSideWords, messageWords} {
 		for _, w := range list {
-			for _, f := range caseForms(w) {
-				railWords = append(railWords, intern(f))
-			}
+			railWords = append(railWords, intern(w))
 		}
 	}
 	c.railMask = masksOf(railWords)
@@ -682,35 +673,6 @@ func masksOf(ids []int32) []wordMask {
 		out[i].m |= 1 << (uint(id) & 63)
 	}
 	return out
-}
-
-// caseForms returns the forms of a pattern the matcher must know to find it
-// whatever the case of the text. The matcher folds ASCII only, so a pattern
-// with letters outside ASCII ("Пользователь", "Überschritten", "ящик") also
-// needs its lower-case form and its capitalised one: a reply that starts a
-// sentence with the word writes it capitalised ("Ящик заблокирован"), and a
-// list written with the capital form must still find the word mid-sentence.
-func caseForms(p string) []string {
-	ascii := true
-	for i := 0; i < len(p); i++ {
-		if p[i] >= utf8.RuneSelf {
-			ascii = false
-			break
-		}
-	}
-	if ascii {
-		return []string{p}
-	}
-	lower := strings.ToLower(p)
-	first, size := utf8.DecodeRuneInString(lower)
-	title := string(unicode.ToUpper(first)) + lower[size:]
-	forms := []string{p}
-	for _, f := range []string{lower, title} {
-		if !slices.Contains(forms, f) {
-			forms = append(forms, f)
-		}
-	}
-	return forms
 }
 
 // asciiLower folds A-Z and leaves every other byte alone.

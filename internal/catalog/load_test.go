@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 )
@@ -114,27 +113,6 @@ func TestCodesValidation(t *testing.T) {
 	err := c.loadClasses("classes.yaml", []byte("classes:\n  - class: recipient_unknown\n    scope: unknown\n    description: d\n"))
 	if err == nil || !strings.Contains(err.Error(), "classes.yaml:2") {
 		t.Errorf("loadClasses error = %v, want file:line", err)
-	}
-}
-
-// TestCaseForms: the matcher folds ASCII only, so a pattern with other letters
-// joins the lists in its lower-case and capitalised forms as well; an ASCII
-// pattern stays one pattern.
-func TestCaseForms(t *testing.T) {
-	for _, tc := range []struct {
-		pattern string
-		want    []string
-	}{
-		{"user unknown", []string{"user unknown"}},
-		{"ящик", []string{"ящик", "Ящик"}},
-		{"Получател", []string{"Получател", "получател"}},
-		{"überschritten", []string{"überschritten", "Überschritten"}},
-		{"użytkownik", []string{"użytkownik", "Użytkownik"}},
-		{"宛先", []string{"宛先"}},
-	} {
-		if got := caseForms(tc.pattern); !slices.Equal(got, tc.want) {
-			t.Errorf("caseForms(%q) = %q, want %q", tc.pattern, got, tc.want)
-		}
 	}
 }
 

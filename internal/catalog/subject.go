@@ -120,12 +120,10 @@ var (
 		var patterns []string
 		for g, list := range [][]string{ourSideWords, messageWords, recipientWords, holderWords} {
 			for i, w := range list {
-				// The forms the rules' scan knows too (load.go), so the bitset
-				// gate and this check agree on a capitalised non-ASCII word.
-				for _, f := range caseForms(w) {
-					patterns = append(patterns, f)
-					sideWords = append(sideWords, sideWord{wordGroup(g), int32(i)})
-				}
+				// Folded as the rules' patterns are (load.go): Classify folds
+				// the text before either looks at it.
+				patterns = append(patterns, foldCase(w))
+				sideWords = append(sideWords, sideWord{wordGroup(g), int32(i)})
 			}
 		}
 		return newMatcher(patterns)
