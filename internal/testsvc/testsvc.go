@@ -11,6 +11,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	mrand "math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -274,7 +275,8 @@ func natsServerID(raw string) (string, error) {
 	return nc.ConnectedServerId(), nil
 }
 
-// FreePort returns a TCP port that was free on 127.0.0.1 a moment ago.
+// FreePort returns a TCP port that was free on 127.0.0.1 a moment ago, for a server a
+// test starts as a child process (see FreePorts).
 func FreePort() (int, error) {
 	ports, err := FreePorts(1)
 	if err != nil {
@@ -284,11 +286,19 @@ func FreePort() (int, error) {
 }
 
 // FreePorts returns n distinct free loopback ports: every listener stays open until
-// all are picked, so the kernel cannot hand out the same port twice.
+// all are picked, so no port is handed out twice.
+//
+// The ports come from below the kernel's ephemeral range when it can be read. A port
+// the kernel picked for a ":0" listener was free only until it handed it out again —
+// to an embedded nats-server of another test (they listen on ":0") or to an outgoing
+// connection — and a worker started on it then failed with "address already in use"
+// (seen in CI). Below the range, the kernel hands out nothing on its own; only another
+// pick, one in thousands, could take the same port.
 func FreePorts(n int) ([]int, error) {
+	lo, hi := belowEphemeral()
 	ports := make([]int, 0, n)
 	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
+		l, err := listenFree(lo, hi)
 		if err != nil {
 			return nil, err
 		}
@@ -296,6 +306,39 @@ func FreePorts(n int) ([]int, error) {
 		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
 	}
 	return ports, nil
+}
+
+// listenFree listens on a random free port of [lo, hi], or on one the kernel picks
+// when the range is empty or every try is taken.
+func listenFree(lo, hi int) (net.Listener, error) {
+	if hi > lo {
+		for range 64 {
+			port := lo + mrand.IntN(hi-lo+1)
+			if l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
+				return l, nil
+			}
+		}
+	}
+	return net.Listen("tcp", "127.0.0.1:0")
+}
+
+// belowEphemeral is the port range tests pick from: 10000 up to just below the
+// kernel's ephemeral range (Linux's ip_local_port_range), or an empty range when that
+// cannot be read or leaves too little room.
+func belowEphemeral() (lo, hi int) {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 0, 0
+	}
+	f := strings.Fields(string(b))
+	if len(f) != 2 {
+		return 0, 0
+	}
+	first, err := strconv.Atoi(f[0])
+	if err != nil || first-1 < 10000+1000 {
+		return 0, 0
+	}
+	return 10000, first - 1
 }
 
 // ID returns a short random identifier for names that must not collide between tests.
