@@ -3,6 +3,8 @@ package catalog
 import (
 	"strings"
 	"testing"
+
+	"github.com/reboundhq/rebound/internal/catalog/internal/opaque"
 )
 
 const (
@@ -101,3 +103,35 @@ func BenchmarkClassifyLongToken(b *testing.B) {
 		sinkClass = c.Classify(reply, Hints{})
 	}
 }
+
+// BenchmarkFoldCaseCorpus and BenchmarkSpansCorpus are the two passes every
+// classification makes before its scan (casefold.go, internal/opaque), over the
+// sisimai replies: the parts of BenchmarkClassifyCorpus that skipping host names and
+// folding case added.
+func BenchmarkFoldCaseCorpus(b *testing.B) {
+	rows := readCorpus(b)
+	i := 0
+	for b.Loop() {
+		sinkText = foldCase(rows[i].text)
+		if i++; i == len(rows) {
+			i = 0
+		}
+	}
+}
+
+func BenchmarkSpansCorpus(b *testing.B) {
+	rows := readCorpus(b)
+	var buf [8]opaque.Span
+	i := 0
+	for b.Loop() {
+		sinkSpans = len(opaque.Spans(rows[i].text, buf[:0]))
+		if i++; i == len(rows) {
+			i = 0
+		}
+	}
+}
+
+var (
+	sinkText  string
+	sinkSpans int
+)

@@ -1,6 +1,7 @@
 package catalog
 
 import (
+	"encoding/binary"
 	"unicode"
 	"unicode/utf8"
 	"unsafe"
@@ -38,7 +39,15 @@ func foldCase(s string) string {
 
 // firstFoldable is the offset of the first rune foldCase changes, or -1.
 func firstFoldable(s string) int {
+	b := unsafe.Slice(unsafe.StringData(s), len(s)) // read only
 	for i := 0; i < len(s); {
+		// Eight ASCII bytes at a time: most replies are ASCII throughout.
+		for i+8 <= len(b) && binary.LittleEndian.Uint64(b[i:])&0x8080808080808080 == 0 {
+			i += 8
+		}
+		if i == len(s) {
+			break
+		}
 		if s[i] < utf8.RuneSelf {
 			i++
 			continue
@@ -63,6 +72,9 @@ func firstFoldable(s string) int {
 // lowerSameLength is r's lower case when that takes the same n bytes, else r
 // (a few letters change length, "İ" → "i̇": they stay as written).
 func lowerSameLength(r rune, n int) rune {
+	if n == 2 {
+		return rune(lower2[r-0x80]) // a two-byte rune is U+0080-U+07FF
+	}
 	if r == utf8.RuneError || !unicode.IsUpper(r) && !unicode.IsTitle(r) {
 		return r
 	}
@@ -71,3 +83,16 @@ func lowerSameLength(r rune, n int) rune {
 	}
 	return r
 }
+
+// lower2 maps each two-byte rune (U+0080-U+07FF: Latin, Greek, Cyrillic, Armenian,
+// Hebrew, Arabic, most of the replies outside ASCII) to its lower case when that is
+// a two-byte rune too, else to itself: a table instead of the Unicode tables.
+var lower2 = func() (t [0x800 - 0x80]uint16) {
+	for r := rune(0x80); r < 0x800; r++ {
+		t[r-0x80] = uint16(r)
+		if l := unicode.ToLower(r); l != r && l >= 0x80 && l < 0x800 && (unicode.IsUpper(r) || unicode.IsTitle(r)) {
+			t[r-0x80] = uint16(l)
+		}
+	}
+	return t
+}()

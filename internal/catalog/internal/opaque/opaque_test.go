@@ -124,3 +124,22 @@ func checkSpans(text string) error {
 	}
 	return nil
 }
+
+// TestTopLevelDomains: the table finds every listed domain in either case and
+// nothing else; a key is never 0, the table's empty slot.
+func TestTopLevelDomains(t *testing.T) {
+	for _, d := range []string{"com", "COM", "de", "jp", "example", "localdomain", "solutions", "it", "no"} {
+		key, ok := tldKey(d)
+		if !ok || key == 0 || topLevelDomains.kind(key) == 0 {
+			t.Errorf("%q: key %d, ok %v, kind %d; want a top-level domain", d, key, ok, topLevelDomains.kind(key))
+		}
+	}
+	for _, d := range []string{"php", "html", "please", "aspx", "recipnotfound", "x", "c0m", "toolongtobeadomain"} {
+		if key, ok := tldKey(d); ok && topLevelDomains.kind(key) != 0 {
+			t.Errorf("%q found as a top-level domain", d)
+		}
+	}
+	if k, _ := tldKey("it"); topLevelDomains.kind(k) != tldWord {
+		t.Errorf(`"it" is a word too: want tldWord`)
+	}
+}
