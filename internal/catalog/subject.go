@@ -148,7 +148,7 @@ func reasons(words []string, format string) []string {
 // the message (ruleMessage) or neither (""), with the rail's reason. Words
 // inside an email address or a host name (opaque.Spans) do not count.
 func replySubject(text string) (rule, reason string) {
-	first := [4]int32{-1, -1, -1, -1} // per group, the first word seen outside an address
+	first := [4]int32{-1, -1, -1, -1} // per group, the first word seen outside an address or host name
 	// Hits come in text order, so the opaque spans are walked once.
 	var buf [8]opaque.Span
 	spans := opaque.Spans(text, buf[:0])
