@@ -47,3 +47,14 @@ func FuzzFoldCase(f *testing.F) {
 		}
 	})
 }
+
+// TestClassifyReplyFolds: a reply parsed by the caller (ClassifyReply) is folded as
+// one Classify parses, so capitals outside ASCII decide nothing on either path.
+func TestClassifyReplyFolds(t *testing.T) {
+	c := setup(t)
+	upper := c.ClassifyReply(Reply{Code: 550, Text: "USUÁRIO INEXISTENTE"}, Hints{})
+	lower := c.ClassifyReply(Reply{Code: 550, Text: "usuário inexistente"}, Hints{})
+	if upper.Rule != lower.Rule || upper.Class != lower.Class {
+		t.Fatalf("capitals: %s by %s; lower case: %s by %s", upper.Class, upper.Rule, lower.Class, lower.Rule)
+	}
+}

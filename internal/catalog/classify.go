@@ -32,9 +32,6 @@ const (
 // with rule "stage.connect".
 func (c *Catalog) Classify(reply string, h Hints) Classification {
 	r, pre := parse(reply)
-	// Everything below reads the text folded (casefold.go), as the patterns
-	// were; the lengths stay, so the wrapper test below still holds.
-	r.Text, pre = foldCase(r.Text), foldCase(pre)
 	// Wrapper text (MTA prose around the reply) is what names the host and
 	// the dialogue step; a bare reply has none, so skip the search. When it
 	// is needed, one pass of a small matcher finds every marker at once.
@@ -193,8 +190,11 @@ func (c *Catalog) ClassifyReply(r Reply, h Hints) Classification {
 }
 
 // classify is ClassifyReply with the prose that preceded the reply (from
-// Classify), scanned together with the reply text.
+// Classify), scanned apart from the reply text (matchRule).
 func (c *Catalog) classify(r Reply, h Hints, pre string) Classification {
+	// Everything below reads the text folded (casefold.go), as the patterns were,
+	// whichever entry point parsed it; folding keeps every length.
+	r.Text, pre = foldCase(r.Text), foldCase(pre)
 	cl, side := c.decide(r, h, pre)
 	if cl.Scope == ScopeRecipient && h.Sender != "" && aboutAddress(r.Text, h.Sender) {
 		if cl.Permanent {
