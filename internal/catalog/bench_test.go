@@ -135,3 +135,16 @@ var (
 	sinkText  string
 	sinkSpans int
 )
+
+// BenchmarkSpellingCorpus is the two spelling steps (spelling.go) over the sisimai
+// replies: normalizeSpace where a reply enters, spellingForm before the scan.
+func BenchmarkSpellingCorpus(b *testing.B) {
+	rows := readCorpus(b)
+	i := 0
+	for b.Loop() {
+		sinkText = spellingForm(normalizeSpace(rows[i].text))
+		if i++; i == len(rows) {
+			i = 0
+		}
+	}
+}

@@ -31,6 +31,10 @@ const (
 // greeting or HELO, before any recipient was named, becomes policy_rejected
 // with rule "stage.connect".
 func (c *Catalog) Classify(reply string, h Hints) Classification {
+	t := scanTraits(reply)
+	if t&traitsSpacing != 0 {
+		reply = normalizeSpace(reply)
+	}
 	r, pre := parse(reply)
 	// Wrapper text (MTA prose around the reply) is what names the host and
 	// the dialogue step; a bare reply has none, so skip the search. When it
@@ -42,7 +46,7 @@ func (c *Catalog) Classify(reply string, h Hints) Classification {
 		w, read = readWrapper(reply), true
 		h.RemoteHost = w.host
 	}
-	cl := c.classify(r, h, pre)
+	cl := c.classify(r, h, pre, t)
 	if !wrapped || cl.Scope == ScopeSender || cl.Scope == ScopeMessage {
 		return cl
 	}
@@ -103,10 +107,12 @@ var wrapperMarkers = []struct {
 	// that server's answer ("sender address does not accept mail: 550 5.1.1 <ours>:
 	// User unknown"), which names our address as a recipient.
 	{"sender address does not accept mail", stageSenderCheck},
+	{"sender address doesn't accept mail", stageSenderCheck},
 	{"sender verify failed", stageSenderCheck},
 	{"sender verification failed", stageSenderCheck},
 	{"sender address verification failed", stageSenderCheck},
 	{"could not verify sender", stageSenderCheck},
+	{"couldn't verify sender", stageSenderCheck},
 }
 
 // wrapperMatcher is compiled once, like the rule matcher; it is tiny, so a
@@ -186,15 +192,26 @@ func transientWording(text, pre string) bool {
 // permanent and an unmatched reply is ClassUnknown, which is never
 // suppressible.
 func (c *Catalog) ClassifyReply(r Reply, h Hints) Classification {
-	return c.classify(r, h, "")
+	t := scanTraits(r.Text)
+	if t&traitsSpacing != 0 {
+		r.Text = normalizeSpace(r.Text)
+	}
+	return c.classify(r, h, "", t)
 }
 
 // classify is ClassifyReply with the prose that preceded the reply (from
-// Classify), scanned apart from the reply text (matchRule).
-func (c *Catalog) classify(r Reply, h Hints, pre string) Classification {
-	// Everything below reads the text folded (casefold.go), as the patterns were,
-	// whichever entry point parsed it; folding keeps every length.
-	r.Text, pre = foldCase(r.Text), foldCase(pre)
+// Classify), scanned apart from the reply text (matchRule). t is the traits of
+// the text r and pre came from.
+func (c *Catalog) classify(r Reply, h Hints, pre string, t textTraits) Classification {
+	// Everything below reads the text folded (casefold.go) and spelled (spelling.go)
+	// as the patterns were, whichever entry point parsed it. Most replies need
+	// neither, which their traits tell without a look at each text.
+	if t&traitsFoldCases != 0 {
+		r.Text, pre = foldCase(r.Text), foldCase(pre)
+	}
+	if t&traitsSpelled != 0 {
+		r.Text, pre = spellingForm(r.Text), spellingForm(pre)
+	}
 	cl, side := c.decide(r, h, pre)
 	if cl.Scope == ScopeRecipient && h.Sender != "" && aboutAddress(r.Text, h.Sender) {
 		if cl.Permanent {

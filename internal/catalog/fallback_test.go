@@ -15,8 +15,8 @@ var updateFallback = flag.Bool("update-fallback", false, "rewrite data/fallback.
 // fallbackInput is what the model reads of a reply, split as Classify
 // splits it.
 func fallbackInput(reply string) fallback.Input {
-	r, _ := parse(reply) // the reply alone, as modelDecision asks the model
-	return fallback.Input{Code: r.Code, Enhanced: r.Enhanced, Text: r.Text}
+	r, _ := parse(normalizeSpace(reply)) // the reply alone, as modelDecision asks the model
+	return fallback.Input{Code: r.Code, Enhanced: r.Enhanced, Text: spellingForm(foldCase(r.Text))}
 }
 
 // devExamples are the corpus's dev rows as training examples; test rows

@@ -528,9 +528,10 @@ func (c *Catalog) compileRules(specs []ruleSpec) error {
 	patID := map[string]int32{}
 	var patterns []string
 	intern := func(p string) int32 {
-		// Folded as the text is: ASCII by the matcher, the rest by
-		// foldCase, which Classify applies to the reply first.
-		p = asciiLower(foldCase(p))
+		// Folded and spelled as the text is: ASCII by the matcher, the
+		// rest by foldCase and spellingForm, which classify applies to the
+		// reply first.
+		p = asciiLower(spellingForm(foldCase(p)))
 		if id, ok := patID[p]; ok {
 			return id
 		}
@@ -597,13 +598,17 @@ func (c *Catalog) compileRules(specs []ruleSpec) error {
 			r.hosts = append(r.hosts, strings.ToLower(strings.TrimPrefix(strings.TrimSpace(h), "*")))
 		}
 		// match, and_any and unless are "any of" lists: each pattern joins them
-		// once, however many case forms of it the list names.
+		// once, however many case forms of it the list names, in each of its
+		// spellings (spellingVariants). all keeps its patterns as written, since
+		// each of them must be found.
 		anyOf := func(list []string, add func(id int32, p string)) {
 			seen := map[int32]bool{}
 			for _, p := range list {
-				if id := intern(p); !seen[id] {
-					seen[id] = true
-					add(id, p)
+				for _, v := range spellingVariants(p) {
+					if id := intern(v); !seen[id] {
+						seen[id] = true
+						add(id, v)
+					}
 				}
 			}
 		}

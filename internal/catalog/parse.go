@@ -11,7 +11,7 @@ import (
 type Reply struct {
 	Code     int    // basic (three-digit) code, 0 if none was found
 	Enhanced string // enhanced status code such as "5.1.1", "" if none
-	Text     string // diagnostic text without codes and wrappers, folded to one line
+	Text     string // diagnostic text without codes and wrappers, folded to one line with single spaces
 }
 
 // maxCandidates bounds the reply tokens ParseReply looks at, so a huge or
@@ -36,10 +36,10 @@ type codeToken struct {
 // first non-2xx/3xx reply counts: a trailing `503 5.5.1 RCPT first` is a
 // consequence of the earlier rejection, not its cause.
 //
-// It never panics and allocates only when continuation lines or line breaks
-// have to be folded out of the text.
+// It never panics and allocates only when continuation lines, line breaks or
+// doubled and Unicode spaces have to be folded out of the text.
 func ParseReply(s string) Reply {
-	r, _ := parse(s)
+	r, _ := parse(normalizeSpace(s))
 	return r
 }
 

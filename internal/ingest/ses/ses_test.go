@@ -254,7 +254,7 @@ func TestParse(t *testing.T) {
 			ID: "ses:" + snsID + ":hal@example.net", ESP: "ses", Type: events.TypeDelivered,
 			OccurredAt: ingesttest.At("2026-03-04T11:10:00Z"), Recipient: "hal@example.net", Sender: "no-reply@mail.shop.example",
 			SendingDomain: "mail.shop.example", MTA: "142.250.27.26", MessageID: "0102019a1b2c3d4e-dlv-msg",
-			Reply:      events.Reply{Text: "250 2.0.0 OK  1772622600 x12si345 - gsmtp"},
+			Reply:      events.Reply{Text: "250 2.0.0 OK 1772622600 x12si345 - gsmtp"},
 			ESPVerdict: map[string]string{"eventType": "Delivery"},
 		}}},
 		{file: "reject.json", actions: []policy.Action{policy.ActionNone}, want: []events.Event{{

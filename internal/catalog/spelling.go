@@ -1,0 +1,350 @@
+package catalog
+
+import (
+	"encoding/binary"
+	"strings"
+	"unicode/utf8"
+	"unsafe"
+)
+
+// Servers write the same words with different keys: two spaces after a full stop, a
+// no-break space copied from a web page, a typographic apostrophe, "doesn't" or "does
+// not", "cannot" or "can not". None of that is meaning, so the matcher must not see
+// it. Two steps take it away:
+//
+//   - normalizeSpace, where a reply enters (Classify, ParseReply): every run of spaces,
+//     tabs and Unicode spaces becomes one space, so that the codes are found and the
+//     text reads the same whatever the spacing;
+//   - spellingForm, where the text meets the patterns (classify, and the loader for
+//     each pattern): typographic apostrophes become ', a contraction with n't becomes
+//     its two words ("doesn't" → "does not", "can't" and "cannot" → "can not", "won't"
+//     → "will not"). It changes lengths, so everything that reads positions (the
+//     address and host spans, the subject rails) reads the text after it.
+//
+// TestSpellingDoesNotDecide holds both on the dev rows.
+
+// normalizeSpace folds every run of horizontal white space (space, tab, no-break
+// space and the other Unicode spaces) into one ASCII space. Line breaks stay: the
+// parser reads continuation lines by them. A text with nothing to fold is returned
+// as it is, without allocating.
+func normalizeSpace(s string) string {
+	i := firstOddSpace(s)
+	if i < 0 {
+		return s
+	}
+	b := make([]byte, 0, len(s))
+	b = append(b, s[:i]...)
+	for i < len(s) {
+		if n := spaceAt(s, i); n > 0 {
+			if len(b) == 0 || b[len(b)-1] != ' ' {
+				b = append(b, ' ')
+			}
+			i += n
+			continue
+		}
+		b = append(b, s[i])
+		i++
+	}
+	return string(b)
+}
+
+// Word-at-a-time flags (SWAR): eqBytes sets the top bit of exactly those bytes of x
+// that equal c. (The shorter borrow trick also flags a byte above a match, and
+// "no" would then read as "nn": most English words.)
+const (
+	lsbs = 0x0101010101010101
+	msbs = 0x8080808080808080
+	lows = 0x7F7F7F7F7F7F7F7F
+)
+
+func eqBytes(x uint64, c byte) uint64 {
+	y := x ^ (lsbs * uint64(c))
+	return ^((y&lows + lows) | y | lows)
+}
+
+// firstOddSpace is the offset of the first space normalizeSpace changes (a space
+// after a space, a tab, a Unicode space), or -1. Most replies have none, so it
+// looks at eight bytes at a time and only at a flagged word byte by byte.
+func firstOddSpace(s string) int {
+	b := unsafe.Slice(unsafe.StringData(s), len(s)) // read only
+	i := 0
+	for ; i+8 <= len(b); i += 8 {
+		x := binary.LittleEndian.Uint64(b[i:])
+		sp := eqBytes(x, ' ')
+		// A space right after a space, also across the word boundary; a tab; a
+		// byte outside ASCII.
+		if sp&(sp<<8) == 0 && (sp&0x80 == 0 || i == 0 || b[i-1] != ' ') && eqBytes(x, '\t')|x&msbs == 0 {
+			continue
+		}
+		for j := i; j < i+8; j++ {
+			if oddSpaceAt(s, j) {
+				return j
+			}
+		}
+	}
+	for ; i < len(b); i++ {
+		if oddSpaceAt(s, i) {
+			return i
+		}
+	}
+	return -1
+}
+
+// oddSpaceAt reports whether normalizeSpace changes the byte at s[i].
+func oddSpaceAt(s string, i int) bool {
+	switch c := s[i]; {
+	case c == '\t':
+		return true
+	case c == ' ':
+		return i > 0 && s[i-1] == ' '
+	case c >= utf8.RuneSelf:
+		return spaceAt(s, i) > 0
+	}
+	return false
+}
+
+// spaceAt is the length of the white space (not a line break) that starts at s[i],
+// or 0: an ASCII space or tab, U+00A0, U+2000-U+200A, U+202F, U+205F or U+3000.
+func spaceAt(s string, i int) int {
+	switch c := s[i]; {
+	case c == ' ' || c == '\t':
+		return 1
+	case c != 0xC2 && c != 0xE2 && c != 0xE3:
+		return 0
+	}
+	r, n := utf8.DecodeRuneInString(s[i:])
+	switch {
+	case r == 0xA0, r >= 0x2000 && r <= 0x200A, r == 0x202F, r == 0x205F, r == 0x3000:
+		return n
+	}
+	return 0
+}
+
+// spellingForm is the text as the matcher reads it: typographic apostrophes as ',
+// contractions with n't and "cannot" as two words. A text with none of them is
+// returned as it is, without allocating. It is applied to the reply after foldCase
+// and to every pattern, so either spelling in a rule finds either in a reply.
+func spellingForm(s string) string {
+	var b []byte // nil until the first change
+	last := 0    // s[last:] is not in b yet
+	for i := nextSpelling(s, 0); i >= 0; i = nextSpelling(s, i+1) {
+		var skip int // bytes of s the change replaces
+		var with string
+		expand := false
+		switch n := apostropheAt(s, i); {
+		case n > 0 && i+n < len(s) && (s[i+n] == 't' || s[i+n] == 'T') && !letterAt(s, i+n+1) && endsWithN(s[:i]):
+			// n't: the word before it loses its n and gains " not" (expandNot).
+			skip, expand = n+1, true
+		case n > 1:
+			skip, with = n, "'"
+		case n == 0 && (i == 0 || !isLetter(s[i-1])) && !letterAt(s, i+6):
+			// "cannot" (spellingAt found it), a word of its own.
+			skip, with = 6, s[i:i+3]+" not"
+		default:
+			continue
+		}
+		if b == nil {
+			b = make([]byte, 0, len(s)+8)
+		}
+		b = append(b, s[last:i]...)
+		if expand {
+			b = expandNot(b)
+		} else {
+			b = append(b, with...)
+		}
+		last = i + skip
+		i = last - 1
+	}
+	if b == nil {
+		return s
+	}
+	return string(append(b, s[last:]...))
+}
+
+// nextSpelling is the offset from i on of the next byte where spellingForm may
+// change something (spellingAt), or -1: eight bytes at a time, as firstOddSpace.
+func nextSpelling(s string, from int) int {
+	b := unsafe.Slice(unsafe.StringData(s), len(s)) // read only
+	i := from
+	for ; i+8 <= len(b); i += 8 {
+		x := binary.LittleEndian.Uint64(b[i:])
+		// ' or a byte outside ASCII (typographic apostrophes), or "nn" in any case,
+		// the middle of "cannot" ('N'|0x20 is 'n', and no other byte maps there),
+		// also across the word boundary.
+		nn := eqBytes(x|lsbs*0x20, 'n')
+		if eqBytes(x, '\'')|x&msbs|nn&(nn<<8) == 0 && (nn&0x80 == 0 || i == 0 || b[i-1]|0x20 != 'n') {
+			continue
+		}
+		// "cannot" starts up to three bytes before its nn.
+		for j := max(i-3, from); j < i+8; j++ {
+			if spellingAt(s, j) {
+				return j
+			}
+		}
+	}
+	for i = max(i-3, from); i < len(b); i++ {
+		if spellingAt(s, i) {
+			return i
+		}
+	}
+	return -1
+}
+
+// spellingAt reports whether spellingForm must look at s[i]: an apostrophe of any
+// kind, or the c of "cannot".
+func spellingAt(s string, i int) bool {
+	switch c := s[i]; {
+	case c == '\'':
+		return true
+	case c >= utf8.RuneSelf:
+		return apostropheAt(s, i) > 0
+	case c == 'c' || c == 'C':
+		return i+6 <= len(s) && strings.EqualFold(s[i:i+6], "cannot")
+	}
+	return false
+}
+
+// apostropheAt is the length of the apostrophe that starts at s[i], or 0: ', U+2019
+// and U+2018 (typographic quotes), U+02BC (modifier letter apostrophe), U+00B4
+// (acute accent) and U+2032 (prime), which keyboards and word processors put in its
+// place.
+func apostropheAt(s string, i int) int {
+	switch c := s[i]; {
+	case c == '\'':
+		return 1
+	case c != 0xC2 && c != 0xCA && c != 0xE2:
+		return 0
+	}
+	r, n := utf8.DecodeRuneInString(s[i:])
+	switch r {
+	case 0x2019, 0x2018, 0x02BC, 0x00B4, 0x2032:
+		return n
+	}
+	return 0
+}
+
+// expandNot rewrites the word that ends b with an n (the n of n't) as its full
+// form followed by " not": "doesn" → "does not", "ca" + n → "can not", "wo" + n →
+// "will not", "sha" + n → "shall not".
+func expandNot(b []byte) []byte {
+	b = b[:len(b)-1] // the n
+	start := len(b)
+	for start > 0 && isLetter(b[start-1]) {
+		start--
+	}
+	switch w := string(b[start:]); {
+	case strings.EqualFold(w, "ca"):
+		b = append(b, 'n')
+	case strings.EqualFold(w, "wo"):
+		b = append(b[:start], "will"...)
+	case strings.EqualFold(w, "sha"):
+		b = append(b, "ll"...)
+	}
+	return append(b, " not"...)
+}
+
+// endsWithN reports whether s ends with the n of an n't contraction: an n that
+// ends a word with no apostrophe of its own ("can'tn't" is left alone, so that a
+// second pass finds nothing to do).
+func endsWithN(s string) bool {
+	if len(s) == 0 || (s[len(s)-1] != 'n' && s[len(s)-1] != 'N') {
+		return false
+	}
+	start := len(s) - 1
+	for start > 0 && isLetter(s[start-1]) {
+		start--
+	}
+	return apostropheBefore(s, start) == 0
+}
+
+// apostropheBefore is the length of an apostrophe that ends s[:i], or 0.
+func apostropheBefore(s string, i int) int {
+	for n := 1; n <= 3 && n <= i; n++ {
+		if apostropheAt(s, i-n) == n {
+			return n
+		}
+	}
+	return 0
+}
+
+// letterAt reports whether s[i] exists and is an ASCII letter.
+func letterAt(s string, i int) bool { return i < len(s) && isLetter(s[i]) }
+
+// spellingPairs are words written two ways in replies: British (-is-) and American
+// (-iz-) stems ("not authorised", "unrecognized command", "organisation") and
+// compounds written as one word or two ("invalid host name", "mail box full").
+var spellingPairs = [...][2]string{
+	{"authoriz", "authoris"}, {"recogniz", "recognis"}, {"organiz", "organis"},
+	{"hostname", "host name"}, {"username", "user name"}, {"mailbox", "mail box"},
+}
+
+// spellingVariants is the pattern as written and, for each of spellingPairs it
+// holds, its other spelling. The loader lets an "any of" list (match, and_any,
+// unless) find either; the text is not rewritten for it, which would cost every
+// reply a search for rare words.
+func spellingVariants(p string) []string {
+	out := []string{p}
+	lower := asciiLower(p)
+	for _, pair := range spellingPairs {
+		for k := 0; k < 2; k++ {
+			if strings.Contains(lower, pair[k]) {
+				out = append(out, strings.ReplaceAll(lower, pair[k], pair[1-k]))
+			}
+		}
+	}
+	return out
+}
+
+// textTraits says which of the passes before the scan a text may need: one look
+// at a reply, eight bytes at a time, instead of one per pass (foldCase,
+// normalizeSpace, spellingForm each look again, precisely, only when asked).
+type textTraits uint8
+
+const (
+	traitNonASCII textTraits = 1 << iota // a byte outside ASCII: a capital to fold, a Unicode space or apostrophe
+	traitOddSpace                        // two spaces in a row, or a tab
+	traitSpelling                        // an apostrophe, or "nn" in any case (as in "cannot")
+
+	traitsSpacing   = traitNonASCII | traitOddSpace // normalizeSpace may change the text
+	traitsSpelled   = traitNonASCII | traitSpelling // spellingForm may
+	traitsFoldCases = traitNonASCII                 // foldCase may
+)
+
+// scanTraits is the traits of s. It may name a trait s does not have (a flag is a
+// candidate), never miss one it has.
+func scanTraits(s string) textTraits {
+	b := unsafe.Slice(unsafe.StringData(s), len(s)) // read only
+	var hi, odd, spell uint64
+	var psp, pnn uint64 // the previous word's flags: a pair may straddle two words
+	i := 0
+	for ; i+8 <= len(b); i += 8 {
+		x := binary.LittleEndian.Uint64(b[i:])
+		sp := eqBytes(x, ' ')
+		nn := eqBytes(x|lsbs*0x20, 'n')
+		hi |= x & msbs
+		odd |= sp&(sp<<8|psp>>56) | eqBytes(x, '\t')
+		spell |= eqBytes(x, '\'') | nn&(nn<<8|pnn>>56)
+		psp, pnn = sp, nn
+	}
+	var t textTraits
+	if hi != 0 {
+		t |= traitNonASCII
+	}
+	if odd != 0 {
+		t |= traitOddSpace
+	}
+	if spell != 0 {
+		t |= traitSpelling
+	}
+	for ; i < len(b); i++ {
+		switch c := b[i]; {
+		case c >= utf8.RuneSelf:
+			t |= traitNonASCII
+		case c == '\t', c == ' ' && i > 0 && b[i-1] == ' ':
+			t |= traitOddSpace
+		case c == '\'', c|0x20 == 'n' && i > 0 && b[i-1]|0x20 == 'n':
+			t |= traitSpelling
+		}
+	}
+	return t
+}

@@ -1,0 +1,112 @@
+package catalog
+
+import (
+	"strings"
+	"testing"
+	"unicode/utf8"
+)
+
+func TestNormalizeSpace(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"550 5.1.1 user unknown", "550 5.1.1 user unknown"},
+		{"550  5.1.1  user   unknown", "550 5.1.1 user unknown"},
+		{"550\t5.1.1\tuser unknown", "550 5.1.1 user unknown"},
+		{"550\u00a05.1.1 user\u2009unknown", "550 5.1.1 user unknown"},
+		{"550 \u00a0 5.1.1", "550 5.1.1"},
+		{"用户\u3000不存在", "用户 不存在"},
+		{"550-5.1.1 line one\n550 5.1.1 line two", "550-5.1.1 line one\n550 5.1.1 line two"}, // line breaks stay
+		{"mailbox full \u2026", "mailbox full \u2026"},                                       // an ellipsis is no space
+		{"", ""},
+	} {
+		if got := normalizeSpace(tc.in); got != tc.want {
+			t.Errorf("normalizeSpace(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+func TestSpellingForm(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"user unknown", "user unknown"},
+		{"This user doesn't have an account", "This user does not have an account"},
+		{"This user doesn\u2019t have an account", "This user does not have an account"},
+		{"USER DOESN'T EXIST", "USER DOES not EXIST"}, // the matcher folds ASCII case
+		{"can't accept user", "can not accept user"},
+		{"Cannot deliver", "Can not deliver"},
+		{"won't accept", "will not accept"},
+		{"shan't", "shall not"},
+		{"don't exists", "do not exists"},
+		{"the recipient's inbox", "the recipient's inbox"},
+		{"the recipient\u2019s inbox", "the recipient's inbox"},
+		{"returned '550 5.1.1 unknown'", "returned '550 5.1.1 unknown'"},
+		{"cannotation", "cannotation"}, // not a word of its own
+		{"can'tn't", "can'tn't"},
+		{"n't exist", " not exist"}, // as "doesn't exist" reads, which holds it
+		{"", ""},
+	} {
+		if got := spellingForm(tc.in); got != tc.want {
+			t.Errorf("spellingForm(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+func TestSpellingVariants(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want []string
+	}{
+		{"user unknown", []string{"user unknown"}},
+		{"not authorised", []string{"not authorised", "not authorized"}},
+		{"Invalid Hostname", []string{"Invalid Hostname", "invalid host name"}},
+		{"mail box full", []string{"mail box full", "mailbox full"}},
+	} {
+		if got := spellingVariants(tc.in); strings.Join(got, "|") != strings.Join(tc.want, "|") {
+			t.Errorf("spellingVariants(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+// The two steps read text from outside: whatever they get, they return valid
+// UTF-8 for valid UTF-8, never panic, and a second pass changes nothing.
+func FuzzSpelling(f *testing.F) {
+	for _, s := range []string{"550  5.1.1 user\u00a0unknown", "doesn\u2019t", "can't", "cannot", "won't", "n't", "'t", "a\u3000b\t c", "can'tn't", "\xe2\x80", "\xc2", "abcdefgCANNOT and then some", "1234567 n't", "xxxxxxx  yyyyyyyy\u00a0", "abcdeca\u2019nnot"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		// The word-at-a-time searches find what a byte-by-byte one finds.
+		slowOdd, slowSpelling := -1, -1
+		for i := len(s) - 1; i >= 0; i-- {
+			if oddSpaceAt(s, i) {
+				slowOdd = i
+			}
+			if spellingAt(s, i) {
+				slowSpelling = i
+			}
+		}
+		if got := firstOddSpace(s); got != slowOdd {
+			t.Fatalf("firstOddSpace(%q) = %d, byte by byte %d", s, got, slowOdd)
+		}
+		if got := nextSpelling(s, 0); got != slowSpelling {
+			t.Fatalf("nextSpelling(%q, 0) = %d, byte by byte %d", s, got, slowSpelling)
+		}
+		// The traits never miss a pass the text needs.
+		tr := scanTraits(s)
+		if normalizeSpace(s) != s && tr&traitsSpacing == 0 || spellingForm(s) != s && tr&traitsSpelled == 0 ||
+			foldCase(s) != s && tr&traitsFoldCases == 0 {
+			t.Fatalf("scanTraits(%q) = %b misses a pass", s, tr)
+		}
+		sp := normalizeSpace(s)
+		if normalizeSpace(sp) != sp {
+			t.Fatalf("normalizeSpace not idempotent on %q: %q", s, sp)
+		}
+		if strings.Contains(sp, "  ") || strings.ContainsRune(sp, '\t') {
+			t.Fatalf("normalizeSpace(%q) = %q keeps a run of spaces", s, sp)
+		}
+		sf := spellingForm(sp)
+		if utf8.ValidString(s) && !utf8.ValidString(sf) {
+			t.Fatalf("spellingForm(%q) = %q is not UTF-8", sp, sf)
+		}
+		if spellingForm(sf) != sf {
+			t.Fatalf("spellingForm not idempotent on %q: %q then %q", sp, sf, spellingForm(sf))
+		}
+	})
+}
