@@ -354,6 +354,39 @@ func (m *matcher) scan(s string, set []uint64) {
 			}
 		}
 	}
+	// The end of the text ends a sentence and a word: a pattern written with a
+	// closing full stop ("address rejected.", "konta.") or space (" ip ") to keep
+	// it off longer phrases finds its words at the very end too, as it would
+	// before a "." or a " " there.
+	if len(s) == 0 || len(spans) > 0 && spans[len(spans)-1].Hi >= len(s) {
+		return
+	}
+	for _, end := range [...]byte{'.', ' '} {
+		v := m.step(cur, classes[end])
+		if v >= 0 {
+			continue
+		}
+		st := v &^ outFlag & valMask
+		if v&deepBit == 0 {
+			st /= nrow
+		}
+		for _, id := range m.outs[m.outStart[st]:m.outEnd[st]] {
+			set[id>>6] |= 1 << (uint(id) & 63)
+		}
+	}
+}
+
+// step is one transition of the scan loops, from cur on class c.
+func (m *matcher) step(cur int32, c uint8) int32 {
+	switch {
+	case cur&deepBit == 0 && int32(c) < m.nrow:
+		return m.dense[cur+int32(c)]
+	case cur&deepBit == 0:
+		return m.hiStep(cur/m.nrow, c)
+	case c == 0:
+		return 0
+	}
+	return m.deepStep(cur&valMask, c)
 }
 
 // run calls hit with the ID of every pattern occurrence in s and the index
