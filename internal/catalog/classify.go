@@ -33,7 +33,10 @@ const (
 func (c *Catalog) Classify(reply string, h Hints) Classification {
 	t := scanTraits(reply)
 	if t&traitsSpacing != 0 {
-		reply = normalizeSpace(reply)
+		if n := normalizeReply(reply); n != reply {
+			// A decoded reference may bring what the traits did not see ("&#39;").
+			reply, t = n, scanTraits(n)
+		}
 	}
 	r, pre := parse(reply)
 	// Wrapper text (MTA prose around the reply) is what names the host and
@@ -194,7 +197,9 @@ func transientWording(text, pre string) bool {
 func (c *Catalog) ClassifyReply(r Reply, h Hints) Classification {
 	t := scanTraits(r.Text)
 	if t&traitsSpacing != 0 {
-		r.Text = normalizeSpace(r.Text)
+		if n := normalizeReply(r.Text); n != r.Text {
+			r.Text, t = n, scanTraits(n)
+		}
 	}
 	return c.classify(r, h, "", t)
 }

@@ -15,7 +15,7 @@ var updateFallback = flag.Bool("update-fallback", false, "rewrite data/fallback.
 // fallbackInput is what the model reads of a reply, split as Classify
 // splits it.
 func fallbackInput(reply string) fallback.Input {
-	r, _ := parse(normalizeSpace(reply)) // the reply alone, as modelDecision asks the model
+	r, _ := parse(normalizeReply(reply)) // the reply alone, as modelDecision asks the model
 	return fallback.Input{Code: r.Code, Enhanced: r.Enhanced, Text: spellingForm(foldCase(r.Text))}
 }
 

@@ -36,10 +36,11 @@ type codeToken struct {
 // first non-2xx/3xx reply counts: a trailing `503 5.5.1 RCPT first` is a
 // consequence of the earlier rejection, not its cause.
 //
-// It never panics and allocates only when continuation lines, line breaks or
-// doubled and Unicode spaces have to be folded out of the text.
+// It never panics and allocates only when continuation lines, line breaks,
+// doubled and Unicode spaces or HTML character references have to be folded
+// out of the text.
 func ParseReply(s string) Reply {
-	r, _ := parse(normalizeSpace(s))
+	r, _ := parse(normalizeReply(s))
 	return r
 }
 

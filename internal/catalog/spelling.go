@@ -2,6 +2,7 @@ package catalog
 
 import (
 	"encoding/binary"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 	"unsafe"
@@ -12,9 +13,10 @@ import (
 // not", "cannot" or "can not". None of that is meaning, so the matcher must not see
 // it. Two steps take it away:
 //
-//   - normalizeSpace, where a reply enters (Classify, ParseReply): every run of spaces,
-//     tabs and Unicode spaces becomes one space, so that the codes are found and the
-//     text reads the same whatever the spacing;
+//   - normalizeReply, where a reply enters (Classify, ParseReply): HTML character
+//     references are decoded ("doesn&#39;t") and every run of spaces, tabs and
+//     Unicode spaces becomes one space, so that the codes are found and the text
+//     reads the same whatever the spacing;
 //   - spellingForm, where the text meets the patterns (classify, and the loader for
 //     each pattern): typographic apostrophes become ', a contraction with n't becomes
 //     its two words ("doesn't" → "does not", "can't" and "cannot" → "can not", "won't"
@@ -22,6 +24,81 @@ import (
 //     address and host spans, the subject rails) reads the text after it.
 //
 // TestSpellingDoesNotDecide holds both on the dev rows.
+
+// normalizeReply is a reply as the parser reads it: HTML character references
+// decoded (decodeEntities), then white space folded (normalizeSpace).
+func normalizeReply(s string) string { return normalizeSpace(decodeEntities(s)) }
+
+// decodeEntities decodes the character references a reply picks up when a web
+// page, a dashboard export or an escaping pipeline carried it ("doesn&#39;t",
+// "&lt;user@example.com&gt;"): the named ones such text uses and every numeric
+// one. One level only: "&amp;lt;" is "&lt;", as a browser shows it. A text without
+// '&' is returned as it is.
+func decodeEntities(s string) string {
+	i := strings.IndexByte(s, '&')
+	if i < 0 {
+		return s
+	}
+	var b []byte // nil until the first reference
+	last := 0
+	for ; i >= 0; i = nextAmp(s, i+1) {
+		r, n := entityAt(s, i)
+		if n == 0 {
+			continue
+		}
+		if b == nil {
+			b = make([]byte, 0, len(s))
+		}
+		b = append(b, s[last:i]...)
+		b = utf8.AppendRune(b, r)
+		last = i + n
+		i = last - 1
+	}
+	if b == nil {
+		return s
+	}
+	return string(append(b, s[last:]...))
+}
+
+func nextAmp(s string, from int) int {
+	if from >= len(s) {
+		return -1
+	}
+	if j := strings.IndexByte(s[from:], '&'); j >= 0 {
+		return from + j
+	}
+	return -1
+}
+
+// namedEntities are the named references decodeEntities knows.
+var namedEntities = map[string]rune{"lt": '<', "gt": '>', "amp": '&', "quot": '"', "apos": '\'', "nbsp": 0xA0}
+
+// entityAt decodes the character reference at s[i] ('&'): its rune and length, or
+// n 0 when there is none (an '&' in prose, an unknown name, a number that is no
+// character).
+func entityAt(s string, i int) (r rune, n int) {
+	end := strings.IndexByte(s[i+1:min(len(s), i+12)], ';')
+	if end <= 0 {
+		return 0, 0
+	}
+	name := s[i+1 : i+1+end]
+	n = end + 2
+	if name[0] != '#' {
+		if r, ok := namedEntities[strings.ToLower(name)]; ok {
+			return r, n
+		}
+		return 0, 0
+	}
+	base, digits := 10, name[1:]
+	if len(digits) > 0 && (digits[0] == 'x' || digits[0] == 'X') {
+		base, digits = 16, digits[1:]
+	}
+	v, err := strconv.ParseUint(digits, base, 32)
+	if err != nil || v == 0 || v > utf8.MaxRune || v >= 0xD800 && v <= 0xDFFF {
+		return 0, 0
+	}
+	return rune(v), n
+}
 
 // normalizeSpace folds every run of horizontal white space (space, tab, no-break
 // space and the other Unicode spaces) into one ASCII space. Line breaks stay: the
@@ -303,18 +380,19 @@ type textTraits uint8
 const (
 	traitNonASCII textTraits = 1 << iota // a byte outside ASCII: a capital to fold, a Unicode space or apostrophe
 	traitOddSpace                        // two spaces in a row, or a tab
+	traitEntity                          // an '&', which may open a character reference
 	traitSpelling                        // an apostrophe, or "nn" in any case (as in "cannot")
 
-	traitsSpacing   = traitNonASCII | traitOddSpace // normalizeSpace may change the text
-	traitsSpelled   = traitNonASCII | traitSpelling // spellingForm may
-	traitsFoldCases = traitNonASCII                 // foldCase may
+	traitsSpacing   = traitNonASCII | traitOddSpace | traitEntity // normalizeReply may change the text
+	traitsSpelled   = traitNonASCII | traitSpelling               // spellingForm may
+	traitsFoldCases = traitNonASCII                               // foldCase may
 )
 
 // scanTraits is the traits of s. It may name a trait s does not have (a flag is a
 // candidate), never miss one it has.
 func scanTraits(s string) textTraits {
 	b := unsafe.Slice(unsafe.StringData(s), len(s)) // read only
-	var hi, odd, spell uint64
+	var hi, odd, spell, amp uint64
 	var psp, pnn uint64 // the previous word's flags: a pair may straddle two words
 	i := 0
 	for ; i+8 <= len(b); i += 8 {
@@ -324,6 +402,7 @@ func scanTraits(s string) textTraits {
 		hi |= x & msbs
 		odd |= sp&(sp<<8|psp>>56) | eqBytes(x, '\t')
 		spell |= eqBytes(x, '\'') | nn&(nn<<8|pnn>>56)
+		amp |= eqBytes(x, '&')
 		psp, pnn = sp, nn
 	}
 	var t textTraits
@@ -336,6 +415,9 @@ func scanTraits(s string) textTraits {
 	if spell != 0 {
 		t |= traitSpelling
 	}
+	if amp != 0 {
+		t |= traitEntity
+	}
 	for ; i < len(b); i++ {
 		switch c := b[i]; {
 		case c >= utf8.RuneSelf:
@@ -344,6 +426,8 @@ func scanTraits(s string) textTraits {
 			t |= traitOddSpace
 		case c == '\'', c|0x20 == 'n' && i > 0 && b[i-1]|0x20 == 'n':
 			t |= traitSpelling
+		case c == '&':
+			t |= traitEntity
 		}
 	}
 	return t

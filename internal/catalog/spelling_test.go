@@ -24,6 +24,24 @@ func TestNormalizeSpace(t *testing.T) {
 	}
 }
 
+func TestDecodeEntities(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"user unknown", "user unknown"},
+		{"doesn&#39;t exist", "doesn't exist"},
+		{"&lt;user@example.com&gt;: User unknown", "<user@example.com>: User unknown"},
+		{"&quot;x&quot; &apos;y&apos; &#x27;z&#X27; &#34;", "\"x\" 'y' 'z' \""},
+		{"a&nbsp;b", "a\u00a0b"},
+		{"AT&T blocked", "AT&T blocked"}, // an '&' in prose
+		{"&amp;lt;", "&lt;"},             // one level
+		{"&bogus; &#; &#xZZ; &#0; &#xD800; &lt", "&bogus; &#; &#xZZ; &#0; &#xD800; &lt"},
+		{"&#1114112;", "&#1114112;"}, // past the last rune
+	} {
+		if got := decodeEntities(tc.in); got != tc.want {
+			t.Errorf("decodeEntities(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
 func TestSpellingForm(t *testing.T) {
 	for _, tc := range []struct{ in, want string }{
 		{"user unknown", "user unknown"},
@@ -68,7 +86,7 @@ func TestSpellingVariants(t *testing.T) {
 // The two steps read text from outside: whatever they get, they return valid
 // UTF-8 for valid UTF-8, never panic, and a second pass changes nothing.
 func FuzzSpelling(f *testing.F) {
-	for _, s := range []string{"550  5.1.1 user\u00a0unknown", "doesn\u2019t", "can't", "cannot", "won't", "n't", "'t", "a\u3000b\t c", "can'tn't", "\xe2\x80", "\xc2", "abcdefgCANNOT and then some", "1234567 n't", "xxxxxxx  yyyyyyyy\u00a0", "abcdeca\u2019nnot"} {
+	for _, s := range []string{"550  5.1.1 user\u00a0unknown", "doesn\u2019t", "can't", "cannot", "won't", "n't", "'t", "a\u3000b\t c", "can'tn't", "\xe2\x80", "\xc2", "abcdefgCANNOT and then some", "1234567 n't", "xxxxxxx  yyyyyyyy\u00a0", "abcdeca\u2019nnot", "&lt;a&gt; &#39; &#x1F600; &amp", "&#55296;"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
@@ -90,9 +108,12 @@ func FuzzSpelling(f *testing.F) {
 		}
 		// The traits never miss a pass the text needs.
 		tr := scanTraits(s)
-		if normalizeSpace(s) != s && tr&traitsSpacing == 0 || spellingForm(s) != s && tr&traitsSpelled == 0 ||
+		if normalizeReply(s) != s && tr&traitsSpacing == 0 || spellingForm(s) != s && tr&traitsSpelled == 0 ||
 			foldCase(s) != s && tr&traitsFoldCases == 0 {
 			t.Fatalf("scanTraits(%q) = %b misses a pass", s, tr)
+		}
+		if de := decodeEntities(s); utf8.ValidString(s) && !utf8.ValidString(de) {
+			t.Fatalf("decodeEntities(%q) = %q is not UTF-8", s, de)
 		}
 		sp := normalizeSpace(s)
 		if normalizeSpace(sp) != sp {
