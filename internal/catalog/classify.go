@@ -33,7 +33,7 @@ const (
 func (c *Catalog) Classify(reply string, h Hints) Classification {
 	t := scanTraits(reply)
 	if t&traitsSpacing != 0 {
-		if n := normalizeReply(reply); n != reply {
+		if n := normalizeReplyAs(reply, t); n != reply {
 			// A decoded reference may bring what the traits did not see ("&#39;").
 			reply, t = n, scanTraits(n)
 		}
@@ -197,7 +197,7 @@ func transientWording(text, pre string) bool {
 func (c *Catalog) ClassifyReply(r Reply, h Hints) Classification {
 	t := scanTraits(r.Text)
 	if t&traitsSpacing != 0 {
-		if n := normalizeReply(r.Text); n != r.Text {
+		if n := normalizeReplyAs(r.Text, t); n != r.Text {
 			r.Text, t = n, scanTraits(n)
 		}
 	}

@@ -27,7 +27,21 @@ import (
 
 // normalizeReply is a reply as the parser reads it: HTML character references
 // decoded (decodeEntities), then white space folded (normalizeSpace).
-func normalizeReply(s string) string { return normalizeSpace(decodeEntities(s)) }
+func normalizeReply(s string) string { return normalizeReplyAs(s, traitsSpacing) }
+
+// normalizeReplyAs is normalizeReply for a text whose traits are t: a step its
+// traits rule out is skipped (an '&' in a URL's query costs no look at the spaces).
+func normalizeReplyAs(s string, t textTraits) string {
+	if t&traitEntity != 0 {
+		if d := decodeEntities(s); d != s {
+			s, t = d, traitsSpacing // a reference may have been a no-break space
+		}
+	}
+	if t&(traitOddSpace|traitUnicodePunct) != 0 {
+		s = normalizeSpace(s)
+	}
+	return s
+}
 
 // decodeEntities decodes the character references a reply picks up when a web
 // page, a dashboard export or an escaping pipeline carried it ("doesn&#39;t",
@@ -150,7 +164,8 @@ func firstOddSpace(s string) int {
 		sp := eqBytes(x, ' ')
 		// A space right after a space, also across the word boundary; a tab; a
 		// byte outside ASCII.
-		if sp&(sp<<8) == 0 && (sp&0x80 == 0 || i == 0 || b[i-1] != ' ') && eqBytes(x, '\t')|x&msbs == 0 {
+		if sp&(sp<<8) == 0 && (sp&0x80 == 0 || i == 0 || b[i-1] != ' ') && eqBytes(x, '\t') == 0 &&
+			(x&msbs == 0 || unicodePunctLeads(x) == 0) {
 			continue
 		}
 		for j := i; j < i+8; j++ {
@@ -245,11 +260,12 @@ func nextSpelling(s string, from int) int {
 	i := from
 	for ; i+8 <= len(b); i += 8 {
 		x := binary.LittleEndian.Uint64(b[i:])
-		// ' or a byte outside ASCII (typographic apostrophes), or "nn" in any case,
+		// ' or the lead byte of a typographic apostrophe, or "nn" in any case,
 		// the middle of "cannot" ('N'|0x20 is 'n', and no other byte maps there),
 		// also across the word boundary.
 		nn := eqBytes(x|lsbs*0x20, 'n')
-		if eqBytes(x, '\'')|x&msbs|nn&(nn<<8) == 0 && (nn&0x80 == 0 || i == 0 || b[i-1]|0x20 != 'n') {
+		if eqBytes(x, '\'')|nn&(nn<<8) == 0 && (nn&0x80 == 0 || i == 0 || b[i-1]|0x20 != 'n') &&
+			(x&msbs == 0 || unicodePunctLeads(x) == 0) {
 			continue
 		}
 		// "cannot" starts up to three bytes before its nn.
@@ -378,21 +394,22 @@ func spellingVariants(p string) []string {
 type textTraits uint8
 
 const (
-	traitNonASCII textTraits = 1 << iota // a byte outside ASCII: a capital to fold, a Unicode space or apostrophe
-	traitOddSpace                        // two spaces in a row, or a tab
-	traitEntity                          // an '&', which may open a character reference
-	traitSpelling                        // an apostrophe, or "nn" in any case (as in "cannot")
+	traitNonASCII     textTraits = 1 << iota // a byte outside ASCII: maybe a capital to fold
+	traitUnicodePunct                        // a lead byte of a Unicode space or apostrophe (C2, CA, E2, E3)
+	traitOddSpace                            // two spaces in a row, or a tab
+	traitEntity                              // an '&', which may open a character reference
+	traitSpelling                            // an apostrophe, or "nn" in any case (as in "cannot")
 
-	traitsSpacing   = traitNonASCII | traitOddSpace | traitEntity // normalizeReply may change the text
-	traitsSpelled   = traitNonASCII | traitSpelling               // spellingForm may
-	traitsFoldCases = traitNonASCII                               // foldCase may
+	traitsSpacing   = traitUnicodePunct | traitOddSpace | traitEntity // normalizeReply may change the text
+	traitsSpelled   = traitUnicodePunct | traitSpelling               // spellingForm may
+	traitsFoldCases = traitNonASCII                                   // foldCase may
 )
 
 // scanTraits is the traits of s. It may name a trait s does not have (a flag is a
 // candidate), never miss one it has.
 func scanTraits(s string) textTraits {
 	b := unsafe.Slice(unsafe.StringData(s), len(s)) // read only
-	var hi, odd, spell, amp uint64
+	var hi, lead, odd, spell, amp uint64
 	var psp, pnn uint64 // the previous word's flags: a pair may straddle two words
 	i := 0
 	for ; i+8 <= len(b); i += 8 {
@@ -400,6 +417,9 @@ func scanTraits(s string) textTraits {
 		sp := eqBytes(x, ' ')
 		nn := eqBytes(x|lsbs*0x20, 'n')
 		hi |= x & msbs
+		if x&msbs != 0 {
+			lead |= unicodePunctLeads(x)
+		}
 		odd |= sp&(sp<<8|psp>>56) | eqBytes(x, '\t')
 		spell |= eqBytes(x, '\'') | nn&(nn<<8|pnn>>56)
 		amp |= eqBytes(x, '&')
@@ -408,6 +428,9 @@ func scanTraits(s string) textTraits {
 	var t textTraits
 	if hi != 0 {
 		t |= traitNonASCII
+	}
+	if lead != 0 {
+		t |= traitUnicodePunct
 	}
 	if odd != 0 {
 		t |= traitOddSpace
@@ -420,6 +443,8 @@ func scanTraits(s string) textTraits {
 	}
 	for ; i < len(b); i++ {
 		switch c := b[i]; {
+		case c == 0xC2, c == 0xCA, c == 0xE2, c == 0xE3:
+			t |= traitNonASCII | traitUnicodePunct
 		case c >= utf8.RuneSelf:
 			t |= traitNonASCII
 		case c == '\t', c == ' ' && i > 0 && b[i-1] == ' ':
@@ -431,4 +456,11 @@ func scanTraits(s string) textTraits {
 		}
 	}
 	return t
+}
+
+// unicodePunctLeads flags the bytes of x that may open a Unicode space or
+// apostrophe (spaceAt, apostropheAt): a text in Cyrillic or Chinese has many bytes
+// outside ASCII and few of these.
+func unicodePunctLeads(x uint64) uint64 {
+	return eqBytes(x, 0xC2) | eqBytes(x, 0xCA) | eqBytes(x, 0xE2) | eqBytes(x, 0xE3)
 }

@@ -115,6 +115,9 @@ func FuzzSpelling(f *testing.F) {
 		if de := decodeEntities(s); utf8.ValidString(s) && !utf8.ValidString(de) {
 			t.Fatalf("decodeEntities(%q) = %q is not UTF-8", s, de)
 		}
+		if got, want := normalizeReplyAs(s, tr), normalizeReply(s); got != want {
+			t.Fatalf("normalizeReplyAs(%q, %b) = %q, normalizeReply %q", s, tr, got, want)
+		}
 		sp := normalizeSpace(s)
 		if normalizeSpace(sp) != sp {
 			t.Fatalf("normalizeSpace not idempotent on %q: %q", s, sp)
