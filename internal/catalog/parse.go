@@ -161,6 +161,25 @@ func stripWrappers(s string) string {
 	if hasPrefixFold(s, "recipienterror:") {
 		s = strings.TrimSpace(s[len("recipienterror:"):])
 	}
+	// A client library's exception chain around the reply: JavaMail's
+	// "javax.mail.SendFailedException: Invalid Addresses; nested exception is:
+	// com.sun.mail.smtp.SMTPAddressFailedException: 550 …", MailKit's
+	// "SmtpCommandException: 550 …". The reply follows the last exception's
+	// name; the words before it are the library's ("Invalid Addresses" is what
+	// JavaMail calls any refused RCPT), not the server's.
+	// (Exchange's own "STOREDRV.Deliver.Exception:…" inside a reply is not one:
+	// no reply code follows it.)
+	for off := 0; ; {
+		i := strings.Index(s[off:], "Exception:")
+		if i < 0 {
+			break
+		}
+		off += i + len("Exception:")
+		if rest := strings.TrimSpace(s[off:]); len(rest) >= 4 && rest[0] >= '2' && rest[0] <= '5' &&
+			isDigit(rest[1]) && isDigit(rest[2]) && (rest[3] == ' ' || rest[3] == '-') {
+			s, off = rest, 0
+		}
+	}
 	// Microsoft: Remote Server returned '550 5.1.1 RESOLVER…'. The closing
 	// quote is one not followed by a letter, so "doesn't" stays inside, and
 	// not one that closes a quote opened inside ("Please supply 'From'
