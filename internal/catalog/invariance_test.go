@@ -254,3 +254,18 @@ func TestEscapingDoesNotDecide(t *testing.T) {
 		return []string{named.Replace(r.reply), numeric.Replace(r.reply)}
 	})
 }
+
+// Whether a server ends its reply with a full stop is its habit: every dev row is
+// classified again with its trailing full stop removed, or one added. Before the
+// scan read the end of a reply as the end of its last word and sentence
+// (matcher.scan), 2 of these 5,054 probes moved ("Nie ma takiego konta." suppressed
+// and "Nie ma takiego konta" did not).
+func TestTrailingStopDoesNotDecide(t *testing.T) {
+	t.Parallel()
+	probeDev(t, "the trailing full stop", 5000, func(r replyRow) []string {
+		if s, ok := strings.CutSuffix(r.reply, "."); ok {
+			return []string{s}
+		}
+		return []string{r.reply + "."}
+	})
+}
