@@ -173,7 +173,7 @@ func codesNameNoClass(c *Catalog, reply string) bool {
 	r := ParseReply(reply)
 	enh, hasEnh := splitEnhanced(r.Enhanced)
 	e, _ := c.codeDecision(r.Code, enh, hasEnh)
-	return modelGate(e, r.Code)
+	return modelGate(e, r.Code, enh, hasEnh)
 }
 
 // TestFallbackRails gives the catalog a model that reads the made-up word
@@ -251,4 +251,29 @@ func withModel(t *testing.T, m *fallback.Model) *Catalog {
 	c.model = m
 	c.prepareModelReasons()
 	return c
+}
+
+// TestModelGate: the model hears a reply that carries a failure code, basic or,
+// without one, enhanced; never an ESP's own words without a code, nor a success.
+func TestModelGate(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		code   int
+		enh    string
+		listen bool
+	}{
+		{550, "", true},
+		{451, "", true},
+		{0, "5.0.0", true},
+		{0, "4.3.0", true},
+		{0, "2.0.0", false},
+		{0, "", false},
+		{250, "", false},
+		{250, "5.0.0", false}, // a success code wins over an enhanced code in its text
+	} {
+		enh, hasEnh := splitEnhanced(tc.enh)
+		if got := modelGate(nil, tc.code, enh, hasEnh); got != tc.listen {
+			t.Errorf("modelGate(code %d, enhanced %q) = %v, want %v", tc.code, tc.enh, got, tc.listen)
+		}
+	}
 }

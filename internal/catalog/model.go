@@ -70,12 +70,15 @@ func (c *Catalog) modelDecision(r Reply, enh [3]int, hasEnh bool) (Classificatio
 // showed that letting the model overrule catch-all 4xx codes and
 // subject-level enhanced codes cost rows.
 //
-// And only for a reply that carries a failure code (4xx or 5xx): the model was
-// trained on receivers' SMTP replies, and an ESP's own words for an event that
-// came without one ("sending to this address was turned off in Postmark") are
-// no reply of a receiver; read as sender-side, they would page on-call.
-func modelGate(e *entrySpec, code int) bool {
-	if code < 400 || code > 599 {
+// And only for a reply that carries a failure code (4xx or 5xx, or without a
+// basic code an enhanced 4.x.x or 5.x.x: "5.0.0 HELO requires domain address" is
+// as much a receiver's reply as "550 5.0.0 …"): the model was trained on
+// receivers' SMTP replies, and an ESP's own words for an event that came without
+// one ("sending to this address was turned off in Postmark") are no reply of a
+// receiver; read as sender-side, they would page on-call.
+func modelGate(e *entrySpec, code int, enh [3]int, hasEnh bool) bool {
+	failure := code >= 400 && code <= 599 || code == 0 && hasEnh && (enh[0] == 4 || enh[0] == 5)
+	if !failure {
 		return false
 	}
 	return !namesClass(e)
