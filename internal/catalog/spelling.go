@@ -363,6 +363,14 @@ func apostropheBefore(s string, i int) int {
 // letterAt reports whether s[i] exists and is an ASCII letter.
 func letterAt(s string, i int) bool { return i < len(s) && isLetter(s[i]) }
 
+// safeUnaccented reports whether a pattern read without its accents may stand for
+// it: only a phrase (it has a space) or a word of eight bytes or more. A short word
+// loses what told it from English once its marks go: Vietnamese "đầy" (full) reads
+// "day" ("2 more day(s)"), Spanish "inválid" reads "invalid" ("(invalidly)").
+func safeUnaccented(p string) bool {
+	return strings.Contains(strings.TrimSpace(p), " ") || len(p) >= 8
+}
+
 // spellingPairs are words written two ways in replies: British (-is-) and American
 // (-iz-) stems ("not authorised", "unrecognized command", "organisation") and
 // compounds written as one word or two ("invalid host name", "mail box full").
@@ -371,13 +379,18 @@ var spellingPairs = [...][2]string{
 	{"hostname", "host name"}, {"username", "user name"}, {"mailbox", "mail box"},
 }
 
-// spellingVariants is the pattern as written and, for each of spellingPairs it
-// holds, its other spelling. The loader lets an "any of" list (match, and_any,
+// spellingVariants is the pattern as written, without its accents when that is
+// safe (foldAccents, safeUnaccented), and, for each of spellingPairs it holds, its
+// other spelling. The loader lets an "any of" list (match, and_any,
 // unless) find either; the text is not rewritten for it, which would cost every
 // reply a search for rare words.
 func spellingVariants(p string) []string {
 	out := []string{p}
 	lower := asciiLower(p)
+	if plain := foldAccents(foldCase(lower)); plain != foldCase(lower) && safeUnaccented(plain) {
+		out = append(out, plain)
+		lower = plain
+	}
 	for _, pair := range spellingPairs {
 		for k := 0; k < 2; k++ {
 			if strings.Contains(lower, pair[k]) {

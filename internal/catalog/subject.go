@@ -124,6 +124,12 @@ var (
 				// the text before either looks at it.
 				patterns = append(patterns, foldCase(w))
 				sideWords = append(sideWords, sideWord{wordGroup(g), int32(i)})
+				// … and without its accents, as the rules' any-of lists read it
+				// (spellingVariants): "destinatario" for "destinatário".
+				if plain := foldAccents(foldCase(w)); plain != foldCase(w) && safeUnaccented(plain) {
+					patterns = append(patterns, plain)
+					sideWords = append(sideWords, sideWord{wordGroup(g), int32(i)})
+				}
 			}
 		}
 		return newMatcher(patterns)
