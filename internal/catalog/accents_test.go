@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"go/format"
-	"os"
 	"strings"
 	"testing"
 	"unicode"
@@ -80,19 +79,7 @@ func accentTableSource() []byte {
 // TestAccentTableGenerated rebuilds accents_table.go and fails when the file in
 // the tree differs, so it can be neither edited by hand nor left behind the code.
 func TestAccentTableGenerated(t *testing.T) {
-	want := accentTableSource()
-	if *updateAccents {
-		if err := os.WriteFile("accents_table.go", want, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	got, err := os.ReadFile("accents_table.go")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Fatal("accents_table.go is not what Unicode's decompositions give; run go generate ./internal/catalog")
-	}
+	checkGenerated(t, "accents_table.go", accentTableSource(), *updateAccents, "what Unicode's decompositions give")
 }
 
 func TestFoldAccents(t *testing.T) {
