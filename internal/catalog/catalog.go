@@ -144,6 +144,10 @@ type Catalog struct {
 	// railMask holds the subject rails' our-side and message words in the
 	// pattern bitset (subject.go).
 	railMask []wordMask
+	// bareMask holds the negations written without their apostrophe ("doesnt",
+	// "isnt"), which ride in the same scan: a reply that has one is spelled out
+	// (expandBare) and scanned again.
+	bareMask []wordMask
 	// reasons caches "rule over code" reason sentences (see reason.go).
 	reasons reasonCache
 	// model is the statistical fallback (data/fallback.tsv), consulted

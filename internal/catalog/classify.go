@@ -111,6 +111,7 @@ var wrapperMarkers = []struct {
 	// User unknown"), which names our address as a recipient.
 	{"sender address does not accept mail", stageSenderCheck},
 	{"sender address doesn't accept mail", stageSenderCheck},
+	{"sender address doesnt accept mail", stageSenderCheck},
 	{"sender verify failed", stageSenderCheck},
 	{"sender verification failed", stageSenderCheck},
 	{"sender address verification failed", stageSenderCheck},
@@ -367,7 +368,7 @@ func (c *Catalog) matchRule(r Reply, pre string, enh [3]int, hasEnh bool, host s
 	} else {
 		rset = make([]uint64, c.nrwords)
 	}
-	c.m.scan(r.Text, pset)
+	c.scanSpelled(&r.Text, pset)
 	side := sideScanned
 	if anyOf(pset, c.railMask) {
 		side |= sideRailWords
@@ -379,7 +380,7 @@ func (c *Catalog) matchRule(r Reply, pre string, enh [3]int, hasEnh bool, host s
 		return nil, 0, -1, side
 	}
 	clear(pset) // the prose alone: see above
-	c.m.scan(pre, pset)
+	c.scanSpelled(&pre, pset)
 	rl, pos, andPos := c.firstRule(pset, rset, r.Code, enh, hasEnh, host)
 	return rl, pos, andPos, side
 }
@@ -394,6 +395,22 @@ const (
 )
 
 // anyOf reports whether the set holds any pattern of the masks.
+// scanSpelled scans *text into pset; when the scan saw a negation written without
+// its apostrophe ("isnt found"), the text is spelled out ("is not found",
+// expandBare) and scanned again, so the rules read it as they read "isn't found".
+// Few replies have one: the others pay nothing more than the scan.
+func (c *Catalog) scanSpelled(text *string, pset []uint64) {
+	c.m.scan(*text, pset)
+	if !anyOf(pset, c.bareMask) {
+		return
+	}
+	if x := expandBare(*text); x != *text {
+		*text = x
+		clear(pset)
+		c.m.scan(x, pset)
+	}
+}
+
 func anyOf(set []uint64, masks []wordMask) bool {
 	for _, m := range masks {
 		if set[m.w]&m.m != 0 {

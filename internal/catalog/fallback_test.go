@@ -16,7 +16,7 @@ var updateFallback = flag.Bool("update-fallback", false, "rewrite data/fallback.
 // splits it.
 func fallbackInput(reply string) fallback.Input {
 	r, _ := parse(normalizeReply(reply)) // the reply alone, as modelDecision asks the model
-	return fallback.Input{Code: r.Code, Enhanced: r.Enhanced, Text: spellingForm(foldCase(r.Text))}
+	return fallback.Input{Code: r.Code, Enhanced: r.Enhanced, Text: expandBare(spellingForm(foldCase(r.Text)))}
 }
 
 // devExamples are the corpus's dev rows as training examples; test rows

@@ -642,6 +642,11 @@ func (c *Catalog) compileRules(specs []ruleSpec) error {
 		}
 	}
 	c.railMask = masksOf(railWords)
+	var bare []int32
+	for _, w := range bareNegations {
+		bare = append(bare, intern(" "+w[0]))
+	}
+	c.bareMask = masksOf(bare)
 	c.m = newMatcher(patterns)
 	c.patRules = make([][]int32, len(patterns))
 	for ri, ids := range matchIDs {

@@ -52,7 +52,8 @@ func (c *Catalog) modelDecision(r Reply, enh [3]int, hasEnh bool) (Classificatio
 	}
 	// The reply alone, not the MTA's prose before it: a wrapper names where the
 	// reply came from, and reading it moved 36 of TestWrappersDoNotDecide's probes.
-	p := c.model.Predict(fallback.Input{Code: r.Code, Enhanced: r.Enhanced, Text: r.Text})
+	// Spelled as the rules' scan reads it ("isnt" as "is not"), as it was trained.
+	p := c.model.Predict(fallback.Input{Code: r.Code, Enhanced: r.Enhanced, Text: expandBare(r.Text)})
 	if p.Label != fallback.Alert || !c.model.Decides(p) {
 		return Classification{}, false
 	}

@@ -477,3 +477,49 @@ func scanTraits(s string) textTraits {
 func unicodePunctLeads(x uint64) uint64 {
 	return eqBytes(x, 0xC2) | eqBytes(x, 0xCA) | eqBytes(x, 0xE2) | eqBytes(x, 0xE3)
 }
+
+// bareNegations are negations as servers write them that leave out the apostrophe
+// ("This user doesnt have an account", "recipient isnt local"), with the words
+// spellingForm makes of the same negation written with it.
+var bareNegations = [...][2]string{
+	{"doesnt", "does not"}, {"dont", "do not"}, {"isnt", "is not"}, {"wasnt", "was not"},
+	{"arent", "are not"}, {"werent", "were not"}, {"couldnt", "could not"}, {"wouldnt", "would not"},
+	{"shouldnt", "should not"}, {"didnt", "did not"}, {"hasnt", "has not"}, {"havent", "have not"},
+	{"cant", "can not"}, {"wont", "will not"}, {"dosnt", "dos not"},
+}
+
+// expandBare spells out the bareNegations that stand as words of their own in s
+// (any case); s is returned as it is when it has none.
+func expandBare(s string) string {
+	var b []byte
+	last := 0
+	for i := 0; i < len(s); {
+		if !isLetter(s[i]) {
+			i++
+			continue
+		}
+		j := i
+		for j < len(s) && isLetter(s[j]) {
+			j++
+		}
+		if j < len(s) && (s[j] == '@' || s[j] >= utf8.RuneSelf) || i > 0 && s[i-1] >= utf8.RuneSelf {
+			i = j // part of an address or of a longer word
+			continue
+		}
+		for _, n := range bareNegations {
+			if strings.EqualFold(s[i:j], n[0]) {
+				if b == nil {
+					b = make([]byte, 0, len(s)+8)
+				}
+				b = append(append(b, s[last:i]...), n[1]...)
+				last = j
+				break
+			}
+		}
+		i = j
+	}
+	if b == nil {
+		return s
+	}
+	return string(append(b, s[last:]...))
+}

@@ -67,6 +67,22 @@ func TestSpellingForm(t *testing.T) {
 	}
 }
 
+func TestExpandBare(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"user unknown", "user unknown"},
+		{"This user doesnt have an account", "This user does not have an account"},
+		{"recipient ISNT local; CANT deliver", "recipient is not local; can not deliver"},
+		{"dont exist.", "do not exist."},
+		{"dontation accounts", "dontation accounts"},                 // a longer word
+		{"<dont@example.com> unknown", "<dont@example.com> unknown"}, // an address
+		{"cantón inválido", "cantón inválido"},                       // a longer word in another script
+	} {
+		if got := expandBare(tc.in); got != tc.want {
+			t.Errorf("expandBare(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
 func TestSpellingVariants(t *testing.T) {
 	for _, tc := range []struct {
 		in   string
@@ -124,6 +140,9 @@ func FuzzSpelling(f *testing.F) {
 		}
 		if strings.Contains(sp, "  ") || strings.ContainsRune(sp, '\t') {
 			t.Fatalf("normalizeSpace(%q) = %q keeps a run of spaces", s, sp)
+		}
+		if eb := expandBare(s); utf8.ValidString(s) && !utf8.ValidString(eb) || expandBare(eb) != eb {
+			t.Fatalf("expandBare(%q) = %q: not UTF-8 or not idempotent", s, eb)
 		}
 		sf := spellingForm(sp)
 		if utf8.ValidString(s) && !utf8.ValidString(sf) {
