@@ -164,12 +164,12 @@ func stripWrappers(s string) string {
 	// A client library's exception chain around the reply: JavaMail's
 	// "javax.mail.SendFailedException: Invalid Addresses; nested exception is:
 	// com.sun.mail.smtp.SMTPAddressFailedException: 550 …", MailKit's
-	// "SmtpCommandException: 550 …". The reply follows the last exception's
-	// name; the words before it are the library's ("Invalid Addresses" is what
-	// JavaMail calls any refused RCPT), not the server's.
-	// (Exchange's own "STOREDRV.Deliver.Exception:…" inside a reply is not one:
-	// no reply code follows it.)
-	for off := 0; ; {
+	// "SmtpCommandException: 550 …". The reply starts after the exception name
+	// that a reply code follows; the words before it are the library's ("Invalid
+	// Addresses" is what JavaMail calls any refused RCPT), not the server's. A
+	// text that opens with its reply code has no chain before it (and Exchange's
+	// own "STOREDRV.Deliver.Exception:…" inside a reply is not one).
+	for off := 0; !startsWithReply(s); {
 		i := strings.Index(s[off:], "Exception:")
 		if i < 0 {
 			break
