@@ -394,7 +394,6 @@ const (
 	sideRailWords                      // an our-side or message word, perhaps inside an address
 )
 
-// anyOf reports whether the set holds any pattern of the masks.
 // scanSpelled scans *text into pset; when the scan saw a negation written without
 // its apostrophe ("isnt found"), the text is spelled out ("is not found",
 // expandBare) and scanned again, so the rules read it as they read "isn't found".
@@ -411,6 +410,7 @@ func (c *Catalog) scanSpelled(text *string, pset []uint64) {
 	}
 }
 
+// anyOf reports whether the set holds any pattern of the masks.
 func anyOf(set []uint64, masks []wordMask) bool {
 	for _, m := range masks {
 		if set[m.w]&m.m != 0 {

@@ -120,13 +120,14 @@ var (
 		var patterns []string
 		for g, list := range [][]string{ourSideWords, messageWords, recipientWords, holderWords} {
 			for i, w := range list {
-				// Folded as the rules' patterns are (load.go): Classify folds
-				// the text before either looks at it.
-				patterns = append(patterns, foldCase(w))
+				// Folded and spelled as the rules' patterns are (load.go):
+				// classify reads the text so before either looks at it.
+				w = spellingForm(foldCase(w))
+				patterns = append(patterns, w)
 				sideWords = append(sideWords, sideWord{wordGroup(g), int32(i)})
 				// … and without its accents, as the rules' any-of lists read it
 				// (spellingVariants): "destinatario" for "destinatário".
-				if plain := foldAccents(foldCase(w)); plain != foldCase(w) && safeUnaccented(plain) {
+				if plain := foldAccents(w); plain != w && safeUnaccented(plain) {
 					patterns = append(patterns, plain)
 					sideWords = append(sideWords, sideWord{wordGroup(g), int32(i)})
 				}
