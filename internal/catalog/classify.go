@@ -31,13 +31,7 @@ const (
 // greeting or HELO, before any recipient was named, becomes policy_rejected
 // with rule "stage.connect".
 func (c *Catalog) Classify(reply string, h Hints) Classification {
-	t := scanTraits(reply)
-	if t&traitsSpacing != 0 {
-		if n := normalizeReplyAs(reply, t); n != reply {
-			// A decoded reference may bring what the traits did not see ("&#39;").
-			reply, t = n, scanTraits(n)
-		}
-	}
+	reply, t := enter(reply)
 	r, pre := parse(reply)
 	// Wrapper text (MTA prose around the reply) is what names the host and
 	// the dialogue step; a bare reply has none, so skip the search. When it
@@ -196,12 +190,8 @@ func transientWording(text, pre string) bool {
 // permanent and an unmatched reply is ClassUnknown, which is never
 // suppressible.
 func (c *Catalog) ClassifyReply(r Reply, h Hints) Classification {
-	t := scanTraits(r.Text)
-	if t&traitsSpacing != 0 {
-		if n := normalizeReplyAs(r.Text, t); n != r.Text {
-			r.Text, t = n, scanTraits(n)
-		}
-	}
+	var t textTraits
+	r.Text, t = enter(r.Text)
 	return c.classify(r, h, "", t)
 }
 

@@ -15,6 +15,19 @@ import (
 // whatever the spacing. TestSpellingDoesNotDecide and TestEscapingDoesNotDecide
 // hold it on the dev rows.
 
+// enter is a text where it enters classification (Classify, ClassifyReply):
+// normalised as its traits ask, and the traits of what came out.
+func enter(s string) (string, textTraits) {
+	t := scanTraits(s)
+	if t&traitsSpacing != 0 {
+		if n := normalizeReplyAs(s, t); n != s {
+			// A decoded reference may bring what the traits did not see ("&#39;").
+			return n, scanTraits(n)
+		}
+	}
+	return s, t
+}
+
 // normalizeReply is a reply as the parser reads it: HTML character references
 // decoded (decodeEntities), then white space folded (normalizeSpace).
 func normalizeReply(s string) string { return normalizeReplyAs(s, traitsSpacing) }
