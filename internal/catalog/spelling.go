@@ -242,6 +242,12 @@ func expandBare(s string) string {
 			i = j // part of an address or of a longer word
 			continue
 		}
+		// Every bare negation is 4-8 letters ending in "nt": most words stop here,
+		// which keeps the fallback model's input (modelInput) cheap on long replies.
+		if n := j - i; n < 4 || n > 8 || s[j-1]|0x20 != 't' || s[j-2]|0x20 != 'n' {
+			i = j
+			continue
+		}
 		for _, n := range bareNegations {
 			if strings.EqualFold(s[i:j], n[0]) {
 				if b == nil {

@@ -81,6 +81,16 @@ func TestExpandBare(t *testing.T) {
 			t.Errorf("expandBare(%q) = %q, want %q", tc.in, got, tc.want)
 		}
 	}
+	// expandBare looks only at words of 4-8 letters ending in "nt": a negation
+	// outside that shape would never be spelled out.
+	for _, n := range bareNegations {
+		if w := n[0]; len(w) < 4 || len(w) > 8 || !strings.HasSuffix(w, "nt") {
+			t.Errorf("bare negation %q is not 4-8 letters ending in \"nt\"; widen expandBare's filter", w)
+		}
+		if got := expandBare("x " + strings.ToUpper(n[0]) + " y"); got != "x "+n[1]+" y" {
+			t.Errorf("expandBare spells %q as %q, want %q", n[0], got, "x "+n[1]+" y")
+		}
+	}
 }
 
 func TestSpellingVariants(t *testing.T) {
