@@ -272,7 +272,7 @@ func (c *Catalog) decide(r Reply, h Hints, pre string) (Classification, sideHint
 	}
 	// No rule matched. The codes decide when they name a class; when they
 	// name none the statistical fallback may (model.go, with its rails).
-	if modelGate(e, r.Code, enh, hasEnh) {
+	if modelGate(e, r.Code, enh, hasEnh, r.Text) {
 		if cl, ok := c.modelDecision(r, enh, hasEnh); ok {
 			return cl, side
 		}

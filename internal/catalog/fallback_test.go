@@ -16,7 +16,8 @@ var updateFallback = flag.Bool("update-fallback", false, "rewrite data/fallback.
 // splits it.
 func fallbackInput(reply string) fallback.Input {
 	r, _ := parse(normalizeReply(reply)) // the reply alone, as modelDecision asks the model
-	return fallback.Input{Code: r.Code, Enhanced: r.Enhanced, Text: expandBare(spellingForm(foldCase(r.Text)))}
+	r.Text = spellingForm(foldCase(r.Text))
+	return modelInput(r)
 }
 
 // devExamples are the corpus's dev rows as training examples; test rows
@@ -139,7 +140,10 @@ func TestFallbackCrossValidated(t *testing.T) {
 		t.Errorf("out of fold, the fallback made %d false suppressions and suppressed %d 4xx replies, want 0",
 			with.FalseSuppressions, with.TransientSuppressed)
 	}
-	// Floor at or below the measured figure (4,772/5,054 = 94.42 %, the same rows, eight more dev
+	// Floor at or below the measured figure (4,772/5,054 = 94.42 %, the model reading replies
+	// without a code too, on evidence of their words (session 17: on dev the rules had those
+	// rows already); 4,777/5,054 = 94.52 %;
+	// 4,772/5,054 = 94.42 %, the same rows, eight more dev
 	// wordings; 4,764/5,054 = 94.26 %, thirty-nine rounds less the
 	// rows without a named repository; 4,789/5,083 = 94.22 %, thirty-nine rounds;
 	// 4,755/5,049 = 94.18 %, thirty-eight rounds;
@@ -180,7 +184,7 @@ func codesNameNoClass(c *Catalog, reply string) bool {
 	r := ParseReply(reply)
 	enh, hasEnh := splitEnhanced(r.Enhanced)
 	e, _ := c.codeDecision(r.Code, enh, hasEnh)
-	return modelGate(e, r.Code, enh, hasEnh)
+	return modelGate(e, r.Code, enh, hasEnh, r.Text)
 }
 
 // TestFallbackRails gives the catalog a model that reads the made-up word
@@ -227,9 +231,9 @@ func TestFallbackRails(t *testing.T) {
 		{"421 blorp", "basic.421", "none"},
 		// A refusal of our side may come from any code that names no class.
 		{"550 blorp", "model.sender", "alert"},
-		// Text without a failure code is an ESP's words, not a receiver's reply:
-		// the model does not read it.
-		{"blorp", "fallback.unknown", "none"},
+		// And a reply quoted without its code.
+		{"blorp", "model.sender", "alert"},
+		// A success is no refusal: the model does not read it.
 		{"250 blorp", "", "none"},
 		// A text rule outranks the model.
 		{"550 5.1.1 zorgle user unknown", "generic.user_unknown", "suppress"},
@@ -261,26 +265,34 @@ func withModel(t *testing.T, m *fallback.Model) *Catalog {
 }
 
 // TestModelGate: the model hears a reply that carries a failure code, basic or,
-// without one, enhanced; never an ESP's own words without a code, nor a success.
+// without one, enhanced, and a reply that carries no code; never a success or an
+// intermediate reply.
 func TestModelGate(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
 		code   int
 		enh    string
+		text   string
 		listen bool
 	}{
-		{550, "", true},
-		{451, "", true},
-		{0, "5.0.0", true},
-		{0, "4.3.0", true},
-		{0, "2.0.0", false},
-		{0, "", false},
-		{250, "", false},
-		{250, "5.0.0", false}, // a success code wins over an enhanced code in its text
+		{550, "", "", true},
+		{451, "", "", true},
+		{0, "5.0.0", "", true},
+		{0, "4.3.0", "", true},
+		{0, "2.0.0", "", false},
+		{0, "", "mailbox unavailable", true}, // no code: a receiver's reply quoted without it, or words an adapter wrote (which rules decide)
+		{250, "", "", false},
+		{354, "", "", false},
+		{250, "5.0.0", "", false}, // a success code wins over an enhanced code in its text
+		// The parser keeps failure codes only: a success arrives as text.
+		{0, "", "250 2.0.0 Ok: queued as 4BQ5", false},
+		{0, "", "354 go ahead", false},
+		{0, "", "2.0.0 message accepted", false},
+		{0, "", "2 recipients were refused", true},
 	} {
 		enh, hasEnh := splitEnhanced(tc.enh)
-		if got := modelGate(nil, tc.code, enh, hasEnh); got != tc.listen {
-			t.Errorf("modelGate(code %d, enhanced %q) = %v, want %v", tc.code, tc.enh, got, tc.listen)
+		if got := modelGate(nil, tc.code, enh, hasEnh, tc.text); got != tc.listen {
+			t.Errorf("modelGate(code %d, enhanced %q, %q) = %v, want %v", tc.code, tc.enh, tc.text, got, tc.listen)
 		}
 	}
 }

@@ -72,8 +72,15 @@ func TestModelRoundTrip(t *testing.T) {
 			t.Errorf("Predict(%+v) = %+v, want %s", tc.in, p, tc.want)
 		}
 	}
-	if m2.Decides(Prediction{Label: Soft, Margin: 100, Words: 1}) || !m2.Decides(Prediction{Label: Suppress, Margin: 3, Words: 1}) {
+	if m2.Decides(Prediction{Label: Soft, Margin: 100, Words: 1, Evidence: 1}) || !m2.Decides(Prediction{Label: Suppress, Margin: 3, Words: 1, Evidence: 1}) {
 		t.Error("Decides ignores the margins")
+	}
+	// A lead that comes from the label counts alone, not from the reply's features, is no decision.
+	if m2.Decides(Prediction{Label: Suppress, Margin: 3, Words: 1, Evidence: -0.5}) || m2.Decides(Prediction{Label: Suppress, Margin: 3, Words: 1}) {
+		t.Error("Decides ignores the evidence")
+	}
+	if p := m2.Predict(Input{Code: 554, Text: "BLORP refused"}); p.Evidence <= 0 {
+		t.Errorf("Predict(BLORP refused) = %+v: its words favour alert, want evidence > 0", p)
 	}
 	// A reply none of whose words the model knows is not decided, whatever its margin.
 	if p := m2.Predict(Input{Code: 554, Text: "qwxz"}); p.Words != 0 || m2.Decides(Prediction{Label: Suppress, Margin: 3}) {
@@ -166,4 +173,36 @@ func FuzzFeatures(f *testing.F) {
 			t.Fatalf("prediction %+v", p)
 		}
 	})
+}
+
+// TestEvidenceIsTheFeatures: a label that leads only because it is the most
+// common one in the training rows leads by its prior, not by what the reply
+// says: its evidence is not positive and the model does not decide.
+func TestEvidenceIsTheFeatures(t *testing.T) {
+	var exs []Example
+	for i := 0; i < 120; i++ {
+		// "the" (and the absent codes) are in every row, a smaller share of an
+		// alert row's features.
+		exs = append(exs, Example{Input{Text: "the blorp refused"}, Alert, true})
+		if i%12 == 0 {
+			exs = append(exs, Example{Input{Text: "the later"}, None, true},
+				Example{Input{Text: "the zorgle"}, Suppress, true},
+				Example{Input{Text: "the quota"}, Soft, true})
+		}
+	}
+	m, err := Train(exs, 0.5, 1, [NumLabels]float64{math.Inf(1), math.Inf(1), 0, math.Inf(1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The prior makes alert the most likely label for "the" alone.
+	p := m.Predict(Input{Text: "the"})
+	if p.Label != Alert || p.Margin <= 0 || p.Words != 1 {
+		t.Fatalf("Predict(the) = %+v: want alert ahead by its prior, or the test proves nothing", p)
+	}
+	if p.Evidence > 0 || m.Decides(p) {
+		t.Errorf("Predict(the) = %+v decided: the lead is the prior's", p)
+	}
+	if p := m.Predict(Input{Text: "the blorp"}); p.Label != Alert || p.Evidence <= 0 || !m.Decides(p) {
+		t.Errorf("Predict(the blorp) = %+v not decided: its words say alert", p)
+	}
 }

@@ -60,21 +60,26 @@ type Model struct {
 
 // Prediction is the model's answer for one reply: the most likely label,
 // its margin over the runner-up (difference of log scores), its posterior
-// probability, and how many of the reply's words and word pairs the model
-// knows (its codes aside).
+// probability, how many of the reply's words and word pairs the model knows
+// (its codes aside), and its evidence: the least lead of the label over any
+// other on the reply's features alone, without the label counts (priors).
 type Prediction struct {
-	Label  Label
-	Margin float64
-	Prob   float64
-	Words  int
+	Label    Label
+	Margin   float64
+	Prob     float64
+	Words    int
+	Evidence float64
 }
 
 // Decides reports whether the prediction clears the margin chosen for its
-// label by cross-validation, on words the model knows: a reply none of whose
-// words it has seen ("599 weird") is scored on its codes and the label counts
-// alone, which says nothing about that reply.
+// label by cross-validation, on words the model knows and on what they say.
+// A reply none of whose words it has seen ("599 weird") is scored on its
+// codes and the label counts alone, which says nothing about that reply; and
+// a reply whose features favour another label ("frobnicated the quux for
+// <addr>": "the" and "for") is led only by how often each label occurs in
+// the training rows, which says nothing about it either.
 func (m *Model) Decides(p Prediction) bool {
-	return p.Words > 0 && p.Margin >= m.decide[p.Label]
+	return p.Words > 0 && p.Evidence > 0 && p.Margin >= m.decide[p.Label]
 }
 
 // Threshold is the margin a prediction of label l must clear.
@@ -109,6 +114,15 @@ func (m *Model) Predict(in Input) Prediction {
 	}
 	p := predictionOf(score)
 	p.Words = words
+	p.Evidence = math.Inf(1)
+	for l := range score {
+		if Label(l) != p.Label {
+			// The priors cancel out of score[best] - score[l] only in part:
+			// take them out to leave what the features say.
+			lead := (score[p.Label] - m.logPrior[p.Label]) - (score[l] - m.logPrior[l])
+			p.Evidence = min(p.Evidence, lead)
+		}
+	}
 	return p
 }
 

@@ -126,7 +126,7 @@ func Build(exs []Example) (*Model, Report, error) {
 		}
 	}
 	for i, p := range best.OOF {
-		if !exs[i].Gated || p.Words == 0 || p.Margin < decide[p.Label] {
+		if !exs[i].Gated || p.Words == 0 || p.Evidence <= 0 || p.Margin < decide[p.Label] {
 			continue
 		}
 		best.Decided[p.Label]++
@@ -174,7 +174,7 @@ func chooseMargins(exs []Example, oof []Prediction) [NumLabels]float64 {
 		}
 		var cs []cand
 		for i, p := range oof {
-			if p.Label != l || !exs[i].Gated || p.Words == 0 {
+			if p.Label != l || !exs[i].Gated || p.Words == 0 || p.Evidence <= 0 {
 				continue
 			}
 			g := 0
