@@ -634,11 +634,14 @@ func (c *Catalog) compileRules(specs []ruleSpec) error {
 		c.rules = append(c.rules, r)
 	}
 	// The subject rails' words (subject.go) ride along in the same scan, so a
-	// rail knows from the scan's bitset whether it needs to look at all.
+	// rail knows from the scan's bitset whether it needs to look at all: each
+	// word in every spelling the rails read (subject.go's sideMatcher).
 	var railWords []int32
 	for _, list := range [][]string{ourSideWords, messageWords} {
 		for _, w := range list {
-			railWords = append(railWords, intern(w))
+			for _, v := range spellingVariants(w) {
+				railWords = append(railWords, intern(v))
+			}
 		}
 	}
 	c.railMask = masksOf(railWords)

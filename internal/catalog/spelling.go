@@ -13,7 +13,7 @@ import (
 // must not see it:
 //
 //   - spellingForm, where the text meets the patterns (classify, and the loader for
-//     each pattern): typographic apostrophes become ', a contraction with n't becomes
+//     each pattern): typographic apostrophes become ' and dashes -, a contraction with n't becomes
 //     its two words ("doesn't" → "does not", "can't" and "cannot" → "can not",
 //     "won't" → "will not"). It changes lengths, so everything that reads positions
 //     (the address and host spans, the subject rails) reads the text after it;
@@ -26,7 +26,8 @@ import (
 // traits.go's. TestSpellingDoesNotDecide holds them on the dev rows.
 
 // spellingForm is the text as the matcher reads it: typographic apostrophes as ',
-// contractions with n't and "cannot" as two words. A text with none of them is
+// typographic hyphens and dashes as -, contractions with n't and "cannot" as two
+// words. A text with none of them is
 // returned as it is, without allocating. It is applied to the reply after foldCase
 // and to every pattern, so either spelling in a rule finds either in a reply.
 func spellingForm(s string) string {
@@ -37,6 +38,8 @@ func spellingForm(s string) string {
 		var with string
 		expand := false
 		switch n := apostropheAt(s, i); {
+		case n == 0 && dashAt(s, i) > 0:
+			skip, with = dashAt(s, i), "-"
 		case n > 0 && i+n < len(s) && (s[i+n] == 't' || s[i+n] == 'T') && !letterAt(s, i+n+1) && endsWithN(s[:i]):
 			// n't: the word before it loses its n and gains " not" (expandNot).
 			skip, expand = n+1, true
@@ -103,7 +106,7 @@ func spellingAt(s string, i int) bool {
 	case c == '\'':
 		return true
 	case c >= utf8.RuneSelf:
-		return apostropheAt(s, i) > 0
+		return apostropheAt(s, i) > 0 || dashAt(s, i) > 0
 	case c == 'c' || c == 'C':
 		return i+6 <= len(s) && strings.EqualFold(s[i:i+6], "cannot")
 	}
@@ -124,6 +127,20 @@ func apostropheAt(s string, i int) int {
 	r, n := utf8.DecodeRuneInString(s[i:])
 	switch r {
 	case 0x2019, 0x2018, 0x02BC, 0x00B4, 0x2032:
+		return n
+	}
+	return 0
+}
+
+// dashAt is the length of a typographic hyphen or dash that starts at s[i], or 0:
+// U+2010-U+2015 (hyphen, non-breaking hyphen, figure dash, en and em dash,
+// horizontal bar) and U+2212 (minus), which word processors put in place of "-".
+func dashAt(s string, i int) int {
+	if s[i] != 0xE2 {
+		return 0
+	}
+	switch r, n := utf8.DecodeRuneInString(s[i:]); {
+	case r >= 0x2010 && r <= 0x2015, r == 0x2212:
 		return n
 	}
 	return 0
@@ -184,17 +201,26 @@ func safeUnaccented(p string) bool {
 	return strings.Contains(strings.TrimSpace(p), " ") || len(p) >= 8
 }
 
-// spellingPairs are words written two ways in replies: British (-is-) and American
-// (-iz-) stems ("not authorised", "unrecognized command", "organisation") and
-// compounds written as one word or two ("invalid host name", "mail box full").
-var spellingPairs = [...][2]string{
+// spellingGroups are words written more than one way in replies: British (-is-)
+// and American (-iz-) stems ("not authorised", "unrecognized command",
+// "organisation") and compounds written as one word, with a hyphen or as two
+// ("invalid host name", "mail box full", "e-mail", "black-listed", "anti spam").
+// "e mail" is not one: "the mail" holds it.
+var spellingGroups = [...][]string{
 	{"authoriz", "authoris"}, {"recogniz", "recognis"}, {"organiz", "organis"},
 	{"hostname", "host name"}, {"username", "user name"}, {"mailbox", "mail box"},
+	{"email", "e-mail"},
+	{"blacklist", "black-list", "black list"}, {"blocklist", "block-list", "block list"},
+	{"denylist", "deny-list", "deny list"}, {"whitelist", "white-list", "white list"},
+	{"spamlist", "spam-list", "spam list"}, {"antispam", "anti-spam", "anti spam"},
+	{"antivirus", "anti-virus", "anti virus"}, {"nonexistent", "non-existent", "non existent"},
+	{"nonexistant", "non-existant", "non existant"}, {"overquota", "over-quota", "over quota"},
+	{"mailserver", "mail-server", "mail server"}, {"spamfilter", "spam-filter", "spam filter"},
 }
 
 // spellingVariants is the pattern as written, without its accents when that is
-// safe (foldAccents, safeUnaccented), and, for each of spellingPairs it holds, its
-// other spelling. The loader lets an "any of" list (match, and_any,
+// safe (foldAccents, safeUnaccented), and, for each word of spellingGroups it
+// holds, its other spellings. The loader lets an "any of" list (match, and_any,
 // unless) find either; the text is not rewritten for it, which would cost every
 // reply a search for rare words.
 func spellingVariants(p string) []string {
@@ -204,10 +230,15 @@ func spellingVariants(p string) []string {
 		out = append(out, plain)
 		lower = plain
 	}
-	for _, pair := range spellingPairs {
-		for k := 0; k < 2; k++ {
-			if strings.Contains(lower, pair[k]) {
-				out = append(out, strings.ReplaceAll(lower, pair[k], pair[1-k]))
+	for _, group := range spellingGroups {
+		for _, from := range group {
+			if !strings.Contains(lower, from) {
+				continue
+			}
+			for _, to := range group {
+				if to != from {
+					out = append(out, strings.ReplaceAll(lower, from, to))
+				}
 			}
 		}
 	}

@@ -59,6 +59,9 @@ func TestSpellingForm(t *testing.T) {
 		{"cannotation", "cannotation"}, // not a word of its own
 		{"can'tn't", "can'tn't"},
 		{"n't exist", " not exist"}, // as "doesn't exist" reads, which holds it
+		{"deferred – 4.16.50", "deferred - 4.16.50"},
+		{"non‑existent — user", "non-existent - user"},
+		{"x − y ‗ z", "x - y ‗ z"}, // U+2017 is a double low line, not a dash
 		{"", ""},
 	} {
 		if got := spellingForm(tc.in); got != tc.want {
@@ -102,6 +105,9 @@ func TestSpellingVariants(t *testing.T) {
 		{"not authorised", []string{"not authorised", "not authorized"}},
 		{"Invalid Hostname", []string{"Invalid Hostname", "invalid host name"}},
 		{"mail box full", []string{"mail box full", "mailbox full"}},
+		{"e-mail address", []string{"e-mail address", "email address"}},
+		{"ip blacklisted", []string{"ip blacklisted", "ip black-listed", "ip black listed"}},
+		{"anti-spam", []string{"anti-spam", "antispam", "anti spam"}},
 	} {
 		if got := spellingVariants(tc.in); strings.Join(got, "|") != strings.Join(tc.want, "|") {
 			t.Errorf("spellingVariants(%q) = %q, want %q", tc.in, got, tc.want)

@@ -122,13 +122,11 @@ var (
 			for i, w := range list {
 				// Folded and spelled as the rules' patterns are (load.go):
 				// classify reads the text so before either looks at it.
-				w = spellingForm(foldCase(w))
-				patterns = append(patterns, w)
-				sideWords = append(sideWords, sideWord{wordGroup(g), int32(i)})
-				// … and without its accents, as the rules' any-of lists read it
-				// (spellingVariants): "destinatario" for "destinatário".
-				if plain := foldAccents(w); plain != w && safeUnaccented(plain) {
-					patterns = append(patterns, plain)
+				// … in each of its spellings, as the rules' any-of lists read it
+				// (spellingVariants): "destinatario" for "destinatário", "return
+				// e-mail" for "return email".
+				for _, v := range spellingVariants(spellingForm(foldCase(w))) {
+					patterns = append(patterns, v)
 					sideWords = append(sideWords, sideWord{wordGroup(g), int32(i)})
 				}
 			}
