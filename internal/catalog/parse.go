@@ -81,6 +81,22 @@ func parse(s string) (Reply, string) {
 		chosen++
 	}
 
+	// A reply whose first line lost its basic code starts at its enhanced code as
+	// surely as at "550 5.1.1": "5.1.1 The email account … does not exist. Please
+	// try 550-5.1.1 double-checking …" is one reply with continuation lines, and
+	// "4.1.1 <x>: Recipient address rejected: … said: 550 5.1.1 …" a deferral that
+	// quotes another server's reply, not that reply. Not a status that heads its
+	// own description of the reply that follows: Exchange's relayed reply
+	// ("5.1.0 < #5.1.10 smtp;550 5.1.10 …", as below) and Amazon SES's "5.1.0 -
+	// Unknown address error 550-'5.1.1 …'", where the inner reply is the reason.
+	if chosen >= 0 {
+		if p, e := firstEnhanced(s, 0, cands[chosen].pos); p >= 0 && (p == 0 || onlyPunct(s[:p])) &&
+			cands[0].pos > p && !afterDiagnosticType(s, cands[0].pos) &&
+			!dashNext(s[p+len(e):]) {
+			return replyFrom(s, codeToken{pos: p, end: p + len(e), enh: e}, cands)
+		}
+	}
+
 	var r Reply
 	if chosen < 0 {
 		// No basic code: the enhanced code may still stand alone ("#5.1.2",
@@ -96,9 +112,14 @@ func parse(s string) (Reply, string) {
 		return r, ""
 	}
 
-	tok := cands[chosen]
-	r.Code = tok.code
-	r.Enhanced = tok.enh
+	return replyFrom(s, cands[chosen], cands[chosen+1:])
+}
+
+// replyFrom is the reply that starts at tok, the codes found after it being
+// rest, and the prose before it. tok.code is 0 for a reply that starts at its
+// enhanced code; a continuation line of it lends it its basic code.
+func replyFrom(s string, tok codeToken, rest []codeToken) (Reply, string) {
+	r := Reply{Code: tok.code, Enhanced: tok.enh}
 
 	// The reply runs until a different reply starts. Repeats of the same
 	// code are continuation lines ("550-5.1.1 …") and are folded out. A
@@ -107,7 +128,10 @@ func parse(s string) (Reply, string) {
 	cut := len(s)
 	var skips [maxCandidates][2]int
 	nskip := 0
-	for _, c := range cands[chosen+1:] {
+	for _, c := range rest {
+		if tok.code == 0 && c.enh == tok.enh {
+			tok.code, r.Code = c.code, c.code // "5.1.1 … 550-5.1.1 …"
+		}
 		if c.code == tok.code && (c.enh == "" || tok.enh == "" || c.enh == tok.enh) {
 			end := c.end
 			if end < len(s) && (s[end] == '-' || s[end] == ' ') {
@@ -131,6 +155,13 @@ func parse(s string) (Reply, string) {
 	}
 	r.Text = foldText(seg, skips[:nskip])
 	return r, s[:tok.pos]
+}
+
+// dashNext reports whether s opens with a dash after its spaces: " - " (or an en
+// dash), as a status heads its description ("5.1.0 - Unknown address error …").
+func dashNext(s string) bool {
+	s = strings.TrimLeft(s, " ")
+	return s != "" && (s[0] == '-' || dashAt(s, 0) > 0)
 }
 
 // afterDiagnosticType reports whether the code at pos follows a
@@ -237,10 +268,14 @@ func stripWrappers(s string) string {
 }
 
 // startsWithReply reports whether s begins with a 4xx or 5xx reply code
-// ("450 …", "550-…").
+// ("450 …", "550-…") or, a first line that lost its basic code, with a 4.x.x or
+// 5.x.x enhanced one ("4.1.1 <x>: Recipient address rejected …").
 func startsWithReply(s string) bool {
-	return len(s) >= 4 && (s[0] == '4' || s[0] == '5') && isDigit(s[1]) && isDigit(s[2]) &&
-		(s[3] == ' ' || s[3] == '-')
+	if len(s) >= 4 && (s[0] == '4' || s[0] == '5') && isDigit(s[1]) && isDigit(s[2]) &&
+		(s[3] == ' ' || s[3] == '-') {
+		return true
+	}
+	return len(s) >= 5 && (s[0] == '4' || s[0] == '5') && s[1] == '.' && enhancedAt(s, 0) > 0
 }
 
 // findCodes records up to len(out) basic reply codes in s, in order.

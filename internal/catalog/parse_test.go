@@ -15,6 +15,13 @@ func TestParseReply(t *testing.T) {
 		{"SES smtp;", "smtp;550 5.1.1 user unknown", Reply{550, "5.1.1", "user unknown"}},
 		{"SES smtp; space", "smtp; 550 5.1.1 user unknown", Reply{550, "5.1.1", "user unknown"}},
 		{"dns;", "dns; no MX for example.invalid", Reply{0, "", "no MX for example.invalid"}},
+		// A first line that lost its basic code: the reply starts at its enhanced code.
+		{"enhanced first line, continued", "5.1.1 The email account does not exist. Please try 550-5.1.1 double-checking the address",
+			Reply{550, "5.1.1", "The email account does not exist. Please try double-checking the address"}},
+		{"enhanced first line, quoting", "4.1.1 <x@example.com>: Recipient address rejected: unverified address: host mx.example.com[192.0.2.1] said: 550 5.1.1 <x@example.com>: User unknown",
+			Reply{0, "4.1.1", "<x@example.com>: Recipient address rejected: unverified address: host mx.example.com[192.0.2.1] said:"}},
+		{"status heading its description", "5.1.0 - Unknown address error 550-'5.1.1 <x@example.com>: User unknown'",
+			Reply{550, "5.1.1", "'5.1.1 <x@example.com>: User unknown'"}},
 		{"Postfix said", "host mx.example.com[192.0.2.1] said: 550 5.1.1 <x@example.com>: Recipient address rejected: User unknown in local recipient table (in reply to RCPT TO command)",
 			Reply{550, "5.1.1", "<x@example.com>: Recipient address rejected: User unknown in local recipient table"}},
 		{"Postfix said, no code", "host gmail-smtp-in.l.google.com[64.233.189.27] said: The email account that you tried to reach does not exist. (in reply to RCPT TO command)",
