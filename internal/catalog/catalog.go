@@ -98,6 +98,14 @@ func (cl Classification) Suppressible() bool {
 	return cl.Scope == ScopeRecipient && cl.Permanent && cl.Class != ClassUnknown
 }
 
+// Unrecognised reports whether no text rule and no code knew the reply: its class
+// is unknown, or only the statistical fallback decided it (rule model.sender).
+// Such replies are what the rules should learn next, so the worker lists them
+// for review (GET /v1/unknown-replies), whatever the fallback made of them.
+func (cl Classification) Unrecognised() bool {
+	return cl.Class == ClassUnknown || cl.Rule == modelRule
+}
+
 // Entry is one catalog entry for a basic or enhanced code: what an on-call
 // engineer needs to read when that code shows up.
 type Entry struct {

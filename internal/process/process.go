@@ -605,7 +605,7 @@ func (p *Processor) applyPlan(ctx context.Context, batch []jetstream.Msg, pl *pl
 			continue
 		}
 		hourly = append(hourly, stats.Of(&it.res.Event, it.res.Classification, string(it.res.Decision.Action), it.res.Held))
-		if it.res.Classification.Class == catalog.ClassUnknown {
+		if it.res.Classification.Unrecognised() {
 			unknown = append(unknown, it.res.Event.Reply.String())
 			unknownESP = append(unknownESP, it.res.Event.ESP)
 		}

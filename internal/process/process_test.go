@@ -417,22 +417,29 @@ func counter(t *testing.T, c prometheus.Counter) float64 {
 }
 
 // TestUnknownRepliesAreCountedForReview: a reply no rule knows is recorded (redacted, by
-// text) so that operators can list the ones worth a rule; a redelivery does not count.
+// text) so that operators can list the ones worth a rule; a redelivery does not count. So
+// is a reply only the statistical fallback decided: no rule knows it either.
 func TestUnknownRepliesAreCountedForReview(t *testing.T) {
 	t.Parallel()
 	b := setup(t, testsvc.RedisClient(t), 10)
 	odd := "frobnicated the quux for <zed@unknown.example>" // no code: no rule, no model
+	modelled := "Forged IPs not accepted here"              // no rule; the fallback reads it as ours
+	if cl := defaultCatalog(t).Classify(modelled, catalog.Hints{}); cl.Rule != "model.sender" {
+		t.Fatalf("%q is decided by %s: pick a reply only the statistical fallback decides", modelled, cl.Rule)
+	}
 	b.publish(t, event("u1", "zed@unknown.example", odd))
 	b.publish(t, event("u2", "amy@unknown.example", odd))
 	b.publish(t, event("u1", "zed@unknown.example", odd)) // the same event again
-	b.wait(t, 3, 15*time.Second)
+	b.publish(t, event("u3", "bob@unknown.example", modelled))
+	b.wait(t, 4, 15*time.Second)
 	// The list is written beside the next batch; Run returns once it is.
 	b.stop(t)
 	list, err := b.store.UnknownReplies(context.Background(), 10)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(list) != 1 || list[0].Count != 2 || strings.Contains(list[0].Reply, "zed@") || list[0].ESP != "generic" {
-		t.Fatalf("unknown replies = %+v, want one redacted text counted twice", list)
+	if len(list) != 2 || list[0].Count != 2 || strings.Contains(list[0].Reply, "zed@") || list[0].ESP != "generic" ||
+		list[1].Reply != modelled || list[1].Count != 1 {
+		t.Fatalf("unknown replies = %+v, want one redacted text counted twice and the fallback's reply once", list)
 	}
 }
