@@ -159,7 +159,7 @@ type Catalog struct {
 	// reasons caches "rule over code" reason sentences (see reason.go).
 	reasons reasonCache
 	// model is the statistical fallback (data/fallback.tsv), consulted
-	// only when no rule decided and the codes name no class (model.go);
+	// only when no rule decided and no code names a class (model.go);
 	// modelReason is the reason sentence of its decisions.
 	model       *fallback.Model
 	modelReason string

@@ -41,7 +41,7 @@ const (
 )
 
 func (c *Catalog) prepareModelReasons() {
-	c.modelReason = fmt.Sprintf("no text rule matched and the codes name no class; the statistical fallback "+
+	c.modelReason = fmt.Sprintf("no text rule matched and no code names a class; the statistical fallback "+
 		"(naive Bayes over the reply's words and codes, trained on labelled replies) reads it as a refusal of "+
 		"our side (sender, server or account), margin over the runner-up at least %.2f", c.model.Threshold(fallback.Alert))
 }

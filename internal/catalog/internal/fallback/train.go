@@ -10,7 +10,7 @@ type Example struct {
 	Input Input
 	Label Label
 	// Gated: the reply is of the kind the classifier asks the model about
-	// (its codes name no class). Only these rows choose the margins.
+	// (no code names a class, or it has none). Only these rows choose the margins.
 	Gated bool
 }
 
