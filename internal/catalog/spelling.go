@@ -37,9 +37,9 @@ func spellingForm(s string) string {
 		var skip int // bytes of s the change replaces
 		var with string
 		expand := false
-		switch n := apostropheAt(s, i); {
-		case n == 0 && dashAt(s, i) > 0:
-			skip, with = dashAt(s, i), "-"
+		switch n, d := apostropheAt(s, i), dashAt(s, i); {
+		case d > 0:
+			skip, with = d, "-"
 		case n > 0 && i+n < len(s) && (s[i+n] == 't' || s[i+n] == 'T') && !letterAt(s, i+n+1) && endsWithN(s[:i]):
 			// n't: the word before it loses its n and gains " not" (expandNot).
 			skip, expand = n+1, true

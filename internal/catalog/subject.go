@@ -120,9 +120,9 @@ var (
 		var patterns []string
 		for g, list := range [][]string{ourSideWords, messageWords, recipientWords, holderWords} {
 			for i, w := range list {
-				// Folded and spelled as the rules' patterns are (load.go):
-				// classify reads the text so before either looks at it.
-				// … in each of its spellings, as the rules' any-of lists read it
+				// Folded and spelled as the rules' patterns are (load.go), since
+				// classify reads the text so before either looks at it, and in
+				// each of its spellings, as the rules' any-of lists read it
 				// (spellingVariants): "destinatario" for "destinatário", "return
 				// e-mail" for "return email".
 				for _, v := range spellingVariants(spellingForm(foldCase(w))) {
