@@ -337,3 +337,24 @@ func TestBasicCodeDoesNotDecide(t *testing.T) {
 		return nil
 	})
 }
+
+// A multi-line reply arrives with its continuation lines on lines of their own
+// ("550-5.1.1 The email account …\r\n550-5.1.1 double-checking …") or joined, as an
+// ESP's payload or a log line folds it. Every dev row with a continuation line is
+// classified again with a CRLF and with an LF before each reply code. None moved
+// when the probe was written (session 17): it holds what the parser already does.
+func TestLineBreaksDoNotDecide(t *testing.T) {
+	t.Parallel()
+	multi := regexp.MustCompile(`\b[245]\d\d-`)
+	code := regexp.MustCompile(` ([245]\d\d[- ](?:[245]\.\d{1,3}\.\d{1,3})?)`)
+	probeDev(t, "line breaks", 200, func(r replyRow) []string {
+		if !multi.MatchString(r.reply) {
+			return nil
+		}
+		crlf := code.ReplaceAllString(r.reply, "\r\n$1")
+		if crlf == r.reply {
+			return nil
+		}
+		return []string{crlf, code.ReplaceAllString(r.reply, "\n$1")}
+	})
+}
